@@ -133,7 +133,7 @@ impl Chunker {
             }
         }
         let texts: Vec<&str> = spans.iter().map(|&(s, e, _)| &text[s..e]).collect();
-        let encodings = self.tokenizer.encode_batch_fast(texts, false).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        let encodings = self.tokenizer.encode_batch(texts, false).map_err(|e| anyhow!("tokenizer: {e}"))?;
         let budget = self.params.max_tokens - 2;
         let mut units = Vec::with_capacity(spans.len());
         for (&(s, e, p), enc) in spans.iter().zip(encodings) {
@@ -141,7 +141,9 @@ impl Chunker {
                 units.push(Unit { start: s, end: e, paragraph: p, tokens: enc.len() });
                 continue;
             }
-            // Cut a long sentence at word starts, each piece within the budget.
+            // Cut a long sentence at word starts, each piece within the budget. A piece cut inside
+            // a word can tokenize to more pieces on its own, so each is recounted and shortened
+            // until it fits.
             let toks = enc.get_tokens();
             let offs = enc.get_offsets();
             let mut i = 0;
@@ -156,19 +158,20 @@ impl Chunker {
                         j = k;
                     }
                 }
-                let ps = s + offs[i].0;
-                let pe = if j < toks.len() { s + offs[j].0 } else { e };
-                let piece = text[ps..pe].trim_end();
-                if !piece.is_empty() {
-                    units.push(Unit { start: ps, end: ps + piece.len(), paragraph: p, tokens: j - i });
+                loop {
+                    let ps = s + offs[i].0;
+                    let pe = if j < toks.len() { s + offs[j].0 } else { e };
+                    let piece = text[ps..pe].trim_end();
+                    let n = self.count_tokens(piece);
+                    if n <= budget || j == i + 1 {
+                        if !piece.is_empty() {
+                            units.push(Unit { start: ps, end: ps + piece.len(), paragraph: p, tokens: n });
+                        }
+                        break;
+                    }
+                    j = (j - (n - budget).max(1)).max(i + 1);
                 }
                 i = j;
-            }
-        }
-        // Pieces cut inside a word can tokenize differently on their own; recount those.
-        for u in units.iter_mut() {
-            if u.tokens > budget / 2 {
-                u.tokens = self.count_tokens(&text[u.start..u.end]);
             }
         }
         Ok(units)

@@ -1,0 +1,47 @@
+//! Shared by the integration tests: the real model (fetched once into the user cache if missing)
+//! and a `semsearch` command bound to it.
+#![allow(dead_code)]
+
+use semsearch::model::{ModelInfo, ModelLocation};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub fn model_location() -> ModelLocation {
+    static LOC: OnceLock<ModelLocation> = OnceLock::new();
+    LOC.get_or_init(|| {
+        let explicit = std::env::var_os("SEMSEARCH_MODEL_DIR").map(PathBuf::from);
+        let loc = ModelLocation::resolve(explicit.as_deref()).expect("model location");
+        loc.ensure(true).expect("the model must be present or fetchable: run `semsearch model fetch`");
+        loc
+    })
+    .clone()
+}
+
+pub fn model_info() -> ModelInfo {
+    ModelInfo::read(&model_location()).expect("model info")
+}
+
+pub fn semsearch(index: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("semsearch").unwrap();
+    cmd.env("SEMSEARCH_MODEL_DIR", &model_location().dir).env_remove("SEMSEARCH_INDEX").arg("--index").arg(index);
+    cmd
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copy the sample articles into `dir/news` and return that path.
+pub fn sample_corpus(dir: &Path) -> PathBuf {
+    let dest = dir.join("news");
+    std::fs::create_dir_all(&dest).unwrap();
+    for e in std::fs::read_dir(repo().join("examples/news")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dest.join(e.file_name())).unwrap();
+    }
+    dest
+}
+
+pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect("stdout line is JSON")).collect()
+}
