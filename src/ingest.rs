@@ -277,7 +277,7 @@ pub fn html_document(path: &str, html: &str) -> Option<Document> {
         "header", "footer", "blockquote", "pre", "ul", "ol", "table", "hr", "main", "aside", "nav", "figure",
         "figcaption", "dd", "dt",
     ];
-    const HIDDEN: &[&str] = &["script", "style", "head", "template", "noscript", "svg"];
+    const HIDDEN: &[&str] = &["script", "style", "template", "noscript", "svg"];
     let bytes = html.as_bytes();
     let mut text = String::new();
     let mut line_of: Vec<u32> = Vec::new();

@@ -1,0 +1,354 @@
+//! The built binary on the sample corpus: questions and their expected passages, `related`,
+//! `embed`, and bad input (errors name the file and line, exit 2, nothing corrupted).
+
+mod common;
+
+use common::{json_lines, sample_corpus, semsearch};
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One index of the sample corpus shared by the read-only tests of this file.
+fn sample_index() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = sample_corpus(dir.path());
+        let index = dir.path().join(".semsearch");
+        semsearch(&index).arg("index").arg(&corpus).assert().success();
+        (dir, index)
+    })
+    .1
+}
+
+fn ask(question: &str, k: usize) -> Vec<serde_json::Value> {
+    let out = semsearch(sample_index()).args(["ask", question, "--json", "-k", &k.to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    json_lines(&out.stdout)
+}
+
+#[test]
+fn questions_rank_the_answering_passage_first() {
+    let cases = [
+        ("How much will Alibaba invest in AI and cloud over the next three years?", "US$52.4 billion"),
+        ("Which hospital put DeepSeek into its electronic medical records?", "Second Affiliated Hospital of Fujian Medical University"),
+        ("Where is DeepSeek based?", "Based in Hangzhou"),
+        ("How much have Alibaba shares risen this year?", "up 70%"),
+        ("Who founded DeepSeek?", "Liang Wenfeng"),
+        ("What AI app did Alibaba Cloud launch for iPhone users?", "QWen"),
+        ("What did the Everbright Securities strategist expect other companies to do?", "Kenny Ng"),
+        ("Why did the Chinese chatbot draw attention?", "fraction of the cost"),
+    ];
+    for (q, expected) in cases {
+        let hits = ask(q, 3);
+        assert_eq!(hits.len(), 3);
+        let top = hits[0]["text"].as_str().unwrap();
+        assert!(top.contains(expected), "{q:?}: top passage should contain {expected:?}, got {top:?}");
+    }
+}
+
+#[test]
+fn json_results_carry_every_field_and_point_at_the_file() {
+    let hits = ask("How much will Alibaba invest in AI and cloud over the next three years?", 5);
+    assert_eq!(hits.len(), 5);
+    for (i, h) in hits.iter().enumerate() {
+        assert_eq!(h["rank"], i + 1);
+        for key in ["score", "id", "doc_id", "path", "line_start", "line_end", "title", "text", "answer"] {
+            assert!(!h[key].is_null(), "missing {key}: {h}");
+        }
+        if i > 0 {
+            assert!(hits[i - 1]["score"].as_f64() >= h["score"].as_f64(), "scores descend");
+        }
+        // The passage text sits at those lines of the file.
+        let path = sample_index().parent().unwrap().join(h["path"].as_str().unwrap());
+        let file = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = file.lines().collect();
+        let (a, b) = (h["line_start"].as_u64().unwrap() as usize, h["line_end"].as_u64().unwrap() as usize);
+        let span = lines[a - 1..b].join("\n");
+        assert_eq!(span.trim(), h["text"].as_str().unwrap().trim(), "lines {a}-{b} of {}", path.display());
+        // The answer is one sentence of the passage.
+        let answer = h["answer"].as_str().unwrap();
+        assert!(!answer.is_empty() && h["text"].as_str().unwrap().contains(answer));
+    }
+    let top = &hits[0];
+    assert!(top["answer"].as_str().unwrap().contains("US$52.4 billion"), "answer sentence: {}", top["answer"]);
+    assert_eq!(top["path"], "news/alibaba-ai-investment.txt");
+}
+
+#[test]
+fn human_output_shows_path_line_and_answer() {
+    semsearch(sample_index())
+        .args(["ask", "How much will Alibaba invest in AI and cloud over the next three years?", "-k", "2"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("1. news/alibaba-ai-investment.txt:"))
+        .stdout(predicate::str::contains("> Alibaba Group Holding Ltd., co-founded by Chinese entrepreneur Jack Ma, on Monday pledged to invest US$52.4 billion"));
+}
+
+#[test]
+fn exact_and_hnsw_agree_on_the_sample() {
+    let q = "Jack Ma meets Xi Jinping";
+    let run = |flag: &str| {
+        let out = semsearch(sample_index()).args(["ask", q, "--json", "-k", "5", flag]).output().unwrap();
+        json_lines(&out.stdout).iter().map(|h| h["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(run("--exact"), run("--hnsw"));
+}
+
+#[test]
+fn related_excludes_target_and_its_document() {
+    let hits = ask("How much will Alibaba invest in AI and cloud over the next three years?", 1);
+    let id = hits[0]["id"].as_str().unwrap();
+    let doc = hits[0]["doc_id"].as_str().unwrap();
+    let out = semsearch(sample_index()).args(["related", id, "--json", "-k", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rel = json_lines(&out.stdout);
+    assert_eq!(rel.len(), 3);
+    assert!(rel.iter().all(|r| r["id"] != id && r["doc_id"] != doc));
+    // The brief reporting the same investment is among the nearest passages of other documents.
+    assert!(rel.iter().any(|r| r["text"].as_str().unwrap().contains("$50 billion")), "{rel:?}");
+
+    // --same-doc allows the article's other passages, never the target itself.
+    let out = semsearch(sample_index()).args(["related", id, "--json", "-k", "5", "--same-doc"]).output().unwrap();
+    let rel = json_lines(&out.stdout);
+    assert!(rel.iter().all(|r| r["id"] != id));
+    assert!(rel.iter().any(|r| r["doc_id"] == doc));
+
+    // PATH:LINE names the same passage as its id.
+    let line = hits[0]["line_start"].as_u64().unwrap();
+    let target = format!("news/alibaba-ai-investment.txt:{line}");
+    let out = semsearch(sample_index()).args(["related", &target, "--json", "-k", "3"]).output().unwrap();
+    assert_eq!(json_lines(&out.stdout)[0]["id"], rel_first_id(id));
+
+    semsearch(sample_index())
+        .args(["related", "news/alibaba-ai-investment.txt:999"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("news/alibaba-ai-investment.txt:999 is not inside an indexed passage"));
+    semsearch(sample_index()).args(["related", "nosuchid"]).assert().code(2).stderr(predicate::str::contains("no passage with id nosuchid"));
+}
+
+fn rel_first_id(id: &str) -> serde_json::Value {
+    let out = semsearch(sample_index()).args(["related", id, "--json", "-k", "3"]).output().unwrap();
+    json_lines(&out.stdout)[0]["id"].clone()
+}
+
+#[test]
+fn related_text_finds_matching_brief() {
+    let out = semsearch(sample_index())
+        .args(["related", "--text", "Liang meets the Chinese president at a summit", "--json", "-k", "1"])
+        .output()
+        .unwrap();
+    let rel = json_lines(&out.stdout);
+    assert!(rel[0]["text"].as_str().unwrap().contains("Liang Wenfeng"), "{}", rel[0]["text"]);
+}
+
+#[test]
+fn embed_prints_reference_vectors() {
+    let fixture = std::fs::read_to_string(common::repo().join("tests/fixtures/minilm-embeddings.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(fixture.lines().next().unwrap()).unwrap();
+    let text = first["text"].as_str().unwrap();
+    let out = semsearch(sample_index()).args(["embed", text, "second text"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["text"], text);
+    let got: Vec<f64> = lines[0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let want: Vec<f64> = first["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(got.len(), 384);
+    let cos: f64 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.9999, "{cos}");
+    // stdin, one text per line
+    let out = semsearch(sample_index()).arg("embed").write_stdin("a\nb\nc\n").output().unwrap();
+    assert_eq!(json_lines(&out.stdout).len(), 3);
+}
+
+#[test]
+fn reindexing_unchanged_files_embeds_nothing_and_keeps_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let index = dir.path().join("idx");
+    let first = semsearch(&index).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    let s1: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let ids = |index: &Path| {
+        let out = semsearch(index).args(["ask", "Alibaba investment", "--json", "-k", "3"]).output().unwrap();
+        json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>()
+    };
+    let before = ids(&index);
+    let second = semsearch(&index).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    let s2: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(s2["passages_embedded"], 0);
+    assert_eq!(s2["passages"], s1["passages"]);
+    assert_eq!(s2["documents_unchanged"], s1["documents"]);
+    assert_eq!(ids(&index), before);
+    // Deleting a file removes its documents on the next run over the folder.
+    std::fs::remove_file(corpus.join("news-briefs.txt")).unwrap();
+    let third = semsearch(&index).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    let s3: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(s3["documents"], 1);
+    assert_eq!(s3["passages_embedded"], 0);
+    let out = semsearch(&index).args(["ask", "Alibaba shares up 70%", "--json", "-k", "20"]).output().unwrap();
+    assert!(json_lines(&out.stdout).iter().all(|h| h["path"] != "news/news-briefs.txt"));
+}
+
+#[test]
+fn formats_jsonl_html_markdown_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("corpus.jsonl"),
+        "{\"_id\":\"d1\",\"title\":\"Volcanoes\",\"text\":\"Mount Etna erupted again, sending ash over Catania.\"}\n{\"_id\":\"d2\",\"title\":\"\",\"text\":\"The recipe needs two eggs and flour.\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("page.html"),
+        "<html><head><title>Tides</title><script>var x = 'moon';</script></head>\n<body>\n<p>Tides are caused by the gravitational pull of the Moon.</p>\n</body></html>",
+    )
+    .unwrap();
+    std::fs::write(docs.join("notes.md"), "# Bees\n\nHoneybees communicate the direction of flowers by dancing.\n").unwrap();
+    std::fs::write(docs.join(".hidden.txt"), "Secret hidden text about penguins.\n").unwrap();
+    std::fs::write(docs.join("ignored.txt"), "Ignored text about penguins.\n").unwrap();
+    std::fs::write(docs.join(".ignore"), "ignored.txt\n").unwrap();
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&docs).assert().success();
+    semsearch(&index).args(["index", "-"]).write_stdin("Penguins live in the southern hemisphere.\n").assert().success();
+
+    let top = |q: &str| {
+        let out = semsearch(&index).args(["ask", q, "--json", "-k", "1"]).output().unwrap();
+        json_lines(&out.stdout).remove(0)
+    };
+    let h = top("what makes the sea rise and fall");
+    assert_eq!(h["path"], "docs/page.html");
+    assert_eq!(h["title"], "Tides");
+    assert_eq!(h["line_start"], 3);
+    assert!(!h["text"].as_str().unwrap().contains("moon';"), "script text is not visible text");
+    let h = top("eruption of a volcano in Sicily");
+    assert_eq!(h["doc_id"], "d1");
+    assert_eq!(h["line_start"], 1);
+    assert_eq!(h["title"], "Volcanoes");
+    let h = top("how do bees tell each other where flowers are");
+    assert_eq!(h["path"], "docs/notes.md");
+    assert_eq!(h["title"], "Bees");
+    let h = top("penguins");
+    assert_eq!(h["path"], "<stdin>", "hidden and .ignore'd files are not indexed: {h}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("idx");
+
+    semsearch(&index)
+        .args(["index", "no/such/dir"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/dir: no such file or directory"));
+
+    let bins = dir.path().join("bins");
+    std::fs::create_dir_all(&bins).unwrap();
+    std::fs::write(bins.join("a.txt"), [0u8, 1, 2, 3, 0, 255]).unwrap();
+    std::fs::write(bins.join("b.txt"), [0xffu8, 0xfe, b'a', b'b']).unwrap();
+    std::fs::write(bins.join("c.txt"), "").unwrap();
+    semsearch(&index)
+        .arg("index")
+        .arg(&bins)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a.txt: skipped: binary file"))
+        .stderr(predicate::str::contains("b.txt: skipped: not UTF-8"))
+        .stderr(predicate::str::contains("c.txt: skipped: empty"))
+        .stderr(predicate::str::contains("nothing to index"));
+    assert!(!index.join("meta.json").exists(), "no index is committed from nothing");
+
+    // A good index, then a bad run over it: error names file and line, the index is untouched.
+    let corpus = sample_corpus(dir.path());
+    semsearch(&index).arg("index").arg(&corpus).assert().success();
+    let meta_before = std::fs::read(index.join("meta.json")).unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"_id\":\"1\",\"text\":\"fine\"}\n{\"_id\":\"2\",\"text\":\"broken\"\n").unwrap();
+    semsearch(&index)
+        .arg("index")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.jsonl:2: invalid JSON"))
+        .stdout(predicate::str::is_empty());
+    assert_eq!(std::fs::read(index.join("meta.json")).unwrap(), meta_before);
+    semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
+
+    semsearch(&index).args(["ask", ""]).assert().code(2).stderr(predicate::str::contains("question is empty"));
+    semsearch(&index).args(["ask", "   "]).assert().code(2).stderr(predicate::str::contains("question is empty"));
+
+    let elsewhere = dir.path().join("none");
+    semsearch(&elsewhere)
+        .args(["ask", "anything"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no index in").and(predicate::str::contains("semsearch index")));
+}
+
+#[test]
+fn index_from_another_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&corpus).assert().success();
+    let meta_path = index.join("meta.json");
+    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["model"]["name"] = "other-model".into();
+    meta["model"]["weights_sha256"] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into();
+    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    for args in [vec!["ask", "Alibaba"], vec!["index", corpus.to_str().unwrap()]] {
+        semsearch(&index)
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("was built with model other-model"));
+    }
+    meta["format_version"] = 99.into();
+    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    semsearch(&index).args(["ask", "Alibaba"]).assert().code(2).stderr(predicate::str::contains("format version 99"));
+}
+
+#[test]
+fn no_results_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.txt");
+    std::fs::write(&one, "A single short passage about otters.\n").unwrap();
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&one).assert().success();
+    semsearch(&index).args(["related", "one.txt:1"]).assert().code(1).stdout(predicate::str::is_empty());
+    semsearch(&index).args(["ask", "otters"]).assert().code(0);
+}
+
+#[test]
+fn killed_index_run_leaves_previous_index_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&corpus).assert().success();
+    let before = semsearch(&index).args(["ask", "Alibaba investment", "--json"]).output().unwrap().stdout;
+    // A bigger input so the run is still busy when it is killed.
+    let big = dir.path().join("big.txt");
+    let para: String = (0..400).map(|i| format!("Paragraph {i} is about shipping routes and port number {i}.\n\n")).collect();
+    std::fs::write(&big, para).unwrap();
+    for delay_ms in [150u64, 400, 900] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("semsearch"))
+            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+            .arg("--index")
+            .arg(&index)
+            .args(["-q", "index"])
+            .arg(&big)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let after = semsearch(&index).args(["ask", "Alibaba investment", "--json"]).output().unwrap();
+        assert_eq!(after.status.code(), Some(0), "{}", String::from_utf8_lossy(&after.stderr));
+        if !status.success() {
+            assert_eq!(after.stdout, before, "a killed run leaves the previous generation in place");
+        }
+    }
+}
