@@ -367,6 +367,13 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         );
     }
 
+    // Nothing changed: keep the committed generation as it is (no new files, no commit).
+    let unchanged_run = summary.documents_added + summary.documents_updated + summary.documents_removed == 0;
+    if unchanged_run && reusable.is_some_and(|p| p.meta.hnsw == opts.hnsw && p.meta.counts.passages == summary.passages) {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
     // Write the new generation, then commit it.
     let generation = prev_meta.as_ref().map(|m| m.generation + 1).unwrap_or(1);
     let meta = Meta {
