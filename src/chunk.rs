@@ -21,11 +21,15 @@ pub struct ChunkParams {
     pub max_tokens: usize,
     /// Longest sentence (in word pieces) repeated at the start of the next passage.
     pub overlap_tokens: usize,
+    /// One passage per document, truncated by the embedder at the model window (as MTEB embeds
+    /// documents), instead of sentence packing.
+    #[serde(default)]
+    pub whole_documents: bool,
 }
 
 impl Default for ChunkParams {
     fn default() -> Self {
-        ChunkParams { max_tokens: 128, overlap_tokens: 32 }
+        ChunkParams { max_tokens: 128, overlap_tokens: 32, whole_documents: false }
     }
 }
 
@@ -75,9 +79,24 @@ impl Chunker {
     }
 
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>> {
+        let lines = LineLookup::new(doc);
+        if self.params.whole_documents {
+            let body = doc.text.trim();
+            if body.is_empty() {
+                return Ok(Vec::new());
+            }
+            let s = doc.text.len() - doc.text.trim_start().len();
+            let e = s + body.len();
+            return Ok(vec![Chunk {
+                byte_start: s,
+                byte_end: e,
+                line_start: lines.line(s),
+                line_end: lines.line(e - 1),
+                n_tokens: self.count_tokens(body),
+            }]);
+        }
         let units = self.units(&doc.text)?;
         let budget = self.params.max_tokens - 2;
-        let lines = LineLookup::new(doc);
         let mut chunks = Vec::new();
         let mut cur: Vec<&Unit> = Vec::new();
         let mut cur_tokens = 0usize;

@@ -148,7 +148,10 @@ pub struct Summary {
     pub documents_removed: usize,
     pub documents_unchanged: usize,
     pub passages_embedded: usize,
+    /// Word pieces the model ran over (special tokens included, truncated at the window).
+    pub tokens_embedded: usize,
     pub embed_seconds: f64,
+    pub graph_seconds: f64,
     pub seconds: f64,
 }
 
@@ -257,7 +260,9 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         documents_removed: 0,
         documents_unchanged: 0,
         passages_embedded: 0,
+        tokens_embedded: 0,
         embed_seconds: 0.0,
+        graph_seconds: 0.0,
         seconds: 0.0,
     };
     enum Source {
@@ -314,6 +319,7 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         } else {
             let start = to_embed.len();
             to_embed.extend(p.chunks.iter().map(|c| &p.doc.text[c.byte_start..c.byte_end]));
+            summary.tokens_embedded += p.chunks.iter().map(|c| (c.n_tokens + 2).min(model.max_tokens)).sum::<usize>();
             Source::New(start)
         };
         let rec = DocRecord {
@@ -401,7 +407,9 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     spinner.set_message("writing vectors");
     ann::write_vectors(&dir.join(&meta.vectors_file), &vectors)?;
     spinner.set_message(format!("building the HNSW graph over {} vectors", summary.passages));
+    let t = Instant::now();
     ann::build_graph(&dir.join(&meta.graph_file), &vectors, dim, &opts.hnsw)?;
+    summary.graph_seconds = t.elapsed().as_secs_f64();
     spinner.finish_and_clear();
     commit(dir, &meta)?;
     summary.seconds = started.elapsed().as_secs_f64();

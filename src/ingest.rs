@@ -258,11 +258,14 @@ pub fn jsonl_documents(path: &str, text: &str) -> Result<Vec<Document>> {
         if body.trim().is_empty() && title.is_empty() {
             continue;
         }
+        // The title leads the text (as its own paragraph) so that it is embedded with the first
+        // passage: for entity-like records the title is often what a query names.
+        let text = if title.is_empty() { body.to_string() } else { format!("{title}\n\n{body}") };
         docs.push(Document {
             doc_id: id,
             path: path.to_string(),
             title,
-            text: body.to_string(),
+            text,
             lines: LineMap::Record { line: line_no as u32 },
         });
     }

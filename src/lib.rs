@@ -3,8 +3,10 @@
 //! Data flows ingest → chunk → embed → index (store + ann) → search → output; see ARCHITECTURE.md.
 
 pub mod ann;
+pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod model;

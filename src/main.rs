@@ -40,6 +40,8 @@ enum Command {
     Related(RelatedArgs),
     /// Print embeddings as JSON lines (texts from arguments, or one per line on stdin)
     Embed(EmbedArgs),
+    /// Measure retrieval quality, ANN recall and speed on a labeled set (BEIR layout or STS)
+    Bench(BenchArgs),
     /// Manage the embedding model
     #[command(subcommand)]
     Model(ModelCommand),
@@ -102,6 +104,33 @@ struct RelatedArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// A folder with corpus.jsonl, queries.jsonl and qrels/test.tsv, or with sts-test.tsv
+    dataset: PathBuf,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    json: bool,
+    /// Embed each document whole (title + " " + text, truncated to the model window), as MTEB does
+    #[arg(long)]
+    no_chunk: bool,
+    /// Exact (brute-force) search for the quality figures
+    #[arg(long)]
+    exact: bool,
+    /// HNSW beam widths for the ANN recall sweep, comma-separated; the first is used for quality
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    ef: Vec<usize>,
+    /// Write a TREC run file (qid Q0 docid rank score tag) that trec_eval reads
+    #[arg(long, value_name = "PATH")]
+    run_file: Option<PathBuf>,
+    /// Passage budget in word pieces, including [CLS] and [SEP]
+    #[arg(long, default_value_t = ChunkParams::default().max_tokens)]
+    max_tokens: usize,
+    /// Longest sentence (word pieces) repeated at the start of the next passage
+    #[arg(long, default_value_t = ChunkParams::default().overlap_tokens)]
+    overlap: usize,
+}
+
+#[derive(Args)]
 struct EmbedArgs {
     texts: Vec<String>,
 }
@@ -124,6 +153,8 @@ enum ModelCommand {
 /// The high-level configuration commands run with.
 struct Config {
     index_dir: PathBuf,
+    /// The index directory only when given (`bench` uses a temporary one otherwise).
+    index_explicit: Option<PathBuf>,
     model: ModelLocation,
     quiet: bool,
 }
@@ -132,6 +163,7 @@ impl Config {
     fn from_cli(cli: &Cli) -> Result<Config> {
         Ok(Config {
             index_dir: cli.index.clone().unwrap_or_else(|| PathBuf::from(index::DEFAULT_DIR)),
+            index_explicit: cli.index.clone(),
             model: ModelLocation::resolve(cli.model.as_deref())?,
             quiet: cli.quiet,
         })
@@ -197,6 +229,7 @@ fn run(cli: Cli) -> Result<i32> {
             print_results(&found, a.opts.json)
         }
         Command::Embed(a) => cmd_embed(&config, a),
+        Command::Bench(a) => cmd_bench(&config, a),
         Command::Model(ModelCommand::Path) => {
             println!("{}", config.model.dir.display());
             Ok(0)
@@ -243,7 +276,11 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
         eprintln!("semsearch: warning: {}: skipped: {}", s.path, s.reason);
     }
     let opts = BuildOptions {
-        chunking: ChunkParams { max_tokens: a.max_tokens.min(embedder.info().max_tokens), overlap_tokens: a.overlap },
+        chunking: ChunkParams {
+            max_tokens: a.max_tokens.min(embedder.info().max_tokens),
+            overlap_tokens: a.overlap,
+            whole_documents: false,
+        },
         hnsw: HnswParams::default(),
         quiet: config.quiet,
     };
@@ -293,5 +330,36 @@ fn cmd_embed(config: &Config, a: EmbedArgs) -> Result<i32> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(0)
+}
+
+fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
+    if a.ef.is_empty() || a.ef.contains(&0) {
+        anyhow::bail!("--ef takes positive beam widths, e.g. --ef 16,32,64,128");
+    }
+    let embedder = config.embedder()?;
+    let opts = semsearch::bench::BenchOptions {
+        index: config.index_explicit.clone(),
+        no_chunk: a.no_chunk,
+        exact: a.exact,
+        efs: a.ef,
+        chunking: ChunkParams {
+            max_tokens: a.max_tokens.min(embedder.info().max_tokens),
+            overlap_tokens: a.overlap,
+            whole_documents: false,
+        },
+        hnsw: HnswParams::default(),
+        run_file: a.run_file,
+        quiet: config.quiet,
+    };
+    let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        out.write_all(b"\n")?;
+    } else {
+        semsearch::bench::write_human(&mut out, &report)?;
+    }
     Ok(0)
 }

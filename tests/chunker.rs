@@ -84,7 +84,7 @@ proptest! {
 
     #[test]
     fn passages_cover_fit_and_point_at_their_lines(text in document(), budget in prop_oneof![Just(24usize), Just(64), Just(128), Just(256)]) {
-        check(&text, ChunkParams { max_tokens: budget, overlap_tokens: 16 });
+        check(&text, ChunkParams { max_tokens: budget, overlap_tokens: 16, whole_documents: false });
     }
 }
 
@@ -111,7 +111,7 @@ fn one_huge_word_and_one_long_sentence_are_cut_to_fit() {
 fn overlap_repeats_a_short_sentence_inside_a_paragraph() {
     let s: Vec<String> = (0..30).map(|i| format!("Sentence number {i} talks about topic {i}.")).collect();
     let text = s.join(" ");
-    let parts = check(&text, ChunkParams { max_tokens: 64, overlap_tokens: 16 });
+    let parts = check(&text, ChunkParams { max_tokens: 64, overlap_tokens: 16, whole_documents: false });
     assert!(parts.len() >= 3);
     for w in parts.windows(2) {
         let last_sentence = w[0].rsplit_once(". ").map(|(_, l)| l).unwrap();

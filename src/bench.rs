@@ -1,0 +1,253 @@
+//! Bench: index a labeled set, run its queries, and report quality, ANN recall, speed and size.
+
+use crate::chunk::ChunkParams;
+use crate::embed::Embedder;
+use crate::eval::{self, Run};
+use crate::index::{self, BuildOptions, Index};
+use crate::ingest::{self, Ingested};
+use crate::search::{self, Strategy};
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct BenchOptions {
+    pub index: Option<PathBuf>,
+    pub no_chunk: bool,
+    pub exact: bool,
+    /// ef values for the ANN recall sweep; the first is the one quality is measured with.
+    pub efs: Vec<usize>,
+    pub chunking: ChunkParams,
+    pub hnsw: crate::ann::HnswParams,
+    pub run_file: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100).
+const DEPTH: usize = 100;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms_stats(m: &mut Map<String, Value>, name: &str, mut v: Vec<f64>) {
+    v.sort_by(f64::total_cmp);
+    for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        m.insert(format!("{name}_{p}_ms"), json!(round(percentile(&v, q), 3)));
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Peak resident set size of this process, from /proc (Linux); 0 elsewhere.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+pub fn run(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+    if !dataset.is_dir() {
+        anyhow::bail!("{}: not a directory; give a folder with corpus.jsonl, queries.jsonl and qrels/test.tsv (or sts-test.tsv)", dataset.display());
+    }
+    let sts = dataset.join("sts-test.tsv");
+    if sts.is_file() {
+        return run_sts(&sts, embedder, opts);
+    }
+    run_retrieval(dataset, embedder, opts)
+}
+
+fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+    let pairs = eval::load_sts(path)?;
+    let texts: Vec<&str> = pairs.iter().flat_map(|(_, a, b)| [a.as_str(), b.as_str()]).collect();
+    let bar = crate::progress::bar(texts.len() as u64, "embedding", opts.quiet);
+    let t = Instant::now();
+    let v = embedder.embed(&texts, &mut |d| bar.set_position(d as u64))?;
+    bar.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    let dim = embedder.dimensions();
+    let cos: Vec<f64> = (0..pairs.len())
+        .map(|i| crate::ann::dot(&v[2 * i * dim..(2 * i + 1) * dim], &v[(2 * i + 1) * dim..(2 * i + 2) * dim]) as f64)
+        .collect();
+    let gold: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    Ok(json!({
+        "dataset": path.parent().unwrap_or(path).display().to_string(),
+        "kind": "sts",
+        "model": embedder.info().name,
+        "pairs": pairs.len(),
+        "spearman": round(eval::spearman(&cos, &gold), 5),
+        "pearson": round(eval::pearson(&cos, &gold), 5),
+        "embed_ms": round(secs * 1000.0, 1),
+        "sentences_per_s": round(texts.len() as f64 / secs, 1),
+        "peak_rss_bytes": peak_rss_bytes(),
+    }))
+}
+
+fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+    let set = eval::load_beir(dataset)?;
+    let tmp;
+    let dir = match &opts.index {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::Builder::new().prefix("semsearch-bench-").tempdir()?;
+            tmp.path().join("index")
+        }
+    };
+    let mut report = Map::new();
+    report.insert("dataset".into(), json!(dataset.display().to_string()));
+    report.insert("kind".into(), json!("retrieval"));
+    report.insert("model".into(), json!(embedder.info().name));
+    report.insert("chunking".into(), json!(if opts.no_chunk { "none (whole documents, title + text)".to_string() } else { format!("{} tokens, overlap {}", opts.chunking.max_tokens, opts.chunking.overlap_tokens) }));
+    report.insert("search".into(), json!(if opts.exact { "exact".to_string() } else { format!("hnsw ef={}", opts.efs[0]) }));
+
+    // Index (or reuse) the corpus.
+    let chunking = ChunkParams { whole_documents: opts.no_chunk, ..opts.chunking };
+    let reuse = index::Meta::read(&dir)?.is_some() && opts.index.is_some();
+    if !reuse {
+        let text = std::fs::read_to_string(&set.corpus_path).with_context(|| format!("cannot read {}", set.corpus_path.display()))?;
+        let mut docs = ingest::jsonl_documents(&set.corpus_path.display().to_string(), &text)?;
+        if opts.no_chunk {
+            // As MTEB embeds documents: title + " " + text, stripped, truncated at the window.
+            for d in &mut docs {
+                if !d.title.is_empty() {
+                    let body = d.text.strip_prefix(&format!("{}\n\n", d.title)).unwrap_or(&d.text).to_string();
+                    d.text = format!("{} {}", d.title, body).trim().to_string();
+                }
+            }
+        }
+        let input = Ingested { documents: docs, files: 1, skipped: Vec::new(), roots: Vec::new() };
+        let summary = index::build(&dir, &input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet })?;
+        let embed_s = summary.embed_seconds.max(1e-9);
+        report.insert("index_build_ms".into(), json!(round(summary.seconds * 1000.0, 1)));
+        report.insert("embed_ms".into(), json!(round(summary.embed_seconds * 1000.0, 1)));
+        report.insert("graph_build_ms".into(), json!(round(summary.graph_seconds * 1000.0, 1)));
+        report.insert("passages_per_s".into(), json!(round(summary.passages_embedded as f64 / embed_s, 1)));
+        report.insert("tokens_per_s".into(), json!(round(summary.tokens_embedded as f64 / embed_s, 0)));
+    } else {
+        report.insert("index_reused".into(), json!(dir.display().to_string()));
+    }
+    let index = Index::open(&dir, embedder.info())?;
+    let docs = index.store.documents()?;
+    let mut doc_of_row = vec![0u32; index.ann.len()];
+    for (i, d) in docs.iter().enumerate() {
+        for r in d.first_row..d.first_row + d.n_passages {
+            doc_of_row[r as usize] = i as u32;
+        }
+    }
+    report.insert("documents".into(), json!(docs.len()));
+    report.insert("passages".into(), json!(index.ann.len()));
+    report.insert("index_size_bytes".into(), json!(index_size(&index)));
+
+    // Queries: embed each (timed), search (timed), aggregate passages to documents.
+    let queries: Vec<&(String, String)> = set.queries.iter().filter(|(id, _)| set.qrels.contains_key(id)).collect();
+    report.insert("queries".into(), json!(queries.len()));
+    let strategy = if opts.exact { Strategy::Exact } else { Strategy::Hnsw { ef: opts.efs[0] } };
+    let per_doc = index.ann.len().div_ceil(docs.len().max(1));
+    let k_passages = (DEPTH * per_doc + 50).min(index.ann.len());
+    let (mut t_embed, mut t_search) = (Vec::new(), Vec::new());
+    let mut run = Run::new();
+    let mut qvecs = Vec::with_capacity(queries.len());
+    let bar = crate::progress::bar(queries.len() as u64, "queries", opts.quiet);
+    for (qid, text) in &queries {
+        let t = Instant::now();
+        let q = embedder.embed_one(text)?;
+        t_embed.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let hits = match strategy {
+            Strategy::Hnsw { ef } => index.ann.search(&q, k_passages, ef.max(k_passages), &|_| true),
+            _ => search::nearest(&index, &q, k_passages, Strategy::Exact, &|_| false),
+        };
+        t_search.push(t.elapsed().as_secs_f64() * 1000.0);
+        let results: Vec<(String, f32)> =
+            hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect();
+        let mut ranked = eval::ranked(&results);
+        ranked.truncate(DEPTH);
+        run.insert(qid.clone(), ranked);
+        qvecs.push(q);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let metrics = eval::evaluate(&run, &set.qrels);
+    for key in ["ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100"] {
+        report.insert(key.into(), json!(round(metrics[key], 5)));
+    }
+    let total: Vec<f64> = t_embed.iter().zip(&t_search).map(|(a, b)| a + b).collect();
+    ms_stats(&mut report, "query", total);
+    ms_stats(&mut report, "query_embed", t_embed);
+    ms_stats(&mut report, "query_search", t_search);
+
+    // ANN recall@10 against exact search over the same vectors, per ef.
+    let mut sweep = Vec::new();
+    for &ef in &opts.efs {
+        let mut agree = 0usize;
+        let mut total = 0usize;
+        let mut lat = Vec::new();
+        for q in &qvecs {
+            let exact: Vec<u32> = index.ann.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
+            let t = Instant::now();
+            let approx = index.ann.search(q, 10, ef, &|_| true);
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            agree += approx.iter().filter(|h| exact.contains(&h.row)).count();
+            total += exact.len();
+        }
+        lat.sort_by(f64::total_cmp);
+        sweep.push(json!({"ef": ef, "ann_recall@10": round(agree as f64 / total.max(1) as f64, 5), "search_p50_ms": round(percentile(&lat, 0.5), 4)}));
+    }
+    report.insert("ann_recall@10".into(), sweep[0]["ann_recall@10"].clone());
+    report.insert("ann_sweep".into(), json!(sweep));
+    report.insert("peak_rss_bytes".into(), json!(peak_rss_bytes()));
+
+    if let Some(path) = &opts.run_file {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+        for (qid, ranked) in &run {
+            for (i, (doc, score)) in ranked.iter().enumerate() {
+                writeln!(f, "{qid} Q0 {doc} {} {score:.6} semsearch", i + 1)?;
+            }
+        }
+        f.flush()?;
+    }
+    Ok(Value::Object(report))
+}
+
+fn index_size(index: &Index) -> u64 {
+    [&index.meta.passages_file, &index.meta.vectors_file, &index.meta.graph_file, &"meta.json".to_string()]
+        .iter()
+        .filter_map(|f| std::fs::metadata(index.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The report as an aligned two-column table.
+pub fn write_human(out: &mut dyn Write, report: &Value) -> std::io::Result<()> {
+    let Some(map) = report.as_object() else { return Ok(()) };
+    let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (k, v) in map {
+        if k == "ann_sweep" {
+            continue;
+        }
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        writeln!(out, "{k:<width$}  {shown}")?;
+    }
+    if let Some(sweep) = map.get("ann_sweep").and_then(|s| s.as_array()) {
+        writeln!(out, "\n{:>6}  {:>14}  {:>14}", "ef", "ann_recall@10", "search_p50_ms")?;
+        for row in sweep {
+            let cell = |k: &str| row[k].to_string();
+            writeln!(out, "{:>6}  {:>14}  {:>14}", cell("ef"), cell("ann_recall@10"), cell("search_p50_ms"))?;
+        }
+    }
+    out.flush()
+}

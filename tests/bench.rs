@@ -1,0 +1,122 @@
+//! `bench` end to end: on the small labeled set in tests/fixtures/news-qa (made from the sample
+//! articles), and on the shared labeled sets where ../shared/data is present.
+
+mod common;
+
+use predicates::prelude::*;
+use std::path::PathBuf;
+
+fn fixture() -> PathBuf {
+    common::repo().join("tests/fixtures/news-qa")
+}
+
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    // bench uses a temporary index unless --index is given.
+    let out = assert_cmd::Command::cargo_bin("semsearch")
+        .unwrap()
+        .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+        .env_remove("SEMSEARCH_INDEX")
+        .args(["-q", "bench", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON object");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn bench_on_fixture_reports_every_figure() {
+    let run_file = tempfile::NamedTempFile::new().unwrap();
+    let r = bench_json(&[fixture().to_str().unwrap(), "--exact", "--ef", "4,64", "--run-file", run_file.path().to_str().unwrap()]);
+    assert_eq!(r["documents"], 31);
+    assert_eq!(r["queries"], 10);
+    for key in [
+        "ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100", "ann_recall@10",
+        "query_p50_ms", "query_p95_ms", "query_p99_ms", "query_embed_p50_ms", "query_search_p50_ms",
+        "passages_per_s", "tokens_per_s", "index_build_ms", "peak_rss_bytes", "index_size_bytes",
+    ] {
+        assert!(r[key].is_number(), "{key} missing: {r}");
+    }
+    // The questions were written to be answerable: a good model ranks an answer near the top.
+    assert!(r["ndcg@10"].as_f64().unwrap() > 0.7, "{r}");
+    assert!(r["mrr@10"].as_f64().unwrap() > 0.7, "{r}");
+    assert_eq!(r["recall@100"], 1.0, "every relevant paragraph is within 100 of 31 documents");
+    let sweep = r["ann_sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), 2);
+    assert_eq!(sweep[1]["ef"], 64);
+    assert_eq!(sweep[1]["ann_recall@10"], 1.0, "ef 64 over 31 points visits them all");
+    // The run file is what trec_eval reads: qid Q0 docid rank score tag, ranks from 1, 31 docs each.
+    let run = std::fs::read_to_string(run_file.path()).unwrap();
+    let lines: Vec<Vec<&str>> = run.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 10 * 31);
+    assert!(lines.iter().all(|f| f.len() == 6 && f[1] == "Q0" && f[5] == "semsearch"));
+    assert_eq!(lines[0][3], "1");
+    // The report's MRR@10 agrees with the run file.
+    let qrels = std::fs::read_to_string(fixture().join("qrels/test.tsv")).unwrap();
+    let relevant: std::collections::HashSet<(String, String)> =
+        qrels.lines().skip(1).map(|l| { let f: Vec<&str> = l.split('\t').collect(); (f[0].to_string(), f[1].to_string()) }).collect();
+    let mut mrr = 0.0;
+    for q in 1..=10 {
+        let qid = format!("q{q}");
+        if let Some(f) = lines.iter().filter(|f| f[0] == qid).take(10).find(|f| relevant.contains(&(qid.clone(), f[2].to_string()))) {
+            mrr += 1.0 / f[3].parse::<f64>().unwrap();
+        }
+    }
+    assert!((mrr / 10.0 - r["mrr@10"].as_f64().unwrap()).abs() < 1e-4);
+}
+
+#[test]
+fn bench_no_chunk_and_hnsw_agree_here() {
+    let exact = bench_json(&[fixture().to_str().unwrap(), "--no-chunk", "--exact"]);
+    let hnsw = bench_json(&[fixture().to_str().unwrap(), "--no-chunk"]);
+    assert_eq!(exact["passages"], 31, "one passage per document");
+    assert_eq!(exact["ndcg@10"], hnsw["ndcg@10"]);
+}
+
+#[test]
+fn malformed_datasets_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("set");
+    std::fs::create_dir_all(d.join("qrels")).unwrap();
+    std::fs::copy(fixture().join("corpus.jsonl"), d.join("corpus.jsonl")).unwrap();
+    std::fs::copy(fixture().join("queries.jsonl"), d.join("queries.jsonl")).unwrap();
+    let run = |qrels: &str| {
+        std::fs::write(d.join("qrels/test.tsv"), qrels).unwrap();
+        assert_cmd::Command::cargo_bin("semsearch")
+            .unwrap()
+            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+            .args(["-q", "bench"])
+            .arg(&d)
+            .assert()
+            .code(2)
+    };
+    run("query-id\tcorpus-id\tscore\nq1\tnope\t1\n").stderr(predicate::str::contains("test.tsv:2: corpus id \"nope\" is not in"));
+    run("query-id\tcorpus-id\tscore\nq1\ta4\t1\nq99\ta4\t1\n").stderr(predicate::str::contains("test.tsv:3: query id \"q99\""));
+    run("query-id\tcorpus-id\tscore\nq1 a4 1\n").stderr(predicate::str::contains("test.tsv:2: expected query-id"));
+    std::fs::remove_file(d.join("queries.jsonl")).unwrap();
+    run("query-id\tcorpus-id\tscore\nq1\ta4\t1\n").stderr(predicate::str::contains("queries.jsonl"));
+}
+
+/// The shared labeled sets live beside the repository (CI always has them; a user's clone may not).
+fn shared(name: &str) -> Option<PathBuf> {
+    let p = common::repo().join("..").join("shared").join("data").join(name);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (it is only beside the repository on the project's machines)", p.display());
+        None
+    }
+}
+
+#[test]
+fn stsb_spearman_matches_the_reference() {
+    let Some(d) = shared("stsb") else { return };
+    let r = bench_json(&[d.to_str().unwrap()]);
+    assert_eq!(r["pairs"], 1379);
+    let s = r["spearman"].as_f64().unwrap();
+    assert!((s - 0.82032).abs() <= 0.002, "spearman {s}");
+    let p = r["pearson"].as_f64().unwrap();
+    assert!((p - 0.82741).abs() <= 0.002, "pearson {p}");
+}
