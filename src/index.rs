@@ -224,7 +224,14 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     }
     // The previous generation, if its chunking matches (otherwise everything is re-embedded).
     let prev = match &prev_meta {
-        Some(_) => Some(Index::open(dir, model)?),
+        Some(_) => match Index::open(dir, model) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                // A damaged generation is replaced, not patched: index what was given afresh.
+                eprintln!("semsearch: warning: the current index cannot be read ({e:#}); rebuilding it from the given paths");
+                None
+            }
+        },
         None => None,
     };
     let reusable = prev.as_ref().filter(|p| p.meta.chunking == opts.chunking);

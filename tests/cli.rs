@@ -352,3 +352,27 @@ fn killed_index_run_leaves_previous_index_usable() {
         }
     }
 }
+
+#[test]
+fn damaged_index_is_reported_then_rebuilt_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&corpus).assert().success();
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(index.join("meta.json")).unwrap()).unwrap();
+    for key in ["vectors_file", "graph_file"] {
+        let f = index.join(meta[key].as_str().unwrap());
+        let bytes = std::fs::read(&f).unwrap();
+        std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+        semsearch(&index)
+            .args(["ask", "Alibaba"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("damaged").and(predicate::str::contains("semsearch index")));
+        std::fs::write(&f, &bytes).unwrap();
+    }
+    let f = index.join(meta["vectors_file"].as_str().unwrap());
+    std::fs::write(&f, b"").unwrap();
+    semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
+    semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
+}
