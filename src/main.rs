@@ -187,6 +187,11 @@ impl SearchOpts {
     }
 }
 
+// The embedder allocates and frees large activation tensors per batch; the system allocator returns
+// them to the kernel and faults them back in each time, mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
