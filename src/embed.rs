@@ -5,6 +5,7 @@
 //! sentence-transformers overrides, and so do we); right padding to the longest text of each batch
 //! with an attention mask; mean pooling over real tokens only; L2 normalisation.
 
+use crate::encoder::Encoder;
 use crate::model::{ModelInfo, Pooling};
 use anyhow::{anyhow, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -14,8 +15,21 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 pub const DEFAULT_BATCH: usize = 32;
 
+/// Which implementation runs the model. `Fast` is the default; `Candle` (candle-transformers'
+/// `BertModel`) is the reference it is checked against, selectable with SEMSEARCH_ENGINE=candle.
+enum Engine {
+    Fast(Encoder),
+    Candle(BertModel),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Fast,
+    Candle,
+}
+
 pub struct Embedder {
-    model: BertModel,
+    engine: Engine,
     tokenizer: Tokenizer,
     info: ModelInfo,
     device: Device,
@@ -23,7 +37,13 @@ pub struct Embedder {
 }
 
 impl Embedder {
+    /// The fast encoder, or candle's `BertModel` when SEMSEARCH_ENGINE=candle.
     pub fn load(info: &ModelInfo) -> Result<Embedder> {
+        let kind = if std::env::var("SEMSEARCH_ENGINE").is_ok_and(|e| e == "candle") { EngineKind::Candle } else { EngineKind::Fast };
+        Self::load_engine(info, kind)
+    }
+
+    pub fn load_engine(info: &ModelInfo, kind: EngineKind) -> Result<Embedder> {
         let device = Device::Cpu;
         let config_path = info.dir.join("config.json");
         let config: Config = serde_json::from_str(
@@ -31,13 +51,18 @@ impl Embedder {
         )
         .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
         let weights = info.dir.join("model.safetensors");
-        // SAFETY: the weights file is memory-mapped read-only; semsearch never writes to it while it
-        // is mapped, and the model cache is replaced by rename, never rewritten in place.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .with_context(|| format!("cannot load {}", weights.display()))?;
-        let model = BertModel::load(vb, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?;
+        let engine = if kind == EngineKind::Candle {
+            // SAFETY: the weights file is memory-mapped read-only; semsearch never writes to it while
+            // it is mapped, and the model cache is replaced by rename, never rewritten in place.
+            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+                .with_context(|| format!("cannot load {}", weights.display()))?;
+            Engine::Candle(BertModel::load(vb, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?)
+        } else {
+            let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path)?)?;
+            Engine::Fast(Encoder::load(&weights, &raw).with_context(|| format!("{}: not a BERT model", weights.display()))?)
+        };
         let tokenizer = load_tokenizer(info)?;
-        Ok(Embedder { model, tokenizer, info: info.clone(), device, batch_size: DEFAULT_BATCH })
+        Ok(Embedder { engine, tokenizer, info: info.clone(), device, batch_size: DEFAULT_BATCH })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -73,6 +98,13 @@ impl Embedder {
         let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let model = match &self.engine {
+            Engine::Fast(enc) => {
+                self.embed_fast(enc, &encodings, &order, &mut out, progress)?;
+                return Ok(out);
+            }
+            Engine::Candle(model) => model,
+        };
         let mut done = 0;
         for batch in order.chunks(self.batch_size) {
             let max_len = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0);
@@ -88,7 +120,7 @@ impl Embedder {
             let ids = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let type_ids = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+            let hidden = model.forward(&ids, &type_ids, Some(&mask))?;
             let pooled = match self.info.pooling {
                 Pooling::Mean => {
                     let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
@@ -108,6 +140,56 @@ impl Embedder {
             progress(done);
         }
         Ok(out)
+    }
+}
+
+impl Embedder {
+    /// Packed batches of about `TOKENS_PER_BATCH` tokens (length-sorted, so similar lengths share a
+    /// batch and the attention blocks are even).
+    fn embed_fast(
+        &self,
+        enc: &Encoder,
+        encodings: &[tokenizers::Encoding],
+        order: &[usize],
+        out: &mut [f32],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let tokens_per_batch: usize = std::env::var("SEMSEARCH_BATCH_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
+        let dim = self.info.dimensions;
+        let mut done = 0;
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start;
+            let mut tokens = 0;
+            while end < order.len() && (end == start || tokens + encodings[order[end]].len() <= tokens_per_batch) {
+                tokens += encodings[order[end]].len();
+                end += 1;
+            }
+            let batch = &order[start..end];
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            let (hidden, offsets) = enc.forward(&seqs)?;
+            for (j, &i) in batch.iter().enumerate() {
+                let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
+                let v = &mut out[i * dim..(i + 1) * dim];
+                match self.info.pooling {
+                    Pooling::Mean => {
+                        let n = (offsets[j + 1] - offsets[j]).max(1) as f32;
+                        v.fill(0.0);
+                        for row in rows.chunks(dim) {
+                            v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                        }
+                        v.iter_mut().for_each(|a| *a /= n);
+                    }
+                    Pooling::Cls => v.copy_from_slice(&rows[..dim]),
+                }
+                let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|a| *a /= norm);
+            }
+            done += batch.len();
+            progress(done);
+            start = end;
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod ann;
 pub mod bench;
 pub mod chunk;
 pub mod embed;
+pub mod encoder;
 pub mod eval;
 pub mod index;
 pub mod ingest;

@@ -1,0 +1,421 @@
+//! A BERT encoder for inference on the CPU, written for throughput.
+//!
+//! candle's `BertModel` pads every batch to its longest text, runs each step as a separate tensor
+//! op (each allocating its output), computes softmax from generic ops and GELU with scalar `erff`.
+//! Here the tokens of all texts in a batch are packed into one matrix with no padding at all: the
+//! dense layers (QKV, output, feed-forward) are single large matrix products over every token, and
+//! attention runs per (text, head) on its own slice, so no padding and no mask exist. Matrix products
+//! go through `gemm` (candle's own CPU backend, with its AVX-512 kernels chosen at run time); bias,
+//! GELU, softmax, residual and LayerNorm are fused passes over rows, parallel over two cores.
+//! The weights are read through candle's safetensors loader, and candle's `BertModel` remains the
+//! reference this is tested against (tests/parity.rs).
+
+use anyhow::{bail, Context, Result};
+use candle_core::{safetensors::MmapedSafetensors, Device};
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+use std::path::Path;
+
+struct Layer {
+    /// Query, key and value weights stacked: (3H × H), PyTorch `Linear` layout (out × in).
+    wqkv: Vec<f32>,
+    bqkv: Vec<f32>,
+    wo: Vec<f32>,
+    bo: Vec<f32>,
+    ln1_g: Vec<f32>,
+    ln1_b: Vec<f32>,
+    wi: Vec<f32>,
+    bi: Vec<f32>,
+    wo2: Vec<f32>,
+    bo2: Vec<f32>,
+    ln2_g: Vec<f32>,
+    ln2_b: Vec<f32>,
+}
+
+pub struct Encoder {
+    hidden: usize,
+    heads: usize,
+    inter: usize,
+    eps: f32,
+    max_positions: usize,
+    word: Vec<f32>,
+    pos: Vec<f32>,
+    type0: Vec<f32>,
+    emb_g: Vec<f32>,
+    emb_b: Vec<f32>,
+    layers: Vec<Layer>,
+    threads: usize,
+}
+
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: used only to let parallel tasks write disjoint regions of one buffer.
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+impl Encoder {
+    pub fn load(weights: &Path, config: &serde_json::Value) -> Result<Encoder> {
+        let get = |k: &str| config[k].as_u64().map(|v| v as usize).with_context(|| format!("config.json has no {k}"));
+        let hidden = get("hidden_size")?;
+        let heads = get("num_attention_heads")?;
+        let inter = get("intermediate_size")?;
+        let n_layers = get("num_hidden_layers")?;
+        let max_positions = get("max_position_embeddings")?;
+        let eps = config["layer_norm_eps"].as_f64().unwrap_or(1e-12) as f32;
+        if config["hidden_act"].as_str().unwrap_or("gelu") != "gelu" {
+            bail!("only BERT models with exact (erf) GELU are supported by the fast encoder");
+        }
+        if hidden % heads != 0 {
+            bail!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}");
+        }
+        // SAFETY: read-only map of a file semsearch never writes while it is mapped.
+        let st = unsafe { MmapedSafetensors::new(weights) }.with_context(|| format!("cannot read {}", weights.display()))?;
+        let prefix = if st.get("embeddings.word_embeddings.weight").is_ok() { "" } else { "bert." };
+        let load = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let full = format!("{prefix}{name}");
+            let t = st.load(&full, &Device::Cpu).with_context(|| format!("{}: no tensor {full}", weights.display()))?;
+            let v = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            if v.len() != len {
+                bail!("{}: tensor {full} has {} values, expected {len}", weights.display(), v.len());
+            }
+            Ok(v)
+        };
+        let word = load("embeddings.word_embeddings.weight", get("vocab_size")? * hidden)?;
+        let pos = load("embeddings.position_embeddings.weight", max_positions * hidden)?;
+        let types = load("embeddings.token_type_embeddings.weight", get("type_vocab_size")? * hidden)?;
+        let mut layers = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            let p = format!("encoder.layer.{i}");
+            let hh = hidden * hidden;
+            let mut wqkv = load(&format!("{p}.attention.self.query.weight"), hh)?;
+            wqkv.extend(load(&format!("{p}.attention.self.key.weight"), hh)?);
+            wqkv.extend(load(&format!("{p}.attention.self.value.weight"), hh)?);
+            let mut bqkv = load(&format!("{p}.attention.self.query.bias"), hidden)?;
+            bqkv.extend(load(&format!("{p}.attention.self.key.bias"), hidden)?);
+            bqkv.extend(load(&format!("{p}.attention.self.value.bias"), hidden)?);
+            layers.push(Layer {
+                wqkv,
+                bqkv,
+                wo: load(&format!("{p}.attention.output.dense.weight"), hh)?,
+                bo: load(&format!("{p}.attention.output.dense.bias"), hidden)?,
+                ln1_g: load(&format!("{p}.attention.output.LayerNorm.weight"), hidden)?,
+                ln1_b: load(&format!("{p}.attention.output.LayerNorm.bias"), hidden)?,
+                wi: load(&format!("{p}.intermediate.dense.weight"), inter * hidden)?,
+                bi: load(&format!("{p}.intermediate.dense.bias"), inter)?,
+                wo2: load(&format!("{p}.output.dense.weight"), hidden * inter)?,
+                bo2: load(&format!("{p}.output.dense.bias"), hidden)?,
+                ln2_g: load(&format!("{p}.output.LayerNorm.weight"), hidden)?,
+                ln2_b: load(&format!("{p}.output.LayerNorm.bias"), hidden)?,
+            });
+        }
+        Ok(Encoder {
+            hidden,
+            heads,
+            inter,
+            eps,
+            max_positions,
+            word,
+            pos,
+            type0: types[..hidden].to_vec(),
+            emb_g: load("embeddings.LayerNorm.weight", hidden)?,
+            emb_b: load("embeddings.LayerNorm.bias", hidden)?,
+            layers,
+            threads: rayon::current_num_threads(),
+        })
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Last hidden states of every token of every sequence, packed: row `offsets[i] + j` is token j
+    /// of sequence i.
+    pub fn forward(&self, seqs: &[&[u32]]) -> Result<(Vec<f32>, Vec<usize>)> {
+        let h = self.hidden;
+        let mut offsets = Vec::with_capacity(seqs.len() + 1);
+        let mut total = 0usize;
+        for s in seqs {
+            if s.len() > self.max_positions {
+                bail!("sequence of {} tokens exceeds the model's {} positions", s.len(), self.max_positions);
+            }
+            offsets.push(total);
+            total += s.len();
+        }
+        offsets.push(total);
+        let vocab = self.word.len() / h;
+        let mut x = vec![0f32; total * h];
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        x.par_chunks_mut(h).enumerate().for_each(|(row, out)| {
+            let s = offsets.partition_point(|&o| o <= row) - 1;
+            let j = row - offsets[s];
+            let id = (seqs[s][j] as usize).min(vocab - 1);
+            let (w, p) = (&self.word[id * h..(id + 1) * h], &self.pos[j * h..(j + 1) * h]);
+            for c in 0..h {
+                out[c] = w[c] + p[c] + self.type0[c];
+            }
+            layer_norm(out, &self.emb_g, &self.emb_b, self.eps);
+        });
+        let mut qkv = vec![0f32; total * 3 * h];
+        let mut ctx = vec![0f32; total * h];
+        let mut tmp = vec![0f32; total * h];
+        let mut inter = vec![0f32; total * self.inter];
+        for layer in &self.layers {
+            self.linear(&mut qkv, &x, &layer.wqkv, total, 3 * h, h);
+            add_bias_rows(&mut qkv, &layer.bqkv);
+            self.attention(&qkv, &mut ctx, &offsets);
+            self.linear(&mut tmp, &ctx, &layer.wo, total, h, h);
+            // x = LayerNorm(tmp + bo + x)
+            residual_layer_norm(&mut x, &tmp, &layer.bo, &layer.ln1_g, &layer.ln1_b, self.eps);
+            self.linear(&mut inter, &x, &layer.wi, total, self.inter, h);
+            bias_gelu_rows(&mut inter, &layer.bi);
+            self.linear(&mut tmp, &inter, &layer.wo2, total, h, self.inter);
+            residual_layer_norm(&mut x, &tmp, &layer.bo2, &layer.ln2_g, &layer.ln2_b, self.eps);
+        }
+        Ok((x, offsets))
+    }
+
+    /// out (m × n) = a (m × k) · wᵀ, with w in `Linear` layout (n × k).
+    fn linear(&self, out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: usize) {
+        debug_assert!(out.len() >= m * n && a.len() >= m * k && w.len() >= n * k);
+        let par = if m * n * k >= 1 << 18 && self.threads > 1 { Parallelism::Rayon(self.threads) } else { Parallelism::None };
+        // SAFETY: the slices hold at least the elements the strides address (checked above).
+        unsafe {
+            gemm(
+                m, n, k,
+                out.as_mut_ptr(), 1, n as isize,
+                false,
+                a.as_ptr(), 1, k as isize,
+                w.as_ptr(), k as isize, 1,
+                0.0, 1.0,
+                false, false, false,
+                par,
+            );
+        }
+    }
+
+    /// Scaled dot-product attention per (sequence, head), parallel over those pairs.
+    fn attention(&self, qkv: &[f32], ctx: &mut [f32], offsets: &[usize]) {
+        let h = self.hidden;
+        let d = h / self.heads;
+        let scale = 1.0 / (d as f32).sqrt();
+        let n_seq = offsets.len() - 1;
+        let out = SyncPtr(ctx.as_mut_ptr());
+        let stride = 3 * h;
+        (0..n_seq * self.heads).into_par_iter().for_each(|task| {
+            let out = out;
+            let (s, head) = (task / self.heads, task % self.heads);
+            let (o, l) = (offsets[s], offsets[s + 1] - offsets[s]);
+            if l == 0 {
+                return;
+            }
+            let q = qkv[o * stride + head * d..].as_ptr();
+            let k = qkv[o * stride + h + head * d..].as_ptr();
+            let v = qkv[o * stride + 2 * h + head * d..].as_ptr();
+            let mut scores = vec![0f32; l * l];
+            // SAFETY: q, k, v address rows o..o+l of qkv with row stride 3h and d columns; the
+            // output block (rows o..o+l, columns head*d..head*d+d of ctx) belongs to this task only.
+            unsafe {
+                gemm(
+                    l, l, d,
+                    scores.as_mut_ptr(), 1, l as isize,
+                    false,
+                    q, 1, stride as isize,
+                    k, stride as isize, 1,
+                    0.0, scale,
+                    false, false, false,
+                    Parallelism::None,
+                );
+            }
+            softmax_rows(&mut scores, l);
+            unsafe {
+                gemm(
+                    l, d, l,
+                    out.0.add(o * h + head * d), 1, h as isize,
+                    false,
+                    scores.as_ptr(), 1, l as isize,
+                    v, 1, stride as isize,
+                    0.0, 1.0,
+                    false, false, false,
+                    Parallelism::None,
+                );
+            }
+        });
+    }
+}
+
+fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
+    x.par_chunks_mut(bias.len() * 16).for_each(|block| {
+        for row in block.chunks_mut(bias.len()) {
+            for (a, b) in row.iter_mut().zip(bias) {
+                *a += b;
+            }
+        }
+    });
+}
+
+fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
+    #[inline(always)]
+    fn block(block: &mut [f32], bias: &[f32]) {
+        for row in block.chunks_mut(bias.len()) {
+            for (a, b) in row.iter_mut().zip(bias) {
+                *a = gelu(*a + b);
+            }
+        }
+    }
+    // The same loop compiled for AVX2+FMA, used when the CPU has them (the binary itself targets
+    // baseline x86-64): GELU is the one elementwise step big enough to matter.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_avx2(b: &mut [f32], bias: &[f32]) {
+        block(b, bias)
+    }
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    x.par_chunks_mut(bias.len() * 8).for_each(|b| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            unsafe { block_avx2(b, bias) };
+            return;
+        }
+        block(b, bias)
+    });
+}
+
+/// x[row] = LayerNorm(x[row] + y[row] + bias)
+fn residual_layer_norm(x: &mut [f32], y: &[f32], bias: &[f32], g: &[f32], b: &[f32], eps: f32) {
+    let h = bias.len();
+    x.par_chunks_mut(h * 16).zip(y.par_chunks(h * 16)).for_each(|(xb, yb)| {
+        for (xr, yr) in xb.chunks_mut(h).zip(yb.chunks(h)) {
+            for c in 0..h {
+                xr[c] += yr[c] + bias[c];
+            }
+            layer_norm(xr, g, b, eps);
+        }
+    });
+}
+
+fn layer_norm(x: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in x.iter_mut().zip(g).zip(b) {
+        *v = (*v - mean) * inv * g + b;
+    }
+}
+
+fn softmax_rows(scores: &mut [f32], l: usize) {
+    #[inline(always)]
+    fn rows(scores: &mut [f32], l: usize) {
+        for row in scores.chunks_mut(l) {
+            softmax(row);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn rows_avx2(scores: &mut [f32], l: usize) {
+        rows(scores, l)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA.
+        unsafe { rows_avx2(scores, l) };
+        return;
+    }
+    rows(scores, l)
+}
+
+#[inline(always)]
+fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// e^x for f32 with relative error below 2e-7, in plain arithmetic so loops over it vectorise.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // n = round(x / ln 2) by the 1.5·2^23 trick; r = x - n ln 2 in two steps for accuracy.
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    // exp(r) on |r| <= ln2/2 by its Taylor polynomial to degree 7 (remainder below 1e-8).
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let bits = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    f32::from_bits((p.to_bits() as i32).wrapping_add(bits << 23) as u32)
+}
+
+/// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let y = 1.0
+        - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * exp(-a * a);
+    y.copysign(x)
+}
+
+/// GELU as BERT defines it: x · Φ(x) with the exact normal CDF (erf), not the tanh approximation.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_std() {
+        let mut worst = 0f32;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let rel = ((exp(x) - x.exp()) / x.exp()).abs();
+            worst = worst.max(rel);
+            x += 0.0137;
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
+    }
+
+    #[test]
+    fn erf_and_gelu_match_reference_values() {
+        // erf from tables; gelu(x) = x Φ(x)
+        for (x, e) in [(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (2.0, 0.995_322_3), (-1.5, -0.966_105_1), (4.0, 0.999_999_98)] {
+            assert!((erf(x) - e).abs() < 2e-7, "erf({x}) = {} not {e}", erf(x));
+        }
+        assert!((gelu(1.0) - 0.841_344_7).abs() < 2e-7);
+        assert!((gelu(-1.0) + 0.158_655_25).abs() < 2e-7);
+        assert_eq!(gelu(0.0), 0.0);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_is_stable() {
+        let mut row = vec![1000.0f32, 999.0, -5.0];
+        softmax(&mut row);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((row[0] / row[1] - std::f32::consts::E).abs() < 1e-4);
+    }
+
+    #[test]
+    fn layer_norm_by_hand() {
+        let mut x = vec![1.0f32, 2.0, 3.0, 4.0];
+        layer_norm(&mut x, &[1.0; 4], &[0.0; 4], 1e-12);
+        let want = [-1.341_640_8, -0.447_213_6, 0.447_213_6, 1.341_640_8];
+        for (a, b) in x.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+}
