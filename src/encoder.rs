@@ -7,29 +7,47 @@
 //! attention runs per (text, head) on its own slice, so no padding and no mask exist. Matrix products
 //! go through `gemm` (candle's own CPU backend, with its AVX-512 kernels chosen at run time); bias,
 //! GELU, softmax, residual and LayerNorm are fused passes over rows, parallel over two cores.
-//! The weights are read through candle's safetensors loader, and candle's `BertModel` remains the
-//! reference this is tested against (tests/parity.rs).
+//! The weights are used in place from the memory-mapped safetensors file (the format candle reads),
+//! and candle's `BertModel` remains the reference this is tested against (tests/parity.rs).
 
 use anyhow::{bail, Context, Result};
-use candle_core::{safetensors::MmapedSafetensors, Device};
 use gemm::{gemm, Parallelism};
+use memmap2::Mmap;
 use rayon::prelude::*;
+use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
+use std::sync::Arc;
+
+/// A weight tensor: a slice of the mapped weights file, or an owned copy.
+enum Buf {
+    Mapped(Arc<Mmap>, usize, usize),
+    Owned(Vec<f32>),
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Buf::Mapped(map, off, len) => bytemuck::cast_slice(&map[*off..*off + len * 4]),
+            Buf::Owned(v) => v,
+        }
+    }
+}
 
 struct Layer {
     /// Query, key and value weights stacked: (3H × H), PyTorch `Linear` layout (out × in).
-    wqkv: Vec<f32>,
-    bqkv: Vec<f32>,
-    wo: Vec<f32>,
-    bo: Vec<f32>,
-    ln1_g: Vec<f32>,
-    ln1_b: Vec<f32>,
-    wi: Vec<f32>,
-    bi: Vec<f32>,
-    wo2: Vec<f32>,
-    bo2: Vec<f32>,
-    ln2_g: Vec<f32>,
-    ln2_b: Vec<f32>,
+    wqkv: Buf,
+    bqkv: Buf,
+    wo: Buf,
+    bo: Buf,
+    ln1_g: Buf,
+    ln1_b: Buf,
+    wi: Buf,
+    bi: Buf,
+    wo2: Buf,
+    bo2: Buf,
+    ln2_g: Buf,
+    ln2_b: Buf,
 }
 
 pub struct Encoder {
@@ -38,11 +56,11 @@ pub struct Encoder {
     inter: usize,
     eps: f32,
     max_positions: usize,
-    word: Vec<f32>,
-    pos: Vec<f32>,
-    type0: Vec<f32>,
-    emb_g: Vec<f32>,
-    emb_b: Vec<f32>,
+    word: Buf,
+    pos: Buf,
+    type0: Buf,
+    emb_g: Buf,
+    emb_b: Buf,
     layers: Vec<Layer>,
     threads: usize,
 }
@@ -68,17 +86,30 @@ impl Encoder {
         if hidden % heads != 0 {
             bail!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}");
         }
-        // SAFETY: read-only map of a file semsearch never writes while it is mapped.
-        let st = unsafe { MmapedSafetensors::new(weights) }.with_context(|| format!("cannot read {}", weights.display()))?;
-        let prefix = if st.get("embeddings.word_embeddings.weight").is_ok() { "" } else { "bert." };
-        let load = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let file = std::fs::File::open(weights).with_context(|| format!("cannot open {}", weights.display()))?;
+        // SAFETY: read-only map of a file semsearch never writes while it is mapped (the model cache
+        // is replaced by rename, never rewritten in place).
+        let map = Arc::new(unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", weights.display()))?);
+        let st = SafeTensors::deserialize(&map[..]).with_context(|| format!("{}: not a safetensors file", weights.display()))?;
+        let prefix = if st.tensor("embeddings.word_embeddings.weight").is_ok() { "" } else { "bert." };
+        let load = |name: &str, len: usize| -> Result<Buf> {
             let full = format!("{prefix}{name}");
-            let t = st.load(&full, &Device::Cpu).with_context(|| format!("{}: no tensor {full}", weights.display()))?;
-            let v = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            if v.len() != len {
-                bail!("{}: tensor {full} has {} values, expected {len}", weights.display(), v.len());
+            let view = st.tensor(&full).with_context(|| format!("{}: no tensor {full}", weights.display()))?;
+            if view.dtype() != Dtype::F32 {
+                bail!("{}: tensor {full} is {:?}; the fast encoder reads f32 weights (SEMSEARCH_ENGINE=candle reads others)", weights.display(), view.dtype());
             }
-            Ok(v)
+            let data = view.data();
+            if data.len() != len * 4 {
+                bail!("{}: tensor {full} has {} values, expected {len}", weights.display(), data.len() / 4);
+            }
+            // Weights are used in place from the mapped file (pages come from the page cache and are
+            // shared between processes), unless the file leaves them misaligned for f32.
+            let off = data.as_ptr() as usize - map.as_ptr() as usize;
+            Ok(if data.as_ptr() as usize % 4 == 0 {
+                Buf::Mapped(map.clone(), off, len)
+            } else {
+                Buf::Owned(bytemuck::pod_collect_to_vec(data))
+            })
         };
         let word = load("embeddings.word_embeddings.weight", get("vocab_size")? * hidden)?;
         let pos = load("embeddings.position_embeddings.weight", max_positions * hidden)?;
@@ -87,15 +118,16 @@ impl Encoder {
         for i in 0..n_layers {
             let p = format!("encoder.layer.{i}");
             let hh = hidden * hidden;
-            let mut wqkv = load(&format!("{p}.attention.self.query.weight"), hh)?;
-            wqkv.extend(load(&format!("{p}.attention.self.key.weight"), hh)?);
-            wqkv.extend(load(&format!("{p}.attention.self.value.weight"), hh)?);
-            let mut bqkv = load(&format!("{p}.attention.self.query.bias"), hidden)?;
-            bqkv.extend(load(&format!("{p}.attention.self.key.bias"), hidden)?);
-            bqkv.extend(load(&format!("{p}.attention.self.value.bias"), hidden)?);
+            // Query, key and value stacked into one matrix so they are one product.
+            let mut wqkv = load(&format!("{p}.attention.self.query.weight"), hh)?.to_vec();
+            wqkv.extend_from_slice(&load(&format!("{p}.attention.self.key.weight"), hh)?);
+            wqkv.extend_from_slice(&load(&format!("{p}.attention.self.value.weight"), hh)?);
+            let mut bqkv = load(&format!("{p}.attention.self.query.bias"), hidden)?.to_vec();
+            bqkv.extend_from_slice(&load(&format!("{p}.attention.self.key.bias"), hidden)?);
+            bqkv.extend_from_slice(&load(&format!("{p}.attention.self.value.bias"), hidden)?);
             layers.push(Layer {
-                wqkv,
-                bqkv,
+                wqkv: Buf::Owned(wqkv),
+                bqkv: Buf::Owned(bqkv),
                 wo: load(&format!("{p}.attention.output.dense.weight"), hh)?,
                 bo: load(&format!("{p}.attention.output.dense.bias"), hidden)?,
                 ln1_g: load(&format!("{p}.attention.output.LayerNorm.weight"), hidden)?,
@@ -116,7 +148,7 @@ impl Encoder {
             max_positions,
             word,
             pos,
-            type0: types[..hidden].to_vec(),
+            type0: Buf::Owned(types[..hidden].to_vec()),
             emb_g: load("embeddings.LayerNorm.weight", hidden)?,
             emb_b: load("embeddings.LayerNorm.bias", hidden)?,
             layers,
