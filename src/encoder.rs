@@ -209,7 +209,11 @@ impl Encoder {
     /// out (m × n) = a (m × k) · wᵀ, with w in `Linear` layout (n × k).
     fn linear(&self, out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: usize) {
         debug_assert!(out.len() >= m * n && a.len() >= m * k && w.len() >= n * k);
-        let par = if m * n * k >= 1 << 18 && self.threads > 1 { Parallelism::Rayon(self.threads) } else { Parallelism::None };
+        if m <= SMALL_M {
+            return small_linear(&mut out[..m * n], &a[..m * k], &w[..n * k], m, n, k);
+        }
+        // Splitting a product over threads pays only with enough rows (a lone question has ~10).
+        let par = if m >= 128 && self.threads > 1 { Parallelism::Rayon(self.threads) } else { Parallelism::None };
         // SAFETY: the slices hold at least the elements the strides address (checked above).
         unsafe {
             gemm(
@@ -272,6 +276,56 @@ impl Encoder {
                 );
             }
         });
+    }
+}
+
+/// Up to this many rows (a question, a few short sentences) products are computed directly.
+const SMALL_M: usize = 32;
+
+/// out (m × n) = a (m × k) · wᵀ for few rows. gemm packs the whole weight matrix on every call,
+/// which for a lone question costs more than the arithmetic; here each weight row is read once and
+/// dotted with every input row while it is in cache. Parallel over output columns.
+fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: usize) {
+    #[inline(always)]
+    fn cols(out_t: &mut [f32], a: &[f32], w: &[f32], m: usize, k: usize) {
+        // out_t is column-major for this block: out_t[c * m + i] = a[i] · w[c].
+        for (c, wr) in w.chunks_exact(k).enumerate() {
+            for i in 0..m {
+                let ar = &a[i * k..(i + 1) * k];
+                let mut acc = [0f32; 16];
+                for (x, y) in ar.chunks_exact(16).zip(wr.chunks_exact(16)) {
+                    for t in 0..16 {
+                        acc[t] += x[t] * y[t];
+                    }
+                }
+                let tail: f32 =
+                    ar.chunks_exact(16).remainder().iter().zip(wr.chunks_exact(16).remainder()).map(|(x, y)| x * y).sum();
+                out_t[c * m + i] = acc.iter().sum::<f32>() + tail;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn cols_avx2(out_t: &mut [f32], a: &[f32], w: &[f32], m: usize, k: usize) {
+        cols(out_t, a, w, m, k)
+    }
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    const BLOCK: usize = 64;
+    let mut out_t = vec![0f32; m * n];
+    out_t.par_chunks_mut(BLOCK * m).zip(w.par_chunks(BLOCK * k)).for_each(|(o, wb)| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA.
+            unsafe { cols_avx2(o, a, wb, m, k) };
+            return;
+        }
+        cols(o, a, wb, m, k)
+    });
+    for i in 0..m {
+        for c in 0..n {
+            out[i * n + c] = out_t[c * m + i];
+        }
     }
 }
 
@@ -439,6 +493,21 @@ mod tests {
         softmax(&mut row);
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!((row[0] / row[1] - std::f32::consts::E).abs() < 1e-4);
+    }
+
+    #[test]
+    fn small_linear_matches_naive_product() {
+        let (m, n, k) = (3usize, 70usize, 37usize);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 5) % 11) as f32 * 0.05 - 0.25).collect();
+        let mut out = vec![0f32; m * n];
+        small_linear(&mut out, &a, &w, m, n, k);
+        for i in 0..m {
+            for c in 0..n {
+                let want: f32 = (0..k).map(|t| a[i * k + t] * w[c * k + t]).sum();
+                assert!((out[i * n + c] - want).abs() < 1e-4, "({i},{c}) {} vs {want}", out[i * n + c]);
+            }
+        }
     }
 
     #[test]
