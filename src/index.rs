@@ -25,7 +25,7 @@ use fs2::FileExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -207,6 +207,94 @@ fn passage_id(doc_id: &str, hash: &str, ordinal: usize) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// What an `index` run does to a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Updated,
+    Unchanged,
+    Removed,
+    /// Not seen in this run and not under its paths: left as it is.
+    Kept,
+}
+
+/// A document seen in this run, against the previous generation.
+pub fn classify(prev: &HashMap<String, DocRecord>, doc_id: &str, hash: &str) -> Change {
+    match prev.get(doc_id) {
+        None => Change::Added,
+        Some(o) if o.content_hash == hash => Change::Unchanged,
+        Some(_) => Change::Updated,
+    }
+}
+
+/// A previous document: `None` if this run saw it again, else removed (its file is gone from the
+/// paths given) or kept (outside them).
+pub fn fate_of_unseen(doc: &DocRecord, seen: &HashSet<&str>, roots: &[String]) -> Option<Change> {
+    if seen.contains(doc.doc_id.as_str()) {
+        None
+    } else if under_root(&doc.path, roots) {
+        Some(Change::Removed)
+    } else {
+        Some(Change::Kept)
+    }
+}
+
+/// The documents of a run, one per id: the last occurrence of a repeated id wins, as a later write
+/// would.
+pub fn unique_documents(input: &Ingested) -> (Vec<&Document>, HashSet<&str>) {
+    let mut seen = HashSet::new();
+    let mut docs: Vec<&Document> = Vec::new();
+    for d in &input.documents {
+        if seen.insert(d.doc_id.as_str()) {
+            docs.push(d);
+        } else if let Some(i) = docs.iter().position(|x| x.doc_id == d.doc_id) {
+            docs[i] = d;
+        }
+    }
+    (docs, seen)
+}
+
+/// What `index PATH...` would do, without doing it (no model needed).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Plan {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+    pub kept: usize,
+}
+
+pub fn plan(dir: &Path, input: &Ingested) -> Result<Plan> {
+    let prev: HashMap<String, DocRecord> = match Meta::read(dir)? {
+        Some(meta) => PassageStore::open(&dir.join(&meta.passages_file))?
+            .documents()?
+            .into_iter()
+            .map(|d| (d.doc_id.clone(), d))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let (docs, seen) = unique_documents(input);
+    let mut plan = Plan::default();
+    for d in docs {
+        match classify(&prev, &d.doc_id, &content_hash(d)) {
+            Change::Added => plan.added.push(d.doc_id.clone()),
+            Change::Updated => plan.updated.push(d.doc_id.clone()),
+            _ => plan.unchanged += 1,
+        }
+    }
+    let mut prev_sorted: Vec<&DocRecord> = prev.values().collect();
+    prev_sorted.sort_by_key(|d| d.first_row);
+    for d in prev_sorted {
+        match fate_of_unseen(d, &seen, &input.roots) {
+            Some(Change::Removed) => plan.removed.push(d.doc_id.clone()),
+            Some(_) => plan.kept += 1,
+            None => {}
+        }
+    }
+    Ok(plan)
+}
+
 fn under_root(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path == r || path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
@@ -241,16 +329,7 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     };
 
     let chunker = Chunker::new(embedder.tokenizer(), opts.chunking)?;
-    let mut seen = std::collections::HashSet::new();
-    let mut docs: Vec<&Document> = Vec::new();
-    for d in &input.documents {
-        // The last occurrence of a repeated id wins, as a later write would.
-        if seen.insert(d.doc_id.as_str()) {
-            docs.push(d);
-        } else if let Some(i) = docs.iter().position(|x| x.doc_id == d.doc_id) {
-            docs[i] = d;
-        }
-    }
+    let (docs, seen) = unique_documents(input);
     let prepared: Vec<Prepared> = docs
         .par_iter()
         .map(|doc| Ok(Prepared { doc, hash: content_hash(doc), chunks: chunker.chunk(doc)? }))
@@ -281,12 +360,13 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     let mut sorted_prev: Vec<&DocRecord> = prev_docs.values().collect();
     sorted_prev.sort_by_key(|d| d.first_row);
     for d in sorted_prev {
-        if seen.contains(d.doc_id.as_str()) {
-            continue;
-        }
-        if under_root(&d.path, &input.roots) {
-            summary.documents_removed += 1;
-            continue;
+        match fate_of_unseen(d, &seen, &input.roots) {
+            None => continue,
+            Some(Change::Removed) => {
+                summary.documents_removed += 1;
+                continue;
+            }
+            Some(_) => {}
         }
         if reusable.is_none() {
             // Chunking changed and the text is not at hand: it must be indexed again from its file.
@@ -298,7 +378,8 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     }
     for p in &prepared {
         let old = prev_docs.get(&p.doc.doc_id);
-        let unchanged = reusable.is_some() && old.is_some_and(|o| o.content_hash == p.hash);
+        // Unchanged text keeps its vectors only if passages were cut the same way.
+        let unchanged = reusable.is_some() && classify(&prev_docs, &p.doc.doc_id, &p.hash) == Change::Unchanged;
         match old {
             None => summary.documents_added += 1,
             Some(_) if unchanged => summary.documents_unchanged += 1,

@@ -42,6 +42,8 @@ enum Command {
     Embed(EmbedArgs),
     /// Measure retrieval quality, ANN recall and speed on a labeled set (BEIR layout or STS)
     Bench(BenchArgs),
+    /// Show the index (model, counts, sizes); with PATHs, what `index PATH...` would change
+    Status(StatusArgs),
     /// Manage the embedding model
     #[command(subcommand)]
     Model(ModelCommand),
@@ -128,6 +130,15 @@ struct BenchArgs {
     /// Longest sentence (word pieces) repeated at the start of the next passage
     #[arg(long, default_value_t = ChunkParams::default().overlap_tokens)]
     overlap: usize,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Print the status as one JSON object
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -235,6 +246,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Embed(a) => cmd_embed(&config, a),
         Command::Bench(a) => cmd_bench(&config, a),
+        Command::Status(a) => cmd_status(&config, a),
         Command::Model(ModelCommand::Path) => {
             println!("{}", config.model.dir.display());
             Ok(0)
@@ -366,5 +378,104 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
     } else {
         semsearch::bench::write_human(&mut out, &report)?;
     }
+    Ok(0)
+}
+
+fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
+    let dir = &config.index_dir;
+    let meta = index::Meta::read(dir)?;
+    if meta.is_none() && a.paths.is_empty() {
+        anyhow::bail!("no index in {}; build one with `semsearch index PATH...` (or pass --index DIR)", dir.display());
+    }
+    let mut status = serde_json::Map::new();
+    status.insert("index".into(), serde_json::json!(dir.display().to_string()));
+    if let Some(m) = &meta {
+        let size = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        let files = serde_json::json!({
+            "passages": size(&m.passages_file),
+            "vectors": size(&m.vectors_file),
+            "graph": size(&m.graph_file),
+            "meta": size("meta.json"),
+        });
+        let total: u64 = files.as_object().unwrap().values().filter_map(|v| v.as_u64()).sum();
+        status.insert("generation".into(), serde_json::json!(m.generation));
+        status.insert("format_version".into(), serde_json::json!(m.format_version));
+        status.insert("model".into(), serde_json::to_value(&m.model)?);
+        status.insert("chunking".into(), serde_json::to_value(m.chunking)?);
+        status.insert("documents".into(), serde_json::json!(m.counts.documents));
+        status.insert("passages".into(), serde_json::json!(m.counts.passages));
+        status.insert("size_bytes".into(), serde_json::json!(total));
+        status.insert("file_bytes".into(), files);
+    }
+    if !a.paths.is_empty() {
+        let input = semsearch::ingest::ingest(&a.paths, &semsearch::root_of(dir))?;
+        for s in &input.skipped {
+            eprintln!("semsearch: warning: {}: would be skipped: {}", s.path, s.reason);
+        }
+        status.insert("would".into(), serde_json::to_value(index::plan(dir, &input)?)?);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &status)?;
+        out.write_all(b"\n")?;
+        return Ok(0);
+    }
+    let v = serde_json::Value::Object(status);
+    writeln!(out, "index       {}", dir.display())?;
+    if meta.is_some() {
+        let mib = |b: &serde_json::Value| b.as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+        writeln!(out, "generation  {} (format {})", v["generation"], v["format_version"])?;
+        let sha = v["model"]["weights_sha256"].as_str().unwrap_or("");
+        writeln!(
+            out,
+            "model       {} (sha256 {}…), {} dimensions, {} tokens, {} pooling",
+            v["model"]["name"].as_str().unwrap_or(""),
+            &sha[..12.min(sha.len())],
+            v["model"]["dimensions"],
+            v["model"]["max_tokens"],
+            v["model"]["pooling"].as_str().unwrap_or("")
+        )?;
+        if v["chunking"]["whole_documents"] == true {
+            writeln!(out, "chunking    whole documents")?;
+        } else {
+            writeln!(out, "chunking    {} tokens, overlap {}", v["chunking"]["max_tokens"], v["chunking"]["overlap_tokens"])?;
+        }
+        writeln!(out, "documents   {}", v["documents"])?;
+        writeln!(out, "passages    {}", v["passages"])?;
+        let f = &v["file_bytes"];
+        writeln!(
+            out,
+            "size        {:.2} MiB (passages {:.2}, vectors {:.2}, graph {:.2})",
+            mib(&v["size_bytes"]),
+            mib(&f["passages"]),
+            mib(&f["vectors"]),
+            mib(&f["graph"])
+        )?;
+    } else {
+        writeln!(out, "            (no index yet)")?;
+    }
+    if let Some(w) = v.get("would") {
+        let list = |k: &str| w[k].as_array().cloned().unwrap_or_default();
+        writeln!(
+            out,
+            "index would add {}, update {}, remove {} documents ({} unchanged, {} outside these paths kept)",
+            list("added").len(),
+            list("updated").len(),
+            list("removed").len(),
+            w["unchanged"],
+            w["kept"]
+        )?;
+        for (k, sign) in [("added", "+"), ("updated", "~"), ("removed", "-")] {
+            let items = list(k);
+            for d in items.iter().take(10) {
+                writeln!(out, "  {sign} {}", d.as_str().unwrap_or(""))?;
+            }
+            if items.len() > 10 {
+                writeln!(out, "  {sign} … and {} more", items.len() - 10)?;
+            }
+        }
+    }
+    out.flush()?;
     Ok(0)
 }

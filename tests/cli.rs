@@ -376,3 +376,45 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
     semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
 }
+
+#[test]
+fn status_predicts_what_index_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("status").assert().code(2).stderr(predicate::str::contains("no index in"));
+    semsearch(&index).arg("index").arg(&corpus).assert().success();
+    let status = |extra: &[&std::ffi::OsStr]| {
+        let out = semsearch(&index).args(["status", "--json"]).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let s = status(&[]);
+    assert_eq!(s["documents"], 12);
+    assert_eq!(s["passages"].as_u64(), Some(json_lines(&semsearch(&index).args(["ask", "x", "--json", "-k", "100"]).output().unwrap().stdout).len() as u64));
+    assert_eq!(s["model"]["name"], "all-MiniLM-L6-v2");
+    assert!(s["size_bytes"].as_u64().unwrap() > 0);
+
+    // Change the article, delete the briefs, add a note.
+    let article = corpus.join("alibaba-ai-investment.txt");
+    let text = std::fs::read_to_string(&article).unwrap();
+    std::fs::write(&article, text.replace("US$52.4 billion", "US$53 billion")).unwrap();
+    std::fs::remove_file(corpus.join("news-briefs.txt")).unwrap();
+    std::fs::write(corpus.join("note.md"), "# Note\n\nA new note about ports.\n").unwrap();
+    let s = status(&[corpus.as_os_str()]);
+    let w = &s["would"];
+    assert_eq!(w["added"], serde_json::json!(["news/note.md"]));
+    assert_eq!(w["updated"], serde_json::json!(["news/alibaba-ai-investment.txt"]));
+    assert_eq!(w["removed"].as_array().unwrap().len(), 11, "the eleven briefs");
+    assert_eq!(w["unchanged"], 0);
+
+    let out = semsearch(&index).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["documents_added"].as_u64(), r["documents_updated"].as_u64(), r["documents_removed"].as_u64()), (Some(1), Some(1), Some(11)));
+    let s = status(&[corpus.as_os_str()]);
+    assert_eq!(s["would"]["unchanged"], 2);
+    assert_eq!(s["would"]["added"].as_array().unwrap().len() + s["would"]["removed"].as_array().unwrap().len(), 0);
+    // The changed text is what is found now.
+    let hits = json_lines(&semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"]).output().unwrap().stdout);
+    assert!(hits[0]["text"].as_str().unwrap().contains("US$53 billion"));
+}
