@@ -116,7 +116,17 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
 
     // Index (or reuse) the corpus.
     let chunking = ChunkParams { whole_documents: opts.no_chunk, ..opts.chunking };
-    let reuse = index::Meta::read(&dir)?.is_some() && opts.index.is_some();
+    let existing = if opts.index.is_some() { index::Meta::read(&dir)? } else { None };
+    if let Some(m) = &existing {
+        if m.chunking.whole_documents != opts.no_chunk || (!opts.no_chunk && m.chunking != chunking) {
+            anyhow::bail!(
+                "{}: this index was built with other chunking ({}); give another --index, or the same options",
+                dir.display(),
+                if m.chunking.whole_documents { "--no-chunk".to_string() } else { format!("--max-tokens {} --overlap {}", m.chunking.max_tokens, m.chunking.overlap_tokens) }
+            );
+        }
+    }
+    let reuse = existing.is_some();
     if !reuse {
         let text = std::fs::read_to_string(&set.corpus_path).with_context(|| format!("cannot read {}", set.corpus_path.display()))?;
         let mut docs = ingest::jsonl_documents(&set.corpus_path.display().to_string(), &text)?;

@@ -120,3 +120,23 @@ fn stsb_spearman_matches_the_reference() {
     let p = r["pearson"].as_f64().unwrap();
     assert!((p - 0.82741).abs() <= 0.002, "pearson {p}");
 }
+
+#[test]
+fn bench_reuses_a_given_index_only_with_the_same_chunking() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("idx");
+    let idx_s = idx.to_str().unwrap();
+    let first = bench_json(&["--index", idx_s, fixture().to_str().unwrap(), "--no-chunk", "--exact"]);
+    assert!(first["index_build_ms"].is_number());
+    let again = bench_json(&["--index", idx_s, fixture().to_str().unwrap(), "--no-chunk", "--exact"]);
+    assert_eq!(again["index_reused"], idx_s);
+    assert_eq!(again["ndcg@10"], first["ndcg@10"]);
+    assert_cmd::Command::cargo_bin("semsearch")
+        .unwrap()
+        .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+        .args(["-q", "bench", "--index", idx_s])
+        .arg(fixture())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("built with other chunking (--no-chunk)"));
+}
