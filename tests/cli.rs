@@ -418,3 +418,37 @@ fn status_predicts_what_index_does() {
     let hits = json_lines(&semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"]).output().unwrap().stdout);
     assert!(hits[0]["text"].as_str().unwrap().contains("US$53 billion"));
 }
+
+#[test]
+fn concurrent_index_runs_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let big = dir.path().join("big.txt");
+    let para: String = (0..1000).map(|i| format!("Paragraph {i} is about freight trains and depot number {i}.\n\n")).collect();
+    std::fs::write(&big, para).unwrap();
+    let index = dir.path().join("idx");
+    let bin = assert_cmd::cargo::cargo_bin("semsearch");
+    let spawn = |path: &Path| {
+        std::process::Command::new(&bin)
+            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+            .arg("--index")
+            .arg(&index)
+            .arg("index")
+            .arg(path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn(&big);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn(&corpus);
+    let (a, b) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let both = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    assert!(both.contains("waiting for it to finish"), "one run waited for the other: {both}");
+    // Neither run's work was lost: documents of both are in the index.
+    let hits = |q: &str| json_lines(&semsearch(&index).args(["ask", q, "--json", "-k", "1"]).output().unwrap().stdout);
+    assert_eq!(hits("freight trains depot")[0]["path"], "big.txt");
+    assert!(hits("Alibaba investment")[0]["path"].as_str().unwrap().starts_with("news/"));
+}
