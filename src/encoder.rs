@@ -212,7 +212,7 @@ impl Encoder {
         if m <= SMALL_M {
             return small_linear(&mut out[..m * n], &a[..m * k], &w[..n * k], m, n, k);
         }
-        // Splitting a product over threads pays only with enough rows (a lone question has ~10).
+        // Splitting a product over threads pays only with enough rows.
         let par = if m >= 128 && self.threads > 1 { Parallelism::Rayon(self.threads) } else { Parallelism::None };
         // SAFETY: the slices hold at least the elements the strides address (checked above).
         unsafe {

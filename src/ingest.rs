@@ -119,7 +119,7 @@ pub fn ingest(paths: &[PathBuf], root: &Path) -> Result<Ingested> {
         }
         out.roots.push(display_path(p, root));
         if p.is_file() {
-            read_file(p, root, Format::Text, true, &mut out)?;
+            read_file(p, root, true, &mut out)?;
             continue;
         }
         let walker = ignore::WalkBuilder::new(p).sort_by_file_name(|a, b| a.cmp(b)).build();
@@ -132,14 +132,14 @@ pub fn ingest(paths: &[PathBuf], root: &Path) -> Result<Ingested> {
                 }
             };
             if entry.file_type().is_some_and(|t| t.is_file()) {
-                read_file(entry.path(), root, Format::Text, false, &mut out)?;
+                read_file(entry.path(), root, false, &mut out)?;
             }
         }
     }
     Ok(out)
 }
 
-fn read_file(path: &Path, root: &Path, _default: Format, explicit: bool, out: &mut Ingested) -> Result<()> {
+fn read_file(path: &Path, root: &Path, explicit: bool, out: &mut Ingested) -> Result<()> {
     let Some(format) = format_of(path, explicit) else {
         return Ok(());
     };
