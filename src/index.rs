@@ -369,9 +369,16 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
             Some(_) => {}
         }
         if reusable.is_none() {
-            // Chunking changed and the text is not at hand: it must be indexed again from its file.
-            summary.documents_removed += 1;
-            continue;
+            // Chunking changed, and this document's text is not at hand to cut again: dropping it
+            // silently would lose it, so the run stops before writing anything.
+            let old = prev.as_ref().map(|p| p.meta.chunking).unwrap_or_default();
+            bail!(
+                "index {} was built with --max-tokens {} --overlap {}; {} is not under the paths given, so it cannot be re-cut with new options: give every indexed path, or the same options, or another --index",
+                dir.display(),
+                old.max_tokens,
+                old.overlap_tokens,
+                d.path
+            );
         }
         let passages = prev.as_ref().unwrap().store.passages_of(&d.doc_id)?;
         plan.push((d.clone(), passages, Source::Old(d.first_row)));

@@ -452,3 +452,29 @@ fn concurrent_index_runs_take_turns() {
     assert_eq!(hits("freight trains depot")[0]["path"], "big.txt");
     assert!(hits("Alibaba investment")[0]["path"].as_str().unwrap().starts_with("news/"));
 }
+
+#[test]
+fn changing_chunking_re_cuts_what_is_given_and_never_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let other = dir.path().join("other.md");
+    std::fs::write(&other, "# Otters\n\nOtters hold hands while they sleep.\n").unwrap();
+    let index = dir.path().join("idx");
+    semsearch(&index).arg("index").arg(&corpus).arg(&other).assert().success();
+    let meta_before = std::fs::read(index.join("meta.json")).unwrap();
+    // New options over only part of the index: refused, nothing written.
+    semsearch(&index)
+        .args(["index", "--max-tokens", "64"])
+        .arg(&corpus)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("built with --max-tokens 128 --overlap 32").and(predicate::str::contains("other.md")));
+    assert_eq!(std::fs::read(index.join("meta.json")).unwrap(), meta_before);
+    // Over every path: re-cut and re-embedded.
+    let out = semsearch(&index).args(["index", "--json", "--max-tokens", "64"]).arg(&corpus).arg(&other).output().unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["documents"], 13);
+    assert!(s["passages"].as_u64().unwrap() > 19, "smaller passages: {s}");
+    let hits = json_lines(&semsearch(&index).args(["ask", "sleeping otters", "--json", "-k", "1"]).output().unwrap().stdout);
+    assert_eq!(hits[0]["path"], "other.md");
+}
