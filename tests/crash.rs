@@ -1,0 +1,93 @@
+//! Killing `index` with SIGKILL at 20 points leaves an index that opens and answers exactly as
+//! before the run or as after it, and a follow-up `index` completes with no passage lost or
+//! duplicated.
+
+mod common;
+
+use common::{json_lines, sample_corpus, semsearch};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn passages(index: &Path) -> u64 {
+    let out = semsearch(index).args(["status", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["passages"].as_u64().unwrap()
+}
+
+#[test]
+fn sigkill_at_twenty_points_never_leaves_a_half_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    // 2,000 one-line snippets: 2,000 documents of one short passage each.
+    let briefs = dir.path().join("briefs.txt");
+    let lines: String = (0..2000).map(|i| format!("Harbour {i} reports cargo ship number {} arriving.\n", i * 7)).collect();
+    std::fs::write(&briefs, lines).unwrap();
+
+    let before = dir.path().join("before");
+    semsearch(&before).arg("index").arg(&corpus).assert().success();
+    let query = ["ask", "cargo ship arriving at the harbour", "--json", "-k", "5"];
+    let answers = |index: &Path| {
+        let out = semsearch(index).args(query).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "the index must open and answer: {}", String::from_utf8_lossy(&out.stderr));
+        json_lines(&out.stdout)
+    };
+    let before_answers = answers(&before);
+    let before_passages = passages(&before);
+
+    // The uninterrupted run, timed, gives the after-state.
+    let after = dir.path().join("after");
+    copy_dir(&before, &after);
+    let t = Instant::now();
+    semsearch(&after).args(["-q", "index"]).arg(&briefs).assert().success();
+    let full = t.elapsed();
+    let after_answers = answers(&after);
+    let after_passages = passages(&after);
+    assert_eq!(after_passages, before_passages + 2000);
+    assert_ne!(before_answers, after_answers);
+
+    let bin = assert_cmd::cargo::cargo_bin("semsearch");
+    let (mut saw_before, mut saw_after) = (0, 0);
+    for point in 0..20u32 {
+        let index = dir.path().join(format!("kill{point}"));
+        copy_dir(&before, &index);
+        // Spread the kills from the start of the run to just past its usual end.
+        let delay = full.mul_f64(point as f64 / 18.0);
+        let mut child = std::process::Command::new(&bin)
+            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+            .arg("--index")
+            .arg(&index)
+            .args(["-q", "index"])
+            .arg(&briefs)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+
+        let now = answers(&index);
+        if now == before_answers {
+            saw_before += 1;
+            assert_eq!(passages(&index), before_passages);
+        } else {
+            assert_eq!(now, after_answers, "kill at {delay:?}: answers are neither the before- nor the after-state");
+            saw_after += 1;
+            assert_eq!(passages(&index), after_passages);
+        }
+        // The next run finishes the work: nothing lost, nothing twice.
+        semsearch(&index).args(["-q", "index"]).arg(&briefs).assert().success();
+        assert_eq!(passages(&index), after_passages, "kill at {delay:?}");
+        assert_eq!(answers(&index), after_answers);
+        // No leftovers of the killed run beyond the kept previous generation.
+        let files = std::fs::read_dir(&index).unwrap().count();
+        assert!(files <= 8, "kill at {delay:?}: {files} files in the index directory");
+    }
+    assert!(saw_before > 0 && saw_after > 0, "kills landed before ({saw_before}) and after ({saw_after}) the commit");
+}
