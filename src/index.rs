@@ -81,17 +81,25 @@ impl Meta {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not valid JSON; the index is damaged, delete {} and re-run `semsearch index`", path.display(), dir.display()))?;
-        let version = v["format_version"].as_u64().unwrap_or(0) as u32;
-        if version != FORMAT_VERSION {
+        let damaged = |why: String| {
+            anyhow::Error::new(DamagedMeta(format!(
+                "{}: {why}; the index is damaged, re-run `semsearch index` to rebuild it",
+                path.display()
+            )))
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| damaged(format!("not valid JSON ({e})")))?;
+        let Some(version) = v["format_version"].as_u64() else {
+            return Err(damaged("no format_version".into()));
+        };
+        if version != FORMAT_VERSION as u64 {
+            // Never rebuilt silently: it may be a newer semsearch's index.
             bail!(
                 "{}: index format version {version}, this semsearch reads version {FORMAT_VERSION}; delete {} and re-run `semsearch index`",
                 path.display(),
                 dir.display()
             );
         }
-        let meta: Meta = serde_json::from_value(v).with_context(|| format!("{}: unexpected contents; the index is damaged", path.display()))?;
+        let meta: Meta = serde_json::from_value(v).map_err(|e| damaged(format!("unexpected contents ({e})")))?;
         Ok(Some(meta))
     }
 
@@ -111,6 +119,12 @@ impl Meta {
     }
 }
 
+/// The manifest exists but cannot be understood. Unlike an index of another format version, a
+/// damaged one is rebuilt by the next `index` run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DamagedMeta(String);
+
 /// An open, committed index generation.
 pub struct Index {
     pub dir: PathBuf,
@@ -126,6 +140,7 @@ impl Index {
         })?;
         meta.check_model(dir, model)?;
         let store = PassageStore::open(&dir.join(&meta.passages_file))?;
+        store.check(meta.counts.documents, meta.counts.passages)?;
         let ann = AnnIndex::open(
             &dir.join(&meta.vectors_file),
             &dir.join(&meta.graph_file),
@@ -306,7 +321,14 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     let started = Instant::now();
     let _lock = WriterLock::acquire(dir, opts.quiet)?;
     let model = embedder.info();
-    let prev_meta = Meta::read(dir)?;
+    let prev_meta = match Meta::read(dir) {
+        Ok(m) => m,
+        Err(e) if e.downcast_ref::<DamagedMeta>().is_some() => {
+            eprintln!("semsearch: warning: {e:#}; rebuilding it from the given paths");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(m) = &prev_meta {
         m.check_model(dir, model)?;
     }

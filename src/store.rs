@@ -42,6 +42,7 @@ pub struct Passage {
 
 pub struct PassageStore {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 const SCHEMA: &str = "
@@ -76,7 +77,7 @@ impl PassageStore {
         let conn = Connection::open(path).with_context(|| format!("cannot create {}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(PassageStore { conn })
+        Ok(PassageStore { conn, path: path.to_path_buf() })
     }
 
     pub fn open(path: &Path) -> Result<PassageStore> {
@@ -84,7 +85,32 @@ impl PassageStore {
             .with_context(|| format!("cannot open {}", path.display()))?;
         // A committed generation is never modified: tell SQLite so it takes no locks.
         conn.execute_batch("PRAGMA query_only=ON;")?;
-        Ok(PassageStore { conn })
+        Ok(PassageStore { conn, path: path.to_path_buf() })
+    }
+
+    /// A cheap consistency check against the manifest's counts: reads the schema, the whole
+    /// documents table and the last passage row, so a file that is not a database, is truncated in
+    /// the documents table or disagrees with the manifest is caught on open.
+    pub fn check(&self, documents: usize, passages: usize) -> Result<()> {
+        let counted: rusqlite::Result<(i64, i64, i64)> = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM documents), (SELECT coalesce(sum(n_passages), 0) FROM documents),
+                    (SELECT coalesce(max(row) + 1, 0) FROM passages)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        );
+        let (d, n, rows) = self.damaged(counted)?;
+        if d as usize != documents || n as usize != passages || rows as usize != passages {
+            anyhow::bail!(
+                "{}: holds {d} documents and {rows} passages, the manifest says {documents} and {passages}; the index is damaged, re-run `semsearch index` to rebuild it",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Errors from a committed store mean the file was damaged after it was written.
+    fn damaged<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|e| anyhow::anyhow!("{}: {e}; the index is damaged, re-run `semsearch index` to rebuild it", self.path.display()))
     }
 
     /// Write documents with their passages in one transaction.
@@ -122,7 +148,7 @@ impl PassageStore {
         let mut st = self
             .conn
             .prepare("SELECT doc_id, path, title, content_hash, first_row, n_passages FROM documents ORDER BY first_row")?;
-        let rows = st.query_map([], |r| {
+        let rows = self.damaged(st.query_map([], |r| {
             Ok(DocRecord {
                 doc_id: r.get(0)?,
                 path: r.get(1)?,
@@ -131,19 +157,19 @@ impl PassageStore {
                 first_row: r.get(4)?,
                 n_passages: r.get(5)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        }))?;
+        self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
     pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
         let mut st = self.conn.prepare(&format!("{SELECT_PASSAGE} WHERE p.doc_id = ?1 ORDER BY p.row"))?;
-        let rows = st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.damaged(st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record)))?;
+        self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
     pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
-        let mut st = self.conn.prepare_cached(&format!("{SELECT_PASSAGE} WHERE p.row = ?1"))?;
-        Ok(st.query_row([row], passage_from_row).optional()?)
+        let mut st = self.damaged(self.conn.prepare_cached(&format!("{SELECT_PASSAGE} WHERE p.row = ?1")))?;
+        self.damaged(st.query_row([row], passage_from_row).optional())
     }
 
     pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {

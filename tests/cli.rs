@@ -371,10 +371,37 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
             .stderr(predicate::str::contains("damaged").and(predicate::str::contains("semsearch index")));
         std::fs::write(&f, &bytes).unwrap();
     }
+    // The passage store: truncated, or its header overwritten.
+    let f = index.join(meta["passages_file"].as_str().unwrap());
+    let bytes = std::fs::read(&f).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[..16].copy_from_slice(b"XXXXXXXXXXXXXXXX");
+    for damaged in [bytes[..bytes.len() / 2].to_vec(), flipped] {
+        std::fs::write(&f, &damaged).unwrap();
+        semsearch(&index)
+            .args(["ask", "Alibaba"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(meta["passages_file"].as_str().unwrap()).and(predicate::str::contains("re-run `semsearch index`")));
+    }
+    std::fs::write(&f, &bytes).unwrap();
+    semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
+
     let f = index.join(meta["vectors_file"].as_str().unwrap());
     std::fs::write(&f, b"").unwrap();
     semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
+
+    // The manifest: garbage is reported, and `index` rebuilds.
+    std::fs::write(index.join("meta.json"), b"{garbage").unwrap();
+    semsearch(&index)
+        .args(["ask", "Alibaba"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("meta.json: not valid JSON").and(predicate::str::contains("re-run `semsearch index`")));
+    semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
+    let hits = json_lines(&semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"]).output().unwrap().stdout);
+    assert!(hits[0]["text"].as_str().unwrap().contains("US$52.4 billion"));
 }
 
 #[test]
