@@ -450,6 +450,16 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         plan.push((rec, records, source));
     }
 
+    // Nothing changed: keep the committed generation as it is (no new files, no commit), before any
+    // vector is copied.
+    let unchanged_run = summary.documents_added + summary.documents_updated + summary.documents_removed == 0;
+    if unchanged_run && reusable.is_some_and(|p| p.meta.hnsw == opts.hnsw) {
+        summary.documents = plan.len();
+        summary.passages = plan.iter().map(|(_, p, _)| p.len()).sum();
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
     // Embed what is new, all at once so batches are sorted by length across the whole corpus.
     let dim = model.dimensions;
     let t = Instant::now();
@@ -488,13 +498,6 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
             input.files,
             input.skipped.len()
         );
-    }
-
-    // Nothing changed: keep the committed generation as it is (no new files, no commit).
-    let unchanged_run = summary.documents_added + summary.documents_updated + summary.documents_removed == 0;
-    if unchanged_run && reusable.is_some_and(|p| p.meta.hnsw == opts.hnsw && p.meta.counts.passages == summary.passages) {
-        summary.seconds = started.elapsed().as_secs_f64();
-        return Ok(summary);
     }
 
     // Write the new generation, then commit it.

@@ -178,8 +178,9 @@ pub fn related(
             let range = if same_doc {
                 (r, r + 1)
             } else {
-                let docs = index.store.documents()?;
-                let d = docs.iter().find(|d| d.doc_id == p.record.doc_id).expect("passage's document exists");
+                let d = index.store.document(&p.record.doc_id)?.ok_or_else(|| {
+                    anyhow::anyhow!("{}: passage {} has no document; the index is damaged, re-run `semsearch index`", index.dir.display(), p.record.id)
+                })?;
                 (d.first_row, d.first_row + d.n_passages)
             };
             (index.ann.vector(r).to_vec(), Some(range))

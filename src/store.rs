@@ -147,18 +147,21 @@ impl PassageStore {
     pub fn documents(&self) -> Result<Vec<DocRecord>> {
         let mut st = self
             .conn
-            .prepare("SELECT doc_id, path, title, content_hash, first_row, n_passages FROM documents ORDER BY first_row")?;
-        let rows = self.damaged(st.query_map([], |r| {
-            Ok(DocRecord {
-                doc_id: r.get(0)?,
-                path: r.get(1)?,
-                title: r.get(2)?,
-                content_hash: r.get(3)?,
-                first_row: r.get(4)?,
-                n_passages: r.get(5)?,
-            })
-        }))?;
+            .prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
+        let rows = self.damaged(st.query_map([], doc_from_row))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
+    }
+
+    pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
+        let found = self
+            .conn
+            .query_row(
+                &format!("{SELECT_DOCUMENT} WHERE doc_id = ?1"),
+                [doc_id],
+                doc_from_row,
+            )
+            .optional();
+        self.damaged(found)
     }
 
     pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
@@ -191,8 +194,21 @@ impl PassageStore {
     }
 }
 
+const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages FROM documents";
+
 const SELECT_PASSAGE: &str = "SELECT p.row, p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end,
     p.n_tokens, p.text, d.path, d.title FROM passages p JOIN documents d ON d.doc_id = p.doc_id";
+
+fn doc_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocRecord> {
+    Ok(DocRecord {
+        doc_id: r.get(0)?,
+        path: r.get(1)?,
+        title: r.get(2)?,
+        content_hash: r.get(3)?,
+        first_row: r.get(4)?,
+        n_passages: r.get(5)?,
+    })
+}
 
 fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<Passage> {
     Ok(Passage {
