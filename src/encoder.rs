@@ -310,7 +310,7 @@ fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: us
         cols(out_t, a, w, m, k)
     }
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    let avx2 = has_avx2_fma();
     const BLOCK: usize = 64;
     let mut out_t = vec![0f32; m * n];
     out_t.par_chunks_mut(BLOCK * m).zip(w.par_chunks(BLOCK * k)).for_each(|(o, wb)| {
@@ -327,6 +327,12 @@ fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: us
             out[i * n + c] = out_t[c * m + i];
         }
     }
+}
+
+/// The row passes below have AVX2+FMA builds chosen at run time (the binary targets baseline x86-64).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
@@ -356,7 +362,7 @@ fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
         block(b, bias)
     }
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    let avx2 = has_avx2_fma();
     x.par_chunks_mut(bias.len() * 8).for_each(|b| {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
@@ -404,7 +410,7 @@ fn softmax_rows(scores: &mut [f32], l: usize) {
         rows(scores, l)
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA.
         unsafe { rows_avx2(scores, l) };
         return;

@@ -49,16 +49,30 @@ enum Command {
     Model(ModelCommand),
 }
 
+/// How passages are cut; shared by `index` and `bench`.
 #[derive(Args)]
-struct IndexArgs {
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
+struct ChunkOpts {
     /// Passage budget in word pieces, including [CLS] and [SEP]
     #[arg(long, default_value_t = ChunkParams::default().max_tokens)]
     max_tokens: usize,
     /// Longest sentence (word pieces) repeated at the start of the next passage
     #[arg(long, default_value_t = ChunkParams::default().overlap_tokens)]
     overlap: usize,
+}
+
+impl ChunkOpts {
+    /// The passage budget never exceeds the model's window.
+    fn params(&self, model_max_tokens: usize) -> ChunkParams {
+        ChunkParams { max_tokens: self.max_tokens.min(model_max_tokens), overlap_tokens: self.overlap, whole_documents: false }
+    }
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    chunking: ChunkOpts,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -118,18 +132,15 @@ struct BenchArgs {
     /// Exact (brute-force) search for the quality figures
     #[arg(long)]
     exact: bool,
-    /// HNSW beam widths for the ANN recall sweep, comma-separated; the first is used for quality
+    /// HNSW beam widths for the ANN recall sweep, comma-separated; quality is measured at the
+    /// default ef (64) when listed, else at the first
     #[arg(long, value_delimiter = ',', default_value = "64")]
     ef: Vec<usize>,
     /// Write a TREC run file (qid Q0 docid rank score tag) that trec_eval reads
     #[arg(long, value_name = "PATH")]
     run_file: Option<PathBuf>,
-    /// Passage budget in word pieces, including [CLS] and [SEP]
-    #[arg(long, default_value_t = ChunkParams::default().max_tokens)]
-    max_tokens: usize,
-    /// Longest sentence (word pieces) repeated at the start of the next passage
-    #[arg(long, default_value_t = ChunkParams::default().overlap_tokens)]
-    overlap: usize,
+    #[command(flatten)]
+    chunking: ChunkOpts,
 }
 
 #[derive(Args)]
@@ -293,11 +304,7 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
         eprintln!("semsearch: warning: {}: skipped: {}", s.path, s.reason);
     }
     let opts = BuildOptions {
-        chunking: ChunkParams {
-            max_tokens: a.max_tokens.min(embedder.info().max_tokens),
-            overlap_tokens: a.overlap,
-            whole_documents: false,
-        },
+        chunking: a.chunking.params(embedder.info().max_tokens),
         hnsw: HnswParams::default(),
         quiet: config.quiet,
     };
@@ -360,11 +367,7 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
         no_chunk: a.no_chunk,
         exact: a.exact,
         efs: a.ef,
-        chunking: ChunkParams {
-            max_tokens: a.max_tokens.min(embedder.info().max_tokens),
-            overlap_tokens: a.overlap,
-            whole_documents: false,
-        },
+        chunking: a.chunking.params(embedder.info().max_tokens),
         hnsw: HnswParams::default(),
         run_file: a.run_file,
         quiet: config.quiet,
