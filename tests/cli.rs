@@ -334,10 +334,7 @@ fn killed_index_run_leaves_previous_index_usable() {
     let para: String = (0..400).map(|i| format!("Paragraph {i} is about shipping routes and port number {i}.\n\n")).collect();
     std::fs::write(&big, para).unwrap();
     for delay_ms in [150u64, 400, 900] {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("semsearch"))
-            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
-            .arg("--index")
-            .arg(&index)
+        let mut child = common::spawn_semsearch(&index)
             .args(["-q", "index"])
             .arg(&big)
             .spawn()
@@ -454,12 +451,8 @@ fn concurrent_index_runs_take_turns() {
     let para: String = (0..1000).map(|i| format!("Paragraph {i} is about freight trains and depot number {i}.\n\n")).collect();
     std::fs::write(&big, para).unwrap();
     let index = dir.path().join("idx");
-    let bin = assert_cmd::cargo::cargo_bin("semsearch");
     let spawn = |path: &Path| {
-        std::process::Command::new(&bin)
-            .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
-            .arg("--index")
-            .arg(&index)
+        common::spawn_semsearch(&index)
             .arg("index")
             .arg(path)
             .stderr(std::process::Stdio::piped())

@@ -27,6 +27,14 @@ pub fn semsearch(index: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// A `semsearch` child process on `index` (std's Command, for tests that kill it or run two at
+/// once; assert_cmd's waits for the process).
+pub fn spawn_semsearch(index: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("semsearch"));
+    cmd.env("SEMSEARCH_MODEL_DIR", &model_location().dir).env_remove("SEMSEARCH_INDEX").arg("--index").arg(index);
+    cmd
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
