@@ -151,23 +151,23 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         report.insert("index_reused".into(), json!(dir.display().to_string()));
     }
     let index = Index::open(&dir, embedder.info())?;
-    let docs = index.store.documents()?;
-    let mut doc_of_row = vec![0u32; index.ann.len()];
+    let docs = index.documents()?;
+    let mut doc_of_row = vec![0u32; index.rows()];
     for (i, d) in docs.iter().enumerate() {
         for r in d.first_row..d.first_row + d.n_passages {
             doc_of_row[r as usize] = i as u32;
         }
     }
     report.insert("documents".into(), json!(docs.len()));
-    report.insert("passages".into(), json!(index.ann.len()));
+    report.insert("passages".into(), json!(index.live()));
     report.insert("index_size_bytes".into(), json!(index_size(&index)));
 
     // Queries: embed each (timed), search (timed), aggregate passages to documents.
     let queries: Vec<&(String, String)> = set.queries.iter().filter(|(id, _)| set.qrels.contains_key(id)).collect();
     report.insert("queries".into(), json!(queries.len()));
     let strategy = if opts.exact { Strategy::Exact } else { Strategy::Hnsw { ef: quality_ef } };
-    let per_doc = index.ann.len().div_ceil(docs.len().max(1));
-    let k_passages = (DEPTH * per_doc + 50).min(index.ann.len());
+    let per_doc = index.live().div_ceil(docs.len().max(1));
+    let k_passages = (DEPTH * per_doc + 50).min(index.live());
     let (mut t_embed, mut t_search) = (Vec::new(), Vec::new());
     let mut run = Run::new();
     let mut qvecs = Vec::with_capacity(queries.len());
@@ -178,7 +178,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         t_embed.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let hits = match strategy {
-            Strategy::Hnsw { ef } => index.ann.search(&q, k_passages, ef.max(k_passages), &|_| true),
+            Strategy::Hnsw { ef } => index.hnsw(&q, k_passages, ef.max(k_passages), &|_| true),
             _ => search::nearest(&index, &q, k_passages, Strategy::Exact, &|_| false),
         };
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -207,9 +207,9 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         let mut total = 0usize;
         let mut lat = Vec::new();
         for q in &qvecs {
-            let exact: Vec<u32> = index.ann.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
+            let exact: Vec<u32> = index.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
             let t = Instant::now();
-            let approx = index.ann.search(q, 10, ef, &|_| true);
+            let approx = index.hnsw(q, 10, ef, &|_| true);
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             agree += approx.iter().filter(|h| exact.contains(&h.row)).count();
             total += exact.len();
@@ -235,11 +235,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
 }
 
 fn index_size(index: &Index) -> u64 {
-    [&index.meta.passages_file, &index.meta.vectors_file, &index.meta.graph_file, &"meta.json".to_string()]
-        .iter()
-        .filter_map(|f| std::fs::metadata(index.dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum()
+    index.meta.size_bytes() + std::fs::metadata(index.dir.join("meta.json")).map(|m| m.len()).unwrap_or(0)
 }
 
 /// The report as an aligned two-column table.

@@ -1,37 +1,50 @@
-//! Index on disk: immutable generation files plus a small `meta.json` swapped atomically on commit.
+//! Index on disk: immutable segment files plus a small `meta.json` swapped atomically on commit.
 //!
 //! ```text
 //! .semsearch/
-//!   meta.json              format version, model, chunking, counts, and which files are current
-//!   passages-<G>.sqlite    documents and passages (text, lines, bytes, ids)
-//!   vectors-<G>.f32        row-major unit vectors, raw little-endian f32 (memory-mapped)
-//!   graph-<G>.bin          HNSW neighbour tables (memory-mapped)
-//!   lock                   held by the one writer
+//!   meta.json          format version, model, chunking, segments with their tombstones, and the
+//!                      size and checksum of every file
+//!   seg-<S>.sqlite     a segment's documents and passages (text, lines, bytes, ids)
+//!   seg-<S>.f32        its row-major unit vectors, raw little-endian f32 (memory-mapped)
+//!   seg-<S>.graph      its HNSW neighbour tables (memory-mapped)
+//!   lock               held by the one writer
 //! ```
 //!
-//! A writer builds generation G+1 in new files, fsyncs them, then renames `meta.json.tmp` over
-//! `meta.json`. Until that rename, readers and a crash both see generation G; after it, G+1. The
-//! generation before the current one is kept so a reader that read the old `meta.json` a moment
-//! before the swap can still open its files.
+//! An `index` run never rewrites what it does not change. New and changed documents go into a new
+//! segment; the passages of removed or changed documents become tombstones (row ranges recorded in
+//! `meta.json`) that search filters out. When tombstones pass `COMPACT_AT` of all rows, or segments
+//! pass `MAX_SEGMENTS`, or on `semsearch compact`, the live rows are merged into one new segment
+//! and its graph is built afresh from the stored vectors (hnsw_rs cannot delete points).
+//!
+//! A writer writes its new segment files, fsyncs them, then renames `meta.json.tmp` over
+//! `meta.json`. Until that rename, readers and a crash both see the previous generation; after it,
+//! the new one. Files of the previous generation are kept one more run, so a reader that read the
+//! old `meta.json` a moment before the swap can still open them.
 
-use crate::ann::{self, AnnIndex, HnswParams};
+use crate::ann::{self, AnnIndex, HnswParams, Hit};
 use crate::chunk::{ChunkParams, Chunker};
 use crate::embed::Embedder;
 use crate::ingest::{Document, Ingested};
 use crate::model::{ModelInfo, Pooling};
-use crate::store::{DocRecord, PassageRecord, PassageStore};
+use crate::store::{DocRecord, Passage, PassageRecord, PassageStore};
 use anyhow::{bail, Context, Result};
 use fs2::FileExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const DEFAULT_DIR: &str = ".semsearch";
+/// Share of tombstoned rows at which an `index` run merges the segments and rebuilds the graph.
+/// Below it, the over-fetching that filtering costs is small; above it, searches walk mostly dead
+/// rows and the files hold mostly dead vectors.
+pub const COMPACT_AT: f64 = 0.2;
+/// Every segment is one more graph to search; past this many, an `index` run merges them.
+pub const MAX_SEGMENTS: usize = 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
@@ -54,10 +67,47 @@ impl From<&ModelInfo> for ModelMeta {
     }
 }
 
+/// Live documents and passages (tombstoned ones not counted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Counts {
     pub documents: usize,
     pub passages: usize,
+}
+
+/// A file's size and XXH3-64 checksum, as recorded when it was written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileSum {
+    pub bytes: u64,
+    pub xxh3: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub id: u64,
+    /// Documents and passage rows the segment's files hold, tombstoned ones included.
+    pub documents: usize,
+    pub rows: usize,
+    /// Tombstones: `[first_row, count]` ranges of the passages of removed or replaced documents,
+    /// sorted, one per document.
+    pub deleted: Vec<[u32; 2]>,
+}
+
+impl SegmentMeta {
+    pub fn passages_file(&self) -> String {
+        format!("seg-{}.sqlite", self.id)
+    }
+    pub fn vectors_file(&self) -> String {
+        format!("seg-{}.f32", self.id)
+    }
+    pub fn graph_file(&self) -> String {
+        format!("seg-{}.graph", self.id)
+    }
+    pub fn files(&self) -> [String; 3] {
+        [self.passages_file(), self.vectors_file(), self.graph_file()]
+    }
+    pub fn deleted_rows(&self) -> usize {
+        self.deleted.iter().map(|r| r[1] as usize).sum()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,9 +118,23 @@ pub struct Meta {
     pub chunking: ChunkParams,
     pub hnsw: HnswParams,
     pub counts: Counts,
-    pub passages_file: String,
-    pub vectors_file: String,
-    pub graph_file: String,
+    pub next_segment: u64,
+    pub segments: Vec<SegmentMeta>,
+    /// Every file of every segment.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// The manifest exists but cannot be understood, or an index file does not match it. Unlike an
+/// index of a newer format version, a damaged one is rebuilt by the next `index` run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Damaged(String);
+
+fn damaged(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Damaged(format!(
+        "{}: {why}; the index is damaged, re-run `semsearch index` to rebuild it",
+        path.display()
+    )))
 }
 
 impl Meta {
@@ -79,28 +143,60 @@ impl Meta {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(damaged(&path, "not UTF-8 text")),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let damaged = |why: String| {
-            anyhow::Error::new(DamagedMeta(format!(
-                "{}: {why}; the index is damaged, re-run `semsearch index` to rebuild it",
-                path.display()
-            )))
-        };
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| damaged(format!("not valid JSON ({e})")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| damaged(&path, format!("not valid JSON ({e})")))?;
         let Some(version) = v["format_version"].as_u64() else {
-            return Err(damaged("no format_version".into()));
+            return Err(damaged(&path, "no format_version"));
         };
-        if version != FORMAT_VERSION as u64 {
-            // Never rebuilt silently: it may be a newer semsearch's index.
+        if version > FORMAT_VERSION as u64 {
+            // Never rebuilt silently: it is a newer semsearch's index.
             bail!(
-                "{}: index format version {version}, this semsearch reads version {FORMAT_VERSION}; delete {} and re-run `semsearch index`",
+                "{}: index format version {version}, this semsearch reads version {FORMAT_VERSION}; use a newer semsearch, or delete {} and re-run `semsearch index`",
                 path.display(),
                 dir.display()
             );
         }
-        let meta: Meta = serde_json::from_value(v).map_err(|e| damaged(format!("unexpected contents ({e})")))?;
+        if version < FORMAT_VERSION as u64 {
+            return Err(anyhow::Error::new(Damaged(format!(
+                "{}: index format version {version} was written by an older semsearch; re-run `semsearch index` to rebuild it",
+                path.display()
+            ))));
+        }
+        let meta: Meta =
+            serde_json::from_value(v).map_err(|e| damaged(&path, format!("unexpected contents ({e})")))?;
+        meta.validate().map_err(|e| damaged(&path, e))?;
         Ok(Some(meta))
+    }
+
+    /// The manifest agrees with itself: every segment's files are listed, tombstones lie inside
+    /// their segment, and the live counts add up.
+    fn validate(&self) -> std::result::Result<(), String> {
+        let mut live = 0usize;
+        for s in &self.segments {
+            for f in s.files() {
+                if !self.files.contains_key(&f) {
+                    return Err(format!("segment {} has no entry for {f}", s.id));
+                }
+            }
+            if s.id >= self.next_segment {
+                return Err(format!("segment {} is not below next_segment {}", s.id, self.next_segment));
+            }
+            let mut end = 0u64;
+            for r in &s.deleted {
+                if (r[0] as u64) < end || r[0] as u64 + r[1] as u64 > s.rows as u64 {
+                    return Err(format!("segment {} has a tombstone outside its rows", s.id));
+                }
+                end = r[0] as u64 + r[1] as u64;
+            }
+            live += s.rows - s.deleted_rows();
+        }
+        if live != self.counts.passages {
+            return Err(format!("{live} live passages in the segments, counts say {}", self.counts.passages));
+        }
+        Ok(())
     }
 
     fn check_model(&self, dir: &Path, model: &ModelInfo) -> Result<()> {
@@ -117,38 +213,281 @@ impl Meta {
         }
         Ok(())
     }
+
+    /// Passage rows held in the files, tombstoned ones included.
+    pub fn rows(&self) -> usize {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+
+    pub fn deleted_rows(&self) -> usize {
+        self.segments.iter().map(|s| s.deleted_rows()).sum()
+    }
+
+    pub fn tombstone_share(&self) -> f64 {
+        self.deleted_rows() as f64 / self.rows().max(1) as f64
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.bytes).sum()
+    }
 }
 
-/// The manifest exists but cannot be understood. Unlike an index of another format version, a
-/// damaged one is rebuilt by the next `index` run.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DamagedMeta(String);
+/// Size and XXH3-64 of a file (memory-mapped: large vector files are hashed without a copy).
+pub fn file_sum(path: &Path) -> Result<FileSum> {
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let bytes = f.metadata()?.len();
+    let hash = if bytes == 0 {
+        xxhash_rust::xxh3::xxh3_64(&[])
+    } else {
+        // SAFETY: the files hashed are ours and immutable once written.
+        let map = unsafe { memmap2::Mmap::map(&f) }.with_context(|| format!("cannot map {}", path.display()))?;
+        xxhash_rust::xxh3::xxh3_64(&map)
+    };
+    Ok(FileSum { bytes, xxh3: format!("{hash:016x}") })
+}
 
-/// An open, committed index generation.
+/// A file of a committed index matches what the manifest recorded: same size, same checksum.
+fn verify_file(dir: &Path, name: &str, want: &FileSum) -> Result<()> {
+    let path = dir.join(name);
+    let got = match file_sum(&path) {
+        Ok(s) => s,
+        Err(e) if e.root_cause().downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => {
+            return Err(e.context(Missing(path.display().to_string())));
+        }
+        Err(e) => return Err(e),
+    };
+    if got.bytes != want.bytes {
+        return Err(damaged(&path, format!("{} bytes, the manifest says {} (truncated or overwritten)", got.bytes, want.bytes)));
+    }
+    if got.xxh3 != want.xxh3 {
+        return Err(damaged(&path, format!("checksum {} differs from the manifest's {} (the file was altered)", got.xxh3, want.xxh3)));
+    }
+    Ok(())
+}
+
+/// A file the manifest names is gone: a writer may have committed twice while this reader opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is missing")]
+struct Missing(String);
+
+/// One segment of an open index: its passages, vectors and graph, and its tombstones as a bitset.
+pub struct Segment {
+    pub meta: SegmentMeta,
+    /// Its first row in the index-wide row numbering.
+    pub base: u32,
+    pub store: PassageStore,
+    pub ann: AnnIndex,
+    deleted: Vec<u64>,
+}
+
+impl Segment {
+    fn is_deleted(&self, local: u32) -> bool {
+        self.deleted.get(local as usize / 64).is_some_and(|w| w & (1u64 << (local % 64)) != 0)
+    }
+
+    fn live(&self) -> usize {
+        self.meta.rows - self.meta.deleted_rows()
+    }
+}
+
+/// An open, committed index generation. Rows are numbered across segments (a segment's rows start
+/// at its `base`); tombstoned rows are never returned.
 pub struct Index {
     pub dir: PathBuf,
     pub meta: Meta,
-    pub store: PassageStore,
-    pub ann: AnnIndex,
+    pub segments: Vec<Segment>,
 }
 
 impl Index {
+    /// Opens the committed generation, checking the model and every file against the manifest.
     pub fn open(dir: &Path, model: &ModelInfo) -> Result<Index> {
+        Self::open_with(dir, Some(model))
+    }
+
+    /// Opens the committed generation whatever model built it (for `status`).
+    pub fn open_any(dir: &Path) -> Result<Index> {
+        Self::open_with(dir, None)
+    }
+
+    fn open_with(dir: &Path, model: Option<&ModelInfo>) -> Result<Index> {
+        match Self::open_once(dir, model) {
+            // A writer committed twice while we opened: the files we read of are gone, so the
+            // manifest we read is no longer current. Read the new one.
+            Err(e) if e.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => match Self::open_once(dir, model) {
+                Err(e2) if e2.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => {
+                    Err(damaged(&dir.join("meta.json"), format!("{e2:#}")))
+                }
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    fn open_once(dir: &Path, model: Option<&ModelInfo>) -> Result<Index> {
         let meta = Meta::read(dir)?.with_context(|| {
             format!("no index in {}; build one with `semsearch index PATH...` (or pass --index DIR)", dir.display())
         })?;
-        meta.check_model(dir, model)?;
-        let store = PassageStore::open(&dir.join(&meta.passages_file))?;
-        store.check(meta.counts.documents, meta.counts.passages)?;
-        let ann = AnnIndex::open(
-            &dir.join(&meta.vectors_file),
-            &dir.join(&meta.graph_file),
-            meta.counts.passages,
-            meta.model.dimensions,
-        )?;
-        Ok(Index { dir: dir.to_path_buf(), meta, store, ann })
+        if let Some(model) = model {
+            meta.check_model(dir, model)?;
+        }
+        // Every file is checked against its recorded size and checksum before it is parsed or
+        // mapped, so a damaged file is an error naming it, never a wrong answer.
+        let names: Vec<(&String, &FileSum)> = meta.files.iter().collect();
+        names.par_iter().try_for_each(|(name, sum)| verify_file(dir, name, sum))?;
+        let mut segments = Vec::with_capacity(meta.segments.len());
+        let mut base = 0u32;
+        for s in &meta.segments {
+            let store = PassageStore::open(&dir.join(s.passages_file()))?;
+            store.check(s.documents, s.rows)?;
+            let ann = AnnIndex::open(&dir.join(s.vectors_file()), &dir.join(s.graph_file()), s.rows, meta.model.dimensions)?;
+            let mut deleted = vec![0u64; s.rows.div_ceil(64)];
+            for r in &s.deleted {
+                for row in r[0]..r[0] + r[1] {
+                    deleted[row as usize / 64] |= 1u64 << (row % 64);
+                }
+            }
+            segments.push(Segment { meta: s.clone(), base, store, ann, deleted });
+            base += s.rows as u32;
+        }
+        Ok(Index { dir: dir.to_path_buf(), meta, segments })
     }
+
+    /// Rows in the files, tombstoned ones included (row numbers run below this).
+    pub fn rows(&self) -> usize {
+        self.segments.iter().map(|s| s.meta.rows).sum()
+    }
+
+    /// Passages that search can return.
+    pub fn live(&self) -> usize {
+        self.meta.counts.passages
+    }
+
+    fn locate(&self, row: u32) -> Option<(&Segment, u32)> {
+        let i = self.segments.partition_point(|s| s.base <= row).checked_sub(1)?;
+        let s = &self.segments[i];
+        ((row - s.base) < s.meta.rows as u32).then_some((s, row - s.base))
+    }
+
+    pub fn vector(&self, row: u32) -> &[f32] {
+        let (s, local) = self.locate(row).expect("row inside the index");
+        s.ann.vector(local)
+    }
+
+    pub fn is_live(&self, row: u32) -> bool {
+        self.locate(row).is_some_and(|(s, l)| !s.is_deleted(l))
+    }
+
+    /// A live passage by row.
+    pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
+        let Some((s, local)) = self.locate(row) else { return Ok(None) };
+        if s.is_deleted(local) {
+            return Ok(None);
+        }
+        Ok(s.store.passage(local)?.map(|mut p| {
+            p.record.row = row;
+            p
+        }))
+    }
+
+    pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
+        for s in &self.segments {
+            if let Some(l) = s.store.row_of_id(id)? {
+                if !s.is_deleted(l) {
+                    return Ok(Some(s.base + l));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first live passage of document `path` whose lines hold `line`.
+    pub fn row_at_line(&self, path: &str, line: u32) -> Result<Option<u32>> {
+        for s in &self.segments {
+            if let Some(l) = s.store.rows_at_line(path, line)?.into_iter().find(|&l| !s.is_deleted(l)) {
+                return Ok(Some(s.base + l));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Live documents, in row order, with index-wide rows.
+    pub fn documents(&self) -> Result<Vec<DocRecord>> {
+        let mut out = Vec::with_capacity(self.meta.counts.documents);
+        for s in &self.segments {
+            for mut d in s.store.documents()? {
+                if d.n_passages > 0 && s.is_deleted(d.first_row) {
+                    continue;
+                }
+                d.first_row += s.base;
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live document with this id.
+    pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
+        for s in self.segments.iter().rev() {
+            if let Some(mut d) = s.store.document(doc_id)? {
+                if d.n_passages == 0 || !s.is_deleted(d.first_row) {
+                    d.first_row += s.base;
+                    return Ok(Some(d));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A live document's passages, with index-wide rows.
+    pub fn passages_of(&self, doc: &DocRecord) -> Result<Vec<PassageRecord>> {
+        let Some((s, _)) = self.locate(doc.first_row) else { return Ok(Vec::new()) };
+        let mut ps = s.store.passages_of(&doc.doc_id)?;
+        for p in &mut ps {
+            p.row += s.base;
+        }
+        Ok(ps)
+    }
+
+    /// Exact search: every live vector scored; `accept` filters rows out of the results.
+    pub fn exact(&self, q: &[f32], k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+        let per: Vec<Vec<Hit>> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
+                s.ann.exact(q, k, &ok).into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
+            })
+            .collect();
+        merge_hits(per, k)
+    }
+
+    /// HNSW search of every segment's graph with beam `ef`. Tombstoned and rejected rows still
+    /// guide the walk but the beam keeps going until it holds `ef` accepted rows, which is the
+    /// over-fetching that keeps `k` results coming back; a segment whose graph still comes back
+    /// short (a filter that rejects most of it) is searched exactly.
+    pub fn hnsw(&self, q: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+        let per: Vec<Vec<Hit>> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
+                let mut hits = s.ann.search(q, k, ef, &ok);
+                if hits.len() < k.min(s.live()) {
+                    hits = s.ann.exact(q, k, &ok);
+                }
+                hits.into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
+            })
+            .collect();
+        merge_hits(per, k)
+    }
+}
+
+/// The best `k` of several segments' hits, best first (ties by row, as within a segment).
+fn merge_hits(per: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+    let mut all: Vec<Hit> = per.into_iter().flatten().collect();
+    all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    all.truncate(k);
+    all
 }
 
 /// What an `index` run did.
@@ -165,6 +504,12 @@ pub struct Summary {
     pub passages_embedded: usize,
     /// Word pieces the model ran over (special tokens included, truncated at the window).
     pub tokens_embedded: usize,
+    /// Passages tombstoned by this run (of removed and changed documents).
+    pub passages_tombstoned: usize,
+    /// Whether this run merged the segments and rebuilt the graph.
+    pub compacted: bool,
+    pub segments: usize,
+    pub tombstone_share: f64,
     pub embed_seconds: f64,
     pub graph_seconds: f64,
     pub seconds: f64,
@@ -258,15 +603,18 @@ pub fn fate_of_unseen(doc: &DocRecord, seen: &HashSet<&str>, roots: &[String]) -
 /// The documents of a run, one per id: the last occurrence of a repeated id wins, as a later write
 /// would.
 pub fn unique_documents(input: &Ingested) -> (Vec<&Document>, HashSet<&str>) {
-    let mut seen = HashSet::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     let mut docs: Vec<&Document> = Vec::new();
     for d in &input.documents {
-        if seen.insert(d.doc_id.as_str()) {
-            docs.push(d);
-        } else if let Some(i) = docs.iter().position(|x| x.doc_id == d.doc_id) {
-            docs[i] = d;
+        match at.get(d.doc_id.as_str()) {
+            Some(&i) => docs[i] = d,
+            None => {
+                at.insert(d.doc_id.as_str(), docs.len());
+                docs.push(d);
+            }
         }
     }
+    let seen = at.into_keys().collect();
     (docs, seen)
 }
 
@@ -281,14 +629,11 @@ pub struct Plan {
 }
 
 pub fn plan(dir: &Path, input: &Ingested) -> Result<Plan> {
-    let prev: HashMap<String, DocRecord> = match Meta::read(dir)? {
-        Some(meta) => PassageStore::open(&dir.join(&meta.passages_file))?
-            .documents()?
-            .into_iter()
-            .map(|d| (d.doc_id.clone(), d))
-            .collect(),
-        None => HashMap::new(),
+    let prev_docs: Vec<DocRecord> = match Meta::read(dir)? {
+        Some(_) => Index::open_any(dir)?.documents()?,
+        None => Vec::new(),
     };
+    let prev: HashMap<String, DocRecord> = prev_docs.iter().map(|d| (d.doc_id.clone(), d.clone())).collect();
     let (docs, seen) = unique_documents(input);
     let mut plan = Plan::default();
     for d in docs {
@@ -298,9 +643,7 @@ pub fn plan(dir: &Path, input: &Ingested) -> Result<Plan> {
             _ => plan.unchanged += 1,
         }
     }
-    let mut prev_sorted: Vec<&DocRecord> = prev.values().collect();
-    prev_sorted.sort_by_key(|d| d.first_row);
-    for d in prev_sorted {
+    for d in &prev_docs {
         match fate_of_unseen(d, &seen, &input.roots) {
             Some(Change::Removed) => plan.removed.push(d.doc_id.clone()),
             Some(_) => plan.kept += 1,
@@ -314,39 +657,49 @@ fn under_root(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path == r || path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
-/// Build the next generation from `input`: documents that are new or changed are chunked and
-/// embedded; unchanged ones keep their vectors; documents of the previous generation under one of
-/// the given roots that were not seen again are dropped; others are kept.
+/// The committed generation a writer starts from: `None` when there is none, or when it is damaged
+/// or of an older format (it is then rebuilt from the given paths, with a warning).
+fn open_previous(dir: &Path, model: &ModelInfo) -> Result<Option<Index>> {
+    match Meta::read(dir) {
+        Ok(Some(m)) => m.check_model(dir, model)?,
+        Ok(None) => return Ok(None),
+        Err(e) if e.downcast_ref::<Damaged>().is_some() => {
+            eprintln!("semsearch: warning: {e:#}; rebuilding it from the given paths");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    }
+    match Index::open(dir, model) {
+        Ok(i) => Ok(Some(i)),
+        Err(e) => {
+            // A damaged generation is replaced, not patched: index what was given afresh.
+            eprintln!("semsearch: warning: the current index cannot be read ({e:#}); rebuilding it from the given paths");
+            Ok(None)
+        }
+    }
+}
+
+/// A document's rows in the segment being written, and where its vectors come from.
+enum Source {
+    /// Index-wide rows of the previous generation.
+    Old(u32),
+    /// Offset (in passages) into this run's embeddings.
+    New(usize),
+}
+
+/// Build the next generation from `input`: documents that are new or changed are chunked, embedded
+/// and written to a new segment; the passages of changed documents, and of documents of the
+/// previous generation under one of the given roots that were not seen again, become tombstones;
+/// everything else stays where it is. Merges the segments when tombstones or segments pile up.
 pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOptions) -> Result<Summary> {
     let started = Instant::now();
     let _lock = WriterLock::acquire(dir, opts.quiet)?;
     let model = embedder.info();
-    let prev_meta = match Meta::read(dir) {
-        Ok(m) => m,
-        Err(e) if e.downcast_ref::<DamagedMeta>().is_some() => {
-            eprintln!("semsearch: warning: {e:#}; rebuilding it from the given paths");
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    if let Some(m) = &prev_meta {
-        m.check_model(dir, model)?;
-    }
-    // The previous generation, if its chunking matches (otherwise everything is re-embedded).
-    let prev = match &prev_meta {
-        Some(_) => match Index::open(dir, model) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                // A damaged generation is replaced, not patched: index what was given afresh.
-                eprintln!("semsearch: warning: the current index cannot be read ({e:#}); rebuilding it from the given paths");
-                None
-            }
-        },
-        None => None,
-    };
+    let prev = open_previous(dir, model)?;
+    // Unchanged documents keep their vectors only if passages were cut the same way.
     let reusable = prev.as_ref().filter(|p| p.meta.chunking == opts.chunking);
     let prev_docs: HashMap<String, DocRecord> = match &prev {
-        Some(p) => p.store.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect(),
+        Some(p) => p.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect(),
         None => HashMap::new(),
     };
 
@@ -357,7 +710,6 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         .map(|doc| Ok(Prepared { doc, hash: content_hash(doc), chunks: chunker.chunk(doc)? }))
         .collect::<Result<_>>()?;
 
-    // Plan rows: kept previous documents first (in their old order), then this run's documents.
     let mut summary = Summary {
         files: input.files,
         skipped: input.skipped.len(),
@@ -369,50 +721,55 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         documents_unchanged: 0,
         passages_embedded: 0,
         tokens_embedded: 0,
+        passages_tombstoned: 0,
+        compacted: false,
+        segments: 0,
+        tombstone_share: 0.0,
         embed_seconds: 0.0,
         graph_seconds: 0.0,
         seconds: 0.0,
     };
-    enum Source {
-        Old(u32),
-        New(usize),
-    }
-    let mut plan: Vec<(DocRecord, Vec<PassageRecord>, Source)> = Vec::new();
-    let mut to_embed: Vec<&str> = Vec::new();
+    // Index-wide row ranges of previous documents that this run retires.
+    let mut retired: Vec<(u32, u32)> = Vec::new();
     let mut sorted_prev: Vec<&DocRecord> = prev_docs.values().collect();
     sorted_prev.sort_by_key(|d| d.first_row);
     for d in sorted_prev {
         match fate_of_unseen(d, &seen, &input.roots) {
-            None => continue,
+            None => {}
             Some(Change::Removed) => {
                 summary.documents_removed += 1;
-                continue;
+                retired.push((d.first_row, d.n_passages));
+            }
+            Some(_) if reusable.is_none() => {
+                // Chunking changed, and this document's text is not at hand to cut again: dropping
+                // it silently would lose it, so the run stops before writing anything.
+                let old = prev.as_ref().map(|p| p.meta.chunking).unwrap_or_default();
+                bail!(
+                    "index {} was built with --max-tokens {} --overlap {}; {} is not under the paths given, so it cannot be re-cut with new options: give every indexed path, or the same options, or another --index",
+                    dir.display(),
+                    old.max_tokens,
+                    old.overlap_tokens,
+                    d.path
+                );
             }
             Some(_) => {}
         }
-        if reusable.is_none() {
-            // Chunking changed, and this document's text is not at hand to cut again: dropping it
-            // silently would lose it, so the run stops before writing anything.
-            let old = prev.as_ref().map(|p| p.meta.chunking).unwrap_or_default();
-            bail!(
-                "index {} was built with --max-tokens {} --overlap {}; {} is not under the paths given, so it cannot be re-cut with new options: give every indexed path, or the same options, or another --index",
-                dir.display(),
-                old.max_tokens,
-                old.overlap_tokens,
-                d.path
-            );
-        }
-        let passages = prev.as_ref().unwrap().store.passages_of(&d.doc_id)?;
-        plan.push((d.clone(), passages, Source::Old(d.first_row)));
     }
+    // This run's new and changed documents, in input order.
+    let mut fresh: Vec<(DocRecord, Vec<PassageRecord>, Source)> = Vec::new();
+    let mut to_embed: Vec<&str> = Vec::new();
     for p in &prepared {
         let old = prev_docs.get(&p.doc.doc_id);
-        // Unchanged text keeps its vectors only if passages were cut the same way.
-        let unchanged = reusable.is_some() && classify(&prev_docs, &p.doc.doc_id, &p.hash) == Change::Unchanged;
         match old {
             None => summary.documents_added += 1,
-            Some(_) if unchanged => summary.documents_unchanged += 1,
-            Some(_) => summary.documents_updated += 1,
+            Some(_) if reusable.is_some() && classify(&prev_docs, &p.doc.doc_id, &p.hash) == Change::Unchanged => {
+                summary.documents_unchanged += 1;
+                continue;
+            }
+            Some(o) => {
+                summary.documents_updated += 1;
+                retired.push((o.first_row, o.n_passages));
+            }
         }
         let records: Vec<PassageRecord> = p
             .chunks
@@ -431,14 +788,12 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
                 text: p.doc.text[c.byte_start..c.byte_end].to_string(),
             })
             .collect();
-        let source = if unchanged {
-            Source::Old(old.unwrap().first_row)
-        } else {
-            let start = to_embed.len();
-            to_embed.extend(p.chunks.iter().map(|c| &p.doc.text[c.byte_start..c.byte_end]));
-            summary.tokens_embedded += p.chunks.iter().map(|c| (c.n_tokens + 2).min(model.max_tokens)).sum::<usize>();
-            Source::New(start)
-        };
+        if records.is_empty() {
+            continue;
+        }
+        let start = to_embed.len();
+        to_embed.extend(p.chunks.iter().map(|c| &p.doc.text[c.byte_start..c.byte_end]));
+        summary.tokens_embedded += p.chunks.iter().map(|c| (c.n_tokens + 2).min(model.max_tokens)).sum::<usize>();
         let rec = DocRecord {
             doc_id: p.doc.doc_id.clone(),
             path: p.doc.path.clone(),
@@ -447,38 +802,205 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
             first_row: 0,
             n_passages: records.len() as u32,
         };
-        plan.push((rec, records, source));
+        fresh.push((rec, records, Source::New(start)));
     }
 
-    // Nothing changed: keep the committed generation as it is (no new files, no commit), before any
-    // vector is copied.
-    let unchanged_run = summary.documents_added + summary.documents_updated + summary.documents_removed == 0;
-    if unchanged_run && reusable.is_some_and(|p| p.meta.hnsw == opts.hnsw) {
-        summary.documents = plan.len();
-        summary.passages = plan.iter().map(|(_, p, _)| p.len()).sum();
+    // Nothing changed: keep the committed generation as it is (no new files, no commit).
+    let changed = summary.documents_added + summary.documents_updated + summary.documents_removed > 0;
+    if !changed && reusable.is_some_and(|p| p.meta.hnsw == opts.hnsw) {
+        let p = reusable.unwrap();
+        summary.documents = p.meta.counts.documents;
+        summary.passages = p.meta.counts.passages;
+        summary.segments = p.meta.segments.len();
+        summary.tombstone_share = p.meta.tombstone_share();
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
 
     // Embed what is new, all at once so batches are sorted by length across the whole corpus.
-    let dim = model.dimensions;
     let t = Instant::now();
     let bar = crate::progress::bar(to_embed.len() as u64, "embedding", opts.quiet);
     let new_vectors = embedder.embed(&to_embed, &mut |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     summary.embed_seconds = t.elapsed().as_secs_f64();
     summary.passages_embedded = to_embed.len();
+    summary.passages_tombstoned = retired.iter().map(|r| r.1 as usize).sum();
 
-    let mut vectors: Vec<f32> = Vec::new();
+    // The previous segments with this run's tombstones added (none when everything is re-cut).
+    let mut segments: Vec<SegmentMeta> = reusable.map(|p| p.meta.segments.clone()).unwrap_or_default();
+    if let Some(p) = reusable {
+        for &(first, n) in &retired {
+            if n == 0 {
+                continue;
+            }
+            let (s, local) = p.locate(first).context("a retired document lies outside the index")?;
+            let i = p.segments.iter().position(|x| std::ptr::eq(x, s)).unwrap();
+            segments[i].deleted.push([local, n]);
+        }
+        for s in &mut segments {
+            s.deleted.sort_unstable();
+        }
+    }
+    let old_rows: usize = segments.iter().map(|s| s.rows).sum();
+    let old_deleted: usize = segments.iter().map(|s| s.deleted_rows()).sum();
+    let share_after = old_deleted as f64 / (old_rows + to_embed.len()).max(1) as f64;
+    let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
+    let compact = !segments.is_empty()
+        && (share_after > COMPACT_AT || segments.len() + usize::from(!fresh.is_empty()) > MAX_SEGMENTS || hnsw_changed);
+
+    let generation = prev.as_ref().map(|m| m.meta.generation + 1).unwrap_or(1);
+    let mut next_segment = prev.as_ref().map(|m| m.meta.next_segment).unwrap_or(0);
+    let dim = model.dimensions;
+    let fresh_docs = fresh.len();
+    let mut new_segments = Vec::new();
+    if compact {
+        // Merge: the live rows of every segment, then this run's documents, into one segment.
+        let p = reusable.unwrap();
+        let mut rows: Vec<(DocRecord, Vec<PassageRecord>, Source)> = Vec::new();
+        let retired_first: HashSet<u32> = retired.iter().map(|r| r.0).collect();
+        for d in p.documents()? {
+            if retired_first.contains(&d.first_row) {
+                continue;
+            }
+            let passages = p.passages_of(&d)?;
+            let first = d.first_row;
+            rows.push((d, passages, Source::Old(first)));
+        }
+        rows.extend(fresh);
+        summary.compacted = true;
+        new_segments.push(write_segment(dir, next_segment, rows, Some(p), &new_vectors, dim, &opts.hnsw, opts.quiet)?);
+        next_segment += 1;
+    } else if !fresh.is_empty() {
+        new_segments.push(write_segment(dir, next_segment, fresh, None, &new_vectors, dim, &opts.hnsw, opts.quiet)?);
+        next_segment += 1;
+    }
+    let mut files: BTreeMap<String, FileSum> = BTreeMap::new();
+    if compact {
+        segments.clear();
+    } else if let Some(p) = reusable {
+        for s in &segments {
+            for f in s.files() {
+                files.insert(f.clone(), p.meta.files[&f].clone());
+            }
+        }
+    }
+    for (seg, sums, secs) in new_segments {
+        summary.graph_seconds += secs;
+        files.extend(sums);
+        segments.push(seg);
+    }
+    let live_docs: usize = match reusable {
+        Some(p) if !compact => p.meta.counts.documents - retired.len() + fresh_docs,
+        _ => segments.iter().map(|s| s.documents - s.deleted.len()).sum(),
+    };
+    let live_rows: usize = segments.iter().map(|s| s.rows - s.deleted_rows()).sum();
+    summary.documents = live_docs;
+    summary.passages = live_rows;
+    if live_docs == 0 {
+        bail!(
+            "nothing to index: {} file(s) read, {} skipped, no documents with text",
+            input.files,
+            input.skipped.len()
+        );
+    }
+    let meta = Meta {
+        format_version: FORMAT_VERSION,
+        generation,
+        model: ModelMeta::from(model),
+        chunking: opts.chunking,
+        hnsw: opts.hnsw,
+        counts: Counts { documents: live_docs, passages: live_rows },
+        next_segment,
+        segments,
+        files,
+    };
+    summary.segments = meta.segments.len();
+    summary.tombstone_share = meta.tombstone_share();
+    let prev_meta = prev.map(|p| p.meta);
+    commit(dir, &meta, prev_meta.as_ref())?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Merge every segment of the committed index into one, dropping tombstoned rows and building the
+/// graph afresh from the stored vectors (nothing is embedded). Returns the summary of the run.
+pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) -> Result<Summary> {
+    let started = Instant::now();
+    let _lock = WriterLock::acquire(dir, quiet)?;
+    let p = Index::open(dir, model)?;
+    let mut rows = Vec::new();
+    for d in p.documents()? {
+        let passages = p.passages_of(&d)?;
+        let first = d.first_row;
+        rows.push((d, passages, Source::Old(first)));
+    }
+    let was_tombstoned = p.meta.deleted_rows();
+    let (seg, files, graph_seconds) =
+        write_segment(dir, p.meta.next_segment, rows, Some(&p), &[], p.meta.model.dimensions, hnsw, quiet)?;
+    let meta = Meta {
+        format_version: FORMAT_VERSION,
+        generation: p.meta.generation + 1,
+        model: p.meta.model.clone(),
+        chunking: p.meta.chunking,
+        hnsw: *hnsw,
+        counts: Counts { documents: seg.documents, passages: seg.rows },
+        next_segment: p.meta.next_segment + 1,
+        segments: vec![seg],
+        files,
+    };
+    let summary = Summary {
+        files: 0,
+        skipped: 0,
+        documents: meta.counts.documents,
+        passages: meta.counts.passages,
+        documents_added: 0,
+        documents_updated: 0,
+        documents_removed: 0,
+        documents_unchanged: meta.counts.documents,
+        passages_embedded: 0,
+        tokens_embedded: 0,
+        passages_tombstoned: was_tombstoned,
+        compacted: true,
+        segments: 1,
+        tombstone_share: 0.0,
+        embed_seconds: 0.0,
+        graph_seconds,
+        seconds: 0.0,
+    };
+    let prev_meta = p.meta.clone();
+    drop(p);
+    commit(dir, &meta, Some(&prev_meta))?;
+    Ok(Summary { seconds: started.elapsed().as_secs_f64(), ..summary })
+}
+
+/// Write segment `id`: its documents and passages (rows renumbered from 0), vectors and graph, each
+/// fsynced, and return its manifest entry with the files' sums and the graph build time.
+#[allow(clippy::too_many_arguments)]
+fn write_segment(
+    dir: &Path,
+    id: u64,
+    docs: Vec<(DocRecord, Vec<PassageRecord>, Source)>,
+    prev: Option<&Index>,
+    new_vectors: &[f32],
+    dim: usize,
+    hnsw: &HnswParams,
+    quiet: bool,
+) -> Result<(SegmentMeta, BTreeMap<String, FileSum>, f64)> {
+    let mut seg = SegmentMeta { id, documents: docs.len(), rows: 0, deleted: Vec::new() };
+    for f in seg.files() {
+        // Leftovers of a run that died before committing this segment number.
+        let _ = fs::remove_file(dir.join(f));
+    }
+    let mut vectors: Vec<f32> = Vec::with_capacity(docs.iter().map(|d| d.1.len()).sum::<usize>() * dim);
+    let mut rows: Vec<(DocRecord, Vec<PassageRecord>)> = Vec::with_capacity(docs.len());
     let mut next_row = 0u32;
-    let mut rows: Vec<(DocRecord, Vec<PassageRecord>)> = Vec::with_capacity(plan.len());
-    for (mut rec, mut passages, source) in plan {
+    for (mut rec, mut passages, source) in docs {
         let n = passages.len();
         match source {
             Source::Old(first) => {
-                let ann = &prev.as_ref().unwrap().ann;
+                let p = prev.expect("old rows come from the previous generation");
                 for r in 0..n as u32 {
-                    vectors.extend_from_slice(ann.vector(first + r));
+                    vectors.extend_from_slice(p.vector(first + r));
                 }
             }
             Source::New(start) => vectors.extend_from_slice(&new_vectors[start * dim..(start + n) * dim]),
@@ -490,74 +1012,42 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         next_row += n as u32;
         rows.push((rec, passages));
     }
-    summary.documents = rows.len();
-    summary.passages = next_row as usize;
-    if summary.documents == 0 {
-        bail!(
-            "nothing to index: {} file(s) read, {} skipped, no documents with text",
-            input.files,
-            input.skipped.len()
-        );
-    }
-
-    // Write the new generation, then commit it.
-    let generation = prev_meta.as_ref().map(|m| m.generation + 1).unwrap_or(1);
-    let meta = Meta {
-        format_version: FORMAT_VERSION,
-        generation,
-        model: ModelMeta::from(model),
-        chunking: opts.chunking,
-        hnsw: opts.hnsw,
-        counts: Counts { documents: summary.documents, passages: summary.passages },
-        passages_file: format!("passages-{generation}.sqlite"),
-        vectors_file: format!("vectors-{generation}.f32"),
-        graph_file: format!("graph-{generation}.bin"),
-    };
-    drop(prev);
-    for f in [&meta.passages_file, &meta.vectors_file, &meta.graph_file] {
-        // Leftovers of a run that died before committing this generation number.
-        let _ = fs::remove_file(dir.join(f));
-    }
-    let spinner = crate::progress::spinner("writing passages", opts.quiet);
-    let passages_path = dir.join(&meta.passages_file);
+    seg.rows = next_row as usize;
+    let spinner = crate::progress::spinner("writing passages", quiet);
+    let passages_path = dir.join(seg.passages_file());
     let mut store = PassageStore::create(&passages_path)?;
     store.insert_all(&rows)?;
     store.finish()?;
     File::open(&passages_path)?.sync_all()?;
     spinner.set_message("writing vectors");
-    ann::write_vectors(&dir.join(&meta.vectors_file), &vectors)?;
-    spinner.set_message(format!("building the HNSW graph over {} vectors", summary.passages));
+    ann::write_vectors(&dir.join(seg.vectors_file()), &vectors)?;
+    spinner.set_message(format!("building the HNSW graph over {} vectors", seg.rows));
     let t = Instant::now();
-    ann::build_graph(&dir.join(&meta.graph_file), &vectors, dim, &opts.hnsw)?;
-    summary.graph_seconds = t.elapsed().as_secs_f64();
+    ann::build_graph(&dir.join(seg.graph_file()), &vectors, dim, hnsw)?;
+    let graph_seconds = t.elapsed().as_secs_f64();
     spinner.finish_and_clear();
-    commit(dir, &meta)?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    let mut sums = BTreeMap::new();
+    for f in seg.files() {
+        let sum = file_sum(&dir.join(&f))?;
+        sums.insert(f, sum);
+    }
+    Ok((seg, sums, graph_seconds))
 }
 
-/// Swap `meta.json` atomically, then remove files of generations older than the previous one and
-/// any leftovers of interrupted runs.
-fn commit(dir: &Path, meta: &Meta) -> Result<()> {
+/// Swap `meta.json` atomically, then remove files that neither this generation nor the previous
+/// one names (older segments, leftovers of interrupted runs, files of an older format).
+fn commit(dir: &Path, meta: &Meta, prev: Option<&Meta>) -> Result<()> {
     let tmp = dir.join("meta.json.tmp");
-    fs::write(&tmp, serde_json::to_string_pretty(meta)?)?;
+    fs::write(&tmp, serde_json::to_string_pretty(meta)?).with_context(|| format!("cannot write {}", tmp.display()))?;
     File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, dir.join("meta.json"))?;
     File::open(dir)?.sync_all()?;
-    let keep = [meta.generation, meta.generation.saturating_sub(1)];
+    let keep: HashSet<&String> = meta.files.keys().chain(prev.into_iter().flat_map(|p| p.files.keys())).collect();
     for entry in fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let generation = name
-            .split_once('-')
-            .and_then(|(kind, rest)| {
-                ["passages", "vectors", "graph"].contains(&kind).then_some(rest)
-            })
-            .and_then(|rest| rest.split('.').next())
-            .and_then(|g| g.parse::<u64>().ok());
-        if let Some(g) = generation {
-            if !keep.contains(&g) {
-                let _ = fs::remove_file(entry.path());
-            }
+        let ours = ["seg-", "passages-", "vectors-", "graph-"].iter().any(|p| name.starts_with(p));
+        if ours && !keep.contains(&name) {
+            let _ = fs::remove_file(entry.path());
         }
     }
     Ok(())

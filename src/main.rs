@@ -42,8 +42,10 @@ enum Command {
     Embed(EmbedArgs),
     /// Measure retrieval quality, ANN recall and speed on a labeled set (BEIR layout or STS)
     Bench(BenchArgs),
-    /// Show the index (model, counts, sizes); with PATHs, what `index PATH...` would change
+    /// Show the index (model, counts, sizes, tombstones); with PATHs, what `index PATH...` would change
     Status(StatusArgs),
+    /// Merge the index's segments into one, dropping deleted passages and rebuilding the graph
+    Compact(CompactArgs),
     /// Manage the embedding model
     #[command(subcommand)]
     Model(ModelCommand),
@@ -148,6 +150,13 @@ struct StatusArgs {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Print the status as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompactArgs {
+    /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
 }
@@ -258,6 +267,24 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Embed(a) => cmd_embed(&config, a),
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
+        Command::Compact(a) => {
+            config.model.ensure(config.quiet)?;
+            let info = ModelInfo::read(&config.model)?;
+            let summary = index::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else if !config.quiet {
+                eprintln!(
+                    "semsearch: compacted {}: {} documents, {} passages in one segment ({} deleted passages dropped); {:.1}s",
+                    config.index_dir.display(),
+                    summary.documents,
+                    summary.passages,
+                    summary.passages_tombstoned,
+                    summary.seconds
+                );
+            }
+            Ok(0)
+        }
         Command::Model(ModelCommand::Path) => {
             println!("{}", config.model.dir.display());
             Ok(0)
@@ -393,21 +420,24 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
     let mut status = serde_json::Map::new();
     status.insert("index".into(), serde_json::json!(dir.display().to_string()));
     if let Some(m) = &meta {
-        let size = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        let kind_bytes = |ext: &str| m.files.iter().filter(|(n, _)| n.ends_with(ext)).map(|(_, f)| f.bytes).sum::<u64>();
+        let meta_bytes = std::fs::metadata(dir.join("meta.json")).map(|m| m.len()).unwrap_or(0);
         let files = serde_json::json!({
-            "passages": size(&m.passages_file),
-            "vectors": size(&m.vectors_file),
-            "graph": size(&m.graph_file),
-            "meta": size("meta.json"),
+            "passages": kind_bytes(".sqlite"),
+            "vectors": kind_bytes(".f32"),
+            "graph": kind_bytes(".graph"),
+            "meta": meta_bytes,
         });
-        let total: u64 = files.as_object().unwrap().values().filter_map(|v| v.as_u64()).sum();
         status.insert("generation".into(), serde_json::json!(m.generation));
         status.insert("format_version".into(), serde_json::json!(m.format_version));
         status.insert("model".into(), serde_json::to_value(&m.model)?);
         status.insert("chunking".into(), serde_json::to_value(m.chunking)?);
         status.insert("documents".into(), serde_json::json!(m.counts.documents));
         status.insert("passages".into(), serde_json::json!(m.counts.passages));
-        status.insert("size_bytes".into(), serde_json::json!(total));
+        status.insert("segments".into(), serde_json::json!(m.segments.len()));
+        status.insert("deleted_passages".into(), serde_json::json!(m.deleted_rows()));
+        status.insert("tombstone_share".into(), serde_json::json!((m.tombstone_share() * 1e4).round() / 1e4));
+        status.insert("size_bytes".into(), serde_json::json!(m.size_bytes() + meta_bytes));
         status.insert("file_bytes".into(), files);
     }
     if !a.paths.is_empty() {
@@ -446,6 +476,14 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         }
         writeln!(out, "documents   {}", v["documents"])?;
         writeln!(out, "passages    {}", v["passages"])?;
+        writeln!(
+            out,
+            "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
+            v["segments"],
+            v["deleted_passages"],
+            v["tombstone_share"].as_f64().unwrap_or(0.0) * 100.0,
+            index::COMPACT_AT * 100.0
+        )?;
         let f = &v["file_bytes"];
         writeln!(
             out,

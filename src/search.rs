@@ -40,24 +40,11 @@ pub type Exclude<'a> = &'a dyn Fn(u32) -> bool;
 
 pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: Exclude) -> Vec<Hit> {
     let accept = |r: u32| !exclude(r);
-    let exact = match strategy {
-        Strategy::Exact => true,
-        Strategy::Auto { .. } => index.ann.len() < EXACT_BELOW,
-        Strategy::Hnsw { .. } => false,
-    };
-    if exact {
-        return index.ann.exact(q, k, &accept);
+    match strategy {
+        Strategy::Exact => index.exact(q, k, &accept),
+        Strategy::Auto { .. } if index.live() < EXACT_BELOW => index.exact(q, k, &accept),
+        Strategy::Auto { ef } | Strategy::Hnsw { ef } => index.hnsw(q, k, ef, &accept),
     }
-    let ef = match strategy {
-        Strategy::Auto { ef } | Strategy::Hnsw { ef } => ef,
-        Strategy::Exact => unreachable!(),
-    };
-    let hits = index.ann.search(q, k, ef, &accept);
-    if hits.len() < k.min(index.ann.len()) {
-        // A filter that rejects most of the graph can starve the beam; fall back to exact.
-        return index.ann.exact(q, k, &accept);
-    }
-    hits
 }
 
 /// Sentence spans of `text` (trimmed, non-empty).
@@ -81,7 +68,7 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
 pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], hits: &[Hit]) -> Result<Vec<Found>> {
     let mut passages = Vec::with_capacity(hits.len());
     for h in hits {
-        match index.store.passage(h.row)? {
+        match index.passage(h.row)? {
             Some(p) => passages.push(p),
             None => bail!(
                 "{}: passage row {} is missing; the index is damaged, re-run `semsearch index`",
@@ -158,14 +145,14 @@ pub fn related(
             }
             None
         }
-        Target::Passage(id) => Some(index.store.row_of_id(id)?.ok_or_else(|| {
+        Target::Passage(id) => Some(index.row_of_id(id)?.ok_or_else(|| {
             anyhow::anyhow!("no passage with id {id} in {}; ids come from `semsearch ask --json` (they change when a document changes)", index.dir.display())
         })?),
         Target::PathLine(path, line) => {
             let stored = crate::ingest::display_path(std::path::Path::new(path), &crate::root_of(&index.dir));
-            let row = match index.store.row_at_line(&stored, *line)? {
+            let row = match index.row_at_line(&stored, *line)? {
                 Some(r) => Some(r),
-                None => index.store.row_at_line(path, *line)?,
+                None => index.row_at_line(path, *line)?,
             };
             Some(row.ok_or_else(|| {
                 anyhow::anyhow!("{path}:{line} is not inside an indexed passage of {}; check the path and line (see `semsearch ask --json`)", index.dir.display())
@@ -174,16 +161,16 @@ pub fn related(
     };
     let (q, exclude_range) = match row {
         Some(r) => {
-            let p = index.store.passage(r)?.expect("row came from the store");
+            let p = index.passage(r)?.expect("a live row from the store");
             let range = if same_doc {
                 (r, r + 1)
             } else {
-                let d = index.store.document(&p.record.doc_id)?.ok_or_else(|| {
+                let d = index.document(&p.record.doc_id)?.ok_or_else(|| {
                     anyhow::anyhow!("{}: passage {} has no document; the index is damaged, re-run `semsearch index`", index.dir.display(), p.record.id)
                 })?;
                 (d.first_row, d.first_row + d.n_passages)
             };
-            (index.ann.vector(r).to_vec(), Some(range))
+            (index.vector(r).to_vec(), Some(range))
         }
         None => match target {
             Target::Text(t) => (embedder.embed_one(t)?, None),

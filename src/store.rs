@@ -1,6 +1,6 @@
-//! Passage store: documents and passages in SQLite (one database file per index generation).
+//! Passage store: documents and passages in SQLite (one database file per index segment).
 //!
-//! Passage `row` is the passage's row in the vector file and the graph. A document's passages have
+//! Passage `row` is the passage's row in the segment's vector file and graph. A document's passages have
 //! consecutive rows, so an unchanged document can carry its vectors into the next generation as one
 //! contiguous range.
 
@@ -179,18 +179,15 @@ impl PassageStore {
         Ok(self.conn.query_row("SELECT row FROM passages WHERE id = ?1", [id], |r| r.get(0)).optional()?)
     }
 
-    /// The passage of document `path` whose line range holds `line` (the first one, when passages
-    /// overlap).
-    pub fn row_at_line(&self, path: &str, line: u32) -> Result<Option<u32>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT p.row FROM passages p JOIN documents d ON d.doc_id = p.doc_id
-                 WHERE d.path = ?1 AND p.line_start <= ?2 AND p.line_end >= ?2 ORDER BY p.row LIMIT 1",
-                params![path, line],
-                |r| r.get(0),
-            )
-            .optional()?)
+    /// The passages of document `path` whose line ranges hold `line`, in row order (passages can
+    /// overlap, and a tombstoned copy of the document may sit beside a live one).
+    pub fn rows_at_line(&self, path: &str, line: u32) -> Result<Vec<u32>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.row FROM passages p JOIN documents d ON d.doc_id = p.doc_id
+             WHERE d.path = ?1 AND p.line_start <= ?2 AND p.line_end >= ?2 ORDER BY p.row",
+        )?;
+        let rows = self.damaged(st.query_map(params![path, line], |r| r.get(0)))?;
+        self.damaged(rows.collect::<rusqlite::Result<Vec<u32>>>())
     }
 }
 
@@ -270,9 +267,9 @@ mod tests {
         assert_eq!(p.title, "A");
         assert_eq!(s.row_of_id("p1").unwrap(), Some(1));
         assert_eq!(s.row_of_id("nope").unwrap(), None);
-        assert_eq!(s.row_at_line("a.txt", 3).unwrap(), Some(0));
-        assert_eq!(s.row_at_line("a.txt", 5).unwrap(), Some(1));
-        assert_eq!(s.row_at_line("a.txt", 10).unwrap(), None);
+        assert_eq!(s.rows_at_line("a.txt", 3).unwrap(), vec![0, 1]);
+        assert_eq!(s.rows_at_line("a.txt", 5).unwrap(), vec![1]);
+        assert!(s.rows_at_line("a.txt", 10).unwrap().is_empty());
         assert!(s.passage(7).unwrap().is_none());
         assert_eq!(s.passages_of("a.txt").unwrap().len(), 2);
     }
