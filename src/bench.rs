@@ -129,7 +129,11 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     let reuse = existing.is_some();
     if !reuse {
         let text = std::fs::read_to_string(&set.corpus_path).with_context(|| format!("cannot read {}", set.corpus_path.display()))?;
-        let mut docs = ingest::jsonl_documents(&set.corpus_path.display().to_string(), &text)?;
+        // A labeled set must be whole: a malformed corpus line would skew every metric.
+        let (mut docs, bad) = ingest::jsonl_documents(&set.corpus_path.display().to_string(), &text);
+        if let Some((at, why)) = bad.first() {
+            anyhow::bail!("{at}: {why}; fix or remove that line ({} malformed lines in the corpus)", bad.len());
+        }
         if opts.no_chunk {
             // As MTEB embeds documents: title + " " + text, stripped, truncated at the window.
             for d in &mut docs {

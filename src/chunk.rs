@@ -148,13 +148,22 @@ impl Chunker {
                     continue;
                 }
                 let s = pstart + off + lead;
-                spans.push((s, s + body.len(), p));
+                split_long(text, s, s + body.len(), p, &mut spans);
             }
         }
-        let texts: Vec<&str> = spans.iter().map(|&(s, e, _)| &text[s..e]).collect();
-        let encodings = self.tokenizer.encode_batch(texts, false).map_err(|e| anyhow!("tokenizer: {e}"))?;
         let budget = self.params.max_tokens - 2;
         let mut units = Vec::with_capacity(spans.len());
+        // Tokenized a group at a time: a tokenizer encoding costs far more memory than its text.
+        for group in spans.chunks(ENCODE_GROUP) {
+            let texts: Vec<&str> = group.iter().map(|&(s, e, _)| &text[s..e]).collect();
+            let encodings = self.tokenizer.encode_batch(texts, false).map_err(|e| anyhow!("tokenizer: {e}"))?;
+            self.cut(text, group, encodings, budget, &mut units);
+        }
+        Ok(units)
+    }
+
+    /// Units of tokenized spans: a span within the budget is one unit, a longer one is cut.
+    fn cut(&self, text: &str, spans: &[(usize, usize, usize)], encodings: Vec<tokenizers::Encoding>, budget: usize, units: &mut Vec<Unit>) {
         for (&(s, e, p), enc) in spans.iter().zip(encodings) {
             if enc.len() <= budget {
                 units.push(Unit { start: s, end: e, paragraph: p, tokens: enc.len() });
@@ -193,7 +202,39 @@ impl Chunker {
                 i = j;
             }
         }
-        Ok(units)
+    }
+}
+
+/// Longest span tokenized whole. A "sentence" can be megabytes of text with no sentence break (a
+/// log line, a table dump); it is cut first at the last whitespace before this many bytes (or at a
+/// character boundary), so the tokenizer never holds more than a few thousand tokens of it. Well
+/// above the longest text a 256-token window can hold in practice.
+const MAX_SPAN_BYTES: usize = 4096;
+/// Spans tokenized per batch.
+const ENCODE_GROUP: usize = 1024;
+
+fn split_long(text: &str, mut s: usize, e: usize, p: usize, spans: &mut Vec<(usize, usize, usize)>) {
+    while e - s > MAX_SPAN_BYTES {
+        let mut cut = s + MAX_SPAN_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if let Some(ws) = text[s..cut].rfind(char::is_whitespace) {
+            if ws > MAX_SPAN_BYTES / 2 {
+                cut = s + ws;
+            }
+        }
+        let piece = text[s..cut].trim_end();
+        if !piece.is_empty() {
+            spans.push((s, s + piece.len(), p));
+        }
+        s = cut;
+        while s < e && text[s..].starts_with(char::is_whitespace) {
+            s += text[s..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if s < e {
+        spans.push((s, e, p));
     }
 }
 

@@ -97,87 +97,219 @@ pub fn display_path(path: &Path, root: &Path) -> String {
     }
 }
 
+/// How paths are read.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions {
+    /// Files larger than this are skipped (with a warning) before any byte is read, so memory stays
+    /// bounded whatever the folder holds.
+    pub max_file_bytes: u64,
+    /// Follow symbolic links while walking directories (loops are detected and reported).
+    pub follow_links: bool,
+    /// Stop at the first file or record that cannot be indexed instead of skipping it.
+    pub strict: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions { max_file_bytes: 100 << 20, follow_links: false, strict: false }
+    }
+}
+
+/// At most this many malformed records of one JSONL file are named one by one; the rest are
+/// counted in one more warning.
+const RECORD_WARNINGS: usize = 5;
+
+impl Ingested {
+    /// Records a file or record that is not indexed; with `--strict` it is an error instead.
+    fn skip(&mut self, opts: &IngestOptions, path: impl Into<String>, reason: impl Into<String>) -> Result<()> {
+        let (path, reason) = (path.into(), reason.into());
+        if opts.strict {
+            bail!("{path}: {reason} (stopped by --strict; without it this is skipped with a warning)");
+        }
+        self.skipped.push(Skip { path, reason });
+        Ok(())
+    }
+}
+
+/// A size as people read it.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
 /// Reads every path (file, directory, or `-` for stdin). `root` is the directory paths are stored
 /// relative to (the directory holding the index).
-pub fn ingest(paths: &[PathBuf], root: &Path) -> Result<Ingested> {
+pub fn ingest(paths: &[PathBuf], root: &Path, opts: &IngestOptions) -> Result<Ingested> {
     let mut out = Ingested::default();
     for p in paths {
         if p.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("<stdin>: input is not UTF-8 text")?;
+            let mut bytes = Vec::new();
+            std::io::stdin().take(opts.max_file_bytes + 1).read_to_end(&mut bytes).context("<stdin>: cannot read")?;
             out.files += 1;
             out.roots.push("<stdin>".into());
-            if text.trim().is_empty() {
-                out.skipped.push(Skip { path: "<stdin>".into(), reason: "empty".into() });
+            if bytes.len() as u64 > opts.max_file_bytes {
+                out.skip(opts, "<stdin>", too_large(opts))?;
                 continue;
             }
-            out.documents.extend(text_documents("<stdin>", text, Format::Text));
+            if let Some(text) = decode(&mut out, opts, "<stdin>", bytes)? {
+                out.documents.extend(text_documents("<stdin>", text, Format::Text));
+            }
             continue;
         }
-        if !p.exists() {
-            bail!("{}: no such file or directory", p.display());
-        }
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) => {
+                let why = if std::fs::symlink_metadata(p).is_ok() {
+                    if e.raw_os_error() == Some(40) {
+                        "symbolic link loop".to_string()
+                    } else {
+                        format!("broken symbolic link ({e})")
+                    }
+                } else if e.kind() == std::io::ErrorKind::NotFound {
+                    "no such file or directory".to_string()
+                } else {
+                    e.to_string()
+                };
+                bail!("{}: {why}", p.display());
+            }
+        };
         out.roots.push(display_path(p, root));
-        if p.is_file() {
-            read_file(p, root, true, &mut out)?;
+        if meta.is_file() {
+            read_file(p, root, true, opts, &mut out)?;
             continue;
         }
-        let walker = ignore::WalkBuilder::new(p).sort_by_file_name(|a, b| a.cmp(b)).build();
+        if !meta.is_dir() {
+            out.files += 1;
+            out.skip(opts, display_path(p, root), "not a regular file (a FIFO, socket or device)")?;
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(p).follow_links(opts.follow_links).sort_by_file_name(|a, b| a.cmp(b)).build();
         for entry in walker {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    out.skipped.push(Skip { path: p.display().to_string(), reason: e.to_string() });
+                    // Unreadable directories, symlink loops (with --follow), broken links.
+                    let (at, why) = walk_error(&e);
+                    // The path as walked: canonicalising a link in a loop would name its target.
+                    let at = at.unwrap_or(p).display().to_string();
+                    out.skip(opts, at, why)?;
                     continue;
                 }
             };
             if entry.file_type().is_some_and(|t| t.is_file()) {
-                read_file(entry.path(), root, false, &mut out)?;
+                read_file(entry.path(), root, false, opts, &mut out)?;
+            } else if entry.depth() > 0
+                && entry.file_type().is_some_and(|t| !t.is_dir() && !t.is_symlink())
+                && format_of(entry.path(), false).is_some()
+            {
+                out.files += 1;
+                out.skip(opts, display_path(entry.path(), root), "not a regular file (a FIFO, socket or device)")?;
             }
         }
     }
     Ok(out)
 }
 
-fn read_file(path: &Path, root: &Path, explicit: bool, out: &mut Ingested) -> Result<()> {
-    let Some(format) = format_of(path, explicit) else {
-        return Ok(());
-    };
-    let shown = display_path(path, root);
-    out.files += 1;
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            out.skipped.push(Skip { path: shown, reason: format!("cannot read: {e}") });
-            return Ok(());
+/// The path a directory-walk error is about, and what went wrong, in words.
+fn walk_error(e: &ignore::Error) -> (Option<&Path>, String) {
+    match e {
+        ignore::Error::WithPath { path, err } => {
+            let (_, why) = walk_error(err);
+            (Some(path.as_path()), why)
         }
-    };
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => walk_error(err),
+        ignore::Error::Loop { ancestor, child } => {
+            (Some(child.as_path()), format!("symbolic link loop (points back to {})", ancestor.display()))
+        }
+        // walkdir's errors arrive wrapped, with the OS error only in their text.
+        ignore::Error::Io(io) if io.raw_os_error() == Some(40) || io.to_string().contains("(os error 40)") => {
+            (None, "symbolic link loop".into())
+        }
+        ignore::Error::Io(io) => (None, format!("cannot read: {io}")),
+        other => (None, other.to_string()),
+    }
+}
+
+fn too_large(opts: &IngestOptions) -> String {
+    format!(
+        "larger than the {} limit; split it, or raise --max-file-size",
+        human_bytes(opts.max_file_bytes)
+    )
+}
+
+/// The file's text, if it is text: binary (NUL bytes), non-UTF-8 and empty input is skipped.
+fn decode(out: &mut Ingested, opts: &IngestOptions, shown: &str, bytes: Vec<u8>) -> Result<Option<String>> {
     let head = &bytes[..bytes.len().min(8192)];
     if head.contains(&0) {
-        out.skipped.push(Skip { path: shown, reason: "binary file (contains NUL bytes)".into() });
-        return Ok(());
+        out.skip(opts, shown, "binary file (contains NUL bytes)")?;
+        return Ok(None);
     }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
-            out.skipped.push(Skip { path: shown, reason: format!("not UTF-8 (invalid byte at offset {at}); convert it to UTF-8") });
-            return Ok(());
+            out.skip(opts, shown, format!("not UTF-8 (invalid byte at offset {at}); convert it to UTF-8"))?;
+            return Ok(None);
         }
     };
     let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
     if text.trim().is_empty() {
-        out.skipped.push(Skip { path: shown, reason: "empty".into() });
-        return Ok(());
+        out.skip(opts, shown, "empty")?;
+        return Ok(None);
     }
+    Ok(Some(text))
+}
+
+fn read_file(path: &Path, root: &Path, explicit: bool, opts: &IngestOptions, out: &mut Ingested) -> Result<()> {
+    let Some(format) = format_of(path, explicit) else {
+        return Ok(());
+    };
+    let shown = display_path(path, root);
+    out.files += 1;
+    // The size is checked before reading, and the read itself is bounded (a file can grow, and
+    // special files report no size).
+    let read = std::fs::File::open(path).and_then(|f| {
+        if f.metadata()?.len() > opts.max_file_bytes {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        f.take(opts.max_file_bytes + 1).read_to_end(&mut bytes)?;
+        Ok((bytes.len() as u64 <= opts.max_file_bytes).then_some(bytes))
+    });
+    let bytes = match read {
+        Ok(Some(b)) => b,
+        Ok(None) => return out.skip(opts, shown, too_large(opts)),
+        Err(e) => return out.skip(opts, shown, format!("cannot read: {e}")),
+    };
+    let Some(text) = decode(out, opts, &shown, bytes)? else {
+        return Ok(());
+    };
     match format {
         Format::Text | Format::Markdown => out.documents.extend(text_documents(&shown, text, format)),
-        Format::Jsonl => out.documents.extend(jsonl_documents(&shown, &text)?),
+        Format::Jsonl => {
+            let (docs, bad) = jsonl_documents(&shown, &text);
+            if docs.is_empty() && !bad.is_empty() && !opts.strict {
+                let (at, why) = &bad[0];
+                out.skip(opts, shown.clone(), format!("no valid JSONL record ({} malformed lines; first {at}: {why})", bad.len()))?;
+                return Ok(());
+            }
+            for (at, why) in bad.iter().take(RECORD_WARNINGS) {
+                out.skip(opts, at.clone(), format!("{why}; fix or remove that line"))?;
+            }
+            if bad.len() > RECORD_WARNINGS {
+                out.skip(opts, shown.clone(), format!("{} more malformed lines skipped", bad.len() - RECORD_WARNINGS))?;
+            }
+            out.documents.extend(docs);
+        }
         Format::Html => {
             if let Some(d) = html_document(&shown, &text) {
                 out.documents.push(d);
             } else {
-                out.skipped.push(Skip { path: shown, reason: "no visible text".into() });
+                out.skip(opts, shown, "no visible text")?;
             }
         }
     }
@@ -231,23 +363,32 @@ fn text_documents(path: &str, text: String, format: Format) -> Vec<Document> {
     }]
 }
 
-/// JSONL: BEIR corpus records `{"_id","title","text"}` or any object with a `text` field.
-/// A line that is not such a record is an error naming the file and line.
-pub fn jsonl_documents(path: &str, text: &str) -> Result<Vec<Document>> {
+/// JSONL: BEIR corpus records `{"_id","title","text"}` or any object with a `text` field. Lines
+/// that are not such records come back as (`file:line`, what is wrong), beside the documents of
+/// the good ones.
+pub fn jsonl_documents(path: &str, text: &str) -> (Vec<Document>, Vec<(String, String)>) {
     let mut docs = Vec::new();
+    let mut bad = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line_no = i + 1;
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| anyhow::anyhow!("{path}:{line_no}: invalid JSON ({e}); fix or remove that line"))?;
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                bad.push((format!("{path}:{line_no}"), format!("invalid JSON ({e})")));
+                continue;
+            }
+        };
         let Some(obj) = v.as_object() else {
-            bail!("{path}:{line_no}: expected a JSON object with a \"text\" field; fix or remove that line");
+            bad.push((format!("{path}:{line_no}"), "expected a JSON object with a \"text\" field".into()));
+            continue;
         };
         let Some(body) = obj.get("text").and_then(|t| t.as_str()) else {
-            bail!("{path}:{line_no}: record has no string \"text\" field; fix or remove that line");
+            bad.push((format!("{path}:{line_no}"), "record has no string \"text\" field".into()));
+            continue;
         };
         let id = match obj.get("_id").or_else(|| obj.get("id")) {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -269,7 +410,7 @@ pub fn jsonl_documents(path: &str, text: &str) -> Result<Vec<Document>> {
             lines: LineMap::Record { line: line_no as u32 },
         });
     }
-    Ok(docs)
+    (docs, bad)
 }
 
 /// HTML: the visible text (no script, style, head or template contents), block elements turned
@@ -397,11 +538,18 @@ mod tests {
 
     #[test]
     fn jsonl_error_names_file_and_line() {
-        let err = jsonl_documents("c.jsonl", "{\"_id\":\"1\",\"text\":\"ok\"}\n{broken\n").unwrap_err().to_string();
-        assert!(err.starts_with("c.jsonl:2: invalid JSON"), "{err}");
-        let err = jsonl_documents("c.jsonl", "{\"_id\":\"1\"}\n").unwrap_err().to_string();
-        assert!(err.starts_with("c.jsonl:1: record has no string \"text\""), "{err}");
-        let docs = jsonl_documents("c.jsonl", "{\"_id\":7,\"title\":\"T\",\"text\":\"x\"}\n\n{\"text\":\"y\"}").unwrap();
+        let (docs, bad) = jsonl_documents("c.jsonl", "{\"_id\":\"1\",\"text\":\"ok\"}\n{broken\n[1]\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(bad.len(), 2);
+        assert_eq!(bad[0].0, "c.jsonl:2");
+        assert!(bad[0].1.starts_with("invalid JSON"), "{bad:?}");
+        assert_eq!(bad[1].0, "c.jsonl:3");
+        assert!(bad[1].1.starts_with("expected a JSON object"), "{bad:?}");
+        let (docs, bad) = jsonl_documents("c.jsonl", "{\"_id\":\"1\"}\n");
+        assert!(docs.is_empty());
+        assert_eq!(bad[0], ("c.jsonl:1".to_string(), "record has no string \"text\" field".to_string()));
+        let (docs, bad) = jsonl_documents("c.jsonl", "{\"_id\":7,\"title\":\"T\",\"text\":\"x\"}\n\n{\"text\":\"y\"}");
+        assert!(bad.is_empty());
         assert_eq!(docs[0].doc_id, "7");
         assert_eq!(docs[0].title, "T");
         assert_eq!(docs[1].doc_id, "c.jsonl:3");

@@ -69,12 +69,59 @@ impl ChunkOpts {
     }
 }
 
+/// How files are read; shared by `index` and `status`.
+#[derive(Args)]
+struct IngestOpts {
+    /// Skip files larger than this (K, M and G suffixes, powers of 1024)
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
+    max_file_size: u64,
+    /// Follow symbolic links while walking directories (loops are reported and skipped)
+    #[arg(short = 'L', long)]
+    follow: bool,
+    /// Stop at the first file or JSONL record that cannot be indexed, instead of warning and
+    /// skipping it (the index is then left as it was)
+    #[arg(long)]
+    strict: bool,
+}
+
+impl IngestOpts {
+    fn options(&self) -> semsearch::ingest::IngestOptions {
+        semsearch::ingest::IngestOptions { max_file_bytes: self.max_file_size, follow_links: self.follow, strict: self.strict }
+    }
+}
+
+/// `100M`, `1G`, `512K` or a number of bytes.
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("unknown size suffix in {s:?}; use K, M or G, e.g. 100M")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a size; e.g. 100M, 1G or 52428800"))?;
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(format!("{s:?} is not a size; e.g. 100M"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
 #[derive(Args)]
 struct IndexArgs {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
     chunking: ChunkOpts,
+    #[command(flatten)]
+    ingest: IngestOpts,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -149,6 +196,8 @@ struct BenchArgs {
 struct StatusArgs {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    ingest: IngestOpts,
     /// Print the status as one JSON object
     #[arg(long)]
     json: bool,
@@ -326,7 +375,7 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
     std::fs::create_dir_all(&config.index_dir)
         .with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
     let root = semsearch::root_of(&config.index_dir);
-    let input = semsearch::ingest::ingest(&a.paths, &root)?;
+    let input = semsearch::ingest::ingest(&a.paths, &root, &a.ingest.options())?;
     for s in &input.skipped {
         eprintln!("semsearch: warning: {}: skipped: {}", s.path, s.reason);
     }
@@ -441,7 +490,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         status.insert("file_bytes".into(), files);
     }
     if !a.paths.is_empty() {
-        let input = semsearch::ingest::ingest(&a.paths, &semsearch::root_of(dir))?;
+        let input = semsearch::ingest::ingest(&a.paths, &semsearch::root_of(dir), &a.ingest.options())?;
         for s in &input.skipped {
             eprintln!("semsearch: warning: {}: would be skipped: {}", s.path, s.reason);
         }
