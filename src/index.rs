@@ -122,6 +122,10 @@ pub struct Meta {
     pub segments: Vec<SegmentMeta>,
     /// Every file of every segment.
     pub files: BTreeMap<String, FileSum>,
+    /// XXH3-64 of this manifest written compactly with this field empty (see `seal`): a changed
+    /// byte that still parses is caught too.
+    #[serde(default)]
+    pub checksum: String,
 }
 
 /// The manifest exists but cannot be understood, or an index file does not match it. Unlike an
@@ -167,8 +171,28 @@ impl Meta {
         }
         let meta: Meta =
             serde_json::from_value(v).map_err(|e| damaged(&path, format!("unexpected contents ({e})")))?;
+        if meta.checksum != meta.sealed_checksum() {
+            return Err(damaged(&path, "checksum differs from its contents (the manifest was altered)"));
+        }
         meta.validate().map_err(|e| damaged(&path, e))?;
         Ok(Some(meta))
+    }
+
+    fn sealed_checksum(&self) -> String {
+        let mut m = self.clone();
+        m.checksum.clear();
+        let text = serde_json::to_string(&m).expect("a manifest serialises");
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+
+    /// Sets `checksum` for the current contents; done on every commit.
+    pub fn seal(&mut self) {
+        self.checksum = self.sealed_checksum();
+    }
+
+    /// The manifest as written to `meta.json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest serialises")
     }
 
     /// The manifest agrees with itself: every segment's files are listed, tombstones lie inside
@@ -913,6 +937,7 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         next_segment,
         segments,
         files,
+        checksum: String::new(),
     };
     summary.segments = meta.segments.len();
     summary.tombstone_share = meta.tombstone_share();
@@ -947,6 +972,7 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
         next_segment: p.meta.next_segment + 1,
         segments: vec![seg],
         files,
+        checksum: String::new(),
     };
     let summary = Summary {
         files: 0,
@@ -1037,8 +1063,10 @@ fn write_segment(
 /// Swap `meta.json` atomically, then remove files that neither this generation nor the previous
 /// one names (older segments, leftovers of interrupted runs, files of an older format).
 fn commit(dir: &Path, meta: &Meta, prev: Option<&Meta>) -> Result<()> {
+    let mut meta = meta.clone();
+    meta.seal();
     let tmp = dir.join("meta.json.tmp");
-    fs::write(&tmp, serde_json::to_string_pretty(meta)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::write(&tmp, meta.to_json()).with_context(|| format!("cannot write {}", tmp.display()))?;
     File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, dir.join("meta.json"))?;
     File::open(dir)?.sync_all()?;

@@ -101,7 +101,7 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
                 'G' => 1 << 30,
                 'T' => 1 << 40,
                 'B' => 1,
-                _ => return Err(format!("unknown size suffix in {s:?}; use K, M or G, e.g. 100M")),
+                _ => return Err(format!("{s:?} is not a size (unknown suffix {c:?}); use K, M or G, e.g. 100M")),
             };
             (&t[..i], m)
         }

@@ -31,6 +31,15 @@ fn check(text: &str, params: ChunkParams) -> Vec<String> {
     let c = chunker(params);
     let chunks = c.chunk(&doc(text)).unwrap();
     let mut covered = vec![false; text.len()];
+    // Lines counted independently of the chunker: newlines before each byte.
+    let mut newlines_before = Vec::with_capacity(text.len() + 1);
+    let mut n = 0u32;
+    for &b in text.as_bytes() {
+        newlines_before.push(n);
+        n += u32::from(b == b'\n');
+    }
+    newlines_before.push(n);
+    let line_of = |off: usize| 1 + newlines_before[off];
     for ch in &chunks {
         assert!(ch.byte_start < ch.byte_end && ch.byte_end <= text.len());
         let body = &text[ch.byte_start..ch.byte_end];
@@ -38,7 +47,6 @@ fn check(text: &str, params: ChunkParams) -> Vec<String> {
         let tokens = c.count_tokens(body);
         assert!(tokens + 2 <= params.max_tokens, "passage of {tokens} tokens over budget {}: {body:?}", params.max_tokens);
         assert!(tokens + 2 <= 256, "passage exceeds the model window");
-        let line_of = |off: usize| 1 + text.as_bytes()[..off].iter().filter(|&&b| b == b'\n').count() as u32;
         assert_eq!(ch.line_start, line_of(ch.byte_start));
         assert_eq!(ch.line_end, line_of(ch.byte_end - 1));
         covered[ch.byte_start..ch.byte_end].iter_mut().for_each(|b| *b = true);
@@ -123,4 +131,25 @@ fn overlap_repeats_a_short_sentence_inside_a_paragraph() {
 fn empty_and_whitespace_documents_have_no_passages() {
     assert!(check("", ChunkParams::default()).is_empty());
     assert!(check(" \n\n \t", ChunkParams::default()).is_empty());
+}
+
+#[test]
+fn a_ten_megabyte_line_is_cut_to_fit_without_tokenizing_it_whole() {
+    // One line, no sentence break: words, then a run with no whitespace at all.
+    let words = ["harbour", "crane", "unloads", "containers", "at", "night", "while", "gulls", "circle", "überall", "水獭", "🦦"];
+    let mut line = String::with_capacity(10 << 20);
+    let mut i = 0usize;
+    while line.len() < 9 << 20 {
+        line.push_str(words[i % words.len()]);
+        line.push_str(if i % 17 == 0 { "," } else { "" });
+        line.push(' ');
+        i += 1;
+    }
+    line.push_str(&"x".repeat(1 << 20));
+    line.push('\n');
+    assert!(line.len() >= 10 << 20);
+    let t = std::time::Instant::now();
+    let texts = check(&line, ChunkParams::default());
+    assert!(texts.len() > 10_000, "{} passages", texts.len());
+    eprintln!("10 MiB line: {} passages in {:?}", texts.len(), t.elapsed());
 }

@@ -268,14 +268,22 @@ fn bad_input_is_a_clear_error() {
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"_id\":\"1\",\"text\":\"fine\"}\n{\"_id\":\"2\",\"text\":\"broken\"\n").unwrap();
     semsearch(&index)
-        .arg("index")
+        .args(["index", "--strict"])
         .arg(&bad)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("bad.jsonl:2: invalid JSON"))
+        .stderr(predicate::str::contains("bad.jsonl:2: invalid JSON").and(predicate::str::contains("--strict")))
         .stdout(predicate::str::is_empty());
     assert_eq!(std::fs::read(index.join("meta.json")).unwrap(), meta_before);
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
+    // Without --strict the bad line is a warning naming file and line; the good record is indexed.
+    semsearch(&index)
+        .arg("index")
+        .arg(&bad)
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("bad.jsonl:2: skipped: invalid JSON"));
+    semsearch(&index).args(["status", "--json"]).assert().stdout(predicate::str::contains("\"documents\":13"));
 
     semsearch(&index).args(["ask", ""]).assert().code(2).stderr(predicate::str::contains("question is empty"));
     semsearch(&index).args(["ask", "   "]).assert().code(2).stderr(predicate::str::contains("question is empty"));
@@ -295,10 +303,12 @@ fn index_from_another_model_is_refused() {
     let index = dir.path().join("idx");
     semsearch(&index).arg("index").arg(&corpus).assert().success();
     let meta_path = index.join("meta.json");
-    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
-    meta["model"]["name"] = "other-model".into();
-    meta["model"]["weights_sha256"] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into();
-    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    let mut m = semsearch::index::Meta::read(&index).unwrap().unwrap();
+    m.model.name = "other-model".into();
+    m.model.weights_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into();
+    m.seal();
+    std::fs::write(&meta_path, m.to_json()).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
     for args in [vec!["ask", "Alibaba"], vec!["index", corpus.to_str().unwrap()]] {
         semsearch(&index)
             .args(&args)
@@ -356,40 +366,52 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
     let corpus = sample_corpus(dir.path());
     let index = dir.path().join("idx");
     semsearch(&index).arg("index").arg(&corpus).assert().success();
+    // Every file the manifest names, truncated or with bytes flipped in the middle (same size): the
+    // error names the file and says to re-run `index`; never a panic or a wrong answer.
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(index.join("meta.json")).unwrap()).unwrap();
-    for key in ["vectors_file", "graph_file"] {
-        let f = index.join(meta[key].as_str().unwrap());
+    let files: Vec<String> = meta["files"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for name in &files {
+        let f = index.join(name);
         let bytes = std::fs::read(&f).unwrap();
-        std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
-        semsearch(&index)
-            .args(["ask", "Alibaba"])
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("damaged").and(predicate::str::contains("semsearch index")));
+        let mut flipped = bytes.clone();
+        let mid = bytes.len() / 2;
+        for b in &mut flipped[mid..mid + 4] {
+            *b ^= 0x5a;
+        }
+        for damaged in [bytes[..bytes.len() / 2].to_vec(), flipped] {
+            std::fs::write(&f, &damaged).unwrap();
+            semsearch(&index)
+                .args(["ask", "Alibaba"])
+                .assert()
+                .code(2)
+                .stdout(predicate::str::is_empty())
+                .stderr(predicate::str::contains(name.as_str()).and(predicate::str::contains("damaged")).and(predicate::str::contains("re-run `semsearch index`")))
+                .stderr(predicate::str::contains("panicked").not());
+        }
         std::fs::write(&f, &bytes).unwrap();
     }
-    // The passage store: truncated, or its header overwritten.
-    let f = index.join(meta["passages_file"].as_str().unwrap());
-    let bytes = std::fs::read(&f).unwrap();
-    let mut flipped = bytes.clone();
-    flipped[..16].copy_from_slice(b"XXXXXXXXXXXXXXXX");
-    for damaged in [bytes[..bytes.len() / 2].to_vec(), flipped] {
-        std::fs::write(&f, &damaged).unwrap();
-        semsearch(&index)
-            .args(["ask", "Alibaba"])
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(meta["passages_file"].as_str().unwrap()).and(predicate::str::contains("re-run `semsearch index`")));
-    }
-    std::fs::write(&f, &bytes).unwrap();
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
 
-    let f = index.join(meta["vectors_file"].as_str().unwrap());
+    let f = index.join(&files[0]);
     std::fs::write(&f, b"").unwrap();
     semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
 
-    // The manifest: garbage is reported, and `index` rebuilds.
+    // The manifest: a changed byte that still parses is caught by its own checksum.
+    let text = std::fs::read_to_string(index.join("meta.json")).unwrap();
+    let altered = text.replacen("\"rows\": ", "\"rows\": 1", 1);
+    assert_ne!(altered, text);
+    std::fs::write(index.join("meta.json"), &altered).unwrap();
+    semsearch(&index)
+        .args(["ask", "Alibaba"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("meta.json: checksum differs").and(predicate::str::contains("re-run `semsearch index`")));
+    let truncated = &text[..text.len() / 2];
+    std::fs::write(index.join("meta.json"), truncated).unwrap();
+    semsearch(&index).args(["ask", "Alibaba"]).assert().code(2).stderr(predicate::str::contains("meta.json: not valid JSON"));
+    // Garbage is reported, and `index` rebuilds.
     std::fs::write(index.join("meta.json"), b"{garbage").unwrap();
     semsearch(&index)
         .args(["ask", "Alibaba"])
