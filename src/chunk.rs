@@ -187,7 +187,9 @@ impl Chunker {
                     }
                 }
                 loop {
-                    let ps = s + offs[i].0;
+                    // The first piece starts with the span: characters the tokenizer drops (NUL and
+                    // other control characters) before the first token must not fall out of every passage.
+                    let ps = if i == 0 { s } else { s + offs[i].0 };
                     let pe = if j < toks.len() { s + offs[j].0 } else { e };
                     let piece = text[ps..pe].trim_end();
                     let n = self.count_tokens(piece);

@@ -391,7 +391,7 @@ pub fn jsonl_documents(path: &str, text: &str) -> (Vec<Document>, Vec<(String, S
             continue;
         };
         let id = match obj.get("_id").or_else(|| obj.get("id")) {
-            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => format!("{path}:{line_no}"),
         };

@@ -153,3 +153,11 @@ fn a_ten_megabyte_line_is_cut_to_fit_without_tokenizing_it_whole() {
     assert!(texts.len() > 10_000, "{} passages", texts.len());
     eprintln!("10 MiB line: {} passages in {:?}", texts.len(), t.elapsed());
 }
+
+#[test]
+fn control_characters_before_the_first_token_stay_in_a_passage() {
+    // Found by the chunker fuzz target: a long sentence starting with NULs (which the tokenizer
+    // drops) lost them from every passage when it was cut.
+    let text = "Hello lwodr. This is a test\0\0\u{10}\u{1}\0\0\0\0\0\0\n\0\0\0\0\0\0\0\0=econd pt top private sector entrepreneurs, including Alibaba's Jack Ma, signaling a policy change after stricaragraph here";
+    check(text, ChunkParams { max_tokens: 24, overlap_tokens: 3, whole_documents: false });
+}
