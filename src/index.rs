@@ -1094,6 +1094,55 @@ mod tests {
         assert!(!under_root("b.txt", &roots));
     }
 
+    fn meta_with(segments: Vec<SegmentMeta>, passages: usize) -> Meta {
+        let files = segments
+            .iter()
+            .flat_map(|s| s.files())
+            .map(|f| (f, FileSum { bytes: 1, xxh3: "0".into() }))
+            .collect();
+        Meta {
+            format_version: FORMAT_VERSION,
+            generation: 1,
+            model: ModelMeta { name: "m".into(), weights_sha256: "x".into(), dimensions: 4, max_tokens: 8, pooling: Pooling::Mean },
+            chunking: ChunkParams::default(),
+            hnsw: HnswParams::default(),
+            counts: Counts { documents: 1, passages },
+            next_segment: segments.iter().map(|s| s.id + 1).max().unwrap_or(0),
+            segments,
+            files,
+            checksum: String::new(),
+        }
+    }
+
+    #[test]
+    fn manifest_validation_catches_inconsistent_tombstones_and_counts() {
+        let seg = |deleted: Vec<[u32; 2]>| SegmentMeta { id: 0, documents: 3, rows: 10, deleted };
+        assert!(meta_with(vec![seg(vec![[2, 3]])], 7).validate().is_ok());
+        assert_eq!(meta_with(vec![seg(vec![[2, 3]])], 7).tombstone_share(), 0.3);
+        assert!(meta_with(vec![seg(vec![[2, 3]])], 10).validate().is_err(), "live count disagrees");
+        assert!(meta_with(vec![seg(vec![[8, 3]])], 7).validate().is_err(), "tombstone past the rows");
+        assert!(meta_with(vec![seg(vec![[2, 3], [4, 1]])], 6).validate().is_err(), "overlapping tombstones");
+        let mut m = meta_with(vec![seg(vec![])], 10);
+        m.files.clear();
+        assert!(m.validate().is_err(), "a segment file missing from the manifest");
+    }
+
+    #[test]
+    fn sealed_manifest_detects_any_change() {
+        let mut m = meta_with(vec![SegmentMeta { id: 0, documents: 1, rows: 2, deleted: vec![] }], 2);
+        m.seal();
+        assert_eq!(m.checksum, m.sealed_checksum());
+        m.counts.documents = 2;
+        assert_ne!(m.checksum, m.sealed_checksum());
+    }
+
+    #[test]
+    fn merged_hits_are_the_best_k_across_segments() {
+        let h = |row, score| Hit { row, score };
+        let merged = merge_hits(vec![vec![h(0, 0.9), h(1, 0.5)], vec![h(10, 0.7), h(11, 0.9)]], 3);
+        assert_eq!(merged, vec![h(0, 0.9), h(11, 0.9), h(10, 0.7)]);
+    }
+
     #[test]
     fn passage_ids_are_stable_and_distinct() {
         assert_eq!(passage_id("d", "h", 0), passage_id("d", "h", 0));
