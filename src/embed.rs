@@ -95,9 +95,15 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(out);
         }
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        // Only the token ids are kept: a full `Encoding` (tokens, offsets, masks) costs ten times
+        // more, and a large run tokenizes tens of thousands of passages before the first batch.
+        let mut encodings: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
+        for group in texts.chunks(2048) {
+            let encoded = self.tokenizer.encode_batch(group.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+            encodings.extend(encoded.into_iter().map(|e| e.get_ids().to_vec()));
+        }
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        order.sort_by_key(|&i| encodings[i].len());
         let model = match &self.engine {
             Engine::Fast(enc) => {
                 self.embed_fast(enc, &encodings, &order, &mut out, progress)?;
@@ -107,13 +113,13 @@ impl Embedder {
         };
         let mut done = 0;
         for batch in order.chunks(self.batch_size) {
-            let max_len = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0);
+            let max_len = batch.iter().map(|&i| encodings[i].len()).max().unwrap_or(0);
             let mut ids = vec![0u32; batch.len() * max_len];
             let mut mask = vec![0u32; batch.len() * max_len];
             for (row, &i) in batch.iter().enumerate() {
                 let e = &encodings[i];
-                let n = e.get_ids().len();
-                ids[row * max_len..row * max_len + n].copy_from_slice(e.get_ids());
+                let n = e.len();
+                ids[row * max_len..row * max_len + n].copy_from_slice(e);
                 mask[row * max_len..row * max_len + n].fill(1);
             }
             let shape = (batch.len(), max_len);
@@ -149,7 +155,7 @@ impl Embedder {
     fn embed_fast(
         &self,
         enc: &Encoder,
-        encodings: &[tokenizers::Encoding],
+        encodings: &[Vec<u32>],
         order: &[usize],
         out: &mut [f32],
         progress: &mut dyn FnMut(usize),
@@ -166,7 +172,7 @@ impl Embedder {
                 end += 1;
             }
             let batch = &order[start..end];
-            let seqs: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].as_slice()).collect();
             let (hidden, offsets) = enc.forward(&seqs)?;
             for (j, &i) in batch.iter().enumerate() {
                 let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
