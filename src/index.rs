@@ -515,7 +515,7 @@ fn merge_hits(per: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
 }
 
 /// What an `index` run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Summary {
     pub files: usize,
     pub skipped: usize,
@@ -734,25 +734,7 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         .map(|doc| Ok(Prepared { doc, hash: content_hash(doc), chunks: chunker.chunk(doc)? }))
         .collect::<Result<_>>()?;
 
-    let mut summary = Summary {
-        files: input.files,
-        skipped: input.skipped.len(),
-        documents: 0,
-        passages: 0,
-        documents_added: 0,
-        documents_updated: 0,
-        documents_removed: 0,
-        documents_unchanged: 0,
-        passages_embedded: 0,
-        tokens_embedded: 0,
-        passages_tombstoned: 0,
-        compacted: false,
-        segments: 0,
-        tombstone_share: 0.0,
-        embed_seconds: 0.0,
-        graph_seconds: 0.0,
-        seconds: 0.0,
-    };
+    let mut summary = Summary { files: input.files, skipped: input.skipped.len(), ..Summary::default() };
     // Index-wide row ranges of previous documents that this run retires.
     let mut retired: Vec<(u32, u32)> = Vec::new();
     let mut sorted_prev: Vec<&DocRecord> = prev_docs.values().collect();
@@ -975,23 +957,14 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
         checksum: String::new(),
     };
     let summary = Summary {
-        files: 0,
-        skipped: 0,
         documents: meta.counts.documents,
         passages: meta.counts.passages,
-        documents_added: 0,
-        documents_updated: 0,
-        documents_removed: 0,
         documents_unchanged: meta.counts.documents,
-        passages_embedded: 0,
-        tokens_embedded: 0,
         passages_tombstoned: was_tombstoned,
         compacted: true,
         segments: 1,
-        tombstone_share: 0.0,
-        embed_seconds: 0.0,
         graph_seconds,
-        seconds: 0.0,
+        ..Summary::default()
     };
     let prev_meta = p.meta.clone();
     drop(p);
