@@ -7,6 +7,7 @@
 //! hnsw_rs's `DistDot` asserts on the tiny negative values f32 rounding gives for near-identical
 //! vectors, and panics.
 
+use crate::graph_build::{self, Links, NONE};
 use anyhow::{bail, Context, Result};
 use hnsw_rs::prelude::{Distance, Hnsw};
 use memmap2::Mmap;
@@ -17,7 +18,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 const GRAPH_MAGIC: &[u8; 8] = b"SSGRAPH1";
-const NONE: u32 = u32::MAX;
+/// Widest neighbour list a graph file may have (layer 0 holds 2·M links; M is at most 128).
+pub const MAX_LINKS: usize = 256;
+/// Cache lines of each neighbour's vector requested ahead of scoring it (a 384-d vector is 24).
+const PREFETCH_LINES: usize = 24;
 
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct HnswParams {
@@ -44,9 +48,29 @@ impl Distance<f32> for UnitCosine {
     }
 }
 
-/// Dot product written so the compiler vectorises it (eight independent accumulators).
+/// Dot product. On x86-64 the widest SIMD the CPU has (AVX-512, else AVX2+FMA) is picked at run
+/// time, so one binary is fast here and still correct on any x86-64; elsewhere a loop with eight
+/// independent accumulators that the compiler vectorises.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { simd::dot_avx512(a, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { simd::dot_avx2(a, b) };
+        }
+    }
+    dot_portable(a, b)
+}
+
+/// The reference the SIMD paths are tested against; also the path for CPUs without them.
+pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; 8];
@@ -63,6 +87,80 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// Four 16-lane accumulators (384 dims = 6 rounds of 64), masked tail.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (l, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_loadu_ps(pa.add(i + 16 * l));
+                let y = _mm512_loadu_ps(pb.add(i + 16 * l));
+                *acc = _mm512_fmadd_ps(x, y, *acc);
+            }
+            i += 64;
+        }
+        while i + 16 <= n {
+            acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc[0]);
+            i += 16;
+        }
+        if i < n {
+            let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+            let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+            let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+            acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
+        }
+        let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        _mm512_reduce_add_ps(s)
+    }
+
+    /// Four 8-lane accumulators, scalar tail.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (l, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_ps(pa.add(i + 8 * l));
+                let y = _mm256_loadu_ps(pb.add(i + 8 * l));
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut r = _mm_cvtss_f32(h);
+        while i < n {
+            r += *pa.add(i) * *pb.add(i);
+            i += 1;
+        }
+        r
+    }
+
+    /// Ask the cache for the first `lines` 64-byte lines at `p` (a hint: never faults).
+    #[inline(always)]
+    pub fn prefetch(p: *const f32, lines: usize) {
+        for l in 0..lines {
+            // SAFETY: prefetch is a hint and does not fault, even on an address past the mapping.
+            unsafe { _mm_prefetch(p.cast::<i8>().wrapping_add(64 * l), _MM_HINT_T0) };
+        }
+    }
+}
+
 /// Write `vectors` (row-major, `dim` wide) as raw little-endian f32.
 pub fn write_vectors(path: &Path, vectors: &[f32]) -> Result<()> {
     let mut f = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
@@ -72,23 +170,26 @@ pub fn write_vectors(path: &Path, vectors: &[f32]) -> Result<()> {
     Ok(())
 }
 
-/// Build the HNSW graph over `vectors` with hnsw_rs and write it in our flat format.
+/// Which builder makes the graph: ours by default; `SEMSEARCH_GRAPH=hnsw_rs` picks hnsw_rs, kept as
+/// the reference the tests compare against.
 pub fn build_graph(path: &Path, vectors: &[f32], dim: usize, params: &HnswParams) -> Result<()> {
+    let links = match std::env::var("SEMSEARCH_GRAPH").as_deref() {
+        Ok("hnsw_rs") => links_from_hnsw_rs(vectors, dim, params),
+        Ok("") | Ok("semsearch") | Err(_) => graph_build::build(vectors, dim, params),
+        Ok(other) => bail!("SEMSEARCH_GRAPH={other}: unknown graph builder; use semsearch (default) or hnsw_rs"),
+    };
+    write_links(path, &links)
+}
+
+/// Build with hnsw_rs and copy its graph out point by point.
+pub fn links_from_hnsw_rs(vectors: &[f32], dim: usize, params: &HnswParams) -> Links {
     let n = vectors.len() / dim.max(1);
-    let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
-    out.write_all(GRAPH_MAGIC)?;
     if n == 0 {
-        for v in [0u32, 0, 0, 0, NONE] {
-            out.write_all(&v.to_le_bytes())?;
-        }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        return Ok(());
+        return Links { levels: Vec::new(), layer0: Vec::new(), m0: 1, upper: Vec::new(), m_up: 1, entry: NONE };
     }
     let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(params.m, n, 16, params.ef_construction, UnitCosine);
     let data: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).enumerate().map(|(i, v)| (v, i)).collect();
     hnsw.parallel_insert_slice(&data);
-
-    // Gather every point's level and per-layer neighbour rows.
     let mut levels = vec![0u8; n];
     let mut links: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
     for point in hnsw.get_point_indexation() {
@@ -105,34 +206,48 @@ pub fn build_graph(path: &Path, vectors: &[f32], dim: usize, params: &HnswParams
     drop(hnsw);
     let top = *levels.iter().max().unwrap_or(&0) as usize;
     let entry = levels.iter().position(|&l| l as usize == top).unwrap_or(0) as u32;
-    let width = |layer: usize| {
-        links.iter().filter_map(|l| l.get(layer)).map(|v| v.len()).max().unwrap_or(0).max(1)
+    let width = |layer: usize| links.iter().filter_map(|l| l.get(layer)).map(|v| v.len()).max().unwrap_or(0).max(1);
+    let (m0, m_up) = (width(0), (1..=top).map(width).max().unwrap_or(1));
+    let table = |rows: &mut dyn Iterator<Item = usize>, layer: usize, m: usize| -> Vec<u32> {
+        let mut t = Vec::new();
+        for r in rows {
+            let nb = links[r].get(layer).map(|v| v.as_slice()).unwrap_or(&[]);
+            t.extend((0..m).map(|i| nb.get(i).copied().unwrap_or(NONE)));
+        }
+        t
     };
-    let m0 = width(0);
-    let m_up = (1..=top).map(width).max().unwrap_or(1);
-    for v in [n as u32, m0 as u32, m_up as u32, top as u32, entry] {
-        out.write_all(&v.to_le_bytes())?;
-    }
-    let write_row = |out: &mut BufWriter<File>, nb: Option<&Vec<u32>>, m: usize| -> Result<()> {
-        let nb = nb.map(|v| v.as_slice()).unwrap_or(&[]);
-        for i in 0..m {
-            out.write_all(&nb.get(i).copied().unwrap_or(NONE).to_le_bytes())?;
-        }
-        Ok(())
+    let layer0 = table(&mut (0..n), 0, m0);
+    let upper = (1..=top)
+        .map(|layer| {
+            let ids: Vec<u32> = (0..n as u32).filter(|&r| levels[r as usize] as usize >= layer).collect();
+            let t = table(&mut ids.iter().map(|&r| r as usize), layer, m_up);
+            (ids, t)
+        })
+        .collect();
+    Links { levels, layer0, m0, upper, m_up, entry }
+}
+
+/// Write a graph in the flat format `AnnIndex::open` maps: magic, then n, m0, m_up, top, entry,
+/// then layer 0's table (n × m0), then per upper layer its member count, sorted members, table.
+pub fn write_links(path: &Path, links: &Links) -> Result<()> {
+    let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+    out.write_all(GRAPH_MAGIC)?;
+    let n = links.levels.len();
+    let header: [u32; 5] = if n == 0 {
+        [0, 0, 0, 0, NONE]
+    } else {
+        [n as u32, links.m0 as u32, links.m_up as u32, links.upper.len() as u32, links.entry]
     };
-    for l in &links {
-        write_row(&mut out, l.first(), m0)?;
-    }
-    for layer in 1..=top {
-        let ids: Vec<u32> = (0..n as u32).filter(|&r| levels[r as usize] as usize >= layer).collect();
-        out.write_all(&(ids.len() as u32).to_le_bytes())?;
-        for id in &ids {
-            out.write_all(&id.to_le_bytes())?;
-        }
-        for id in &ids {
-            write_row(&mut out, links[*id as usize].get(layer), m_up)?;
+    let mut words: Vec<u32> = header.to_vec();
+    if n > 0 {
+        words.extend_from_slice(&links.layer0);
+        for (ids, table) in &links.upper {
+            words.push(ids.len() as u32);
+            words.extend_from_slice(ids);
+            words.extend_from_slice(table);
         }
     }
+    out.write_all(bytemuck::cast_slice(&words))?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
@@ -203,7 +318,7 @@ impl AnnIndex {
         let words: &[u32] = bytemuck::cast_slice(&graph[..]);
         let (gn, m0, m_up, top, entry) =
             (words[2] as usize, words[3] as usize, words[4] as usize, words[5] as usize, words[6]);
-        if gn != n {
+        if gn != n || m0 > MAX_LINKS || m_up > MAX_LINKS {
             return Err(damaged());
         }
         let mut pos = 7 + n * m0;
@@ -237,6 +352,18 @@ impl AnnIndex {
     pub fn vector(&self, row: u32) -> &[f32] {
         let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
         &all[row as usize * self.dim..(row as usize + 1) * self.dim]
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, row: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let start = row as usize * self.dim;
+            if start < self.n * self.dim {
+                let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
+                simd::prefetch(all[start..].as_ptr(), PREFETCH_LINES.min(self.dim.div_ceil(16)));
+            }
+        }
     }
 
     fn words(&self) -> &[u32] {
@@ -322,13 +449,21 @@ impl AnnIndex {
             if results.len() >= ef && d > results.peek().unwrap().0 {
                 break;
             }
+            // Collect the unvisited neighbours and ask for their vectors before scoring any: the
+            // loads of all of them overlap instead of each waiting on its own cache misses.
+            let mut fresh = [0u32; MAX_LINKS];
+            let mut count = 0;
             for &nb in self.neighbours(0, row) {
-                if nb == NONE {
+                if nb == NONE || count == fresh.len() {
                     break;
                 }
-                if seen(nb) {
-                    continue;
+                if !seen(nb) {
+                    fresh[count] = nb;
+                    count += 1;
+                    self.prefetch(nb);
                 }
+            }
+            for &nb in &fresh[..count] {
                 let nd = dist(nb);
                 if results.len() < ef || nd < results.peek().unwrap().0 {
                     candidates.push(std::cmp::Reverse(Scored(nd, nb)));
@@ -395,6 +530,23 @@ mod tests {
         let norm = w.iter().map(|a| a * a).sum::<f32>().sqrt();
         let w: Vec<f32> = w.iter().map(|a| a / norm).collect();
         assert!(UnitCosine.eval(&w, &w) >= 0.0);
+    }
+
+    #[test]
+    fn simd_dot_matches_portable_at_every_length() {
+        for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 383, 384, 385, 1000] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+            let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            assert!((dot(&a, &b) as f64 - naive).abs() < 1e-3, "n={n}");
+            assert!((dot_portable(&a, &b) as f64 - naive).abs() < 1e-3, "n={n}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: features checked just above.
+                let v = unsafe { simd::dot_avx2(&a, &b) };
+                assert!((v as f64 - naive).abs() < 1e-3, "avx2 n={n}");
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod chunk;
 pub mod embed;
 pub mod encoder;
 pub mod eval;
+pub mod graph_build;
 pub mod index;
 pub mod ingest;
 pub mod model;
