@@ -279,6 +279,55 @@ impl Encoder {
     }
 }
 
+/// The row passes below are compiled three times (AVX-512, AVX2+FMA, baseline x86-64) and the
+/// widest the CPU has is chosen at run time, so one binary runs everywhere and fast here.
+#[derive(Clone, Copy, PartialEq)]
+enum Simd {
+    Avx512,
+    Avx2,
+    Base,
+}
+
+fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+            if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if avx2 {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Base
+    })
+}
+
+/// Defines `$name(args)` that runs `$body` (an `#[inline(always)]` fn) compiled for the CPU's
+/// widest vector unit.
+macro_rules! multiversion {
+    ($name:ident => $body:ident ( $($arg:ident : $ty:ty),* )) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) { $body($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn narrow($($arg: $ty),*) { $body($($arg),*) }
+                match simd() {
+                    // SAFETY: the CPU has the features each build was compiled for (checked by simd()).
+                    Simd::Avx512 => return unsafe { wide($($arg),*) },
+                    Simd::Avx2 => return unsafe { narrow($($arg),*) },
+                    Simd::Base => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// Up to this many rows (a question, a few short sentences) products are computed directly.
 const SMALL_M: usize = 32;
 
@@ -304,35 +353,15 @@ fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k: us
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn cols_avx2(out_t: &mut [f32], a: &[f32], w: &[f32], m: usize, k: usize) {
-        cols(out_t, a, w, m, k)
-    }
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = has_avx2_fma();
+    multiversion!(cols_simd => cols(out_t: &mut [f32], a: &[f32], w: &[f32], m: usize, k: usize));
     const BLOCK: usize = 64;
     let mut out_t = vec![0f32; m * n];
-    out_t.par_chunks_mut(BLOCK * m).zip(w.par_chunks(BLOCK * k)).for_each(|(o, wb)| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU supports AVX2 and FMA.
-            unsafe { cols_avx2(o, a, wb, m, k) };
-            return;
-        }
-        cols(o, a, wb, m, k)
-    });
+    out_t.par_chunks_mut(BLOCK * m).zip(w.par_chunks(BLOCK * k)).for_each(|(o, wb)| cols_simd(o, a, wb, m, k));
     for i in 0..m {
         for c in 0..n {
             out[i * n + c] = out_t[c * m + i];
         }
     }
-}
-
-/// The row passes below have AVX2+FMA builds chosen at run time (the binary targets baseline x86-64).
-#[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
@@ -354,43 +383,49 @@ fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
             }
         }
     }
-    // The same loop compiled for AVX2+FMA, used when the CPU has them (the binary itself targets
-    // baseline x86-64): GELU is the one elementwise step big enough to matter.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_avx2(b: &mut [f32], bias: &[f32]) {
-        block(b, bias)
-    }
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = has_avx2_fma();
-    x.par_chunks_mut(bias.len() * 8).for_each(|b| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            unsafe { block_avx2(b, bias) };
-            return;
-        }
-        block(b, bias)
-    });
+    multiversion!(block_simd => block(b: &mut [f32], bias: &[f32]));
+    x.par_chunks_mut(bias.len() * 8).for_each(|b| block_simd(b, bias));
 }
 
 /// x[row] = LayerNorm(x[row] + y[row] + bias)
 fn residual_layer_norm(x: &mut [f32], y: &[f32], bias: &[f32], g: &[f32], b: &[f32], eps: f32) {
-    let h = bias.len();
-    x.par_chunks_mut(h * 16).zip(y.par_chunks(h * 16)).for_each(|(xb, yb)| {
+    #[inline(always)]
+    fn block(xb: &mut [f32], yb: &[f32], bias: &[f32], g: &[f32], b: &[f32], eps: f32) {
+        let h = bias.len();
         for (xr, yr) in xb.chunks_mut(h).zip(yb.chunks(h)) {
             for c in 0..h {
                 xr[c] += yr[c] + bias[c];
             }
             layer_norm(xr, g, b, eps);
         }
-    });
+    }
+    multiversion!(block_simd => block(xb: &mut [f32], yb: &[f32], bias: &[f32], g: &[f32], b: &[f32], eps: f32));
+    let h = bias.len();
+    x.par_chunks_mut(h * 16).zip(y.par_chunks(h * 16)).for_each(|(xb, yb)| block_simd(xb, yb, bias, g, b, eps));
 }
 
+/// Lanes of the reductions below: sums are kept per lane (as a vector register would) and added
+/// at the end, which lets the compiler vectorise them without reassociating floating point.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
 fn layer_norm(x: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(x, |v| v) / n;
+    let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in x.iter_mut().zip(g).zip(b) {
         *v = (*v - mean) * inv * g + b;
@@ -404,29 +439,36 @@ fn softmax_rows(scores: &mut [f32], l: usize) {
             softmax(row);
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows_avx2(scores: &mut [f32], l: usize) {
-        rows(scores, l)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA.
-        unsafe { rows_avx2(scores, l) };
-        return;
-    }
-    rows(scores, l)
+    multiversion!(rows_simd => rows(scores: &mut [f32], l: usize));
+    rows_simd(scores, l)
 }
 
 #[inline(always)]
 fn softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut lane_max = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let mut max = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for c in chunks {
+        for i in 0..LANES {
+            lane_max[i] = lane_max[i].max(c[i]);
+        }
+    }
+    max = lane_max.iter().copied().fold(max, f32::max);
+    let mut acc = [0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            let e = exp(c[i] - max);
+            c[i] = e;
+            acc[i] += e;
+        }
+    }
     let mut sum = 0.0;
-    for v in row.iter_mut() {
+    for v in chunks.into_remainder() {
         *v = exp(*v - max);
         sum += *v;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / (sum + acc.iter().sum::<f32>());
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
