@@ -56,15 +56,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { simd::dot_avx512(a, b) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { simd::dot_avx2(a, b) };
-        }
+    match crate::cpu::simd() {
+        // SAFETY: the CPU has the features (crate::cpu checked them).
+        crate::cpu::Simd::Avx512 => return unsafe { simd::dot_avx512(a, b) },
+        crate::cpu::Simd::Avx2 => return unsafe { simd::dot_avx2(a, b) },
+        crate::cpu::Simd::Base => {}
     }
     dot_portable(a, b)
 }

@@ -56,13 +56,36 @@ pub struct Encoder {
     inter: usize,
     eps: f32,
     max_positions: usize,
-    word: Buf,
+    word: WordTable,
     pos: Buf,
     type0: Buf,
     emb_g: Buf,
     emb_b: Buf,
     layers: Vec<Layer>,
     threads: usize,
+}
+
+/// The word-embedding table, read a row at a time from the weights file rather than through the
+/// map: it is half the model (30k rows × 384 floats) and a text uses a few dozen rows, but through
+/// the map the kernel would bring in (and count as resident) whole 2 MB blocks of it per row read.
+struct WordTable {
+    file: std::fs::File,
+    /// Byte offset of row 0 in the file.
+    offset: u64,
+    rows: usize,
+}
+
+impl WordTable {
+    fn read_row(&self, id: usize, out: &mut [f32]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+        self.file.read_exact_at(bytes, self.offset + (id * bytes.len()) as u64)?;
+        // safetensors stores little-endian; on a big-endian machine the bytes need turning around.
+        if cfg!(target_endian = "big") {
+            out.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -111,7 +134,11 @@ impl Encoder {
                 Buf::Owned(bytemuck::pod_collect_to_vec(data))
             })
         };
-        let word = load("embeddings.word_embeddings.weight", get("vocab_size")? * hidden)?;
+        let vocab = get("vocab_size")?;
+        let word = match load("embeddings.word_embeddings.weight", vocab * hidden)? {
+            Buf::Mapped(_, off, _) => WordTable { file: file.try_clone()?, offset: off as u64, rows: vocab },
+            Buf::Owned(_) => bail!("{}: the word embeddings are not 4-byte aligned in the file", weights.display()),
+        };
         let pos = load("embeddings.position_embeddings.weight", max_positions * hidden)?;
         let types = load("embeddings.token_type_embeddings.weight", get("type_vocab_size")? * hidden)?;
         let mut layers = Vec::with_capacity(n_layers);
@@ -174,19 +201,21 @@ impl Encoder {
             total += s.len();
         }
         offsets.push(total);
-        let vocab = self.word.len() / h;
+        let vocab = self.word.rows;
         let mut x = vec![0f32; total * h];
         // Embeddings: word + position + token type 0, then LayerNorm.
-        x.par_chunks_mut(h).enumerate().for_each(|(row, out)| {
+        x.par_chunks_mut(h).enumerate().try_for_each(|(row, out)| -> Result<()> {
             let s = offsets.partition_point(|&o| o <= row) - 1;
             let j = row - offsets[s];
             let id = (seqs[s][j] as usize).min(vocab - 1);
-            let (w, p) = (&self.word[id * h..(id + 1) * h], &self.pos[j * h..(j + 1) * h]);
+            self.word.read_row(id, out).context("cannot read the model's word embeddings")?;
+            let p = &self.pos[j * h..(j + 1) * h];
             for c in 0..h {
-                out[c] = w[c] + p[c] + self.type0[c];
+                out[c] += p[c] + self.type0[c];
             }
             layer_norm(out, &self.emb_g, &self.emb_b, self.eps);
-        });
+            Ok(())
+        })?;
         let mut qkv = vec![0f32; total * 3 * h];
         let mut ctx = vec![0f32; total * h];
         let mut tmp = vec![0f32; total * h];
@@ -280,30 +309,8 @@ impl Encoder {
 }
 
 /// The row passes below are compiled three times (AVX-512, AVX2+FMA, baseline x86-64) and the
-/// widest the CPU has is chosen at run time, so one binary runs everywhere and fast here.
-#[derive(Clone, Copy, PartialEq)]
-enum Simd {
-    Avx512,
-    Avx2,
-    Base,
-}
-
-fn simd() -> Simd {
-    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-            if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
-                return Simd::Avx512;
-            }
-            if avx2 {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Base
-    })
-}
+/// widest the CPU has is chosen at run time (`crate::cpu`), so one binary runs everywhere.
+use crate::cpu::{simd, Simd};
 
 /// Defines `$name(args)` that runs `$body` (an `#[inline(always)]` fn) compiled for the CPU's
 /// widest vector unit.

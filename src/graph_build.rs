@@ -303,3 +303,97 @@ pub fn build(vectors: &[f32], dim: usize, params: &HnswParams) -> Links {
     }
     Links { levels: g.levels, layer0, m0, upper, m_up: m, entry }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ann::{links_from_hnsw_rs, write_links, AnnIndex};
+
+    fn clustered(n: usize, dim: usize) -> Vec<f32> {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+        };
+        let centres: Vec<Vec<f32>> = (0..40).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let mut v = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            let mut x: Vec<f32> = centres[i % 40].iter().map(|c| c + 0.35 * next()).collect();
+            let norm = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+            x.iter_mut().for_each(|a| *a /= norm);
+            v.extend(x);
+        }
+        v
+    }
+
+    #[test]
+    fn levels_are_deterministic_and_geometric() {
+        let m = 16;
+        let levels: Vec<u8> = (0..100_000u32).map(|r| level_of(r, m)).collect();
+        assert_eq!(levels, (0..100_000u32).map(|r| level_of(r, m)).collect::<Vec<_>>());
+        let up = levels.iter().filter(|&&l| l >= 1).count() as f64 / levels.len() as f64;
+        let up2 = levels.iter().filter(|&&l| l >= 2).count() as f64 / levels.len() as f64;
+        assert!((up - 1.0 / 16.0).abs() < 0.005, "share above layer 0: {up}");
+        assert!((up2 - 1.0 / 256.0).abs() < 0.002, "share above layer 1: {up2}");
+    }
+
+    #[test]
+    fn graph_is_well_formed() {
+        let (n, dim) = (4000, 24);
+        let v = clustered(n, dim);
+        let links = build(&v, dim, &HnswParams::default());
+        assert_eq!(links.m0, 32);
+        assert_eq!(links.levels[links.entry as usize] as usize, links.upper.len(), "entry is on the top layer");
+        for r in 0..n {
+            let row = &links.layer0[r * links.m0..(r + 1) * links.m0];
+            let real: Vec<u32> = row.iter().copied().take_while(|&x| x != NONE).collect();
+            assert!(!real.is_empty(), "row {r} has no links");
+            assert!(row[real.len()..].iter().all(|&x| x == NONE), "padding only at the end");
+            assert!(real.iter().all(|&x| (x as usize) < n && x as usize != r), "row {r}: {real:?}");
+            let mut sorted = real.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), real.len(), "row {r} links a row twice");
+        }
+        for (layer, (ids, table)) in links.upper.iter().enumerate() {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]));
+            assert!(ids.iter().all(|&r| links.levels[r as usize] as usize > layer));
+            assert!(table.iter().all(|&x| x == NONE || ids.binary_search(&x).is_ok()), "layer {} links outside it", layer + 1);
+        }
+    }
+
+    /// Our builder's graph and hnsw_rs's graph, each written to the flat format and searched by
+    /// the same routine, find the same neighbours (and both the exact ones).
+    #[test]
+    fn our_graph_answers_like_the_hnsw_rs_reference() {
+        let (n, dim) = (5000, 32);
+        let v = clustered(n, dim);
+        let dir = tempfile::tempdir().unwrap();
+        crate::ann::write_vectors(&dir.path().join("v"), &v).unwrap();
+        let params = HnswParams::default();
+        write_links(&dir.path().join("ours"), &build(&v, dim, &params)).unwrap();
+        write_links(&dir.path().join("ref"), &links_from_hnsw_rs(&v, dim, &params)).unwrap();
+        let ours = AnnIndex::open(&dir.path().join("v"), &dir.path().join("ours"), n, dim).unwrap();
+        let reference = AnnIndex::open(&dir.path().join("v"), &dir.path().join("ref"), n, dim).unwrap();
+        let (mut ours_exact, mut ref_exact, mut agree, mut total) = (0, 0, 0, 0);
+        for qi in (0..n).step_by(25) {
+            // A point perturbed, so the query is not itself in the index.
+            let q: Vec<f32> = v[qi * dim..(qi + 1) * dim].iter().enumerate().map(|(i, x)| x + if i % 3 == 0 { 0.05 } else { 0.0 }).collect();
+            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+            let q: Vec<f32> = q.iter().map(|a| a / norm).collect();
+            let exact: Vec<u32> = ours.exact(&q, 10, &|_| true).iter().map(|h| h.row).collect();
+            let a: Vec<u32> = ours.search(&q, 10, 64, &|_| true).iter().map(|h| h.row).collect();
+            let b: Vec<u32> = reference.search(&q, 10, 64, &|_| true).iter().map(|h| h.row).collect();
+            ours_exact += a.iter().filter(|r| exact.contains(r)).count();
+            ref_exact += b.iter().filter(|r| exact.contains(r)).count();
+            agree += a.iter().filter(|r| b.contains(r)).count();
+            total += 10;
+        }
+        let f = |x: usize| x as f64 / total as f64;
+        assert!(f(ours_exact) >= 0.99, "our recall@10 {}", f(ours_exact));
+        assert!(f(ref_exact) >= 0.99, "hnsw_rs recall@10 {}", f(ref_exact));
+        assert!(f(agree) >= 0.98, "overlap {}", f(agree));
+    }
+}

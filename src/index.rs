@@ -805,9 +805,25 @@ enum Source {
 /// previous generation under one of the given roots that were not seen again, become tombstones;
 /// everything else stays where it is. Merges the segments when tombstones or segments pile up.
 pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOptions) -> Result<Summary> {
+    build_with(dir, input, embedder.info(), embedder.tokenizer(), &mut |texts, progress| embedder.embed(texts, progress), opts)
+}
+
+/// Vectors for passage texts, in order (`dimensions` floats each), reporting texts done.
+pub type EmbedFn<'a> = dyn FnMut(&[&str], &mut dyn FnMut(usize)) -> Result<Vec<f32>> + 'a;
+
+/// `build` with the vectors supplied by `embed` instead of an `Embedder`: for benchmarks that need
+/// an index of a size no one wants to embed (a 200k-passage index over the synthetic ANN vectors),
+/// built by exactly the code path `index` uses.
+pub fn build_with(
+    dir: &Path,
+    input: &Ingested,
+    model: &ModelInfo,
+    tokenizer: &tokenizers::Tokenizer,
+    embed: &mut EmbedFn,
+    opts: &BuildOptions,
+) -> Result<Summary> {
     let started = Instant::now();
     let _lock = WriterLock::acquire(dir, opts.quiet)?;
-    let model = embedder.info();
     let prev = open_previous(dir, model)?;
     // Unchanged documents keep their vectors only if passages were cut the same way.
     let reusable = prev.as_ref().filter(|p| p.meta.chunking == opts.chunking);
@@ -816,7 +832,7 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
         None => HashMap::new(),
     };
 
-    let chunker = Chunker::new(embedder.tokenizer(), opts.chunking)?;
+    let chunker = Chunker::new(tokenizer, opts.chunking)?;
     let (docs, seen) = unique_documents(input);
     let prepared: Vec<Prepared> = docs
         .par_iter()
@@ -915,7 +931,10 @@ pub fn build(dir: &Path, input: &Ingested, embedder: &Embedder, opts: &BuildOpti
     // Embed what is new, all at once so batches are sorted by length across the whole corpus.
     let t = Instant::now();
     let bar = crate::progress::bar(to_embed.len() as u64, "embedding", opts.quiet);
-    let new_vectors = embedder.embed(&to_embed, &mut |done| bar.set_position(done as u64))?;
+    let new_vectors = embed(&to_embed, &mut |done| bar.set_position(done as u64))?;
+    if new_vectors.len() != to_embed.len() * model.dimensions {
+        bail!("embedding returned {} floats for {} passages of {} dimensions", new_vectors.len(), to_embed.len(), model.dimensions);
+    }
     bar.finish_and_clear();
     summary.embed_seconds = t.elapsed().as_secs_f64();
     summary.passages_embedded = to_embed.len();

@@ -5,6 +5,7 @@
 pub mod ann;
 pub mod bench;
 pub mod chunk;
+pub mod cpu;
 pub mod embed;
 pub mod encoder;
 pub mod eval;

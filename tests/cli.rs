@@ -163,6 +163,38 @@ fn embed_prints_reference_vectors() {
     assert_eq!(json_lines(&out.stdout).len(), 3);
 }
 
+/// The hand-vectorised loops exist in AVX-512, AVX2+FMA and baseline builds, picked at run time.
+/// Forcing each narrower one (SEMSEARCH_SIMD) must still give the reference embeddings and the same
+/// answers, so the binary is right on CPUs without AVX-512 too.
+#[test]
+fn every_simd_path_gives_reference_embeddings_and_answers() {
+    let fixture = std::fs::read_to_string(common::repo().join("tests/fixtures/minilm-embeddings.jsonl")).unwrap();
+    let refs: Vec<serde_json::Value> = fixture.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let refs: Vec<&serde_json::Value> = refs.iter().filter(|r| !r["text"].as_str().unwrap().contains('\n')).collect();
+    let stdin: String = refs.iter().map(|r| format!("{}\n", r["text"].as_str().unwrap())).collect();
+    let mut answers = Vec::new();
+    for level in ["baseline", "avx2", "avx512"] {
+        let out = semsearch(sample_index()).env("SEMSEARCH_SIMD", level).arg("embed").write_stdin(stdin.clone()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{level}: {}", String::from_utf8_lossy(&out.stderr));
+        let got = json_lines(&out.stdout);
+        assert_eq!(got.len(), refs.len(), "{level}");
+        let mut worst = 1.0f64;
+        for (g, r) in got.iter().zip(&refs) {
+            let v = |x: &serde_json::Value| x["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
+            let cos: f64 = v(g).iter().zip(v(r)).map(|(a, b)| a * b).sum();
+            worst = worst.min(cos);
+        }
+        assert!(worst >= 0.9999, "{level}: min cosine {worst} over {} texts", refs.len());
+        let out = semsearch(sample_index())
+            .env("SEMSEARCH_SIMD", level)
+            .args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"])
+            .output()
+            .unwrap();
+        answers.push(json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>());
+    }
+    assert!(answers[0].len() == 5 && answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+}
+
 #[test]
 fn reindexing_unchanged_files_embeds_nothing_and_keeps_ids() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,47 @@
+//! A real semsearch index of the synthetic ANN set, for timing `ask` at 200k passages: one document
+//! per vector ("synth/N.txt", text "Synthetic passage N."), chunked, stored and graphed by the same
+//! code path `semsearch index` uses, with the vectors taken from `base.f32` instead of the model
+//! (embedding 200k passages would take an hour and measure nothing new). Questions asked of it get
+//! meaningless answers, but every step of `ask` does its full work at full size.
+//!
+//! Usage: cargo run --release --example synth_index -- SYNTH_DIR INDEX_DIR
+//! (SYNTH_DIR from `python3 ../shared/baselines/synth.py SYNTH_DIR`, or benches/ann-vs-baselines.sh)
+use semsearch::embed::Embedder;
+use semsearch::index::{build_with, BuildOptions};
+use semsearch::ingest::{Document, Ingested, LineMap};
+use semsearch::model::{ModelInfo, ModelLocation};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(args.len() == 3, "usage: synth_index SYNTH_DIR INDEX_DIR");
+    let bytes = std::fs::read(std::path::Path::new(&args[1]).join("base.f32"))?;
+    let base: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let loc = ModelLocation::resolve(std::env::var_os("SEMSEARCH_MODEL_DIR").map(std::path::PathBuf::from).as_deref())?;
+    let info = ModelInfo::read(&loc)?;
+    let embedder = Embedder::load(&info)?;
+    let dim = info.dimensions;
+    let n = base.len() / dim;
+    let documents: Vec<Document> = (0..n)
+        .map(|i| Document {
+            doc_id: format!("synth/{i}.txt"),
+            path: format!("synth/{i}.txt"),
+            title: String::new(),
+            text: format!("Synthetic passage {i}."),
+            lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
+        })
+        .collect();
+    let input = Ingested { documents, files: n, skipped: Vec::new(), roots: vec!["synth".into()] };
+    let mut from_base = |texts: &[&str], progress: &mut dyn FnMut(usize)| -> anyhow::Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(texts.len() * dim);
+        for t in texts {
+            let i: usize = t.trim_start_matches("Synthetic passage ").trim_end_matches('.').parse()?;
+            out.extend_from_slice(&base[i * dim..(i + 1) * dim]);
+        }
+        progress(texts.len());
+        Ok(out)
+    };
+    let opts = BuildOptions { chunking: Default::default(), hnsw: Default::default(), quiet: false };
+    let summary = build_with(std::path::Path::new(&args[2]), &input, embedder.info(), embedder.tokenizer(), &mut from_base, &opts)?;
+    println!("{}", serde_json::json!({"passages": summary.passages, "seconds": summary.seconds, "graph_seconds": summary.graph_seconds}));
+    Ok(())
+}
