@@ -77,9 +77,20 @@ struct WordTable {
 
 impl WordTable {
     fn read_row(&self, id: usize, out: &mut [f32]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
-        self.file.read_exact_at(bytes, self.offset + (id * bytes.len()) as u64)?;
+        let at = self.offset + (id * bytes.len()) as u64;
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, bytes, at)?;
+        #[cfg(windows)]
+        {
+            let mut done = 0;
+            while done < bytes.len() {
+                match std::os::windows::fs::FileExt::seek_read(&self.file, &mut bytes[done..], at + done as u64)? {
+                    0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    got => done += got,
+                }
+            }
+        }
         // safetensors stores little-endian; on a big-endian machine the bytes need turning around.
         if cfg!(target_endian = "big") {
             out.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
