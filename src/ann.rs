@@ -1,11 +1,11 @@
 //! AnnIndex: nearest passages by cosine, over memory-mapped vectors and graph.
 //!
-//! hnsw_rs builds the HNSW graph. We then export the graph it built into flat, fixed-stride arrays
-//! (one neighbour table per layer) and search those with a small routine here: opening an index is
-//! then a memory map, not a parse, and a search walks contiguous memory without locks. Vectors are
-//! unit length, so cosine similarity is a dot product and the distance is `1 - dot`, clamped at 0:
-//! hnsw_rs's `DistDot` asserts on the tiny negative values f32 rounding gives for near-identical
-//! vectors, and panics.
+//! The HNSW graph is stored as flat, fixed-stride arrays (one neighbour table per layer), built by
+//! `graph_build` (or by hnsw_rs, the reference, and copied out) and searched by a small routine
+//! here: opening an index is a memory map, not a parse, and a search walks contiguous memory
+//! without locks. Vectors are unit length, so cosine similarity is a dot product and the distance
+//! is `1 - dot`, clamped at 0: hnsw_rs's `DistDot` asserts on the tiny negative values f32 rounding
+//! gives for near-identical vectors, and panics.
 
 use crate::graph_build::{self, Links, NONE};
 use anyhow::{bail, Context, Result};

@@ -15,7 +15,7 @@
 //! segment; the passages of removed or changed documents become tombstones (row ranges recorded in
 //! `meta.json`) that search filters out. When tombstones pass `COMPACT_AT` of all rows, or segments
 //! pass `MAX_SEGMENTS`, or on `semsearch compact`, the live rows are merged into one new segment
-//! and its graph is built afresh from the stored vectors (hnsw_rs cannot delete points).
+//! and its graph is built afresh from the stored vectors (an HNSW graph cannot delete points).
 //!
 //! A writer writes its new segment files, fsyncs them, then renames `meta.json.tmp` over
 //! `meta.json`. Until that rename, readers and a crash both see the previous generation; after it,

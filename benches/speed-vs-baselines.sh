@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The speed comparison of issue 4, every figure from one run on this machine: semsearch against
+# sentence-transformers, onnxruntime, hnswlib and faiss (the scripts in ../shared/baselines), on
+# the same inputs:
+#   - embedding: the 5,000 msmarco passages (one per line), model load excluded, batches of 32;
+#   - ANN: the 200k×384 synthetic set that ../shared/baselines/synth.py generates (Gaussian
+#     mixture, 1000 clusters, seed 42), M=16, efC=200, 2 build threads, k=10 at ef 32/64/128;
+#   - cold process: start to printed answers (semsearch `ask` on a 200k-passage index built over
+#     the synthetic vectors by examples/synth_index; Python: load the model and embed one question);
+#   - warm query (embed + search) and opening the 200k index (examples/ask_latency);
+#   - peak RSS of that `ask`, against the size of the index's vectors plus graph.
+# Each measurement runs RUNS times (default 3), engines interleaved; the table gives medians.
+# Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
+#        BASELINES_VENV (see ../shared/baselines/README.md), HNSW_RS=1 adds the hnsw_rs builder
+#        (about 7 minutes a run). Takes about 12 minutes a run on 2 cores, plus the venv once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=../shared
+if [ ! -d "$shared/baselines" ]; then
+    echo "SKIPPED: $shared/baselines is absent" >&2
+    exit 0
+fi
+runs=${1:-3}
+work=${WORK:-/tmp/semsearch-speed}
+mkdir -p "$work/out"
+rm -f "$work"/out/*
+cargo build --release --quiet --examples
+bin=./target/release/semsearch
+"$bin" -q model fetch
+model=$("$bin" model path)
+V=$(bash "$shared/baselines/setup.sh" "$model" | tail -1)
+py="$V/bin/python"
+
+texts="$work/msmarco-texts.txt"
+python3 - "$shared/data/msmarco-trecdl19-subset/corpus.jsonl" > "$texts" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    t = json.loads(line).get("text", "").replace("\n", " ").strip()
+    if t:
+        print(t)
+PY
+[ -f "$work/synth/gt10.u32" ] || "$py" "$shared/baselines/synth.py" "$work/synth"
+[ -f "$work/ix200k/meta.json" ] || ./target/release/examples/synth_index "$work/synth" "$work/ix200k" > /dev/null
+question="How much will Alibaba invest in AI?"
+
+# Whole-process wall time and peak RSS of one command, as a JSON line.
+cold() {
+    local tag=$1; shift
+    python3 - "$tag" "$@" <<'PY'
+import json, os, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, ru = os.wait4(p.pid, 0)
+wall = (time.perf_counter() - t) * 1000
+print(json.dumps(dict(tag=sys.argv[1], wall_ms=wall, peak_rss_mb=ru.ru_maxrss / 1024, status=os.waitstatus_to_exitcode(status))))
+PY
+}
+ort_cold="import numpy as np, onnxruntime as ort; from tokenizers import Tokenizer
+so = ort.SessionOptions(); so.intra_op_num_threads = 2
+s = ort.InferenceSession('$V/minilm.onnx', so, providers=['CPUExecutionProvider'])
+tok = Tokenizer.from_file('$model/tokenizer.json'); tok.no_padding(); tok.enable_truncation(256)
+e = tok.encode('$question'); ids = np.array([e.ids], np.int64); m = np.array([e.attention_mask], np.int64)
+h = s.run(None, {'input_ids': ids, 'attention_mask': m, 'token_type_ids': np.zeros_like(ids)})[0]
+v = h.mean(1); print(v / np.linalg.norm(v))"
+st_cold="from sentence_transformers import SentenceTransformer
+print(SentenceTransformer('$model', device='cpu').encode(['$question'], normalize_embeddings=True))"
+
+for r in $(seq "$runs"); do
+    echo "run $r of $runs" >&2
+    "$py" "$shared/baselines/embed.py" ort "$model" "$texts" >> "$work/out/embed.jsonl"
+    "$py" "$shared/baselines/embed.py" st "$model" "$texts" >> "$work/out/embed.jsonl"
+    ./target/release/examples/embed_throughput fast "$texts" >> "$work/out/embed.jsonl"
+    ./target/release/examples/embed_throughput candle "$texts" >> "$work/out/embed.jsonl"
+    "$py" "$shared/baselines/ann.py" "$work/synth" >> "$work/out/ann-python.jsonl"
+    ./target/release/examples/ann_synth "$work/synth" >> "$work/out/ann-semsearch.jsonl"
+    if [ "${HNSW_RS:-0}" = 1 ]; then
+        SEMSEARCH_GRAPH=hnsw_rs ./target/release/examples/ann_synth "$work/synth" >> "$work/out/ann-hnsw_rs.jsonl"
+    fi
+    "$bin" --index "$work/ix200k" -q ask "$question" > /dev/null   # warm the page cache
+    for i in 1 2 3; do
+        cold semsearch "$bin" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
+        cold semsearch-candle env SEMSEARCH_ENGINE=candle "$bin" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
+    done
+    cold onnxruntime env HF_HUB_OFFLINE=1 "$py" -c "$ort_cold" >> "$work/out/cold.jsonl"
+    cold sentence-transformers env HF_HUB_OFFLINE=1 "$py" -c "$st_cold" >> "$work/out/cold.jsonl"
+    ./target/release/examples/ask_latency "$work/ix200k" >> "$work/out/warm.jsonl"
+done
+index_bytes=$(python3 -c 'import glob, os, sys; print(sum(os.path.getsize(p) for p in glob.glob(sys.argv[1] + "/seg-*.f32") + glob.glob(sys.argv[1] + "/seg-*.graph")))' "$work/ix200k")
+python3 - "$work/out" "$index_bytes" <<'PY'
+import json, statistics as st, sys, os
+out, index_mb = sys.argv[1], int(sys.argv[2]) / 2**20
+def rows(name):
+    p = os.path.join(out, name)
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+med = lambda xs: st.median(xs) if xs else float("nan")
+emb = {}
+for r in rows("embed.jsonl"):
+    emb.setdefault(r["engine"], []).append(r["passages_per_s"])
+e = {k: med(v) for k, v in emb.items()}
+py = rows("ann-python.jsonl"); ours = rows("ann-semsearch.jsonl"); hr = rows("ann-hnsw_rs.jsonl")
+build = {"hnswlib": med([r["hnswlib"]["build_s"] for r in py]), "faiss": med([r["faiss"]["build_s"] for r in py]),
+         "semsearch": med([r["build_s"] for r in ours]), "hnsw_rs": med([r["build_s"] for r in hr])}
+def lat(ef):
+    d = {}
+    for eng in ("hnswlib", "faiss"):
+        s = [x for r in py for x in r[eng]["search"] if x["ef"] == ef]
+        d[eng] = (med([x["median_us"] for x in s]), med([x["recall_at_10"] for x in s]))
+    for eng, rs in (("semsearch", ours), ("hnsw_rs", hr)):
+        s = [x for r in rs for x in r["sweep"] if x["ef"] == ef]
+        d[eng] = (med([x["search_p50_us"] for x in s]), med([x["recall@10"] for x in s]))
+    return d
+cold = {}
+for r in rows("cold.jsonl"):
+    cold.setdefault(r["tag"], []).append(r)
+c = {k: (med([x["wall_ms"] for x in v]), med([x["peak_rss_mb"] for x in v])) for k, v in cold.items()}
+warm = rows("warm.jsonl")
+n = len(py)
+print(f"runs: {n}; medians; ratios are semsearch / other\n")
+print("| what | sentence-transformers | onnxruntime | candle BertModel (SEMSEARCH_ENGINE=candle) | hnswlib | faiss HNSWFlat | hnsw_rs | **semsearch** |")
+print("|---|---|---|---|---|---|---|---|")
+print(f"| embed, passages/s | {e.get('st', float('nan')):.1f} | {e.get('ort', float('nan')):.1f} | {e.get('semsearch-candle', float('nan')):.1f} | | | | **{e.get('semsearch-fast', float('nan')):.1f}** ({e.get('semsearch-fast', 0) / e.get('ort', 1):.2f}× onnxruntime) |")
+print(f"| 200k×384, M=16, efC=200: build s | | | | {build['hnswlib']:.1f} | {build['faiss']:.1f} | {build['hnsw_rs']:.1f} | **{build['semsearch']:.1f}** ({build['semsearch'] / build['hnswlib']:.2f}× hnswlib) |")
+for ef in (32, 64, 128):
+    d = lat(ef)
+    f = lambda k: f"{d[k][0]:.0f} µs ({d[k][1]:.4f})"
+    print(f"| k=10, ef={ef}: median latency (recall@10) | | | | {f('hnswlib')} | {f('faiss')} | {f('hnsw_rs')} | **{f('semsearch')}** ({d['semsearch'][0] / d['hnswlib'][0]:.2f}× hnswlib) |")
+if warm:
+    print(f"| open the 200k index (model excluded) | | | | | | | **{med([w['open_ms'] for w in warm]):.1f} ms** |")
+    print(f"| warm query on 200k (embed + search): p50 / p95 | | | | | | | **{med([w['embed_search_p50_ms'] for w in warm]):.2f} / {med([w['embed_search_p95_ms'] for w in warm]):.2f} ms** |")
+g = lambda k, i: c.get(k, (float('nan'),) * 2)[i]
+print(f"| cold process: start to answer (semsearch: `ask` on 200k) | {g('sentence-transformers', 0):.0f} ms | {g('onnxruntime', 0):.0f} ms | {g('semsearch-candle', 0):.0f} ms | | | | **{g('semsearch', 0):.0f} ms** |")
+print(f"| peak RSS of that process | {g('sentence-transformers', 1):.0f} MiB | {g('onnxruntime', 1):.0f} MiB | {g('semsearch-candle', 1):.0f} MiB | | | | **{g('semsearch', 1):.0f} MiB** ({g('semsearch', 1) / index_mb:.2f}× vectors+graph = {index_mb:.0f} MiB) |")
+PY
