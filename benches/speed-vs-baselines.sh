@@ -116,18 +116,30 @@ c = {k: (med([x["wall_ms"] for x in v]), med([x["peak_rss_mb"] for x in v])) for
 warm = rows("warm.jsonl")
 n = len(py)
 print(f"runs: {n}; medians; ratios are semsearch / other\n")
-print("| what | sentence-transformers | onnxruntime | candle BertModel (SEMSEARCH_ENGINE=candle) | hnswlib | faiss HNSWFlat | hnsw_rs | **semsearch** |")
-print("|---|---|---|---|---|---|---|---|")
-print(f"| embed, passages/s | {e.get('st', float('nan')):.1f} | {e.get('ort', float('nan')):.1f} | {e.get('semsearch-candle', float('nan')):.1f} | | | | **{e.get('semsearch-fast', float('nan')):.1f}** ({e.get('semsearch-fast', 0) / e.get('ort', 1):.2f}× onnxruntime) |")
-print(f"| 200k×384, M=16, efC=200: build s | | | | {build['hnswlib']:.1f} | {build['faiss']:.1f} | {build['hnsw_rs']:.1f} | **{build['semsearch']:.1f}** ({build['semsearch'] / build['hnswlib']:.2f}× hnswlib) |")
+has_hr = bool(hr)
+def row(cells):
+    # cells: st, ort, candle, hnswlib, faiss, hnsw_rs, semsearch; the hnsw_rs column only if it ran
+    if not has_hr:
+        cells = cells[:6] + cells[7:]
+    print("| " + " | ".join(cells) + " |")
+row(["what", "sentence-transformers", "onnxruntime", "candle BertModel (SEMSEARCH_ENGINE=candle)", "hnswlib", "faiss HNSWFlat", "hnsw_rs (SEMSEARCH_GRAPH=hnsw_rs)", "**semsearch**"])
+row(["---"] * 8)
+row(["embed, passages/s", f"{e.get('st', float('nan')):.1f}", f"{e.get('ort', float('nan')):.1f}", f"{e.get('semsearch-candle', float('nan')):.1f}", "", "", "",
+     f"**{e.get('semsearch-fast', float('nan')):.1f}** ({e.get('semsearch-fast', 0) / e.get('ort', 1):.2f}× onnxruntime)"])
+row(["200k×384, M=16, efC=200: build s", "", "", "", f"{build['hnswlib']:.1f}", f"{build['faiss']:.1f}", f"{build['hnsw_rs']:.1f}",
+     f"**{build['semsearch']:.1f}** ({build['semsearch'] / build['hnswlib']:.2f}× hnswlib)"])
 for ef in (32, 64, 128):
     d = lat(ef)
     f = lambda k: f"{d[k][0]:.0f} µs ({d[k][1]:.4f})"
-    print(f"| k=10, ef={ef}: median latency (recall@10) | | | | {f('hnswlib')} | {f('faiss')} | {f('hnsw_rs')} | **{f('semsearch')}** ({d['semsearch'][0] / d['hnswlib'][0]:.2f}× hnswlib) |")
+    row([f"k=10, ef={ef}: median latency (recall@10)", "", "", "", f("hnswlib"), f("faiss"), f("hnsw_rs"),
+         f"**{f('semsearch')}** ({d['semsearch'][0] / d['hnswlib'][0]:.2f}× hnswlib)"])
 if warm:
-    print(f"| open the 200k index (model excluded) | | | | | | | **{med([w['open_ms'] for w in warm]):.1f} ms** |")
-    print(f"| warm query on 200k (embed + search): p50 / p95 | | | | | | | **{med([w['embed_search_p50_ms'] for w in warm]):.2f} / {med([w['embed_search_p95_ms'] for w in warm]):.2f} ms** |")
+    row(["open the 200k index (model excluded)", "", "", "", "", "", "", f"**{med([w['open_ms'] for w in warm]):.1f} ms**"])
+    row(["warm query on 200k (embed + search): p50 / p95", "", "", "", "", "", "",
+         f"**{med([w['embed_search_p50_ms'] for w in warm]):.2f} / {med([w['embed_search_p95_ms'] for w in warm]):.2f} ms**"])
 g = lambda k, i: c.get(k, (float('nan'),) * 2)[i]
-print(f"| cold process: start to answer (semsearch: `ask` on 200k) | {g('sentence-transformers', 0):.0f} ms | {g('onnxruntime', 0):.0f} ms | {g('semsearch-candle', 0):.0f} ms | | | | **{g('semsearch', 0):.0f} ms** |")
-print(f"| peak RSS of that process | {g('sentence-transformers', 1):.0f} MiB | {g('onnxruntime', 1):.0f} MiB | {g('semsearch-candle', 1):.0f} MiB | | | | **{g('semsearch', 1):.0f} MiB** ({g('semsearch', 1) / index_mb:.2f}× vectors+graph = {index_mb:.0f} MiB) |")
+row(["cold process: start to answer (semsearch: `ask` on 200k)", f"{g('sentence-transformers', 0):.0f} ms", f"{g('onnxruntime', 0):.0f} ms",
+     f"{g('semsearch-candle', 0):.0f} ms", "", "", "", f"**{g('semsearch', 0):.0f} ms**"])
+row(["peak RSS of that process", f"{g('sentence-transformers', 1):.0f} MiB", f"{g('onnxruntime', 1):.0f} MiB", f"{g('semsearch-candle', 1):.0f} MiB", "", "", "",
+     f"**{g('semsearch', 1):.0f} MiB** ({g('semsearch', 1) / index_mb:.2f}× vectors+graph = {index_mb:.0f} MiB)"])
 PY
