@@ -248,8 +248,9 @@ pub fn write_links(path: &Path, links: &Links) -> Result<()> {
     Ok(())
 }
 
+/// A distance (or score) and a row, ordered by the first then the second: what the search heaps hold.
 #[derive(Clone, Copy, PartialEq)]
-struct Scored(f32, u32);
+pub(crate) struct Scored(pub f32, pub u32);
 
 impl Eq for Scored {}
 impl PartialOrd for Scored {
@@ -479,6 +480,28 @@ impl AnnIndex {
     }
 }
 
+/// Deterministic clustered unit vectors, for tests and benchmarks: `clusters` centres with
+/// coordinates uniform in [-1, 1], each point a centre plus uniform noise of ±`spread` per
+/// coordinate, normalised (an xorshift generator from `seed`; no external data needed).
+pub fn clustered_unit_vectors(n: usize, dim: usize, clusters: usize, spread: f32, seed: u64) -> Vec<f32> {
+    let mut s = seed.max(1);
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..clusters.max(1)).map(|_| (0..dim).map(|_| next()).collect()).collect();
+    let mut v = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let mut x: Vec<f32> = centres[i % centres.len()].iter().map(|&c| c + spread * next()).collect();
+        let norm = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        x.iter_mut().for_each(|a| *a /= norm);
+        v.extend(x);
+    }
+    v
+}
+
 /// Best first; equal scores by row so results are deterministic.
 fn sort_hits(hits: &mut [Hit]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
@@ -488,30 +511,9 @@ fn sort_hits(hits: &mut [Hit]) {
 mod tests {
     use super::*;
 
-    /// Deterministic unit vectors in clusters (an xorshift generator; no external seed needed).
-    fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        };
-        let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| next()).collect()).collect();
-        let mut v = Vec::with_capacity(n * dim);
-        for i in 0..n {
-            let c = &centres[i % centres.len()];
-            let mut x: Vec<f32> = c.iter().map(|&c| c + 0.4 * next()).collect();
-            let norm = x.iter().map(|a| a * a).sum::<f32>().sqrt();
-            x.iter_mut().for_each(|a| *a /= norm);
-            v.extend(x);
-        }
-        v
-    }
-
     fn build(n: usize, dim: usize) -> (tempfile::TempDir, Vec<f32>, AnnIndex) {
         let dir = tempfile::tempdir().unwrap();
-        let v = clustered(n, dim, 0x9e3779b97f4a7c15);
+        let v = clustered_unit_vectors(n, dim, 20, 0.4, 0x9e3779b97f4a7c15);
         write_vectors(&dir.path().join("v"), &v).unwrap();
         build_graph(&dir.path().join("g"), &v, dim, &HnswParams::default()).unwrap();
         let idx = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap();

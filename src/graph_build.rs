@@ -9,9 +9,8 @@
 //! hnswlib relies on). hnsw_rs stays as the reference builder (`SEMSEARCH_GRAPH=hnsw_rs`) and the
 //! tests check that both graphs answer alike.
 
-use crate::ann::{dot, HnswParams};
+use crate::ann::{dot, HnswParams, Scored as Near};
 use rayon::prelude::*;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -28,20 +27,6 @@ pub struct Links {
     pub upper: Vec<(Vec<u32>, Vec<u32>)>,
     pub m_up: usize,
     pub entry: u32,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-struct Near(f32, u32);
-impl Eq for Near {}
-impl PartialOrd for Near {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Near {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
-    }
 }
 
 /// Per-thread visited marks: a tag per row, so clearing between searches is one increment.
@@ -310,22 +295,7 @@ mod tests {
     use crate::ann::{links_from_hnsw_rs, write_links, AnnIndex};
 
     fn clustered(n: usize, dim: usize) -> Vec<f32> {
-        let mut s = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        };
-        let centres: Vec<Vec<f32>> = (0..40).map(|_| (0..dim).map(|_| next()).collect()).collect();
-        let mut v = Vec::with_capacity(n * dim);
-        for i in 0..n {
-            let mut x: Vec<f32> = centres[i % 40].iter().map(|c| c + 0.35 * next()).collect();
-            let norm = x.iter().map(|a| a * a).sum::<f32>().sqrt();
-            x.iter_mut().for_each(|a| *a /= norm);
-            v.extend(x);
-        }
-        v
+        crate::ann::clustered_unit_vectors(n, dim, 40, 0.35, 0x2545_F491_4F6C_DD1D)
     }
 
     #[test]
