@@ -204,23 +204,10 @@ pub fn links_from_hnsw_rs(vectors: &[f32], dim: usize, params: &HnswParams) -> L
     let entry = levels.iter().position(|&l| l as usize == top).unwrap_or(0) as u32;
     let width = |layer: usize| links.iter().filter_map(|l| l.get(layer)).map(|v| v.len()).max().unwrap_or(0).max(1);
     let (m0, m_up) = (width(0), (1..=top).map(width).max().unwrap_or(1));
-    let table = |rows: &mut dyn Iterator<Item = usize>, layer: usize, m: usize| -> Vec<u32> {
-        let mut t = Vec::new();
-        for r in rows {
-            let nb = links[r].get(layer).map(|v| v.as_slice()).unwrap_or(&[]);
-            t.extend((0..m).map(|i| nb.get(i).copied().unwrap_or(NONE)));
-        }
-        t
-    };
-    let layer0 = table(&mut (0..n), 0, m0);
-    let upper = (1..=top)
-        .map(|layer| {
-            let ids: Vec<u32> = (0..n as u32).filter(|&r| levels[r as usize] as usize >= layer).collect();
-            let t = table(&mut ids.iter().map(|&r| r as usize), layer, m_up);
-            (ids, t)
-        })
-        .collect();
-    Links { levels, layer0, m0, upper, m_up, entry }
+    Links::from_lists(levels, entry, m0, m_up, |layer, row, buf| {
+        buf.clear();
+        buf.extend(links[row as usize].get(layer).into_iter().flatten());
+    })
 }
 
 /// Write a graph in the flat format `AnnIndex::open` maps: magic, then n, m0, m_up, top, entry,
@@ -442,13 +429,13 @@ impl AnnIndex {
         if accept(ep) {
             results.push(Scored(ep_d, ep));
         }
+        let mut fresh = [0u32; MAX_LINKS];
         while let Some(std::cmp::Reverse(Scored(d, row))) = candidates.pop() {
             if results.len() >= ef && d > results.peek().unwrap().0 {
                 break;
             }
             // Collect the unvisited neighbours and ask for their vectors before scoring any: the
             // loads of all of them overlap instead of each waiting on its own cache misses.
-            let mut fresh = [0u32; MAX_LINKS];
             let mut count = 0;
             for &nb in self.neighbours(0, row) {
                 if nb == NONE || count == fresh.len() {

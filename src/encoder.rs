@@ -10,6 +10,8 @@
 //! The weights are used in place from the memory-mapped safetensors file (the format candle reads),
 //! and candle's `BertModel` remains the reference this is tested against (tests/parity.rs).
 
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::{simd, Simd};
 use anyhow::{bail, Context, Result};
 use gemm::{gemm, Parallelism};
 use memmap2::Mmap;
@@ -319,12 +321,10 @@ impl Encoder {
     }
 }
 
-/// The row passes below are compiled three times (AVX-512, AVX2+FMA, baseline x86-64) and the
-/// widest the CPU has is chosen at run time (`crate::cpu`), so one binary runs everywhere.
-use crate::cpu::{simd, Simd};
-
 /// Defines `$name(args)` that runs `$body` (an `#[inline(always)]` fn) compiled for the CPU's
-/// widest vector unit.
+/// widest vector unit: the row passes below are compiled three times (AVX-512, AVX2+FMA, baseline
+/// x86-64) and the widest the CPU has is chosen at run time (`crate::cpu`), so one binary runs
+/// everywhere.
 macro_rules! multiversion {
     ($name:ident => $body:ident ( $($arg:ident : $ty:ty),* )) => {
         fn $name($($arg: $ty),*) {

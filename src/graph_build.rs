@@ -29,6 +29,37 @@ pub struct Links {
     pub entry: u32,
 }
 
+impl Links {
+    /// Lays out a graph given as lists: `read(layer, row, buf)` fills `buf` with `row`'s neighbours
+    /// on `layer` (rows on a layer are those whose level reaches it). Each list is padded with NONE
+    /// to `m0` (layer 0) or `m_up` slots; the one place that decides the tables' shape, whichever
+    /// builder made the lists.
+    pub fn from_lists(levels: Vec<u8>, entry: u32, m0: usize, m_up: usize, mut read: impl FnMut(usize, u32, &mut Vec<u32>)) -> Links {
+        let n = levels.len();
+        let top = levels.iter().copied().max().unwrap_or(0) as usize;
+        let mut buf = Vec::new();
+        let mut table = |rows: &[u32], layer: usize, m: usize| {
+            let mut t = vec![NONE; rows.len() * m];
+            for (i, &r) in rows.iter().enumerate() {
+                read(layer, r, &mut buf);
+                let k = buf.len().min(m);
+                t[i * m..i * m + k].copy_from_slice(&buf[..k]);
+            }
+            t
+        };
+        let all: Vec<u32> = (0..n as u32).collect();
+        let layer0 = table(&all, 0, m0);
+        let upper = (1..=top)
+            .map(|layer| {
+                let ids: Vec<u32> = all.iter().copied().filter(|&r| levels[r as usize] as usize >= layer).collect();
+                let t = table(&ids, layer, m_up);
+                (ids, t)
+            })
+            .collect();
+        Links { levels, layer0, m0, upper, m_up, entry }
+    }
+}
+
 /// Per-thread visited marks: a tag per row, so clearing between searches is one increment.
 struct Visited {
     tags: Vec<u32>,
@@ -148,7 +179,7 @@ impl Graph<'_> {
                 break;
             }
             let v = self.vector(c.1);
-            if kept.iter().all(|k| 1.0 - dot(v, self.vector(k.1)) >= c.0) {
+            if kept.iter().all(|k| self.dist(v, k.1) >= c.0) {
                 kept.push(c);
             }
         }
@@ -209,7 +240,7 @@ impl Graph<'_> {
                     self.write(layer, c.1, buf);
                 } else {
                     let v = self.vector(c.1);
-                    let mut all: Vec<Near> = buf.iter().map(|&r| Near(1.0 - dot(v, self.vector(r)), r)).collect();
+                    let mut all: Vec<Near> = buf.iter().map(|&r| Near(self.dist(v, r), r)).collect();
                     all.push(Near(c.0, row));
                     all.sort_unstable();
                     let kept: Vec<u32> = self.select(&all, cap).iter().map(|k| k.1).collect();
@@ -269,24 +300,7 @@ pub fn build(vectors: &[f32], dim: usize, params: &HnswParams) -> Links {
     );
 
     let entry = g.entry.lock().unwrap_or_else(|e| e.into_inner()).map(|e| e.0).unwrap_or(0);
-    let top = g.levels.iter().copied().max().unwrap_or(0) as usize;
-    let mut buf = Vec::new();
-    let mut layer0 = vec![NONE; n * m0];
-    for r in 0..n as u32 {
-        g.read(0, r, &mut buf);
-        layer0[r as usize * m0..r as usize * m0 + buf.len()].copy_from_slice(&buf);
-    }
-    let mut upper = Vec::with_capacity(top);
-    for layer in 1..=top {
-        let ids: Vec<u32> = (0..n as u32).filter(|&r| g.levels[r as usize] as usize >= layer).collect();
-        let mut table = vec![NONE; ids.len() * m];
-        for (i, &r) in ids.iter().enumerate() {
-            g.read(layer, r, &mut buf);
-            table[i * m..i * m + buf.len()].copy_from_slice(&buf);
-        }
-        upper.push((ids, table));
-    }
-    Links { levels: g.levels, layer0, m0, upper, m_up: m, entry }
+    Links::from_lists(g.levels.clone(), entry, m0, m, |layer, row, buf| g.read(layer, row, buf))
 }
 
 #[cfg(test)]
