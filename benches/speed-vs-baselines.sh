@@ -10,9 +10,12 @@
 #   - warm query (embed + search) and opening the 200k index (examples/ask_latency);
 #   - peak RSS of that `ask`, against the size of the index's vectors plus graph.
 # Each measurement runs RUNS times (default 3), engines interleaved; the table gives medians.
+# Embedding is measured with 2 threads and again with RAYON_NUM_THREADS=1 (onnxruntime --threads 1).
 # Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
-#        BASELINES_VENV (see ../shared/baselines/README.md), HNSW_RS=1 adds the hnsw_rs builder
-#        (about 7 minutes a run). Takes about 12 minutes a run on 2 cores, plus the venv once.
+#        BASELINES_VENV (see ../shared/baselines/README.md), PREV=DIR adds a column for an earlier
+#        build: DIR holds its semsearch, embed_throughput and ann_synth binaries (e.g. built in a
+#        git worktree of the previous main; its embed_throughput takes the engine name PREV_ENGINE,
+#        default packed). Takes about 20 minutes a run on 2 cores, plus the venv once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=../shared
@@ -67,19 +70,29 @@ print(SentenceTransformer('$model', device='cpu').encode(['$question'], normaliz
 
 for r in $(seq "$runs"); do
     echo "run $r of $runs" >&2
-    "$py" "$shared/baselines/embed.py" ort "$model" "$texts" >> "$work/out/embed.jsonl"
-    "$py" "$shared/baselines/embed.py" st "$model" "$texts" >> "$work/out/embed.jsonl"
-    ./target/release/examples/embed_throughput fast "$texts" >> "$work/out/embed.jsonl"
-    ./target/release/examples/embed_throughput candle "$texts" >> "$work/out/embed.jsonl"
+    for threads in 2 1; do
+        tag() { python3 -c 'import json,sys; [print(json.dumps(dict(json.loads(l), engine=sys.argv[1], threads=int(sys.argv[2])))) for l in sys.stdin]' "$1" "$threads"; }
+        "$py" "$shared/baselines/embed.py" ort "$model" "$texts" --threads "$threads" | tag ort >> "$work/out/embed.jsonl"
+        RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput packed "$texts" | tag semsearch >> "$work/out/embed.jsonl"
+        if [ -n "${PREV:-}" ]; then
+            RAYON_NUM_THREADS=$threads "$PREV/embed_throughput" "${PREV_ENGINE:-packed}" "$texts" | tag previous >> "$work/out/embed.jsonl"
+        fi
+    done
+    threads=2
+    "$py" "$shared/baselines/embed.py" st "$model" "$texts" | tag st >> "$work/out/embed.jsonl"
+    ./target/release/examples/embed_throughput reference "$texts" | tag reference >> "$work/out/embed.jsonl"
     "$py" "$shared/baselines/ann.py" "$work/synth" >> "$work/out/ann-python.jsonl"
     ./target/release/examples/ann_synth "$work/synth" >> "$work/out/ann-semsearch.jsonl"
-    if [ "${HNSW_RS:-0}" = 1 ]; then
-        SEMSEARCH_GRAPH=hnsw_rs ./target/release/examples/ann_synth "$work/synth" >> "$work/out/ann-hnsw_rs.jsonl"
+    if [ -n "${PREV:-}" ]; then
+        "$PREV/ann_synth" "$work/synth" >> "$work/out/ann-previous.jsonl"
     fi
     "$bin" --index "$work/ix200k" -q ask "$question" > /dev/null   # warm the page cache
     for i in 1 2 3; do
         cold semsearch "$bin" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
-        cold semsearch-candle env SEMSEARCH_ENGINE=candle "$bin" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
+        cold reference env SEMSEARCH_ENGINE=reference "$bin" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
+        if [ -n "${PREV:-}" ]; then
+            cold previous "$PREV/semsearch" --index "$work/ix200k" -q ask "$question" >> "$work/out/cold.jsonl"
+        fi
     done
     cold onnxruntime env HF_HUB_OFFLINE=1 "$py" -c "$ort_cold" >> "$work/out/cold.jsonl"
     cold sentence-transformers env HF_HUB_OFFLINE=1 "$py" -c "$st_cold" >> "$work/out/cold.jsonl"
@@ -95,17 +108,18 @@ def rows(name):
 med = lambda xs: st.median(xs) if xs else float("nan")
 emb = {}
 for r in rows("embed.jsonl"):
-    emb.setdefault(r["engine"], []).append(r["passages_per_s"])
+    emb.setdefault((r["engine"], r.get("threads", 2)), []).append(r["passages_per_s"])
 e = {k: med(v) for k, v in emb.items()}
-py = rows("ann-python.jsonl"); ours = rows("ann-semsearch.jsonl"); hr = rows("ann-hnsw_rs.jsonl")
+py = rows("ann-python.jsonl"); ours = rows("ann-semsearch.jsonl"); prev = rows("ann-previous.jsonl")
 build = {"hnswlib": med([r["hnswlib"]["build_s"] for r in py]), "faiss": med([r["faiss"]["build_s"] for r in py]),
-         "semsearch": med([r["build_s"] for r in ours]), "hnsw_rs": med([r["build_s"] for r in hr])}
+         "semsearch": med([r["build_s"] for r in ours]), "previous": med([r["build_s"] for r in prev])}
+linked = [r.get("unreachable_linked") for r in ours]
 def lat(ef):
     d = {}
     for eng in ("hnswlib", "faiss"):
         s = [x for r in py for x in r[eng]["search"] if x["ef"] == ef]
         d[eng] = (med([x["median_us"] for x in s]), med([x["recall_at_10"] for x in s]))
-    for eng, rs in (("semsearch", ours), ("hnsw_rs", hr)):
+    for eng, rs in (("semsearch", ours), ("previous", prev)):
         s = [x for r in rs for x in r["sweep"] if x["ef"] == ef]
         d[eng] = (med([x["search_p50_us"] for x in s]), med([x["recall@10"] for x in s]))
     return d
@@ -115,31 +129,31 @@ for r in rows("cold.jsonl"):
 c = {k: (med([x["wall_ms"] for x in v]), med([x["peak_rss_mb"] for x in v])) for k, v in cold.items()}
 warm = rows("warm.jsonl")
 n = len(py)
+nan = float("nan")
 print(f"runs: {n}; medians; ratios are semsearch / other\n")
-has_hr = bool(hr)
 def row(cells):
-    # cells: st, ort, candle, hnswlib, faiss, hnsw_rs, semsearch; the hnsw_rs column only if it ran
-    if not has_hr:
-        cells = cells[:6] + cells[7:]
     print("| " + " | ".join(cells) + " |")
-row(["what", "sentence-transformers", "onnxruntime", "candle BertModel (SEMSEARCH_ENGINE=candle)", "hnswlib", "faiss HNSWFlat", "hnsw_rs (SEMSEARCH_GRAPH=hnsw_rs)", "**semsearch**"])
+row(["what", "sentence-transformers", "onnxruntime", "candle BertModel (SEMSEARCH_ENGINE=reference)", "previous main", "hnswlib", "faiss HNSWFlat", "**semsearch**"])
 row(["---"] * 8)
-row(["embed, passages/s", f"{e.get('st', float('nan')):.1f}", f"{e.get('ort', float('nan')):.1f}", f"{e.get('semsearch-candle', float('nan')):.1f}", "", "", "",
-     f"**{e.get('semsearch-fast', float('nan')):.1f}** ({e.get('semsearch-fast', 0) / e.get('ort', 1):.2f}× onnxruntime)"])
-row(["200k×384, M=16, efC=200: build s", "", "", "", f"{build['hnswlib']:.1f}", f"{build['faiss']:.1f}", f"{build['hnsw_rs']:.1f}",
-     f"**{build['semsearch']:.1f}** ({build['semsearch'] / build['hnswlib']:.2f}× hnswlib)"])
+for t in (2, 1):
+    ours_e, ort_e, prev_e = e.get(("semsearch", t), nan), e.get(("ort", t), nan), e.get(("previous", t), nan)
+    row([f"embed, passages/s, {t} thread{'s' if t > 1 else ''}", f"{e.get(('st', t), nan):.1f}" if t == 2 else "", f"{ort_e:.1f}",
+         f"{e.get(('reference', t), nan):.1f}" if t == 2 else "", f"{prev_e:.1f}", "", "",
+         f"**{ours_e:.1f}** ({ours_e / ort_e:.2f}× onnxruntime, {ours_e / prev_e:.2f}× previous)"])
+row(["200k×384, M=16, efC=200: build s", "", "", "", f"{build['previous']:.1f}", f"{build['hnswlib']:.1f}", f"{build['faiss']:.1f}",
+     f"**{build['semsearch']:.1f}** ({build['semsearch'] / build['hnswlib']:.2f}× hnswlib; rows linked in by the reachability check: {linked})"])
 for ef in (32, 64, 128):
     d = lat(ef)
     f = lambda k: f"{d[k][0]:.0f} µs ({d[k][1]:.4f})"
-    row([f"k=10, ef={ef}: median latency (recall@10)", "", "", "", f("hnswlib"), f("faiss"), f("hnsw_rs"),
+    row([f"k=10, ef={ef}: median latency (recall@10)", "", "", "", f("previous"), f("hnswlib"), f("faiss"),
          f"**{f('semsearch')}** ({d['semsearch'][0] / d['hnswlib'][0]:.2f}× hnswlib)"])
 if warm:
     row(["open the 200k index (model excluded)", "", "", "", "", "", "", f"**{med([w['open_ms'] for w in warm]):.1f} ms**"])
     row(["warm query on 200k (embed + search): p50 / p95", "", "", "", "", "", "",
          f"**{med([w['embed_search_p50_ms'] for w in warm]):.2f} / {med([w['embed_search_p95_ms'] for w in warm]):.2f} ms**"])
-g = lambda k, i: c.get(k, (float('nan'),) * 2)[i]
+g = lambda k, i: c.get(k, (nan,) * 2)[i]
 row(["cold process: start to answer (semsearch: `ask` on 200k)", f"{g('sentence-transformers', 0):.0f} ms", f"{g('onnxruntime', 0):.0f} ms",
-     f"{g('semsearch-candle', 0):.0f} ms", "", "", "", f"**{g('semsearch', 0):.0f} ms**"])
-row(["peak RSS of that process", f"{g('sentence-transformers', 1):.0f} MiB", f"{g('onnxruntime', 1):.0f} MiB", f"{g('semsearch-candle', 1):.0f} MiB", "", "", "",
+     f"{g('reference', 0):.0f} ms", f"{g('previous', 0):.0f} ms", "", "", f"**{g('semsearch', 0):.0f} ms** ({g('semsearch', 0) / g('previous', 0):.2f}× previous)"])
+row(["peak RSS of that process", f"{g('sentence-transformers', 1):.0f} MiB", f"{g('onnxruntime', 1):.0f} MiB", f"{g('reference', 1):.0f} MiB", f"{g('previous', 1):.0f} MiB", "", "",
      f"**{g('semsearch', 1):.0f} MiB** ({g('semsearch', 1) / index_mb:.2f}× vectors+graph = {index_mb:.0f} MiB)"])
 PY

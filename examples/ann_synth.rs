@@ -26,7 +26,7 @@ fn main() {
     let (vp, gp) = (work.join("vectors.f32"), work.join("graph.bin"));
     write_vectors(&vp, &base).unwrap();
     let t = Instant::now();
-    build_graph(&gp, &base, dim, &HnswParams::default()).unwrap();
+    let unreachable_linked = build_graph(&gp, &base, dim, &HnswParams::default()).unwrap();
     let build_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let idx = AnnIndex::open(&vp, &gp, n, dim).unwrap();
@@ -53,7 +53,7 @@ fn main() {
     }
     println!(
         "{}",
-        serde_json::json!({"n": n, "queries": nq, "build_s": build_s, "open_ms": open_ms, "checksum_ms": checksum_ms,
+        serde_json::json!({"n": n, "queries": nq, "build_s": build_s, "unreachable_linked": unreachable_linked, "open_ms": open_ms, "checksum_ms": checksum_ms,
             "vectors_bytes": std::fs::metadata(&vp).unwrap().len(), "graph_bytes": std::fs::metadata(&gp).unwrap().len(), "sweep": sweep})
     );
 }

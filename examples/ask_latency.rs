@@ -9,7 +9,12 @@ use semsearch::model::{ModelInfo, ModelLocation};
 use semsearch::search::{self, Strategy};
 use std::time::Instant;
 
+// The allocator and its setting as in the semsearch binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
+    semsearch::allocator::keep_freed_memory();
     let dir = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: ask_latency INDEX_DIR"))?;
     let loc = ModelLocation::resolve(std::env::var_os("SEMSEARCH_MODEL_DIR").map(std::path::PathBuf::from).as_deref())?;
     let info = ModelInfo::read(&loc)?;

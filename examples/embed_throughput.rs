@@ -1,18 +1,23 @@
 //! semsearch's side of `../shared/baselines/embed.py`: passages/s and tokens/s of embedding every
-//! line of TEXTS_FILE (model load excluded; length-sorted batches of 32, as the Embedder always
+//! line of TEXTS_FILE (model load excluded; length-sorted batches, as the Embedder always
 //! does; truncation at the model's 256 tokens). Prints one JSON object with embed.py's fields.
 //!
-//! Usage: cargo run --release --example embed_throughput -- fast|candle TEXTS_FILE
+//! Usage: cargo run --release --example embed_throughput -- packed|reference TEXTS_FILE
 use semsearch::embed::{Embedder, EngineKind};
 use semsearch::model::{ModelInfo, ModelLocation};
 
+// The allocator and its setting as in the semsearch binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
+    semsearch::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 3, "usage: embed_throughput fast|candle TEXTS_FILE");
+    anyhow::ensure!(args.len() == 3, "usage: embed_throughput packed|reference TEXTS_FILE");
     let kind = match args[1].as_str() {
-        "fast" => EngineKind::Fast,
-        "candle" => EngineKind::Candle,
-        other => anyhow::bail!("engine {other}: use fast or candle"),
+        "packed" => EngineKind::Packed,
+        "reference" => EngineKind::Reference,
+        other => anyhow::bail!("engine {other}: use packed or reference"),
     };
     let body = std::fs::read_to_string(&args[2])?;
     let texts: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -6,7 +6,7 @@ fn main() {
     let loc = ModelLocation::resolve(std::env::var_os("SEMSEARCH_MODEL_DIR").map(std::path::PathBuf::from).as_deref()).unwrap();
     loc.ensure(false).unwrap();
     let info = ModelInfo::read(&loc).unwrap();
-    for kind in [EngineKind::Fast, EngineKind::Candle] {
+    for kind in [EngineKind::Packed, EngineKind::Reference] {
         let e = Embedder::load_engine(&info, kind).unwrap();
         let mut t: Vec<f64> = (0..60)
             .map(|i| {

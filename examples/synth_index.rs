@@ -11,7 +11,12 @@ use semsearch::index::{build_with, BuildOptions};
 use semsearch::ingest::{Document, Ingested, LineMap};
 use semsearch::model::{ModelInfo, ModelLocation};
 
+// The allocator and its setting as in the semsearch binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
+    semsearch::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 3, "usage: synth_index SYNTH_DIR INDEX_DIR");
     let bytes = std::fs::read(std::path::Path::new(&args[1]).join("base.f32"))?;

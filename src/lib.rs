@@ -2,14 +2,13 @@
 //!
 //! Data flows ingest → chunk → embed → index (store + ann) → search → output; see ARCHITECTURE.md.
 
+pub mod allocator;
 pub mod ann;
 pub mod bench;
 pub mod chunk;
 pub mod cpu;
 pub mod embed;
-pub mod encoder;
 pub mod eval;
-pub mod graph_build;
 pub mod index;
 pub mod ingest;
 pub mod model;

@@ -253,6 +253,15 @@ impl Config {
         self.model.ensure(self.quiet)?;
         Embedder::load(&ModelInfo::read(&self.model)?)
     }
+
+    /// The model and the index, loaded side by side (a cold `ask` spends most of its start in
+    /// the two, and neither needs the other: opening the index needs only the model's identity).
+    fn embedder_and_index(&self) -> Result<(Embedder, Index)> {
+        self.model.ensure(self.quiet)?;
+        let info = ModelInfo::read(&self.model)?;
+        let (embedder, index) = rayon::join(|| Embedder::load(&info), || Index::open(&self.index_dir, &info));
+        Ok((embedder?, index?))
+    }
 }
 
 impl SearchOpts {
@@ -267,12 +276,13 @@ impl SearchOpts {
     }
 }
 
-// The embedder allocates and frees large activation tensors per batch; the system allocator returns
-// them to the kernel and faults them back in each time, mimalloc keeps them.
+// The embedder allocates and frees large activation tensors per batch (candle gives every product
+// a new output); the system allocator returns them to the kernel and faults them back in each time.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    semsearch::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -297,8 +307,7 @@ fn run(cli: Cli) -> Result<i32> {
             if a.question.trim().is_empty() {
                 anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
             }
-            let embedder = config.embedder()?;
-            let index = Index::open(&config.index_dir, embedder.info())?;
+            let (embedder, index) = config.embedder_and_index()?;
             let found = search::ask(&index, &embedder, &a.question, a.opts.k, a.opts.strategy())?;
             print_results(&found, a.opts.json)
         }
@@ -308,8 +317,7 @@ fn run(cli: Cli) -> Result<i32> {
                 (None, Some(t)) => Target::parse(t),
                 (None, None) => unreachable!("clap requires one"),
             };
-            let embedder = config.embedder()?;
-            let index = Index::open(&config.index_dir, embedder.info())?;
+            let (embedder, index) = config.embedder_and_index()?;
             let found = search::related(&index, &embedder, &target, a.opts.k, a.same_doc, a.opts.strategy())?;
             print_results(&found, a.opts.json)
         }

@@ -7,15 +7,16 @@ mod common;
 
 use semsearch::embed::{Embedder, EngineKind};
 
+/// The default engine: our packed BERT on candle tensors.
 #[test]
-fn fast_encoder_matches_sentence_transformers() {
-    check(EngineKind::Fast);
+fn packed_engine_matches_sentence_transformers() {
+    check(EngineKind::Packed);
 }
 
-/// candle-transformers' BertModel, the reference the fast encoder was written against.
+/// candle-transformers' BertModel, the reference the packed engine is held against.
 #[test]
-fn candle_engine_matches_sentence_transformers() {
-    check(EngineKind::Candle);
+fn reference_engine_matches_sentence_transformers() {
+    check(EngineKind::Reference);
 }
 
 fn check(kind: EngineKind) {

@@ -1,0 +1,330 @@
+//! Building the graph: hnsw_rs inserts every vector in parallel (with our SIMD `1 - dot` as its
+//! distance), then its graph is exported into the flat neighbour tables (`Links`) that the index
+//! maps and searches, and checked: every row must be reachable on layer 0 from the entry point.
+//!
+//! hnsw_rs's parallel insertion can leave a point with no in-links (its issue #32: a thread race
+//! in the reverse-neighbour update, about 1.7% of builds). A point no search can reach is a passage
+//! that `ask` never returns, so `connect_unreachable` links each such row in from its nearest
+//! reachable row.
+
+use super::{dot, HnswParams, UnitCosine};
+use hnsw_rs::prelude::Hnsw;
+use rayon::prelude::*;
+
+/// An empty slot in a neighbour table.
+pub const NONE: u32 = u32::MAX;
+
+/// The built graph: each row's level and its neighbour rows per layer.
+pub struct Links {
+    pub levels: Vec<u8>,
+    /// Layer 0, `m0` slots per row (NONE-padded).
+    pub layer0: Vec<u32>,
+    pub m0: usize,
+    /// Layers 1..=top: the member rows (ascending) and their `m_up`-slot neighbour rows.
+    pub upper: Vec<(Vec<u32>, Vec<u32>)>,
+    pub m_up: usize,
+    pub entry: u32,
+}
+
+impl Links {
+    /// Lays out a graph given as lists: `read(layer, row, buf)` fills `buf` with `row`'s neighbours
+    /// on `layer` (rows on a layer are those whose level reaches it). Each list is padded with NONE
+    /// to `m0` (layer 0) or `m_up` slots; the one place that decides the tables' shape.
+    pub fn from_lists(levels: Vec<u8>, entry: u32, m0: usize, m_up: usize, mut read: impl FnMut(usize, u32, &mut Vec<u32>)) -> Links {
+        let n = levels.len();
+        let top = levels.iter().copied().max().unwrap_or(0) as usize;
+        let mut buf = Vec::new();
+        let mut table = |rows: &[u32], layer: usize, m: usize| {
+            let mut t = vec![NONE; rows.len() * m];
+            for (i, &r) in rows.iter().enumerate() {
+                read(layer, r, &mut buf);
+                let k = buf.len().min(m);
+                t[i * m..i * m + k].copy_from_slice(&buf[..k]);
+            }
+            t
+        };
+        let all: Vec<u32> = (0..n as u32).collect();
+        let layer0 = table(&all, 0, m0);
+        let upper = (1..=top)
+            .map(|layer| {
+                let ids: Vec<u32> = all.iter().copied().filter(|&r| levels[r as usize] as usize >= layer).collect();
+                let t = table(&ids, layer, m_up);
+                (ids, t)
+            })
+            .collect();
+        Links { levels, layer0, m0, upper, m_up, entry }
+    }
+
+    fn empty() -> Links {
+        Links { levels: Vec::new(), layer0: Vec::new(), m0: 1, upper: Vec::new(), m_up: 1, entry: NONE }
+    }
+
+    /// Row `row`'s layer-0 slots.
+    pub fn layer0_of(&self, row: u32) -> &[u32] {
+        &self.layer0[row as usize * self.m0..(row as usize + 1) * self.m0]
+    }
+
+    /// Which rows a walk over layer 0 from the entry point reaches.
+    pub fn reachable(&self) -> Vec<bool> {
+        let n = self.levels.len();
+        let mut seen = vec![false; n];
+        if n == 0 {
+            return seen;
+        }
+        let mut stack = vec![self.entry];
+        seen[self.entry as usize] = true;
+        while let Some(r) = stack.pop() {
+            for &nb in self.layer0_of(r) {
+                if nb != NONE && !std::mem::replace(&mut seen[nb as usize], true) {
+                    stack.push(nb);
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// The graph over `vectors` (`dim` wide, unit length), built by hnsw_rs on all cores, exported
+/// and made fully reachable. Returns it with the number of rows `connect_unreachable` linked in.
+pub fn build(vectors: &[f32], dim: usize, params: &HnswParams) -> (Links, usize) {
+    let n = vectors.len() / dim.max(1);
+    if n == 0 {
+        return (Links::empty(), 0);
+    }
+    let m = params.m.clamp(2, super::MAX_LINKS / 2);
+    let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(m, n, 16, params.ef_construction.max(m), UnitCosine);
+    let data: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).enumerate().map(|(i, v)| (v, i)).collect();
+    hnsw.parallel_insert_slice(&data);
+    let mut links = export(&hnsw, n);
+    drop(hnsw);
+    let linked = connect_unreachable(&mut links, vectors, dim);
+    (links, linked)
+}
+
+/// Copies hnsw_rs's graph out point by point (its rows are our data ids). A list on layer l keeps
+/// only rows that are on layer l: hnsw_rs can leave a lower-level row in an upper list, where the
+/// flat format has no links for it.
+fn export(hnsw: &Hnsw<f32, UnitCosine>, n: usize) -> Links {
+    let mut levels = vec![0u8; n];
+    for point in hnsw.get_point_indexation() {
+        levels[point.get_origin_id()] = point.get_point_id().0;
+    }
+    let mut lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
+    for point in hnsw.get_point_indexation() {
+        let row = point.get_origin_id();
+        lists[row] = point
+            .get_neighborhood_id()
+            .into_iter()
+            .take(levels[row] as usize + 1)
+            .enumerate()
+            .map(|(layer, list)| {
+                let mut ids: Vec<u32> = Vec::with_capacity(list.len());
+                for nb in list {
+                    let id = nb.get_origin_id();
+                    if id != row && levels[id] as usize >= layer && !ids.contains(&(id as u32)) {
+                        ids.push(id as u32);
+                    }
+                }
+                ids
+            })
+            .collect();
+    }
+    let top = *levels.iter().max().unwrap_or(&0) as usize;
+    let entry = levels.iter().position(|&l| l as usize == top).unwrap_or(0) as u32;
+    let width = |layer: usize| lists.iter().filter_map(|l| l.get(layer)).map(|v| v.len()).max().unwrap_or(0).max(1);
+    let (m0, m_up) = (width(0), (1..=top).map(width).max().unwrap_or(1));
+    Links::from_lists(levels, entry, m0, m_up, |layer, row, buf| {
+        buf.clear();
+        buf.extend(lists[row as usize].get(layer).into_iter().flatten());
+    })
+}
+
+/// Links every row that a layer-0 walk from the entry point cannot reach into the graph, and
+/// returns how many needed it. Each unreachable row gets an in-link from its nearest reachable row
+/// (exact scan: these rows are few): into a free slot where that row has one, else in place of its
+/// farthest link whose target has other in-links, so no row is cut off by the repair. Whatever
+/// the new link makes reachable is marked before the next row is handled.
+pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> usize {
+    let n = links.levels.len();
+    let mut seen = links.reachable();
+    let missing: Vec<u32> = (0..n as u32).filter(|&r| !seen[r as usize]).collect();
+    if missing.is_empty() {
+        return 0;
+    }
+    let vector = |r: u32| &vectors[r as usize * dim..(r as usize + 1) * dim];
+    let mut in_degree = vec![0u32; n];
+    for &nb in links.layer0.iter().filter(|&&nb| nb != NONE) {
+        in_degree[nb as usize] += 1;
+    }
+    let mut linked = 0;
+    for &row in &missing {
+        if seen[row as usize] {
+            continue; // reached through a row linked in before it
+        }
+        let q = vector(row);
+        // Reachable rows, nearest first; the first that can take a link without cutting another off.
+        let mut near: Vec<(f32, u32)> =
+            (0..n as u32).into_par_iter().filter(|&r| seen[r as usize]).map(|r| (dot(q, vector(r)), r)).collect();
+        near.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let m0 = links.m0;
+        let mut done = false;
+        for &(_, from) in &near {
+            let slots = &mut links.layer0[from as usize * m0..(from as usize + 1) * m0];
+            let slot = match slots.iter().position(|&s| s == NONE) {
+                Some(free) => Some(free),
+                None => {
+                    // Replace the farthest neighbour that other rows also link to.
+                    let from_v = vector(from);
+                    slots
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &s)| in_degree[s as usize] >= 2)
+                        .min_by(|a, b| dot(from_v, vector(*a.1)).total_cmp(&dot(from_v, vector(*b.1))))
+                        .map(|(i, _)| i)
+                }
+            };
+            if let Some(i) = slot {
+                if slots[i] != NONE {
+                    in_degree[slots[i] as usize] -= 1;
+                }
+                slots[i] = row;
+                in_degree[row as usize] += 1;
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            continue;
+        }
+        linked += 1;
+        // Everything reachable from the newly linked row is reachable now.
+        let mut stack = vec![row];
+        seen[row as usize] = true;
+        while let Some(r) = stack.pop() {
+            for &nb in links.layer0_of(r) {
+                if nb != NONE && !std::mem::replace(&mut seen[nb as usize], true) {
+                    stack.push(nb);
+                }
+            }
+        }
+    }
+    // A replaced link can, rarely, have been a row's only path after all: check again until none is left.
+    if linked > 0 && links.reachable().iter().any(|&r| !r) {
+        linked += connect_unreachable(links, vectors, dim);
+    }
+    linked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ann::{clustered_unit_vectors, write_links, write_vectors, AnnIndex};
+
+    fn clustered(n: usize, dim: usize) -> Vec<f32> {
+        clustered_unit_vectors(n, dim, 40, 0.35, 0x2545_F491_4F6C_DD1D)
+    }
+
+    #[test]
+    fn exported_graph_is_well_formed_and_fully_reachable() {
+        let (n, dim) = (4000, 24);
+        let v = clustered(n, dim);
+        let (links, _) = build(&v, dim, &HnswParams::default());
+        assert!(links.m0 <= 32 && links.m0 >= 16, "layer 0 width {}", links.m0);
+        assert_eq!(links.levels[links.entry as usize] as usize, links.upper.len(), "entry is on the top layer");
+        assert!(links.reachable().iter().all(|&r| r), "every row reachable after the build");
+        for r in 0..n {
+            let row = links.layer0_of(r as u32);
+            let real: Vec<u32> = row.iter().copied().take_while(|&x| x != NONE).collect();
+            assert!(!real.is_empty(), "row {r} has no links");
+            assert!(row[real.len()..].iter().all(|&x| x == NONE), "padding only at the end");
+            assert!(real.iter().all(|&x| (x as usize) < n && x as usize != r), "row {r}: {real:?}");
+            let mut sorted = real.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), real.len(), "row {r} links a row twice");
+        }
+        for (layer, (ids, table)) in links.upper.iter().enumerate() {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]));
+            assert!(ids.iter().all(|&r| links.levels[r as usize] as usize > layer));
+            assert!(table.iter().all(|&x| x == NONE || ids.binary_search(&x).is_ok()), "layer {} links outside it", layer + 1);
+        }
+    }
+
+    /// Cut every in-link of some layer-0 rows: search can no longer find them; after the repair
+    /// every row is reachable and each cut row is its own vector's nearest hit again.
+    #[test]
+    fn repair_links_in_rows_that_nothing_reaches() {
+        let (n, dim) = (3000, 32);
+        let v = clustered(n, dim);
+        let (mut links, _) = build(&v, dim, &HnswParams::default());
+        let cut: Vec<u32> = (0..n as u32).filter(|&r| links.levels[r as usize] == 0 && r != links.entry).step_by(397).take(5).collect();
+        assert_eq!(cut.len(), 5);
+        for slot in links.layer0.iter_mut() {
+            if cut.contains(slot) {
+                *slot = NONE;
+            }
+        }
+        // Keep each table's padding at the end, as the format requires.
+        for r in 0..n {
+            let row = &mut links.layer0[r * links.m0..(r + 1) * links.m0];
+            let mut real: Vec<u32> = row.iter().copied().filter(|&x| x != NONE).collect();
+            real.resize(row.len(), NONE);
+            row.copy_from_slice(&real);
+        }
+        let reach = links.reachable();
+        assert!(cut.iter().all(|&r| !reach[r as usize]), "the cut rows are unreachable");
+        let dir = tempfile::tempdir().unwrap();
+        write_vectors(&dir.path().join("v"), &v).unwrap();
+        let open = |links: &Links, name: &str| {
+            write_links(&dir.path().join(name), links).unwrap();
+            AnnIndex::open(&dir.path().join("v"), &dir.path().join(name), n, dim).unwrap()
+        };
+        let before = open(&links, "before");
+        for &r in &cut {
+            let hits = before.search(&v[r as usize * dim..(r as usize + 1) * dim], 10, 64, &|_| true);
+            assert!(hits.iter().all(|h| h.row != r), "row {r} found although nothing links to it");
+        }
+        let linked = connect_unreachable(&mut links, &v, dim);
+        assert!(linked >= cut.len(), "linked {linked}");
+        assert!(links.reachable().iter().all(|&r| r));
+        let after = open(&links, "after");
+        for &r in &cut {
+            let hits = after.search(&v[r as usize * dim..(r as usize + 1) * dim], 10, 64, &|_| true);
+            assert_eq!(hits[0].row, r, "row {r} is its own nearest neighbour once linked in");
+        }
+    }
+
+    /// The exported graph, searched by our routine, agrees with exact search and with hnsw_rs's
+    /// own search over the same graph.
+    #[test]
+    fn exported_graph_answers_like_hnsw_rs_and_exact() {
+        let (n, dim) = (3000, 32);
+        let v = clustered(n, dim);
+        let params = HnswParams::default();
+        let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(params.m, n, 16, params.ef_construction, UnitCosine);
+        let data: Vec<(&[f32], usize)> = v.chunks_exact(dim).enumerate().map(|(i, x)| (x, i)).collect();
+        hnsw.parallel_insert_slice(&data);
+        let mut links = export(&hnsw, n);
+        connect_unreachable(&mut links, &v, dim);
+        let dir = tempfile::tempdir().unwrap();
+        write_vectors(&dir.path().join("v"), &v).unwrap();
+        write_links(&dir.path().join("g"), &links).unwrap();
+        let idx = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap();
+        let (mut agree_exact, mut agree_lib, mut total) = (0, 0, 0);
+        for qi in (0..n).step_by(25) {
+            // A point perturbed, so the query is not itself in the index.
+            let q: Vec<f32> = v[qi * dim..(qi + 1) * dim].iter().enumerate().map(|(i, x)| x + if i % 3 == 0 { 0.05 } else { 0.0 }).collect();
+            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+            let q: Vec<f32> = q.iter().map(|a| a / norm).collect();
+            let exact: Vec<u32> = idx.exact(&q, 10, &|_| true).iter().map(|h| h.row).collect();
+            let ours: Vec<u32> = idx.search(&q, 10, 64, &|_| true).iter().map(|h| h.row).collect();
+            let lib: Vec<u32> = hnsw.search(&q, 10, 64).iter().map(|nb| nb.d_id as u32).collect();
+            agree_exact += ours.iter().filter(|r| exact.contains(r)).count();
+            agree_lib += ours.iter().filter(|r| lib.contains(r)).count();
+            total += 10;
+        }
+        let (re, rl) = (agree_exact as f64 / total as f64, agree_lib as f64 / total as f64);
+        assert!(re >= 0.99, "recall@10 vs exact {re}");
+        assert!(rl >= 0.98, "overlap with hnsw_rs's own search {rl}");
+    }
+}

@@ -1,0 +1,222 @@
+//! Embedder: text -> unit vector, the way sentence-transformers computes it.
+//!
+//! The model's own tokenizer with truncation at the model's `max_seq_length` (the tokenizer.json of
+//! all-MiniLM-L6-v2 says 128 with fixed padding, which sentence-transformers overrides, and so do
+//! we); texts sorted by token length and cut into batches; BERT through candle on the CPU (`bert`:
+//! packed, padding-free batches, the default; `reference`: candle-transformers' `BertModel` on
+//! padded batches with a mask); mean pooling over real tokens only; L2 normalisation.
+
+mod bert;
+mod kernels;
+mod ops;
+mod reference;
+
+pub use crate::model::Pooling;
+use crate::model::ModelInfo;
+use anyhow::{anyhow, bail, Context, Result};
+use bert::PackedBert;
+use candle_transformers::models::bert::Config;
+use reference::Reference;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+/// Texts per batch of the reference engine (it pads each batch to its longest text).
+pub const DEFAULT_BATCH: usize = 32;
+/// Tokens per batch of the packed engine: enough rows for the matrix products to run at full
+/// speed on every core, few enough that a batch's activations stay a few tens of megabytes.
+const TOKENS_PER_BATCH: usize = 2048;
+
+/// Which model implementation runs: `Packed` (our BERT on candle tensors) by default; `Reference`
+/// (candle-transformers' `BertModel`) with SEMSEARCH_ENGINE=reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Packed,
+    Reference,
+}
+
+impl EngineKind {
+    /// The engine SEMSEARCH_ENGINE names (unset: packed); an unknown name is an error.
+    pub fn from_env() -> Result<EngineKind> {
+        match std::env::var("SEMSEARCH_ENGINE").as_deref() {
+            Err(_) | Ok("") | Ok("packed") => Ok(EngineKind::Packed),
+            Ok("reference") => Ok(EngineKind::Reference),
+            Ok(other) => bail!("SEMSEARCH_ENGINE={other}: unknown engine; use packed (the default) or reference"),
+        }
+    }
+}
+
+enum Engine {
+    Packed(PackedBert),
+    Reference(Reference),
+}
+
+pub struct Embedder {
+    engine: Engine,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    batch_size: usize,
+    tokens_per_batch: usize,
+}
+
+impl Embedder {
+    /// The engine SEMSEARCH_ENGINE picks (packed unless it says reference).
+    pub fn load(info: &ModelInfo) -> Result<Embedder> {
+        Self::load_engine(info, EngineKind::from_env()?)
+    }
+
+    pub fn load_engine(info: &ModelInfo, kind: EngineKind) -> Result<Embedder> {
+        let config_path = info.dir.join("config.json");
+        let config: Config = serde_json::from_str(
+            &std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?,
+        )
+        .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
+        let weights = info.dir.join("model.safetensors");
+        // The tokenizer (a JSON parse) loads beside the weights (copies into tensors).
+        let (engine, tokenizer) = rayon::join(
+            || -> Result<Engine> {
+                Ok(match kind {
+                    EngineKind::Packed => Engine::Packed(
+                        PackedBert::load(&weights, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?,
+                    ),
+                    EngineKind::Reference => Engine::Reference(Reference::load(&weights, &config)?),
+                })
+            },
+            || load_tokenizer(info),
+        );
+        let (engine, tokenizer) = (engine?, tokenizer?);
+        let tokens_per_batch = match std::env::var("SEMSEARCH_BATCH_TOKENS") {
+            Ok(v) => v.parse().ok().filter(|&n| n > 0).ok_or_else(|| anyhow!("SEMSEARCH_BATCH_TOKENS={v}: expected a positive number"))?,
+            Err(_) => TOKENS_PER_BATCH,
+        };
+        Ok(Embedder { engine, tokenizer, info: info.clone(), batch_size: DEFAULT_BATCH, tokens_per_batch })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn dimensions(&self) -> usize {
+        self.info.dimensions
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Texts per batch of the reference engine.
+    pub fn with_batch_size(mut self, n: usize) -> Embedder {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text], &mut |_| {})
+    }
+
+    /// Embed `texts`; returns `texts.len() * dimensions` floats, row i for texts[i].
+    /// Texts are processed in batches sorted by token length (so the reference engine pads little
+    /// and the packed engine's attention blocks are even); `progress` is called with the number of
+    /// texts done after each batch.
+    pub fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>> {
+        let dim = self.info.dimensions;
+        let mut out = vec![0f32; texts.len() * dim];
+        // Only the token ids are kept: a full `Encoding` (tokens, offsets, masks) costs ten times
+        // more, and a large run tokenizes tens of thousands of passages before the first batch.
+        let mut encodings: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
+        for group in texts.chunks(2048) {
+            let encoded = self.tokenizer.encode_batch(group.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+            encodings.extend(encoded.into_iter().map(|e| e.get_ids().to_vec()));
+        }
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+        let mut batches: Vec<&[usize]> = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let end = match self.engine {
+                Engine::Packed(_) => {
+                    // As many texts as fit in the token budget (at least one).
+                    let mut end = start + 1;
+                    let mut tokens = encodings[order[start]].len();
+                    while end < order.len() && tokens + encodings[order[end]].len() <= self.tokens_per_batch {
+                        tokens += encodings[order[end]].len();
+                        end += 1;
+                    }
+                    end
+                }
+                Engine::Reference(_) => (start + self.batch_size).min(order.len()),
+            };
+            batches.push(&order[start..end]);
+            start = end;
+        }
+        let run = |batch: &[usize]| -> Result<Vec<f32>> {
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].as_slice()).collect();
+            match &self.engine {
+                Engine::Packed(model) => {
+                    let (hidden, offsets) = model.forward(&seqs)?;
+                    Ok(pool(&hidden.flatten_all()?.to_vec1::<f32>()?, &offsets, dim, self.info.pooling))
+                }
+                Engine::Reference(model) => model.embed_batch(&seqs, self.info.pooling),
+            }
+        };
+        // Two batches in flight: a forward pass has single-threaded stretches (candle clears each
+        // product's output before gemm fills it), and the other batch keeps the cores busy
+        // meanwhile. Each batch's products still spread over every core.
+        let mut done = 0;
+        for pair in batches.chunks(2) {
+            let rows = match pair {
+                [a, b] => {
+                    let (x, y) = rayon::join(|| run(a), || run(b));
+                    [x?, y?].concat()
+                }
+                _ => run(pair[0])?,
+            };
+            for (j, &i) in pair.concat().iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&rows[j * dim..(j + 1) * dim]);
+            }
+            done += pair.iter().map(|b| b.len()).sum::<usize>();
+            progress(done);
+        }
+        Ok(out)
+    }
+}
+
+/// One unit vector per packed sequence (rows `offsets[j]..offsets[j + 1]` of `hidden`): the mean
+/// of its token states (or its first token's, for CLS pooling), L2-normalised.
+fn pool(hidden: &[f32], offsets: &[usize], dim: usize, pooling: Pooling) -> Vec<f32> {
+    let mut out = vec![0f32; (offsets.len() - 1) * dim];
+    for (j, v) in out.chunks_exact_mut(dim).enumerate() {
+        let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
+        match pooling {
+            Pooling::Mean => {
+                for row in rows.chunks(dim) {
+                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                let n = (offsets[j + 1] - offsets[j]).max(1) as f32;
+                v.iter_mut().for_each(|a| *a /= n);
+            }
+            Pooling::Cls => v.copy_from_slice(&rows[..dim]),
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+        v.iter_mut().for_each(|a| *a /= norm);
+    }
+    out
+}
+
+/// The model's tokenizer, set to truncate at the model window and not to pad (we pad per batch).
+pub fn load_tokenizer(info: &ModelInfo) -> Result<Tokenizer> {
+    let path = info.dir.join("tokenizer.json");
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: cannot load tokenizer: {e}", path.display()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: info.max_tokens,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| anyhow!("tokenizer: {e}"))?;
+    tokenizer.with_padding(None);
+    Ok(tokenizer)
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
