@@ -97,8 +97,36 @@ pub fn build(vectors: &[f32], dim: usize, params: &HnswParams) -> (Links, usize)
     hnsw.parallel_insert_slice(&data);
     let mut links = export(&hnsw, n);
     drop(hnsw);
+    diversify_full_lists(&mut links, vectors, dim);
     let linked = connect_unreachable(&mut links, vectors, dim);
     (links, linked)
+}
+
+/// When another row links back to a row whose layer-0 list is full, hnsw_rs drops the farthest of
+/// its neighbours (its "simple" reverse update), so a full list ends up as the row's 2M nearest rows,
+/// crowded into one direction: a search scores many near-duplicates at every hop. hnswlib shrinks an
+/// overflowing list with its neighbour heuristic instead (keep a candidate only if it is nearer to
+/// the row than to every neighbour kept so far). Full lists are thinned that way here, in parallel.
+fn diversify_full_lists(links: &mut Links, vectors: &[f32], dim: usize) {
+    let vector = |r: u32| &vectors[r as usize * dim..(r as usize + 1) * dim];
+    let m0 = links.m0;
+    links.layer0.par_chunks_mut(m0).enumerate().for_each(|(row, slots)| {
+        if slots.iter().any(|&s| s == NONE) {
+            return;
+        }
+        let v = vector(row as u32);
+        let mut near: Vec<(f32, u32)> = slots.iter().map(|&c| (1.0 - dot(v, vector(c)), c)).collect();
+        near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut kept: Vec<u32> = Vec::with_capacity(m0);
+        for (d, c) in near {
+            let cv = vector(c);
+            if kept.iter().all(|&k| 1.0 - dot(cv, vector(k)) >= d) {
+                kept.push(c);
+            }
+        }
+        slots.fill(NONE);
+        slots[..kept.len()].copy_from_slice(&kept);
+    });
 }
 
 /// Copies hnsw_rs's graph out point by point (its rows are our data ids). A list on layer l keeps
@@ -163,35 +191,19 @@ pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> us
         }
         let q = vector(row);
         // Reachable rows, nearest first; the first that can take a link without cutting another off.
+        // Only the nearest few are sorted (one of them nearly always can); all of them if not.
         let mut near: Vec<(f32, u32)> =
             (0..n as u32).into_par_iter().filter(|&r| seen[r as usize]).map(|r| (dot(q, vector(r)), r)).collect();
-        near.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let m0 = links.m0;
-        let mut done = false;
-        for &(_, from) in &near {
-            let slots = &mut links.layer0[from as usize * m0..(from as usize + 1) * m0];
-            let slot = match slots.iter().position(|&s| s == NONE) {
-                Some(free) => Some(free),
-                None => {
-                    // Replace the farthest neighbour that other rows also link to.
-                    let from_v = vector(from);
-                    slots
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &s)| in_degree[s as usize] >= 2)
-                        .min_by(|a, b| dot(from_v, vector(*a.1)).total_cmp(&dot(from_v, vector(*b.1))))
-                        .map(|(i, _)| i)
-                }
-            };
-            if let Some(i) = slot {
-                if slots[i] != NONE {
-                    in_degree[slots[i] as usize] -= 1;
-                }
-                slots[i] = row;
-                in_degree[row as usize] += 1;
-                done = true;
-                break;
-            }
+        let nearest_first = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let few = near.len().min(64);
+        if few > 0 {
+            near.select_nth_unstable_by(few - 1, nearest_first);
+        }
+        near[..few].sort_unstable_by(nearest_first);
+        let mut done = link_from_first(&mut links.layer0, links.m0, &mut in_degree, &near[..few], row, &vector);
+        if !done && few < near.len() {
+            near.sort_unstable_by(nearest_first);
+            done = link_from_first(&mut links.layer0, links.m0, &mut in_degree, &near[few..], row, &vector);
         }
         if !done {
             continue;
@@ -213,6 +225,39 @@ pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> us
         linked += connect_unreachable(links, vectors, dim);
     }
     linked
+}
+
+/// Links `row` in from the first of `candidates` that can take it: into a free layer-0 slot, or in
+/// place of its farthest neighbour that other rows also link to. False if none can.
+fn link_from_first<'v>(
+    layer0: &mut [u32],
+    m0: usize,
+    in_degree: &mut [u32],
+    candidates: &[(f32, u32)],
+    row: u32,
+    vector: &impl Fn(u32) -> &'v [f32],
+) -> bool {
+    for &(_, from) in candidates {
+        let slots = &mut layer0[from as usize * m0..(from as usize + 1) * m0];
+        let slot = slots.iter().position(|&s| s == NONE).or_else(|| {
+            let from_v = vector(from);
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| in_degree[s as usize] >= 2)
+                .min_by(|a, b| dot(from_v, vector(*a.1)).total_cmp(&dot(from_v, vector(*b.1))))
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = slot {
+            if slots[i] != NONE {
+                in_degree[slots[i] as usize] -= 1;
+            }
+            slots[i] = row;
+            in_degree[row as usize] += 1;
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

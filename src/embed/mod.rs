@@ -6,6 +6,7 @@
 //! packed, padding-free batches, the default; `reference`: candle-transformers' `BertModel` on
 //! padded batches with a mask); mean pooling over real tokens only; L2 normalisation.
 
+mod attention;
 mod bert;
 mod kernels;
 mod ops;

@@ -2,7 +2,7 @@
 //! runs one kernel of `kernels.rs` over it, so a layer is candle matmuls plus four of these, with no
 //! intermediate tensor for a bias, an activation or a residual sum.
 
-use super::kernels;
+use super::{attention, kernels};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, InplaceOp2, InplaceOp3, Layout, Result, Shape};
 
@@ -114,7 +114,7 @@ impl CustomOp2 for PackedAttention<'_> {
             bail!("packed-attention: {} values for {tokens} tokens of width {}", qkv.len(), 3 * h);
         }
         let mut ctx = vec![0f32; tokens * h];
-        kernels::attention(qkv, bias, &mut ctx, self.offsets, self.heads);
+        attention::attention(qkv, bias, &mut ctx, self.offsets, self.heads);
         Ok((CpuStorage::F32(ctx), Shape::from((tokens, h))))
     }
 }
