@@ -66,13 +66,17 @@ impl Links {
 
     /// Which rows a walk over layer 0 from the entry point reaches.
     pub fn reachable(&self) -> Vec<bool> {
-        let n = self.levels.len();
-        let mut seen = vec![false; n];
-        if n == 0 {
-            return seen;
+        let mut seen = vec![false; self.levels.len()];
+        if !seen.is_empty() {
+            self.mark_reachable_from(self.entry, &mut seen);
         }
-        let mut stack = vec![self.entry];
-        seen[self.entry as usize] = true;
+        seen
+    }
+
+    /// Marks `start` and every row a layer-0 walk from it reaches through rows not yet marked.
+    fn mark_reachable_from(&self, start: u32, seen: &mut [bool]) {
+        seen[start as usize] = true;
+        let mut stack = vec![start];
         while let Some(r) = stack.pop() {
             for &nb in self.layer0_of(r) {
                 if nb != NONE && !std::mem::replace(&mut seen[nb as usize], true) {
@@ -80,7 +84,6 @@ impl Links {
                 }
             }
         }
-        seen
     }
 }
 
@@ -210,15 +213,7 @@ pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> us
         }
         linked += 1;
         // Everything reachable from the newly linked row is reachable now.
-        let mut stack = vec![row];
-        seen[row as usize] = true;
-        while let Some(r) = stack.pop() {
-            for &nb in links.layer0_of(r) {
-                if nb != NONE && !std::mem::replace(&mut seen[nb as usize], true) {
-                    stack.push(nb);
-                }
-            }
-        }
+        links.mark_reachable_from(row, &mut seen);
     }
     // A replaced link can, rarely, have been a row's only path after all: check again until none is left.
     if linked > 0 && links.reachable().iter().any(|&r| !r) {

@@ -196,7 +196,7 @@ unsafe fn attend<V: Lanes>(qkv: &[f32], bias: &[f32], head: usize, d: usize, sc:
     let scale = 1.0 / (d as f32).sqrt();
     let (bq, bk, bv) = (&bias[head * d..][..d], &bias[h + head * d..][..d], &bias[2 * h + head * d..][..d]);
     resize_zeroed(&mut sc.q, lr * d);
-    resize_zeroed(&mut sc.k, l * d);
+    sc.k.resize(l * d, 0.0); // every key value is written below
     resize_zeroed(&mut sc.kt, d * lc);
     resize_zeroed(&mut sc.v, l * dc);
     // Every score and output value is written before it is read: no need to clear them.
