@@ -6,10 +6,35 @@
 //!
 //! Usage: cargo run --release --example synth_index -- SYNTH_DIR INDEX_DIR
 //! (SYNTH_DIR from `python3 ../shared/baselines/synth.py SYNTH_DIR`, or benches/ann-vs-baselines.sh)
-use semsearch::embed::Embedder;
-use semsearch::index::{build_with, BuildOptions};
-use semsearch::ingest::{Document, Ingested, LineMap};
+use semsearch::embed::{Embed, Embedder};
+use semsearch::indexer::{self, BuildOptions, InMemory};
+use semsearch::ingest::{Document, LineMap};
 use semsearch::model::{ModelInfo, ModelLocation};
+
+/// The model's identity and tokenizer, with vectors looked up in `base.f32` by passage number.
+struct FromBase {
+    embedder: Embedder,
+    base: Vec<f32>,
+}
+
+impl Embed for FromBase {
+    fn info(&self) -> &ModelInfo {
+        self.embedder.info()
+    }
+    fn tokenizer(&self) -> &tokenizers::Tokenizer {
+        self.embedder.tokenizer()
+    }
+    fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> anyhow::Result<Vec<f32>> {
+        let dim = self.embedder.dimensions();
+        let mut out = Vec::with_capacity(texts.len() * dim);
+        for t in texts {
+            let i: usize = t.trim_start_matches("Synthetic passage ").trim_end_matches('.').parse()?;
+            out.extend_from_slice(&self.base[i * dim..(i + 1) * dim]);
+        }
+        progress(texts.len());
+        Ok(out)
+    }
+}
 
 // The allocator and its setting as in the semsearch binary, so the figures are the product's.
 #[global_allocator]
@@ -35,18 +60,10 @@ fn main() -> anyhow::Result<()> {
             lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
         })
         .collect();
-    let input = Ingested { documents, files: n, skipped: Vec::new(), roots: vec!["synth".into()] };
-    let mut from_base = |texts: &[&str], progress: &mut dyn FnMut(usize)| -> anyhow::Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(texts.len() * dim);
-        for t in texts {
-            let i: usize = t.trim_start_matches("Synthetic passage ").trim_end_matches('.').parse()?;
-            out.extend_from_slice(&base[i * dim..(i + 1) * dim]);
-        }
-        progress(texts.len());
-        Ok(out)
-    };
+    let mut input = InMemory { documents, roots: vec!["synth".into()] };
     let opts = BuildOptions { chunking: Default::default(), hnsw: Default::default(), quiet: false };
-    let summary = build_with(std::path::Path::new(&args[2]), &input, embedder.info(), embedder.tokenizer(), &mut from_base, &opts)?;
+    let from_base = FromBase { embedder, base };
+    let (summary, _) = indexer::run(std::path::Path::new(&args[2]), &mut input, &from_base, &opts)?;
     println!("{}", serde_json::json!({"passages": summary.passages, "seconds": summary.seconds, "graph_seconds": summary.graph_seconds}));
     Ok(())
 }

@@ -3,8 +3,9 @@
 use crate::chunk::ChunkParams;
 use crate::embed::Embedder;
 use crate::eval::{self, Run};
-use crate::index::{self, BuildOptions, Index};
-use crate::ingest::{self, Ingested};
+use crate::index::{Index, Meta};
+use crate::indexer::{self, BuildOptions, InMemory};
+use crate::ingest;
 use crate::search::{self, Strategy};
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
@@ -116,7 +117,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
 
     // Index (or reuse) the corpus.
     let chunking = ChunkParams { whole_documents: opts.no_chunk, ..opts.chunking };
-    let existing = if opts.index.is_some() { index::Meta::read(&dir)? } else { None };
+    let existing = if opts.index.is_some() { Meta::read(&dir)? } else { None };
     if let Some(m) = &existing {
         if m.chunking.whole_documents != opts.no_chunk || (!opts.no_chunk && m.chunking != chunking) {
             anyhow::bail!(
@@ -143,8 +144,8 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
                 }
             }
         }
-        let input = Ingested { documents: docs, files: 1, skipped: Vec::new(), roots: Vec::new() };
-        let summary = index::build(&dir, &input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet })?;
+        let mut input = InMemory { documents: docs, roots: Vec::new() };
+        let (summary, _) = indexer::run(&dir, &mut input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet })?;
         let embed_s = summary.embed_seconds.max(1e-9);
         report.insert("index_build_ms".into(), json!(round(summary.seconds * 1000.0, 1)));
         report.insert("embed_ms".into(), json!(round(summary.embed_seconds * 1000.0, 1)));

@@ -1,12 +1,15 @@
-//! Ingest: paths in, `Document`s out.
+//! Ingest: paths in, `Document`s out, one at a time.
 //!
-//! Walks files and directories the way ripgrep does (the `ignore` crate: .gitignore, .ignore, hidden
+//! Documents are handed to a sink as they are read (a JSONL file line by line), so a run holds one
+//! file (or one JSONL record) at a time, never the corpus. Walks files and directories the way ripgrep does (the `ignore` crate: .gitignore, .ignore, hidden
 //! files), reads each supported file and turns it into documents. A document's `text` is what gets
 //! chunked and embedded; `lines` maps byte offsets in that text back to lines of the source file, so
 //! results can point at `path:line`.
 
-use anyhow::{bail, Context, Result};
-use std::io::Read;
+use crate::docpath::{self, PathKeys};
+use crate::error::Error;
+use anyhow::{Context, Result};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -48,15 +51,20 @@ pub struct Skip {
     pub reason: String,
 }
 
+/// What reading the paths found, besides the documents handed to the sink.
 #[derive(Debug, Default)]
-pub struct Ingested {
-    pub documents: Vec<Document>,
+pub struct IngestReport {
     pub files: usize,
     pub skipped: Vec<Skip>,
-    /// Every root path given (relative form), so that documents under them that disappeared can be
-    /// dropped from the index.
+    /// Every root path given, as stored keys (see `docpath`), so that documents under them that
+    /// disappeared can be dropped from the index.
     pub roots: Vec<String>,
+    /// Documents handed to the sink.
+    pub documents: usize,
 }
+
+/// Receives each document as it is read; an error stops the run.
+pub type Sink<'a> = dyn FnMut(Document) -> Result<()> + 'a;
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
 const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
@@ -88,15 +96,6 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
     }
 }
 
-/// Turns a filesystem path into the form stored in the index: relative to `root` when inside it.
-pub fn display_path(path: &Path, root: &Path) -> String {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    match abs.strip_prefix(root) {
-        Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
-        _ => abs.to_string_lossy().into_owned(),
-    }
-}
-
 /// How paths are read.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOptions {
@@ -107,11 +106,14 @@ pub struct IngestOptions {
     pub follow_links: bool,
     /// Stop at the first file or record that cannot be indexed instead of skipping it.
     pub strict: bool,
+    /// Print each skipped file as a warning the moment it is found, with this word ("skipped",
+    /// "would be skipped"), so the warnings come out even when the run then fails.
+    pub warn: Option<&'static str>,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { max_file_bytes: 100 << 20, follow_links: false, strict: false }
+        IngestOptions { max_file_bytes: 100 << 20, follow_links: false, strict: false, warn: None }
     }
 }
 
@@ -119,12 +121,15 @@ impl Default for IngestOptions {
 /// counted in one more warning.
 const RECORD_WARNINGS: usize = 5;
 
-impl Ingested {
+impl IngestReport {
     /// Records a file or record that is not indexed; with `--strict` it is an error instead.
     fn skip(&mut self, opts: &IngestOptions, path: impl Into<String>, reason: impl Into<String>) -> Result<()> {
         let (path, reason) = (path.into(), reason.into());
         if opts.strict {
-            bail!("{path}: {reason} (stopped by --strict; without it this is skipped with a warning)");
+            return Err(Error::bad_input(path, format!("{reason} (stopped by --strict; without it this is skipped with a warning)")));
+        }
+        if let Some(word) = opts.warn {
+            eprintln!("semsearch: warning: {path}: {word}: {reason}");
         }
         self.skipped.push(Skip { path, reason });
         Ok(())
@@ -141,22 +146,28 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Reads every path (file, directory, or `-` for stdin). `root` is the directory paths are stored
-/// relative to (the directory holding the index).
-pub fn ingest(paths: &[PathBuf], root: &Path, opts: &IngestOptions) -> Result<Ingested> {
-    let mut out = Ingested::default();
+/// Stored keys of the paths given, without reading them (what `index` will count as "under these
+/// paths" when it decides which documents were removed).
+pub fn roots(paths: &[PathBuf], keys: &PathKeys) -> Vec<String> {
+    paths.iter().map(|p| keys.key(p)).collect()
+}
+
+/// Reads every path (file, directory, or `-` for stdin), handing each document to `sink` as it
+/// is read. Paths are stored as `keys` says (relative to the folder holding the index).
+pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &mut Sink) -> Result<IngestReport> {
+    let mut out = IngestReport { roots: roots(paths, keys), ..IngestReport::default() };
+    let mut r = Reader { keys, opts, out: &mut out, sink };
     for p in paths {
         if p.as_os_str() == "-" {
             let mut bytes = Vec::new();
             std::io::stdin().take(opts.max_file_bytes + 1).read_to_end(&mut bytes).context("<stdin>: cannot read")?;
-            out.files += 1;
-            out.roots.push("<stdin>".into());
+            r.out.files += 1;
             if bytes.len() as u64 > opts.max_file_bytes {
-                out.skip(opts, "<stdin>", too_large(opts))?;
+                r.out.skip(opts, docpath::STDIN, too_large(opts))?;
                 continue;
             }
-            if let Some(text) = decode(&mut out, opts, "<stdin>", bytes)? {
-                out.documents.extend(text_documents("<stdin>", text, Format::Text));
+            if let Some(text) = decode(r.out, opts, docpath::STDIN, bytes)? {
+                r.emit_all(text_documents(docpath::STDIN, text, Format::Text))?;
             }
             continue;
         }
@@ -174,17 +185,16 @@ pub fn ingest(paths: &[PathBuf], root: &Path, opts: &IngestOptions) -> Result<In
                 } else {
                     e.to_string()
                 };
-                bail!("{}: {why}", p.display());
+                return Err(Error::bad_input(p.display().to_string(), why));
             }
         };
-        out.roots.push(display_path(p, root));
         if meta.is_file() {
-            read_file(p, root, true, opts, &mut out)?;
+            r.read_file(p, true)?;
             continue;
         }
         if !meta.is_dir() {
-            out.files += 1;
-            out.skip(opts, display_path(p, root), "not a regular file (a FIFO, socket or device)")?;
+            r.out.files += 1;
+            r.out.skip(opts, keys.key(p), "not a regular file (a FIFO, socket or device)")?;
             continue;
         }
         let walker = ignore::WalkBuilder::new(p).follow_links(opts.follow_links).sort_by_file_name(|a, b| a.cmp(b)).build();
@@ -192,26 +202,198 @@ pub fn ingest(paths: &[PathBuf], root: &Path, opts: &IngestOptions) -> Result<In
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
+                    // The process's own limits are not the folder's fault: skipping would make
+                    // `index` remove every document under it.
+                    if let Some(io) = e.io_error().filter(|io| is_resource_limit(io)) {
+                        let at = walk_error(&e).0.unwrap_or(p).display().to_string();
+                        let own = io.raw_os_error().map(std::io::Error::from_raw_os_error).unwrap_or_else(|| std::io::Error::new(io.kind(), io.to_string()));
+                        return Err(anyhow::Error::new(own).context(format!("{at}: cannot read")));
+                    }
                     // Unreadable directories, symlink loops (with --follow), broken links.
                     let (at, why) = walk_error(&e);
                     // The path as walked: canonicalising a link in a loop would name its target.
                     let at = at.unwrap_or(p).display().to_string();
-                    out.skip(opts, at, why)?;
+                    r.out.skip(opts, at, why)?;
                     continue;
                 }
             };
             if entry.file_type().is_some_and(|t| t.is_file()) {
-                read_file(entry.path(), root, false, opts, &mut out)?;
+                r.read_file(entry.path(), false)?;
             } else if entry.depth() > 0
                 && entry.file_type().is_some_and(|t| !t.is_dir() && !t.is_symlink())
                 && format_of(entry.path(), false).is_some()
             {
-                out.files += 1;
-                out.skip(opts, display_path(entry.path(), root), "not a regular file (a FIFO, socket or device)")?;
+                r.out.files += 1;
+                r.out.skip(opts, keys.key(entry.path()), "not a regular file (a FIFO, socket or device)")?;
             }
         }
     }
     Ok(out)
+}
+
+/// One `ingest` call's state: where documents go and what was found.
+struct Reader<'a, 's> {
+    keys: &'a PathKeys,
+    opts: &'a IngestOptions,
+    out: &'a mut IngestReport,
+    sink: &'a mut Sink<'s>,
+}
+
+impl Reader<'_, '_> {
+    fn emit(&mut self, d: Document) -> Result<()> {
+        self.out.documents += 1;
+        (self.sink)(d)
+    }
+
+    fn emit_all(&mut self, docs: Vec<Document>) -> Result<()> {
+        docs.into_iter().try_for_each(|d| self.emit(d))
+    }
+
+    fn read_file(&mut self, path: &Path, explicit: bool) -> Result<()> {
+        let Some(format) = format_of(path, explicit) else {
+            return Ok(());
+        };
+        let opts = self.opts;
+        let shown = self.keys.key(path);
+        self.out.files += 1;
+        if format == Format::Jsonl {
+            return self.read_jsonl(path, &shown);
+        }
+        // The size is checked before reading, and the read itself is bounded (a file can grow, and
+        // special files report no size).
+        let read = std::fs::File::open(path).and_then(|f| {
+            if f.metadata()?.len() > opts.max_file_bytes {
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            f.take(opts.max_file_bytes + 1).read_to_end(&mut bytes)?;
+            Ok((bytes.len() as u64 <= opts.max_file_bytes).then_some(bytes))
+        });
+        let bytes = match read {
+            Ok(Some(b)) => b,
+            Ok(None) => return self.out.skip(opts, shown, too_large(opts)),
+            Err(e) => return self.read_error(shown, e),
+        };
+        let Some(text) = decode(self.out, opts, &shown, bytes)? else {
+            return Ok(());
+        };
+        match format {
+            Format::Text | Format::Markdown => self.emit_all(text_documents(&shown, text, format)),
+            Format::Html => match html_document(&shown, &text) {
+                Some(d) => self.emit(d),
+                None => self.out.skip(opts, shown, "no visible text"),
+            },
+            Format::Jsonl => unreachable!("read line by line above"),
+        }
+    }
+
+    /// A file that cannot be read is skipped with a warning, unless the failure is the process's
+    /// own limits (open files, memory): skipping would make `index` remove the documents it held.
+    fn read_error(&mut self, shown: String, e: std::io::Error) -> Result<()> {
+        if is_resource_limit(&e) {
+            return Err(anyhow::Error::new(e).context(format!("{shown}: cannot read")));
+        }
+        self.out.skip(self.opts, shown, format!("cannot read: {e}"))
+    }
+
+    /// JSONL, streamed: one record in memory at a time. `--max-file-size` bounds each record
+    /// (line) instead of the file, since the file is never held whole.
+    fn read_jsonl(&mut self, path: &Path, shown: &str) -> Result<()> {
+        let opts = self.opts;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.read_error(shown.to_string(), e),
+        };
+        let mut lines = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut buf = Vec::new();
+        let mut bad: Vec<(String, String)> = Vec::new();
+        let mut bad_count = 0usize;
+        let mut good = 0usize;
+        let mut line_no = 0usize;
+        loop {
+            buf.clear();
+            let got = (&mut lines).take(opts.max_file_bytes + 1).read_until(b'\n', &mut buf);
+            let got = match got {
+                Ok(n) => n,
+                Err(e) => return self.read_error(shown.to_string(), e),
+            };
+            if got == 0 {
+                break;
+            }
+            line_no += 1;
+            let at = format!("{shown}:{line_no}");
+            if buf.len() as u64 > opts.max_file_bytes && !buf.ends_with(b"\n") {
+                // Skip the rest of an over-long line without holding it.
+                loop {
+                    buf.clear();
+                    match (&mut lines).take(1 << 20).read_until(b'\n', &mut buf) {
+                        Ok(0) => break,
+                        Ok(_) if buf.ends_with(b"\n") => break,
+                        Ok(_) => continue,
+                        Err(e) => return self.read_error(shown.to_string(), e),
+                    }
+                }
+                bad_count += 1;
+                if bad.len() < RECORD_WARNINGS {
+                    bad.push((at, format!("record longer than the {} limit; raise --max-file-size", human_bytes(opts.max_file_bytes))));
+                }
+                continue;
+            }
+            if line_no == 1 && buf.starts_with(b"\xef\xbb\xbf") {
+                buf.drain(..3);
+            }
+            if line_no == 1 && buf[..buf.len().min(8192)].contains(&0) {
+                return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
+            }
+            let line = match std::str::from_utf8(&buf) {
+                Ok(l) => l,
+                Err(e) => {
+                    bad_count += 1;
+                    if bad.len() < RECORD_WARNINGS {
+                        bad.push((at, format!("not UTF-8 (invalid byte at offset {}); convert it to UTF-8", e.valid_up_to())));
+                    }
+                    continue;
+                }
+            };
+            match jsonl_record(shown, line_no, line) {
+                Ok(Some(d)) => {
+                    good += 1;
+                    self.emit(d)?;
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    bad_count += 1;
+                    if opts.strict {
+                        return self.out.skip(opts, at, format!("{why}; fix or remove that line"));
+                    }
+                    if bad.len() < RECORD_WARNINGS {
+                        bad.push((at, why));
+                    }
+                }
+            }
+        }
+        if good == 0 && bad_count > 0 {
+            let (at, why) = &bad[0];
+            return self.out.skip(opts, shown, format!("no valid JSONL record ({bad_count} malformed lines; first {at}: {why})"));
+        }
+        if good == 0 && bad_count == 0 {
+            return self.out.skip(opts, shown, "empty");
+        }
+        for (at, why) in bad.iter().take(RECORD_WARNINGS) {
+            self.out.skip(opts, at.clone(), format!("{why}; fix or remove that line"))?;
+        }
+        if bad_count > RECORD_WARNINGS {
+            self.out.skip(opts, shown, format!("{} more malformed lines skipped", bad_count - RECORD_WARNINGS))?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors that come from the process's limits rather than the file: retrying later may work, and
+/// they must never be taken for "this file is gone".
+pub fn is_resource_limit(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 12 /* ENOMEM */))
+        || e.kind() == std::io::ErrorKind::OutOfMemory
 }
 
 /// The path a directory-walk error is about, and what went wrong, in words.
@@ -242,7 +424,7 @@ fn too_large(opts: &IngestOptions) -> String {
 }
 
 /// The file's text, if it is text: binary (NUL bytes), non-UTF-8 and empty input is skipped.
-fn decode(out: &mut Ingested, opts: &IngestOptions, shown: &str, bytes: Vec<u8>) -> Result<Option<String>> {
+fn decode(out: &mut IngestReport, opts: &IngestOptions, shown: &str, bytes: Vec<u8>) -> Result<Option<String>> {
     let head = &bytes[..bytes.len().min(8192)];
     if head.contains(&0) {
         out.skip(opts, shown, "binary file (contains NUL bytes)")?;
@@ -262,58 +444,6 @@ fn decode(out: &mut Ingested, opts: &IngestOptions, shown: &str, bytes: Vec<u8>)
         return Ok(None);
     }
     Ok(Some(text))
-}
-
-fn read_file(path: &Path, root: &Path, explicit: bool, opts: &IngestOptions, out: &mut Ingested) -> Result<()> {
-    let Some(format) = format_of(path, explicit) else {
-        return Ok(());
-    };
-    let shown = display_path(path, root);
-    out.files += 1;
-    // The size is checked before reading, and the read itself is bounded (a file can grow, and
-    // special files report no size).
-    let read = std::fs::File::open(path).and_then(|f| {
-        if f.metadata()?.len() > opts.max_file_bytes {
-            return Ok(None);
-        }
-        let mut bytes = Vec::new();
-        f.take(opts.max_file_bytes + 1).read_to_end(&mut bytes)?;
-        Ok((bytes.len() as u64 <= opts.max_file_bytes).then_some(bytes))
-    });
-    let bytes = match read {
-        Ok(Some(b)) => b,
-        Ok(None) => return out.skip(opts, shown, too_large(opts)),
-        Err(e) => return out.skip(opts, shown, format!("cannot read: {e}")),
-    };
-    let Some(text) = decode(out, opts, &shown, bytes)? else {
-        return Ok(());
-    };
-    match format {
-        Format::Text | Format::Markdown => out.documents.extend(text_documents(&shown, text, format)),
-        Format::Jsonl => {
-            let (docs, bad) = jsonl_documents(&shown, &text);
-            if docs.is_empty() && !bad.is_empty() && !opts.strict {
-                let (at, why) = &bad[0];
-                out.skip(opts, shown.clone(), format!("no valid JSONL record ({} malformed lines; first {at}: {why})", bad.len()))?;
-                return Ok(());
-            }
-            for (at, why) in bad.iter().take(RECORD_WARNINGS) {
-                out.skip(opts, at.clone(), format!("{why}; fix or remove that line"))?;
-            }
-            if bad.len() > RECORD_WARNINGS {
-                out.skip(opts, shown.clone(), format!("{} more malformed lines skipped", bad.len() - RECORD_WARNINGS))?;
-            }
-            out.documents.extend(docs);
-        }
-        Format::Html => {
-            if let Some(d) = html_document(&shown, &text) {
-                out.documents.push(d);
-            } else {
-                out.skip(opts, shown, "no visible text")?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A file whose non-empty lines are not separated by blank lines, with several lines, is a list of
@@ -370,47 +500,41 @@ pub fn jsonl_documents(path: &str, text: &str) -> (Vec<Document>, Vec<(String, S
     let mut docs = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
-        let line_no = i + 1;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
+        match jsonl_record(path, i + 1, line) {
+            Ok(Some(d)) => docs.push(d),
+            Ok(None) => {}
+            Err(why) => bad.push((format!("{path}:{}", i + 1), why)),
         }
-        let v: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push((format!("{path}:{line_no}"), format!("invalid JSON ({e})")));
-                continue;
-            }
-        };
-        let Some(obj) = v.as_object() else {
-            bad.push((format!("{path}:{line_no}"), "expected a JSON object with a \"text\" field".into()));
-            continue;
-        };
-        let Some(body) = obj.get("text").and_then(|t| t.as_str()) else {
-            bad.push((format!("{path}:{line_no}"), "record has no string \"text\" field".into()));
-            continue;
-        };
-        let id = match obj.get("_id").or_else(|| obj.get("id")) {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => format!("{path}:{line_no}"),
-        };
-        let title = obj.get("title").and_then(|t| t.as_str()).unwrap_or("").trim().to_string();
-        if body.trim().is_empty() && title.is_empty() {
-            continue;
-        }
-        // The title leads the text (as its own paragraph) so that it is embedded with the first
-        // passage: for entity-like records the title is often what a query names.
-        let text = if title.is_empty() { body.to_string() } else { format!("{title}\n\n{body}") };
-        docs.push(Document {
-            doc_id: id,
-            path: path.to_string(),
-            title,
-            text,
-            lines: LineMap::Record { line: line_no as u32 },
-        });
     }
     (docs, bad)
+}
+
+/// One JSONL line: a document, nothing (a blank line, a record with no text), or what is wrong.
+pub fn jsonl_record(path: &str, line_no: usize, line: &str) -> std::result::Result<Option<Document>, String> {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON ({e})"))?;
+    let Some(obj) = v.as_object() else {
+        return Err("expected a JSON object with a \"text\" field".into());
+    };
+    let Some(body) = obj.get("text").and_then(|t| t.as_str()) else {
+        return Err("record has no string \"text\" field".into());
+    };
+    let id = match obj.get("_id").or_else(|| obj.get("id")) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => format!("{path}:{line_no}"),
+    };
+    let title = obj.get("title").and_then(|t| t.as_str()).unwrap_or("").trim().to_string();
+    if body.trim().is_empty() && title.is_empty() {
+        return Ok(None);
+    }
+    // The title leads the text (as its own paragraph) so that it is embedded with the first
+    // passage: for entity-like records the title is often what a query names.
+    let text = if title.is_empty() { body.to_string() } else { format!("{title}\n\n{body}") };
+    Ok(Some(Document { doc_id: id, path: path.to_string(), title, text, lines: LineMap::Record { line: line_no as u32 } }))
 }
 
 /// HTML: the visible text (no script, style, head or template contents), block elements turned

@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use semsearch::ann::HnswParams;
 use semsearch::chunk::ChunkParams;
 use semsearch::embed::Embedder;
-use semsearch::index::{self, BuildOptions, Index};
+use semsearch::error::Error;
+use semsearch::index::{self, Index};
+use semsearch::indexer::{self, BuildOptions};
 use semsearch::model::{self, ModelInfo, ModelLocation};
 use semsearch::output;
 use semsearch::search::{self, Strategy, Target};
@@ -85,8 +87,8 @@ struct IngestOpts {
 }
 
 impl IngestOpts {
-    fn options(&self) -> semsearch::ingest::IngestOptions {
-        semsearch::ingest::IngestOptions { max_file_bytes: self.max_file_size, follow_links: self.follow, strict: self.strict }
+    fn options(&self, warn: Option<&'static str>) -> semsearch::ingest::IngestOptions {
+        semsearch::ingest::IngestOptions { max_file_bytes: self.max_file_size, follow_links: self.follow, strict: self.strict, warn }
     }
 }
 
@@ -286,17 +288,48 @@ fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("semsearch: error: {e:#}");
-            2
+            let code = exit_code(&e);
+            if code != 0 {
+                eprintln!("semsearch: error: {e:#}{}", hint(&e));
+            }
+            code
         }
     };
     std::process::exit(code);
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+/// Every error's exit code, decided here alone (ripgrep's convention): a closed stdout (broken
+/// pipe, `semsearch ask ... | head -1`) is success; every other error is 2. Results and their
+/// absence (0 and 1) come back from `run` as values, not errors.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    if semsearch::error::io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+        return 0;
+    }
+    match Error::find(e) {
+        Some(
+            Error::Damaged { .. }
+            | Error::OlderFormat { .. }
+            | Error::NewerFormat { .. }
+            | Error::NoIndex { .. }
+            | Error::OtherModel { .. }
+            | Error::BadInput { .. }
+            | Error::Usage(_),
+        )
+        | None => 2,
+    }
+}
+
+/// What to do about an error the message alone does not say how to fix.
+fn hint(e: &anyhow::Error) -> &'static str {
+    match semsearch::error::io_error(e) {
+        Some(io) if matches!(io.raw_os_error(), Some(23 | 24)) => {
+            " (the open-files limit is too low: raise it, e.g. `ulimit -n 4096`, and re-run; the index is unchanged)"
+        }
+        Some(io) if io.kind() == std::io::ErrorKind::PermissionDenied => " (check the permissions of that path)",
+        Some(io) if io.kind() == std::io::ErrorKind::StorageFull => " (the disk is full: free space and re-run; the index is unchanged)",
+        _ => "",
+    }
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -327,7 +360,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Compact(a) => {
             config.model.ensure(config.quiet)?;
             let info = ModelInfo::read(&config.model)?;
-            let summary = index::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
+            let summary = indexer::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
             if a.json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else if !config.quiet {
@@ -382,27 +415,23 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
     let embedder = config.embedder()?;
     std::fs::create_dir_all(&config.index_dir)
         .with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
-    let root = semsearch::root_of(&config.index_dir);
-    let input = semsearch::ingest::ingest(&a.paths, &root, &a.ingest.options())?;
-    for s in &input.skipped {
-        eprintln!("semsearch: warning: {}: skipped: {}", s.path, s.reason);
-    }
     let opts = BuildOptions {
         chunking: a.chunking.params(embedder.info().max_tokens),
         hnsw: HnswParams::default(),
         quiet: config.quiet,
     };
-    let summary = index::build(&config.index_dir, &input, &embedder, &opts)?;
+    let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), &embedder, &opts)?;
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else if !config.quiet {
         eprintln!(
-            "semsearch: indexed {} files ({} skipped): {} documents ({} added, {} updated, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
+            "semsearch: indexed {} files ({} skipped): {} documents ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
             summary.files,
             summary.skipped,
             summary.documents,
             summary.documents_added,
             summary.documents_updated,
+            summary.documents_renamed,
             summary.documents_unchanged,
             summary.documents_removed,
             summary.passages,
@@ -472,7 +501,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
     let meta = index::Meta::read(dir)?;
     if meta.is_none() && a.paths.is_empty() {
-        anyhow::bail!("no index in {}; build one with `semsearch index PATH...` (or pass --index DIR)", dir.display());
+        return Err(Error::NoIndex { dir: dir.clone() }.into());
     }
     let mut status = serde_json::Map::new();
     status.insert("index".into(), serde_json::json!(dir.display().to_string()));
@@ -498,11 +527,9 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         status.insert("file_bytes".into(), files);
     }
     if !a.paths.is_empty() {
-        let input = semsearch::ingest::ingest(&a.paths, &semsearch::root_of(dir), &a.ingest.options())?;
-        for s in &input.skipped {
-            eprintln!("semsearch: warning: {}: would be skipped: {}", s.path, s.reason);
-        }
-        status.insert("would".into(), serde_json::to_value(index::plan(dir, &input)?)?);
+        let mut input = indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
+        let (plan, _) = indexer::plan(dir, &mut input)?;
+            status.insert("would".into(), serde_json::to_value(plan)?);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -539,7 +566,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
             v["segments"],
             v["deleted_passages"],
             v["tombstone_share"].as_f64().unwrap_or(0.0) * 100.0,
-            index::COMPACT_AT * 100.0
+            indexer::COMPACT_AT * 100.0
         )?;
         let f = &v["file_bytes"];
         writeln!(

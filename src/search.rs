@@ -3,7 +3,7 @@
 use crate::ann::{dot, Hit};
 use crate::embed::Embedder;
 use crate::index::Index;
-use crate::store::Passage;
+use crate::index::Passage;
 use anyhow::{bail, Result};
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -149,7 +149,7 @@ pub fn related(
             anyhow::anyhow!("no passage with id {id} in {}; ids come from `semsearch ask --json` (they change when a document changes)", index.dir.display())
         })?),
         Target::PathLine(path, line) => {
-            let stored = crate::ingest::display_path(std::path::Path::new(path), &crate::root_of(&index.dir));
+            let stored = crate::docpath::PathKeys::for_index(&index.dir).key(std::path::Path::new(path));
             let row = match index.row_at_line(&stored, *line)? {
                 Some(r) => Some(r),
                 None => index.row_at_line(path, *line)?,

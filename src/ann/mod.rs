@@ -299,8 +299,13 @@ impl AnnIndex {
     }
 
     pub fn vector(&self, row: u32) -> &[f32] {
+        self.vectors(row, 1)
+    }
+
+    /// Rows `first..first + n`, contiguous.
+    pub fn vectors(&self, first: u32, n: u32) -> &[f32] {
         let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
-        &all[row as usize * self.dim..(row as usize + 1) * self.dim]
+        &all[first as usize * self.dim..(first + n) as usize * self.dim]
     }
 
     #[inline(always)]

@@ -8,6 +8,7 @@
 
 mod attention;
 mod bert;
+mod hashing;
 mod kernels;
 mod ops;
 mod reference;
@@ -19,6 +20,30 @@ use bert::PackedBert;
 use candle_transformers::models::bert::Config;
 use reference::Reference;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+pub use hashing::HashingEmbedder;
+
+/// What the indexer needs of a model: its identity, its tokenizer (passages are cut in its word
+/// pieces) and vectors for texts. `Embedder` runs the real model; `HashingEmbedder` is a small
+/// deterministic stand-in for lifecycle tests and memory measurements that need no model files.
+pub trait Embed: Sync {
+    fn info(&self) -> &ModelInfo;
+    fn tokenizer(&self) -> &Tokenizer;
+    /// `texts.len() * dimensions` floats, row i for texts[i]; `progress` gets texts done.
+    fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>>;
+}
+
+impl Embed for Embedder {
+    fn info(&self) -> &ModelInfo {
+        Embedder::info(self)
+    }
+    fn tokenizer(&self) -> &Tokenizer {
+        Embedder::tokenizer(self)
+    }
+    fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>> {
+        Embedder::embed(self, texts, progress)
+    }
+}
 
 /// Texts per batch of the reference engine (it pads each batch to its longest text).
 pub const DEFAULT_BATCH: usize = 32;

@@ -5,6 +5,7 @@
 //! contiguous range.
 
 use anyhow::{Context, Result};
+use crate::error::Error;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
@@ -77,6 +78,9 @@ impl PassageStore {
         let conn = Connection::open(path).with_context(|| format!("cannot create {}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")?;
         conn.execute_batch(SCHEMA)?;
+        // One transaction for the whole segment: a segment is committed by the manifest, never
+        // piecemeal, and SQLite spills pages to the file as its cache fills, so memory stays flat.
+        conn.execute_batch("BEGIN")?;
         Ok(PassageStore { conn, path: path.to_path_buf() })
     }
 
@@ -100,46 +104,64 @@ impl PassageStore {
         );
         let (d, n, rows) = self.damaged(counted)?;
         if d as usize != documents || n as usize != passages || rows as usize != passages {
-            anyhow::bail!(
-                "{}: holds {d} documents and {rows} passages, the manifest says {documents} and {passages}; the index is damaged, re-run `semsearch index` to rebuild it",
-                self.path.display()
-            );
+            return Err(Error::damaged(
+                &self.path,
+                format!("holds {d} documents and {rows} passages, the manifest says {documents} and {passages}"),
+            ));
         }
         Ok(())
     }
 
-    /// Errors from a committed store mean the file was damaged after it was written.
+    /// Errors reading a committed store: a file that is not a database or is corrupt was damaged
+    /// after it was written; anything else (I/O, locks, memory) may pass and is reported as is.
     fn damaged<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|e| anyhow::anyhow!("{}: {e}; the index is damaged, re-run `semsearch index` to rebuild it", self.path.display()))
+        r.map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => Error::damaged(&self.path, &e),
+            _ => anyhow::Error::new(e).context(format!("cannot read {}", self.path.display())),
+        })
     }
 
-    /// Write documents with their passages in one transaction.
-    pub fn insert_all(&mut self, docs: &[(DocRecord, Vec<PassageRecord>)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut d = tx.prepare(
-                "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages) VALUES (?1,?2,?3,?4,?5,?6)",
-            )?;
-            let mut p = tx.prepare(
-                "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-            )?;
-            for (doc, passages) in docs {
-                d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages])?;
-                for r in passages {
-                    p.execute(params![
-                        r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64,
-                        r.byte_end as i64, r.n_tokens, r.text
-                    ])?;
-                }
-            }
+    /// Write one document with its passages (rows already assigned), inside the transaction that
+    /// `create` opened and `finish` commits.
+    pub fn insert(&mut self, doc: &DocRecord, passages: &[PassageRecord]) -> Result<()> {
+        let mut d = self.conn.prepare_cached(
+            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages) VALUES (?1,?2,?3,?4,?5,?6)",
+        )?;
+        d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages])
+            .with_context(|| format!("{}: cannot store document {}", self.path.display(), doc.doc_id))?;
+        let mut p = self.conn.prepare_cached(
+            "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        )?;
+        for r in passages {
+            p.execute(params![
+                r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64, r.byte_end as i64,
+                r.n_tokens, r.text
+            ])
+            .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
         }
-        tx.commit()?;
         Ok(())
     }
 
-    /// Flush and close; the file is then complete on disk.
+    /// Renames document `doc_id` (and its passages' ids) out of the way, for a later document of
+    /// the same run with the same id: its rows stay (rows are never renumbered), tombstoned by the
+    /// writer, and the names are free for the document that supersedes it.
+    pub fn retire(&mut self, doc_id: &str, first_row: u32) -> Result<()> {
+        let hidden = format!("{doc_id} (superseded at row {first_row})");
+        // Passages reference their document: the new name exists before they move to it.
+        self.conn.execute(
+            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages)
+             SELECT ?2, path, title, content_hash, first_row, n_passages FROM documents WHERE doc_id = ?1",
+            params![doc_id, hidden],
+        )?;
+        self.conn.execute("UPDATE passages SET doc_id = ?2, id = id || ?3 WHERE doc_id = ?1", params![doc_id, hidden, format!("@{first_row}")])?;
+        self.conn.execute("DELETE FROM documents WHERE doc_id = ?1", params![doc_id])?;
+        Ok(())
+    }
+
+    /// Commit and close; the file is then complete on disk (not yet fsynced).
     pub fn finish(self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").with_context(|| format!("cannot write {}", self.path.display()))?;
         self.conn.close().map_err(|(_, e)| e)?;
         Ok(())
     }
@@ -176,7 +198,7 @@ impl PassageStore {
     }
 
     pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
-        Ok(self.conn.query_row("SELECT row FROM passages WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+        self.damaged(self.conn.query_row("SELECT row FROM passages WHERE id = ?1", [id], |r| r.get(0)).optional())
     }
 
     /// The passages of document `path` whose line ranges hold `line`, in row order (passages can
@@ -258,7 +280,7 @@ mod tests {
             first_row: 0,
             n_passages: 2,
         };
-        s.insert_all(&[(doc, vec![rec(0, "a.txt", (1, 3)), rec(1, "a.txt", (3, 9))])]).unwrap();
+        s.insert(&doc, &[rec(0, "a.txt", (1, 3)), rec(1, "a.txt", (3, 9))]).unwrap();
         s.finish().unwrap();
         let s = PassageStore::open(&path).unwrap();
         assert_eq!(s.documents().unwrap().len(), 1);

@@ -1,0 +1,59 @@
+//! The errors a user acts on differently, as one type. Code below `main` returns `anyhow::Error`
+//! (for the context it adds along the way: which file, which step) with one of these at its root
+//! where the kind matters; `main` alone turns them into exit codes and `index` alone decides that
+//! only `Damaged` and `OlderFormat` are worth rebuilding over.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file of the index does not match what the manifest recorded, or the manifest itself is
+    /// unreadable: the next `index` run rebuilds it.
+    #[error("{path}: {why}; the index is damaged, re-run `semsearch index` to rebuild it")]
+    Damaged { path: PathBuf, why: String },
+    /// Written by an older semsearch: rebuilt by the next `index` run.
+    #[error("{path}: index format version {version} was written by an older semsearch; re-run `semsearch index` to rebuild it")]
+    OlderFormat { path: PathBuf, version: u64 },
+    /// Written by a newer semsearch: never touched.
+    #[error("{path}: index format version {version}, this semsearch reads version {supported}; use a newer semsearch, or delete {dir} and re-run `semsearch index`")]
+    NewerFormat { path: PathBuf, dir: PathBuf, version: u64, supported: u32 },
+    #[error("no index in {dir}; build one with `semsearch index PATH...` (or pass --index DIR)")]
+    NoIndex { dir: PathBuf },
+    /// The index was built with another model than the one loaded.
+    #[error("index {dir} was built with model {built} ({built_sha}…), not {loaded} ({loaded_sha}…); use the same --model, or another --index, or delete {dir} to rebuild")]
+    OtherModel { dir: PathBuf, built: String, built_sha: String, loaded: String, loaded_sha: String },
+    /// Input the user can fix: `at` names the file (and line) or the flag.
+    #[error("{at}: {why}")]
+    BadInput { at: String, why: String },
+    /// Settings that cannot be used (a flag or a SEMSEARCH_* variable).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn damaged(path: impl Into<PathBuf>, why: impl std::fmt::Display) -> anyhow::Error {
+        Error::Damaged { path: path.into(), why: why.to_string() }.into()
+    }
+
+    pub fn bad_input(at: impl Into<String>, why: impl Into<String>) -> anyhow::Error {
+        Error::BadInput { at: at.into(), why: why.into() }.into()
+    }
+
+    /// The typed error somewhere in `e`'s chain, if any.
+    pub fn find(e: &anyhow::Error) -> Option<&Error> {
+        e.chain().find_map(|c| c.downcast_ref::<Error>())
+    }
+
+    /// Whether `index` should rebuild over an index that fails to open with `e`: only when its
+    /// files are damaged or of an older format. Anything else (too many open files, permissions,
+    /// memory, a newer format, another model) may pass or needs the user, and throwing the index
+    /// away would lose every document not given to this run.
+    pub fn calls_for_rebuild(e: &anyhow::Error) -> bool {
+        matches!(Self::find(e), Some(Error::Damaged { .. } | Error::OlderFormat { .. }))
+    }
+}
+
+/// The OS error behind `e`, if it is one (for `main`'s hints and exit codes).
+pub fn io_error(e: &anyhow::Error) -> Option<&std::io::Error> {
+    e.chain().find_map(|c| c.downcast_ref::<std::io::Error>())
+}

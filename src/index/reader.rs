@@ -1,0 +1,241 @@
+//! Reading a committed generation: its segments opened side by side, rows numbered across them,
+//! tombstones as bitsets, and search (exact or HNSW) over every segment merged into one ranking.
+
+use super::integrity::{verify_files, Missing, STAMP_AFTER};
+use super::manifest::{Meta, SegmentMeta};
+use super::store::{DocRecord, Passage, PassageRecord, PassageStore};
+use crate::ann::{AnnIndex, Hit};
+use crate::error::Error;
+use crate::model::ModelInfo;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// One segment of an open index: its passages, vectors and graph, and its tombstones as a bitset.
+pub struct Segment {
+    pub meta: SegmentMeta,
+    /// Its first row in the index-wide row numbering.
+    pub base: u32,
+    pub store: PassageStore,
+    pub ann: AnnIndex,
+    deleted: Vec<u64>,
+}
+
+impl Segment {
+    pub fn is_deleted(&self, local: u32) -> bool {
+        self.deleted.get(local as usize / 64).is_some_and(|w| w & (1u64 << (local % 64)) != 0)
+    }
+
+    fn live(&self) -> usize {
+        self.meta.rows - self.meta.deleted_rows()
+    }
+}
+
+/// An open, committed index generation. Rows are numbered across segments (a segment's rows start
+/// at its `base`); tombstoned rows are never returned.
+pub struct Index {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    pub segments: Vec<Segment>,
+}
+
+impl Index {
+    /// Opens the committed generation, checking the model and every file against the manifest.
+    pub fn open(dir: &Path, model: &ModelInfo) -> Result<Index> {
+        Self::open_with(dir, Some(model))
+    }
+
+    /// Opens the committed generation whatever model built it (for `status`).
+    pub fn open_any(dir: &Path) -> Result<Index> {
+        Self::open_with(dir, None)
+    }
+
+    fn open_with(dir: &Path, model: Option<&ModelInfo>) -> Result<Index> {
+        match Self::open_once(dir, model) {
+            // A writer committed twice while we opened: the files we read of are gone, so the
+            // manifest we read is no longer current. Read the new one.
+            Err(e) if e.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => match Self::open_once(dir, model) {
+                Err(e2) if e2.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => {
+                    Err(Error::damaged(dir.join("meta.json"), format!("{e2:#}")))
+                }
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    fn open_once(dir: &Path, model: Option<&ModelInfo>) -> Result<Index> {
+        let meta = Meta::read_existing(dir)?;
+        if let Some(model) = model {
+            meta.check_model(dir, model)?;
+        }
+        // Every file is checked against its recorded size and checksum before it is parsed or
+        // mapped, so a damaged file is an error naming it, never a wrong answer.
+        verify_files(dir, &meta, STAMP_AFTER)?;
+        let mut segments = Vec::with_capacity(meta.segments.len());
+        let mut base = 0u32;
+        for s in &meta.segments {
+            let store = PassageStore::open(&dir.join(s.passages_file()))?;
+            store.check(s.documents, s.rows)?;
+            let ann = AnnIndex::open(&dir.join(s.vectors_file()), &dir.join(s.graph_file()), s.rows, meta.model.dimensions)?;
+            let mut deleted = vec![0u64; s.rows.div_ceil(64)];
+            for r in &s.deleted {
+                for row in r[0]..r[0] + r[1] {
+                    deleted[row as usize / 64] |= 1u64 << (row % 64);
+                }
+            }
+            segments.push(Segment { meta: s.clone(), base, store, ann, deleted });
+            base += s.rows as u32;
+        }
+        Ok(Index { dir: dir.to_path_buf(), meta, segments })
+    }
+
+    /// Rows in the files, tombstoned ones included (row numbers run below this).
+    pub fn rows(&self) -> usize {
+        self.segments.iter().map(|s| s.meta.rows).sum()
+    }
+
+    /// Passages that search can return.
+    pub fn live(&self) -> usize {
+        self.meta.counts.passages
+    }
+
+    pub fn locate(&self, row: u32) -> Option<(&Segment, u32)> {
+        let i = self.segments.partition_point(|s| s.base <= row).checked_sub(1)?;
+        let s = &self.segments[i];
+        ((row - s.base) < s.meta.rows as u32).then_some((s, row - s.base))
+    }
+
+    pub fn vector(&self, row: u32) -> &[f32] {
+        let (s, local) = self.locate(row).expect("row inside the index");
+        s.ann.vector(local)
+    }
+
+    pub fn is_live(&self, row: u32) -> bool {
+        self.locate(row).is_some_and(|(s, l)| !s.is_deleted(l))
+    }
+
+    /// A live passage by row.
+    pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
+        let Some((s, local)) = self.locate(row) else { return Ok(None) };
+        if s.is_deleted(local) {
+            return Ok(None);
+        }
+        Ok(s.store.passage(local)?.map(|mut p| {
+            p.record.row = row;
+            p
+        }))
+    }
+
+    pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
+        for s in &self.segments {
+            if let Some(l) = s.store.row_of_id(id)? {
+                if !s.is_deleted(l) {
+                    return Ok(Some(s.base + l));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first live passage of document `path` whose lines hold `line`.
+    pub fn row_at_line(&self, path: &str, line: u32) -> Result<Option<u32>> {
+        for s in &self.segments {
+            if let Some(l) = s.store.rows_at_line(path, line)?.into_iter().find(|&l| !s.is_deleted(l)) {
+                return Ok(Some(s.base + l));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Live documents, in row order, with index-wide rows.
+    pub fn documents(&self) -> Result<Vec<DocRecord>> {
+        let mut out = Vec::with_capacity(self.meta.counts.documents);
+        for s in &self.segments {
+            for mut d in s.store.documents()? {
+                if d.n_passages > 0 && s.is_deleted(d.first_row) {
+                    continue;
+                }
+                d.first_row += s.base;
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live document with this id.
+    pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
+        for s in self.segments.iter().rev() {
+            if let Some(mut d) = s.store.document(doc_id)? {
+                if d.n_passages == 0 || !s.is_deleted(d.first_row) {
+                    d.first_row += s.base;
+                    return Ok(Some(d));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A live document's passages, with index-wide rows.
+    pub fn passages_of(&self, doc: &DocRecord) -> Result<Vec<PassageRecord>> {
+        let Some((s, _)) = self.locate(doc.first_row) else { return Ok(Vec::new()) };
+        let mut ps = s.store.passages_of(&doc.doc_id)?;
+        for p in &mut ps {
+            p.row += s.base;
+        }
+        Ok(ps)
+    }
+
+    /// Exact search: every live vector scored; `accept` filters rows out of the results.
+    pub fn exact(&self, q: &[f32], k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+        let per: Vec<Vec<Hit>> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
+                s.ann.exact(q, k, &ok).into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
+            })
+            .collect();
+        merge_hits(per, k)
+    }
+
+    /// HNSW search of every segment's graph with beam `ef`. Tombstoned and rejected rows still
+    /// guide the walk but the beam keeps going until it holds `ef` accepted rows, which is the
+    /// over-fetching that keeps `k` results coming back; a segment whose graph still comes back
+    /// short (a filter that rejects most of it) is searched exactly.
+    pub fn hnsw(&self, q: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+        let per: Vec<Vec<Hit>> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
+                let mut hits = s.ann.search(q, k, ef, &ok);
+                if hits.len() < k.min(s.live()) {
+                    hits = s.ann.exact(q, k, &ok);
+                }
+                hits.into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
+            })
+            .collect();
+        merge_hits(per, k)
+    }
+}
+
+/// The best `k` of several segments' hits, best first (ties by row, as within a segment).
+pub(super) fn merge_hits(per: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+    let mut all: Vec<Hit> = per.into_iter().flatten().collect();
+    all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    all.truncate(k);
+    all
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_hits_are_the_best_k_across_segments() {
+        let h = |row, score| Hit { row, score };
+        let merged = merge_hits(vec![vec![h(0, 0.9), h(1, 0.5)], vec![h(10, 0.7), h(11, 0.9)]], 3);
+        assert_eq!(merged, vec![h(0, 0.9), h(11, 0.9), h(10, 0.7)]);
+    }
+}

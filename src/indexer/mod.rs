@@ -1,0 +1,579 @@
+//! The indexer: one `index` run, from paths to a committed generation. This is where passages get
+//! embedded.
+//!
+//! ```text
+//! Documents (ingest) ──► plan: added / updated / unchanged against the previous generation
+//!        │ one document at a time            (plan.rs)
+//!        ▼
+//!   batch of ~4 MiB of text ──► chunk (rayon) ──► embed (Embed) ──► SegmentWriter::add
+//!        ▼ after the last document
+//!   tombstones for removed and replaced documents; merge if they pile up (policy below)
+//!        ▼
+//!   graph built over the new segment's vectors ──► commit (manifest swap)
+//! ```
+//!
+//! Memory is bounded by a batch: documents are read one at a time (JSONL line by line), chunked and
+//! embedded a batch at a time, and written to the new segment as they come. What grows with the
+//! corpus is small per document (its id, and the previous generation's document list) and, while
+//! the graph is built, the vectors of the one segment being built (hnsw_rs keeps a copy).
+
+mod plan;
+
+pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan};
+
+use crate::ann::HnswParams;
+use crate::chunk::{ChunkParams, Chunker};
+use crate::docpath::PathKeys;
+use crate::embed::Embed;
+use crate::error::Error;
+use crate::index::{
+    commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentWriter,
+    WriterLock, WrittenSegment, FORMAT_VERSION,
+};
+use crate::ingest::{self, Document, IngestOptions, IngestReport, Sink};
+use crate::model::ModelInfo;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Share of tombstoned rows at which an `index` run merges the segments and rebuilds the graph.
+/// Below it, the over-fetching that filtering costs is small; above it, searches walk mostly dead
+/// rows and the files hold mostly dead vectors.
+pub const COMPACT_AT: f64 = 0.2;
+/// Every segment is one more graph to search; past this many, an `index` run merges them.
+pub const MAX_SEGMENTS: usize = 8;
+/// Text gathered before a batch is chunked and embedded: a few thousand passages, enough for the
+/// embedder to sort by length and keep both of its batches in flight full, small enough to bound
+/// memory (text, passages and their vectors: tens of megabytes).
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Where a run's documents come from.
+pub trait Documents {
+    /// Stored keys of the paths the run covers: previous documents under them that the run does
+    /// not see again are removed.
+    fn roots(&self) -> Vec<String>;
+    /// Hands every document to `sink`, in order.
+    fn read(&mut self, sink: &mut Sink) -> Result<IngestReport>;
+}
+
+/// Files and directories, read as `ingest` does.
+pub struct Paths<'a> {
+    pub paths: &'a [PathBuf],
+    pub keys: PathKeys,
+    pub opts: IngestOptions,
+}
+
+impl Documents for Paths<'_> {
+    fn roots(&self) -> Vec<String> {
+        ingest::roots(self.paths, &self.keys)
+    }
+    fn read(&mut self, sink: &mut Sink) -> Result<IngestReport> {
+        ingest::ingest(self.paths, &self.keys, &self.opts, sink)
+    }
+}
+
+/// Documents already in memory (a labeled set's corpus, a synthetic one), covering `roots`.
+pub struct InMemory {
+    pub documents: Vec<Document>,
+    pub roots: Vec<String>,
+}
+
+impl Documents for InMemory {
+    fn roots(&self) -> Vec<String> {
+        self.roots.clone()
+    }
+    fn read(&mut self, sink: &mut Sink) -> Result<IngestReport> {
+        let n = self.documents.len();
+        for d in self.documents.drain(..) {
+            sink(d)?;
+        }
+        Ok(IngestReport { files: usize::from(n > 0), roots: self.roots.clone(), documents: n, ..IngestReport::default() })
+    }
+}
+
+pub struct BuildOptions {
+    pub chunking: ChunkParams,
+    pub hnsw: HnswParams,
+    pub quiet: bool,
+}
+
+/// What an `index` run did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub files: usize,
+    pub skipped: usize,
+    pub documents: usize,
+    pub passages: usize,
+    pub documents_added: usize,
+    pub documents_updated: usize,
+    pub documents_removed: usize,
+    /// Documents under a new id (a renamed or moved file) with the content of one this run
+    /// removed: counted here, not as added and removed, and their vectors are reused.
+    pub documents_renamed: usize,
+    pub documents_unchanged: usize,
+    pub passages_embedded: usize,
+    /// Word pieces the model ran over (special tokens included, truncated at the window).
+    pub tokens_embedded: usize,
+    /// Passages tombstoned by this run (of removed and changed documents).
+    pub passages_tombstoned: usize,
+    /// Whether this run merged the segments and rebuilt the graph.
+    pub compacted: bool,
+    pub segments: usize,
+    pub tombstone_share: f64,
+    pub embed_seconds: f64,
+    pub graph_seconds: f64,
+    pub seconds: f64,
+}
+
+/// The committed generation a run starts from, and the first segment number it may use.
+struct Previous {
+    index: Option<Index>,
+    next_segment: u64,
+}
+
+/// Opens the committed generation. Only a damaged index (or one of an older format) is rebuilt
+/// from the given paths, with a warning; any other failure (open files, permissions, memory, a
+/// newer format, another model) stops the run before anything is written, since rebuilding would
+/// drop every document not under this run's paths.
+fn open_previous(dir: &Path, model: &ModelInfo) -> Result<Previous> {
+    let stop = |e: anyhow::Error| e.context(format!("cannot open the index in {}; nothing was changed", dir.display()));
+    let rebuild = |e: &anyhow::Error, next: u64| {
+        eprintln!("semsearch: warning: {e:#}; rebuilding it from the given paths");
+        Ok(Previous { index: None, next_segment: next_free_segment(dir, next) })
+    };
+    let meta = match Meta::read(dir) {
+        Ok(None) => return Ok(Previous { index: None, next_segment: next_free_segment(dir, 0) }),
+        Ok(Some(m)) => m,
+        Err(e) if Error::calls_for_rebuild(&e) => return rebuild(&e, 0),
+        Err(e) => return Err(stop(e)),
+    };
+    meta.check_model(dir, model)?;
+    match Index::open(dir, model) {
+        Ok(i) => Ok(Previous { next_segment: next_free_segment(dir, i.meta.next_segment), index: Some(i) }),
+        Err(e) if Error::calls_for_rebuild(&e) => rebuild(&e, meta.next_segment),
+        Err(e) => Err(stop(e)),
+    }
+}
+
+/// How a document of this run was taken, for a later document with the same id.
+#[derive(Clone, Copy, PartialEq)]
+enum Taken {
+    Unchanged,
+    Written,
+}
+
+/// The state of one run while documents stream through it.
+struct Run<'a> {
+    embedder: &'a dyn Embed,
+    chunker: Chunker,
+    prev: Option<&'a Index>,
+    /// The previous generation's live documents, by id (None when nothing can be reused).
+    prev_docs: HashMap<String, DocRecord>,
+    reusable: bool,
+    seen: HashMap<String, Taken>,
+    /// Live previous documents by content hash (when chunking is unchanged): a document with the
+    /// same content under another id (a renamed file, a copy) reuses their vectors.
+    prev_by_hash: HashMap<String, (u32, u32)>,
+    /// Content hashes of this run's added documents, for counting renames.
+    added_hashes: HashMap<String, usize>,
+    /// Index-wide row ranges of previous documents this run retires.
+    retired: Vec<(u32, u32)>,
+    pending: Vec<(Document, String)>,
+    pending_bytes: usize,
+    writer: SegmentWriter,
+    summary: Summary,
+    progress: indicatif::ProgressBar,
+    read: usize,
+}
+
+impl Run<'_> {
+    fn accept(&mut self, doc: Document) -> Result<()> {
+        self.read += 1;
+        let hash = content_hash(&doc);
+        let earlier = self.seen.get(&doc.doc_id).copied();
+        let old = self.prev_docs.get(&doc.doc_id);
+        match (earlier, old) {
+            // A repeated id: the last occurrence wins, as a later write would.
+            (Some(Taken::Unchanged), Some(o)) if o.content_hash == hash => return Ok(()),
+            (Some(Taken::Unchanged), Some(o)) => {
+                self.summary.documents_unchanged -= 1;
+                self.summary.documents_updated += 1;
+                self.retired.push((o.first_row, o.n_passages));
+            }
+            (Some(_), _) => {} // written earlier in this run: the writer supersedes it
+            (None, None) => {
+                self.summary.documents_added += 1;
+                *self.added_hashes.entry(hash.clone()).or_default() += 1;
+            }
+            (None, Some(o)) if self.reusable && o.content_hash == hash => {
+                self.summary.documents_unchanged += 1;
+                self.seen.insert(doc.doc_id, Taken::Unchanged);
+                return Ok(());
+            }
+            (None, Some(o)) => {
+                self.summary.documents_updated += 1;
+                self.retired.push((o.first_row, o.n_passages));
+            }
+        }
+        self.seen.insert(doc.doc_id.clone(), Taken::Written);
+        self.pending_bytes += doc.text.len();
+        self.pending.push((doc, hash));
+        if self.pending_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Chunks and embeds the pending documents and appends them to the new segment.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let chunker = &self.chunker;
+        let chunks: Vec<Vec<crate::chunk::Chunk>> = pending.par_iter().map(|(d, _)| chunker.chunk(d)).collect::<Result<_>>()?;
+        // Content the previous generation already embedded, cut the same way: its vectors are
+        // copied instead of computed.
+        let prev = self.prev;
+        let reused: Vec<Option<&[f32]>> = pending
+            .iter()
+            .zip(&chunks)
+            .map(|((_, hash), cs)| {
+                let &(first, n) = self.prev_by_hash.get(hash).filter(|(_, n)| *n as usize == cs.len())?;
+                let (s, local) = prev?.locate(first)?;
+                Some(s.ann.vectors(local, n))
+            })
+            .collect();
+        let texts: Vec<&str> = pending
+            .iter()
+            .zip(&chunks)
+            .zip(&reused)
+            .filter(|(_, r)| r.is_none())
+            .flat_map(|(((d, _), cs), _)| cs.iter().map(move |c| &d.text[c.byte_start..c.byte_end]))
+            .collect();
+        let max_tokens = self.embedder.info().max_tokens;
+        self.summary.tokens_embedded += chunks
+            .iter()
+            .zip(&reused)
+            .filter(|(_, r)| r.is_none())
+            .flat_map(|(cs, _)| cs)
+            .map(|c| (c.n_tokens + 2).min(max_tokens))
+            .sum::<usize>();
+        let t = Instant::now();
+        let done_before = self.summary.passages_embedded;
+        let (bar, read) = (&self.progress, self.read);
+        let embed_seconds = self.summary.embed_seconds;
+        let vectors = self.embedder.embed(&texts, &mut |done| {
+            let n = done_before + done;
+            let secs = embed_seconds + t.elapsed().as_secs_f64();
+            bar.set_message(format!("{read} documents read, {n} passages embedded ({:.0}/s)", n as f64 / secs.max(1e-9)));
+        })?;
+        let dim = self.embedder.info().dimensions;
+        if vectors.len() != texts.len() * dim {
+            bail!("embedding returned {} floats for {} passages of {dim} dimensions", vectors.len(), texts.len());
+        }
+        self.summary.embed_seconds += t.elapsed().as_secs_f64();
+        self.summary.passages_embedded += texts.len();
+        drop(texts);
+        let mut at = 0usize;
+        for (((doc, hash), cs), reused) in pending.into_iter().zip(chunks).zip(reused) {
+            let records: Vec<PassageRecord> = cs
+                .iter()
+                .enumerate()
+                .map(|(i, c)| PassageRecord {
+                    row: 0,
+                    id: passage_id(&doc.doc_id, &hash, i),
+                    doc_id: doc.doc_id.clone(),
+                    ordinal: i as u32,
+                    line_start: c.line_start,
+                    line_end: c.line_end,
+                    byte_start: doc.source_byte(c.byte_start),
+                    byte_end: doc.source_byte(c.byte_end),
+                    n_tokens: c.n_tokens as u32,
+                    text: doc.text[c.byte_start..c.byte_end].to_string(),
+                })
+                .collect();
+            let n = records.len();
+            let rec = DocRecord {
+                doc_id: doc.doc_id,
+                path: doc.path,
+                title: doc.title,
+                content_hash: hash,
+                first_row: 0,
+                n_passages: n as u32,
+            };
+            match reused {
+                Some(v) => self.writer.add(rec, records, v)?,
+                None => {
+                    self.writer.add(rec, records, &vectors[at * dim..(at + n) * dim])?;
+                    at += n;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the next generation from `input`: documents that are new or changed are chunked,
+/// embedded and written to a new segment as they stream in; the passages of changed documents,
+/// and of previous documents under the run's paths that were not seen again, become tombstones;
+/// everything else stays where it is. Merges the segments when tombstones or segments pile up.
+pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &BuildOptions) -> Result<(Summary, IngestReport)> {
+    let started = Instant::now();
+    let model = embedder.info();
+    let _lock = WriterLock::acquire(dir, opts.quiet)?;
+    let prev = open_previous(dir, model)?;
+    let reusable = prev.index.as_ref().filter(|p| p.meta.chunking == opts.chunking);
+    let prev_docs: HashMap<String, DocRecord> = match &prev.index {
+        Some(p) => p.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect(),
+        None => HashMap::new(),
+    };
+    let roots = input.roots();
+    if let (Some(p), None) = (&prev.index, reusable) {
+        // Chunking changed: every document is cut again, so its text must be at hand. One outside
+        // the paths given cannot be, and dropping it silently would lose it: stop before any work.
+        if let Some(d) = prev_docs.values().find(|d| fate_of_unseen(d, &roots) == Change::Kept) {
+            let old = p.meta.chunking;
+            bail!(
+                "index {} was built with --max-tokens {} --overlap {}; {} is not under the paths given, so it cannot be re-cut with new options: give every indexed path, or the same options, or another --index",
+                dir.display(),
+                old.max_tokens,
+                old.overlap_tokens,
+                d.path
+            );
+        }
+    }
+    let segment = prev.next_segment;
+    let prev_by_hash: HashMap<String, (u32, u32)> = match reusable {
+        Some(_) => prev_docs.values().map(|d| (d.content_hash.clone(), (d.first_row, d.n_passages))).collect(),
+        None => HashMap::new(),
+    };
+    let mut run = Run {
+        embedder,
+        chunker: Chunker::new(embedder.tokenizer(), opts.chunking)?,
+        prev: prev.index.as_ref(),
+        prev_docs,
+        reusable: reusable.is_some(),
+        seen: HashMap::new(),
+        prev_by_hash,
+        added_hashes: HashMap::new(),
+        retired: Vec::new(),
+        pending: Vec::new(),
+        pending_bytes: 0,
+        writer: SegmentWriter::create(dir, segment, model.dimensions)?,
+        summary: Summary::default(),
+        progress: crate::progress::spinner("reading", opts.quiet),
+        read: 0,
+    };
+    let report = input.read(&mut |d| run.accept(d))?;
+    run.flush()?;
+    run.progress.finish_and_clear();
+    let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
+    summary.files = report.files;
+    summary.skipped = report.skipped.len();
+    let mut unseen: Vec<&DocRecord> = prev_docs.values().filter(|d| !seen.contains_key(&d.doc_id)).collect();
+    unseen.sort_by_key(|d| d.first_row);
+    for d in unseen {
+        if fate_of_unseen(d, &roots) == Change::Removed {
+            retired.push((d.first_row, d.n_passages));
+            match added_hashes.get_mut(&d.content_hash).filter(|n| **n > 0) {
+                Some(n) => {
+                    *n -= 1;
+                    summary.documents_added -= 1;
+                    summary.documents_renamed += 1;
+                }
+                None => summary.documents_removed += 1,
+            }
+        }
+    }
+    drop(seen);
+    summary.passages_tombstoned = retired.iter().map(|r| r.1 as usize).sum();
+    let written = writer.finish()?;
+
+    // Nothing changed: keep the committed generation as it is (no new files, no commit).
+    let changed = summary.documents_added + summary.documents_updated + summary.documents_removed + summary.documents_renamed > 0;
+    if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw) {
+        written.discard();
+        summary.documents = p.meta.counts.documents;
+        summary.passages = p.meta.counts.passages;
+        summary.segments = p.meta.segments.len();
+        summary.tombstone_share = p.meta.tombstone_share();
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok((summary, report));
+    }
+
+    // The previous segments with this run's tombstones added (none kept when everything was re-cut).
+    let mut segments: Vec<SegmentMeta> = reusable.map(|p| p.meta.segments.clone()).unwrap_or_default();
+    if let Some(p) = reusable {
+        for &(first, n) in retired.iter().filter(|r| r.1 > 0) {
+            let (s, local) = p.locate(first).context("a retired document lies outside the index")?;
+            let i = p.segments.iter().position(|x| std::ptr::eq(x, s)).expect("a segment of this index");
+            segments[i].deleted.push([local, n]);
+        }
+        for s in &mut segments {
+            s.deleted.sort_unstable();
+        }
+    }
+    let rows: usize = segments.iter().map(|s| s.rows).sum::<usize>() + written.meta.rows;
+    let deleted: usize = segments.iter().map(|s| s.deleted_rows()).sum::<usize>() + written.meta.deleted_rows();
+    let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
+    let compact = !segments.is_empty()
+        && (deleted as f64 / rows.max(1) as f64 > COMPACT_AT
+            || segments.len() + usize::from(written.meta.rows > 0) > MAX_SEGMENTS
+            || hnsw_changed);
+    let live_docs: usize =
+        segments.iter().chain([&written.meta]).map(|s| s.documents - s.deleted.len()).sum();
+    if live_docs == 0 {
+        written.discard();
+        bail!("nothing to index: {} file(s) read, {} skipped, no documents with text", report.files, report.skipped.len());
+    }
+
+    let mut files: BTreeMap<String, FileSum> = BTreeMap::new();
+    let mut next_segment = segment + 1;
+    if compact {
+        let p = reusable.expect("segments to merge come from a reusable generation");
+        let retired_first: HashSet<u32> = retired.iter().map(|r| r.0).collect();
+        let merged = merge(dir, next_segment, p, &retired_first, Some(&written), opts.quiet)?;
+        written.discard();
+        next_segment += 1;
+        let (seg, sums, secs) = merged.build_graph(&opts.hnsw, opts.quiet)?;
+        summary.compacted = true;
+        summary.graph_seconds += secs;
+        files.extend(sums);
+        segments = vec![seg];
+    } else {
+        if let Some(p) = reusable {
+            for s in &segments {
+                for f in s.files() {
+                    files.insert(f.clone(), p.meta.files[&f].clone());
+                }
+            }
+        }
+        if written.meta.rows > 0 {
+            let (seg, sums, secs) = written.build_graph(&opts.hnsw, opts.quiet)?;
+            summary.graph_seconds += secs;
+            files.extend(sums);
+            segments.push(seg);
+        } else {
+            written.discard();
+        }
+    }
+    let live_rows: usize = segments.iter().map(|s| s.rows - s.deleted_rows()).sum();
+    let live_docs: usize = segments.iter().map(|s| s.documents - s.deleted.len()).sum();
+    let meta = Meta {
+        format_version: FORMAT_VERSION,
+        generation: prev_index.map(|p| p.meta.generation + 1).unwrap_or(1),
+        model: ModelMeta::from(model),
+        chunking: opts.chunking,
+        hnsw: opts.hnsw,
+        counts: Counts { documents: live_docs, passages: live_rows },
+        next_segment,
+        segments,
+        files,
+        checksum: String::new(),
+    };
+    summary.documents = live_docs;
+    summary.passages = live_rows;
+    summary.segments = meta.segments.len();
+    summary.tombstone_share = meta.tombstone_share();
+    commit(dir, &meta, prev_index.map(|p| &p.meta))?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok((summary, report))
+}
+
+/// Writes segment `id` from the live documents of `prev` (minus those starting at a row in
+/// `skip`) followed by those of `extra` (a segment this run wrote), one document at a time:
+/// vectors are copied, nothing is embedded. The graph is left to the caller.
+fn merge(
+    dir: &Path,
+    id: u64,
+    prev: &Index,
+    skip: &HashSet<u32>,
+    extra: Option<&WrittenSegment>,
+    quiet: bool,
+) -> Result<WrittenSegment> {
+    let dim = prev.meta.model.dimensions;
+    let spinner = crate::progress::spinner("merging segments", quiet);
+    let mut w = SegmentWriter::create(dir, id, dim)?;
+    for d in prev.documents()? {
+        if skip.contains(&d.first_row) {
+            continue;
+        }
+        let passages = prev.passages_of(&d)?;
+        let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
+        let vectors = s.ann.vectors(local, d.n_passages);
+        w.add(d, passages, vectors)?;
+    }
+    if let Some(x) = extra {
+        let (store, map) = x.open()?;
+        let floats: &[f32] = if map.is_empty() { &[] } else { bytemuck::cast_slice(&map[..]) };
+        let superseded: HashSet<u32> = x.meta.deleted.iter().map(|r| r[0]).collect();
+        for d in store.documents()? {
+            if superseded.contains(&d.first_row) {
+                continue;
+            }
+            let passages = store.passages_of(&d.doc_id)?;
+            let (a, b) = (d.first_row as usize * dim, (d.first_row + d.n_passages) as usize * dim);
+            w.add(d, passages, &floats[a..b])?;
+        }
+    }
+    spinner.finish_and_clear();
+    w.finish()
+}
+
+/// Merges every segment of the committed index into one, dropping tombstoned rows and building
+/// the graph afresh from the stored vectors (nothing is embedded).
+pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) -> Result<Summary> {
+    let started = Instant::now();
+    let _lock = WriterLock::acquire(dir, quiet)?;
+    let p = Index::open(dir, model)?;
+    let id = next_free_segment(dir, p.meta.next_segment);
+    let was_tombstoned = p.meta.deleted_rows();
+    let merged = merge(dir, id, &p, &HashSet::new(), None, quiet)?;
+    let (seg, files, graph_seconds) = merged.build_graph(hnsw, quiet)?;
+    let meta = Meta {
+        format_version: FORMAT_VERSION,
+        generation: p.meta.generation + 1,
+        model: p.meta.model.clone(),
+        chunking: p.meta.chunking,
+        hnsw: *hnsw,
+        counts: Counts { documents: seg.documents - seg.deleted.len(), passages: seg.rows - seg.deleted_rows() },
+        next_segment: id + 1,
+        segments: vec![seg],
+        files,
+        checksum: String::new(),
+    };
+    let prev_meta = p.meta.clone();
+    drop(p);
+    commit(dir, &meta, Some(&prev_meta))?;
+    Ok(Summary {
+        documents: meta.counts.documents,
+        passages: meta.counts.passages,
+        documents_unchanged: meta.counts.documents,
+        passages_tombstoned: was_tombstoned,
+        compacted: true,
+        segments: 1,
+        graph_seconds,
+        seconds: started.elapsed().as_secs_f64(),
+        ..Summary::default()
+    })
+}
+
+/// `index PATH...`: the paths read as `ingest` does, stored relative to the folder holding `dir`.
+pub fn index_paths(
+    dir: &Path,
+    paths: &[PathBuf],
+    ingest: IngestOptions,
+    embedder: &dyn Embed,
+    opts: &BuildOptions,
+) -> Result<(Summary, IngestReport)> {
+    let mut input = Paths { paths, keys: PathKeys::for_index(dir), opts: ingest };
+    run(dir, &mut input, embedder, opts)
+}
+
+#[cfg(test)]
+mod tests;

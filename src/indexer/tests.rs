@@ -1,0 +1,227 @@
+//! The index's life cycle on the hashing test embedder: real files, a real index on disk, every
+//! step of `index` but the model. (The same scenarios run on the real model in tests/robust.rs
+//! and tests/lifecycle.rs.)
+
+use super::*;
+use crate::embed::HashingEmbedder;
+use crate::index::Meta;
+use crate::ingest::LineMap;
+use std::fs;
+
+fn embedder() -> HashingEmbedder {
+    HashingEmbedder::new(64).unwrap()
+}
+
+fn opts() -> BuildOptions {
+    BuildOptions { chunking: ChunkParams::default(), hnsw: HnswParams::default(), quiet: true }
+}
+
+fn index(dir: &Path, paths: &[PathBuf]) -> Summary {
+    index_paths(dir, paths, IngestOptions::default(), &embedder(), &opts()).unwrap().0
+}
+
+/// The live passages' documents that best match `q` (exact search over the test embedder).
+fn top_docs(dir: &Path, q: &str, k: usize) -> Vec<String> {
+    let e = embedder();
+    let idx = Index::open(dir, e.info()).unwrap();
+    let hits = idx.exact(&e.embed_one(q), k, &|_| true);
+    hits.iter().map(|h| idx.passage(h.row).unwrap().unwrap().record.doc_id).collect()
+}
+
+fn live_docs(dir: &Path) -> Vec<String> {
+    let mut d: Vec<String> = Index::open(dir, embedder().info()).unwrap().documents().unwrap().into_iter().map(|d| d.doc_id).collect();
+    d.sort();
+    d
+}
+
+fn notes(root: &Path) -> PathBuf {
+    let notes = root.join("notes");
+    fs::create_dir_all(&notes).unwrap();
+    for (name, text) in [
+        ("a.txt", "Lighthouse keepers trim the wick at dusk.\n"),
+        ("b.txt", "Bee colonies swarm in late spring.\n"),
+        ("c.txt", "Glacier melt raises the river in July.\n"),
+        ("d.txt", "Tram lines reopen after the storm.\n"),
+    ] {
+        fs::write(notes.join(name), text).unwrap();
+    }
+    notes
+}
+
+#[test]
+fn indexing_the_folder_that_holds_the_index_sees_deletes_renames_and_changes() {
+    for spelling in [".", "./", "abs", "link"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let notes = notes(tmp.path());
+        let dir = notes.join(".semsearch");
+        let arg = match spelling {
+            "abs" => notes.clone(),
+            "link" => {
+                let link = tmp.path().join("link");
+                std::os::unix::fs::symlink(&notes, &link).unwrap();
+                link
+            }
+            // Relative spellings are resolved against the current directory, which the test
+            // cannot change (tests share it): spell them under the folder instead.
+            rel => notes.join(rel),
+        };
+        let first = index(&dir, std::slice::from_ref(&arg));
+        assert_eq!((first.documents_added, first.documents), (4, 4), "{spelling}");
+        assert_eq!(live_docs(&dir), ["a.txt", "b.txt", "c.txt", "d.txt"]);
+
+        fs::remove_file(notes.join("a.txt")).unwrap();
+        fs::rename(notes.join("b.txt"), notes.join("b2.txt")).unwrap();
+        fs::write(notes.join("c.txt"), "Glacier melt now floods the valley road.\n").unwrap();
+        let s = index(&dir, std::slice::from_ref(&arg));
+        assert_eq!(
+            (s.documents_removed, s.documents_renamed, s.documents_updated, s.documents_unchanged, s.documents_added),
+            (1, 1, 1, 1, 0),
+            "{spelling}: {s:?}"
+        );
+        assert_eq!(s.passages_embedded, 1, "{spelling}: only the changed note is embedded (the renamed one reuses its vectors)");
+        assert_eq!(live_docs(&dir), ["b2.txt", "c.txt", "d.txt"], "{spelling}");
+        assert!(!top_docs(&dir, "lighthouse keepers wick dusk", 10).contains(&"a.txt".to_string()), "{spelling}");
+        assert_eq!(top_docs(&dir, "bee colonies swarm", 1), ["b2.txt"]);
+        // Nothing changed: nothing written.
+        let again = index(&dir, std::slice::from_ref(&arg));
+        assert_eq!((again.documents_unchanged, again.passages_embedded), (3, 0));
+    }
+}
+
+#[test]
+fn a_repeated_id_keeps_its_last_occurrence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let doc = |text: &str| Document {
+        doc_id: "same".into(),
+        path: "x.jsonl".into(),
+        title: String::new(),
+        text: text.into(),
+        lines: LineMap::Record { line: 1 },
+    };
+    let mut input = InMemory { documents: vec![doc("first version about otters"), doc("second version about herons")], roots: vec![] };
+    let (s, _) = run(&dir, &mut input, &embedder(), &opts()).unwrap();
+    assert_eq!((s.documents, s.passages), (1, 1));
+    assert_eq!(top_docs(&dir, "otters herons", 5), ["same"]);
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    let only = idx.passage(idx.exact(&embedder().embed_one("herons"), 1, &|_| true)[0].row).unwrap().unwrap();
+    assert_eq!(only.record.text, "second version about herons");
+}
+
+#[test]
+fn merging_gives_the_same_documents_passages_and_vectors_as_a_fresh_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    fs::create_dir_all(&notes).unwrap();
+    let write = |i: usize, v: usize| fs::write(notes.join(format!("n{i:02}.txt")), format!("Note {i} version {v} about topic {}.\n", i * 7 + v)).unwrap();
+    (0..30).for_each(|i| write(i, 0));
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&notes));
+    // Change a third: past COMPACT_AT of rows tombstoned, so this run merges.
+    (0..10).for_each(|i| write(i, 1));
+    let s = index(&dir, std::slice::from_ref(&notes));
+    assert!(s.compacted && s.segments == 1, "{s:?}");
+    let fresh = tmp.path().join("fresh");
+    index(&fresh, std::slice::from_ref(&notes));
+    let e = embedder();
+    let (a, b) = (Index::open(&dir, e.info()).unwrap(), Index::open(&fresh, e.info()).unwrap());
+    assert_eq!(a.meta.counts.passages, b.meta.counts.passages);
+    let by_id = |i: &Index| {
+        let mut v: Vec<(String, String, Vec<f32>)> = i
+            .documents()
+            .unwrap()
+            .into_iter()
+            .flat_map(|d| i.passages_of(&d).unwrap())
+            .map(|p| (p.id.clone(), p.text.clone(), i.vector(p.row).to_vec()))
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    assert_eq!(by_id(&a), by_id(&b));
+    assert_eq!(a.meta.segments[0].deleted.len(), 0);
+}
+
+/// A source that, while the run reads it (after the new segment was started, before the commit),
+/// checks that every file the previous manifest names is still on disk.
+struct Watching<'a> {
+    inner: Paths<'a>,
+    dir: PathBuf,
+    must_exist: Vec<String>,
+    checked: usize,
+}
+
+impl Documents for Watching<'_> {
+    fn roots(&self) -> Vec<String> {
+        self.inner.roots()
+    }
+    fn read(&mut self, sink: &mut Sink) -> Result<IngestReport> {
+        let (dir, must) = (self.dir.clone(), self.must_exist.clone());
+        let checked = &mut self.checked;
+        self.inner.read(&mut |d| {
+            for f in &must {
+                assert!(dir.join(f).exists(), "{f} was deleted before the commit that replaces it");
+            }
+            *checked += 1;
+            sink(d)
+        })
+    }
+}
+
+#[test]
+fn a_damaged_segment_is_rebuilt_without_deleting_live_files_before_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for (d, word) in [(&one, "harbour"), (&two, "orchard")] {
+        fs::create_dir_all(d).unwrap();
+        for i in 0..5 {
+            fs::write(d.join(format!("{i}.txt")), format!("The {word} report number {i}.\n")).unwrap();
+        }
+    }
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&one));
+    index(&dir, std::slice::from_ref(&two));
+    let old = Meta::read(&dir).unwrap().unwrap();
+    assert_eq!(old.segments.len(), 2);
+    // Damage segment 0's vectors (same size, one byte changed).
+    let victim = dir.join(old.segments[0].vectors_file());
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[10] ^= 0xff;
+    fs::write(&victim, &bytes).unwrap();
+    let mut src = Watching {
+        inner: Paths { paths: &[one.clone(), two.clone()], keys: PathKeys::for_index(&dir), opts: IngestOptions::default() },
+        dir: dir.clone(),
+        must_exist: old.files.keys().cloned().collect(),
+        checked: 0,
+    };
+    let (s, _) = run(&dir, &mut src, &embedder(), &opts()).unwrap();
+    assert_eq!(src.checked, 10);
+    assert_eq!((s.documents, s.documents_added), (10, 10));
+    let new = Meta::read(&dir).unwrap().unwrap();
+    let old_max = old.segments.iter().map(|s| s.id).max().unwrap();
+    assert!(new.segments.iter().all(|s| s.id > old_max), "segment numbers keep increasing: {:?}", new.segments);
+    assert_eq!(top_docs(&dir, "orchard report", 1).len(), 1);
+    // After the commit the damaged generation's files are gone.
+    assert!(!victim.exists());
+}
+
+#[test]
+fn a_failure_to_open_that_is_not_damage_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = notes(tmp.path());
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&notes));
+    let meta_before = fs::read(dir.join("meta.json")).unwrap();
+    // A segment file replaced by a directory: opening it fails with an I/O error that says
+    // nothing about the file's content (as too many open files or a permission would).
+    let m = Meta::read(&dir).unwrap().unwrap();
+    let store = dir.join(m.segments[0].passages_file());
+    let saved = fs::read(&store).unwrap();
+    fs::remove_file(&store).unwrap();
+    fs::create_dir(&store).unwrap();
+    let err = index_paths(&dir, std::slice::from_ref(&notes), IngestOptions::default(), &embedder(), &opts()).unwrap_err();
+    assert!(format!("{err:#}").contains("nothing was changed"), "{err:#}");
+    assert_eq!(fs::read(dir.join("meta.json")).unwrap(), meta_before);
+    fs::remove_dir(&store).unwrap();
+    fs::write(&store, saved).unwrap();
+    assert_eq!(live_docs(&dir), ["notes/a.txt", "notes/b.txt", "notes/c.txt", "notes/d.txt"]);
+}
