@@ -3,23 +3,32 @@
 //! The binary is built for baseline x86-64 so it runs on any such CPU; the hot loops (dot product,
 //! softmax, GELU, LayerNorm, the small-batch product) are compiled also for AVX2+FMA and AVX-512
 //! and the widest the CPU has is picked here. `SEMSEARCH_SIMD=avx2` or `=baseline` narrows the
-//! choice (never widens it), so the narrower paths can be tested on a machine that has more.
+//! choice (never widens it); `settings` reads it, so the narrower paths can be tested on a machine that has more.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Simd {
-    Base,
-    Avx2,
-    Avx512,
+    Base = 0,
+    Avx2 = 1,
+    Avx512 = 2,
+}
+
+/// The widest level allowed (`settings::EnvSettings::apply` narrows it from SEMSEARCH_SIMD).
+static CAP: AtomicU8 = AtomicU8::new(Simd::Avx512 as u8);
+
+/// Narrows the instructions the loops may use; effective only before the first `simd()` call.
+pub fn cap(level: Simd) {
+    CAP.store(level as u8, Ordering::Relaxed);
 }
 
 pub fn simd() -> Simd {
     static LEVEL: OnceLock<Simd> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        let cap = match std::env::var("SEMSEARCH_SIMD").as_deref() {
-            Ok("baseline") => Simd::Base,
-            Ok("avx2") => Simd::Avx2,
+        let cap = match CAP.load(Ordering::Relaxed) {
+            0 => Simd::Base,
+            1 => Simd::Avx2,
             _ => Simd::Avx512,
         };
         detected().min(cap)

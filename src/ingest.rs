@@ -61,6 +61,9 @@ pub struct IngestReport {
     pub roots: Vec<String>,
     /// Documents handed to the sink.
     pub documents: usize,
+    /// Keys of files and folders that exist but could not be read (permissions, I/O errors): the
+    /// documents indexed from them are kept, not taken for deleted.
+    pub unreadable: Vec<String>,
 }
 
 /// Receives each document as it is read; an error stops the run.
@@ -206,14 +209,17 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &m
                     // `index` remove every document under it.
                     if let Some(io) = e.io_error().filter(|io| is_resource_limit(io)) {
                         let at = walk_error(&e).0.unwrap_or(p).display().to_string();
-                        let own = io.raw_os_error().map(std::io::Error::from_raw_os_error).unwrap_or_else(|| std::io::Error::new(io.kind(), io.to_string()));
+                        let own = os_code(io).map(std::io::Error::from_raw_os_error).unwrap_or_else(|| std::io::Error::new(io.kind(), io.to_string()));
                         return Err(anyhow::Error::new(own).context(format!("{at}: cannot read")));
                     }
                     // Unreadable directories, symlink loops (with --follow), broken links.
                     let (at, why) = walk_error(&e);
+                    let at = at.unwrap_or(p);
+                    if e.io_error().is_some() && !why.contains("symbolic link") {
+                        r.out.unreadable.push(keys.key(at));
+                    }
                     // The path as walked: canonicalising a link in a loop would name its target.
-                    let at = at.unwrap_or(p).display().to_string();
-                    r.out.skip(opts, at, why)?;
+                    r.out.skip(opts, at.display().to_string(), why)?;
                     continue;
                 }
             };
@@ -293,6 +299,7 @@ impl Reader<'_, '_> {
         if is_resource_limit(&e) {
             return Err(anyhow::Error::new(e).context(format!("{shown}: cannot read")));
         }
+        self.out.unreadable.push(shown.clone());
         self.out.skip(self.opts, shown, format!("cannot read: {e}"))
     }
 
@@ -390,10 +397,22 @@ impl Reader<'_, '_> {
 }
 
 /// Errors that come from the process's limits rather than the file: retrying later may work, and
-/// they must never be taken for "this file is gone".
+/// they must never be taken for "this file is gone". (The directory walker wraps its errors with
+/// the OS code only in their text, hence the second test.)
 pub fn is_resource_limit(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 12 /* ENOMEM */))
+    const LIMITS: [i32; 3] = [23 /* ENFILE */, 24 /* EMFILE */, 12 /* ENOMEM */];
+    e.raw_os_error().is_some_and(|c| LIMITS.contains(&c))
         || e.kind() == std::io::ErrorKind::OutOfMemory
+        || LIMITS.iter().any(|c| e.to_string().contains(&format!("(os error {c})")))
+}
+
+/// The OS error code in `e`, from its code or (for the walker's wrapped errors) its text.
+fn os_code(e: &std::io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        let t = e.to_string();
+        let at = t.rfind("(os error ")? + "(os error ".len();
+        t[at..].split(')').next()?.parse().ok()
+    })
 }
 
 /// The path a directory-walk error is about, and what went wrong, in words.

@@ -19,3 +19,4 @@ pub mod model;
 pub mod output;
 pub mod progress;
 pub mod search;
+pub mod settings;

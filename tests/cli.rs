@@ -90,6 +90,7 @@ fn exact_and_hnsw_agree_on_the_sample() {
     let q = "Jack Ma meets Xi Jinping";
     let run = |flag: &str| {
         let out = semsearch(sample_index()).args(["ask", q, "--json", "-k", "5", flag]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         json_lines(&out.stdout).iter().map(|h| h["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(run("--exact"), run("--hnsw"));
@@ -110,6 +111,7 @@ fn related_excludes_target_and_its_document() {
 
     // --same-doc allows the article's other passages, never the target itself.
     let out = semsearch(sample_index()).args(["related", id, "--json", "-k", "5", "--same-doc"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let rel = json_lines(&out.stdout);
     assert!(rel.iter().all(|r| r["id"] != id));
     assert!(rel.iter().any(|r| r["doc_id"] == doc));
@@ -118,6 +120,7 @@ fn related_excludes_target_and_its_document() {
     let line = hits[0]["line_start"].as_u64().unwrap();
     let target = format!("news/alibaba-ai-investment.txt:{line}");
     let out = semsearch(sample_index()).args(["related", &target, "--json", "-k", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json_lines(&out.stdout)[0]["id"], rel_first_id(id));
 
     semsearch(sample_index())
@@ -130,6 +133,7 @@ fn related_excludes_target_and_its_document() {
 
 fn rel_first_id(id: &str) -> serde_json::Value {
     let out = semsearch(sample_index()).args(["related", id, "--json", "-k", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out.stdout)[0]["id"].clone()
 }
 
@@ -139,6 +143,7 @@ fn related_text_finds_matching_brief() {
         .args(["related", "--text", "Liang meets the Chinese president at a summit", "--json", "-k", "1"])
         .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let rel = json_lines(&out.stdout);
     assert!(rel[0]["text"].as_str().unwrap().contains("Liang Wenfeng"), "{}", rel[0]["text"]);
 }
@@ -160,6 +165,7 @@ fn embed_prints_reference_vectors() {
     assert!(cos > 0.9999, "{cos}");
     // stdin, one text per line
     let out = semsearch(sample_index()).arg("embed").write_stdin("a\nb\nc\n").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json_lines(&out.stdout).len(), 3);
 }
 
@@ -190,6 +196,7 @@ fn every_simd_path_gives_reference_embeddings_and_answers() {
             .args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"])
             .output()
             .unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         answers.push(json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>());
     }
     assert!(answers[0].len() == 5 && answers.iter().all(|a| a == &answers[0]), "{answers:?}");
@@ -204,6 +211,7 @@ fn reindexing_unchanged_files_embeds_nothing_and_keeps_ids() {
     let s1: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     let ids = |index: &Path| {
         let out = semsearch(index).args(["ask", "Alibaba investment", "--json", "-k", "3"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>()
     };
     let before = ids(&index);
@@ -220,6 +228,7 @@ fn reindexing_unchanged_files_embeds_nothing_and_keeps_ids() {
     assert_eq!(s3["documents"], 1);
     assert_eq!(s3["passages_embedded"], 0);
     let out = semsearch(&index).args(["ask", "Alibaba shares up 70%", "--json", "-k", "20"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(json_lines(&out.stdout).iter().all(|h| h["path"] != "news/news-briefs.txt"));
 }
 
@@ -248,6 +257,7 @@ fn formats_jsonl_html_markdown_and_stdin() {
 
     let top = |q: &str| {
         let out = semsearch(&index).args(["ask", q, "--json", "-k", "1"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         json_lines(&out.stdout).remove(0)
     };
     let h = top("what makes the sea rise and fall");
@@ -370,11 +380,21 @@ fn killed_index_run_leaves_previous_index_usable() {
     let corpus = sample_corpus(dir.path());
     let index = dir.path().join("idx");
     semsearch(&index).arg("index").arg(&corpus).assert().success();
-    let before = semsearch(&index).args(["ask", "Alibaba investment", "--json"]).output().unwrap().stdout;
+    let before = common::ok_stdout(semsearch(&index).args(["ask", "shipping routes and port numbers", "--json"]));
     // A bigger input so the run is still busy when it is killed.
     let big = dir.path().join("big.txt");
     let para: String = (0..400).map(|i| format!("Paragraph {i} is about shipping routes and port number {i}.\n\n")).collect();
     std::fs::write(&big, para).unwrap();
+    // The state a finished run leaves, from a copy that is never killed.
+    let finished = dir.path().join("finished");
+    std::fs::create_dir_all(&finished).unwrap();
+    for e in std::fs::read_dir(&index).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), finished.join(e.file_name())).unwrap();
+    }
+    semsearch(&finished).args(["-q", "index"]).arg(&big).assert().success();
+    let after_state = common::ok_stdout(semsearch(&finished).args(["ask", "shipping routes and port numbers", "--json"]));
+    assert_ne!(after_state, before, "the big input changes the answers, so the two states are told apart");
     for delay_ms in [150u64, 400, 900] {
         let mut child = common::spawn_semsearch(&index)
             .args(["-q", "index"])
@@ -384,10 +404,18 @@ fn killed_index_run_leaves_previous_index_usable() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let status = child.wait().unwrap();
-        let after = semsearch(&index).args(["ask", "Alibaba investment", "--json"]).output().unwrap();
-        assert_eq!(after.status.code(), Some(0), "{}", String::from_utf8_lossy(&after.stderr));
-        if !status.success() {
-            assert_eq!(after.stdout, before, "a killed run leaves the previous generation in place");
+        let now = common::ok_stdout(semsearch(&index).args(["ask", "shipping routes and port numbers", "--json"]));
+        // Killed before its commit: the previous generation; killed after it, or finished before
+        // the kill landed: the new one. Never anything else.
+        if status.success() {
+            assert_eq!(now, after_state, "a finished run leaves the new generation");
+        } else {
+            assert!(now == before || now == after_state, "a killed run leaves the previous generation (or the committed new one)");
+        }
+        if now == after_state {
+            // Back to the before-state for the next kill.
+            std::fs::remove_dir_all(&index).unwrap();
+            semsearch(&index).arg("index").arg(&corpus).assert().success();
         }
     }
 }
@@ -451,7 +479,7 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
         .code(2)
         .stderr(predicate::str::contains("meta.json: not valid JSON").and(predicate::str::contains("re-run `semsearch index`")));
     semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
-    let hits = json_lines(&semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"]).output().unwrap().stdout);
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"])));
     assert!(hits[0]["text"].as_str().unwrap().contains("US$52.4 billion"));
 }
 
@@ -469,7 +497,7 @@ fn status_predicts_what_index_does() {
     };
     let s = status(&[]);
     assert_eq!(s["documents"], 12);
-    assert_eq!(s["passages"].as_u64(), Some(json_lines(&semsearch(&index).args(["ask", "x", "--json", "-k", "100"]).output().unwrap().stdout).len() as u64));
+    assert_eq!(s["passages"].as_u64(), Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100"]))).len() as u64));
     assert_eq!(s["model"]["name"], "all-MiniLM-L6-v2");
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
 
@@ -487,13 +515,14 @@ fn status_predicts_what_index_does() {
     assert_eq!(w["unchanged"], 0);
 
     let out = semsearch(&index).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r["documents_added"].as_u64(), r["documents_updated"].as_u64(), r["documents_removed"].as_u64()), (Some(1), Some(1), Some(11)));
     let s = status(&[corpus.as_os_str()]);
     assert_eq!(s["would"]["unchanged"], 2);
     assert_eq!(s["would"]["added"].as_array().unwrap().len() + s["would"]["removed"].as_array().unwrap().len(), 0);
     // The changed text is what is found now.
-    let hits = json_lines(&semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"]).output().unwrap().stdout);
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"])));
     assert!(hits[0]["text"].as_str().unwrap().contains("US$53 billion"));
 }
 
@@ -522,7 +551,7 @@ fn concurrent_index_runs_take_turns() {
     let both = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
     assert!(both.contains("waiting for it to finish"), "one run waited for the other: {both}");
     // Neither run's work was lost: documents of both are in the index.
-    let hits = |q: &str| json_lines(&semsearch(&index).args(["ask", q, "--json", "-k", "1"]).output().unwrap().stdout);
+    let hits = |q: &str| json_lines(&common::ok_stdout(semsearch(&index).args(["ask", q, "--json", "-k", "1"])));
     assert_eq!(hits("freight trains depot")[0]["path"], "big.txt");
     assert!(hits("Alibaba investment")[0]["path"].as_str().unwrap().starts_with("news/"));
 }
@@ -546,9 +575,10 @@ fn changing_chunking_re_cuts_what_is_given_and_never_drops_the_rest() {
     assert_eq!(std::fs::read(index.join("meta.json")).unwrap(), meta_before);
     // Over every path: re-cut and re-embedded.
     let out = semsearch(&index).args(["index", "--json", "--max-tokens", "64"]).arg(&corpus).arg(&other).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["documents"], 13);
     assert!(s["passages"].as_u64().unwrap() > 19, "smaller passages: {s}");
-    let hits = json_lines(&semsearch(&index).args(["ask", "sleeping otters", "--json", "-k", "1"]).output().unwrap().stdout);
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "sleeping otters", "--json", "-k", "1"])));
     assert_eq!(hits[0]["path"], "other.md");
 }

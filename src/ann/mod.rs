@@ -523,6 +523,14 @@ mod tests {
         let exact = idx.exact(q, 10, &|r| r % 2 == 1);
         assert!(exact.iter().all(|h| h.row % 2 == 1));
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        // Filtered rows still guide the walk, so the filtered beam finds what exact search finds.
+        let found = hits.iter().filter(|h| exact.iter().any(|e| e.row == h.row)).count();
+        assert!(found >= 9, "{found} of the 10 exact results");
+        // A filter that rejects all but a few rows: those few, all of them.
+        let few = idx.search(q, 10, 64, &|r| r % 100 == 7);
+        let mut rows: Vec<u32> = few.iter().map(|h| h.row).collect();
+        rows.sort_unstable();
+        assert_eq!(rows, (0..10).map(|i| i * 100 + 7).collect::<Vec<u32>>());
     }
 
     #[test]

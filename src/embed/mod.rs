@@ -15,7 +15,7 @@ mod reference;
 
 pub use crate::model::Pooling;
 use crate::model::ModelInfo;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use bert::PackedBert;
 use candle_transformers::models::bert::Config;
 use reference::Reference;
@@ -59,17 +59,6 @@ pub enum EngineKind {
     Reference,
 }
 
-impl EngineKind {
-    /// The engine SEMSEARCH_ENGINE names (unset: packed); an unknown name is an error.
-    pub fn from_env() -> Result<EngineKind> {
-        match std::env::var("SEMSEARCH_ENGINE").as_deref() {
-            Err(_) | Ok("") | Ok("packed") => Ok(EngineKind::Packed),
-            Ok("reference") => Ok(EngineKind::Reference),
-            Ok(other) => bail!("SEMSEARCH_ENGINE={other}: unknown engine; use packed (the default) or reference"),
-        }
-    }
-}
-
 enum Engine {
     Packed(PackedBert),
     Reference(Reference),
@@ -84,12 +73,17 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    /// The engine SEMSEARCH_ENGINE picks (packed unless it says reference).
+    /// The default engine (packed) with its default batch.
     pub fn load(info: &ModelInfo) -> Result<Embedder> {
-        Self::load_engine(info, EngineKind::from_env()?)
+        Self::load_engine(info, EngineKind::Packed)
     }
 
     pub fn load_engine(info: &ModelInfo, kind: EngineKind) -> Result<Embedder> {
+        Self::load_with(info, kind, None)
+    }
+
+    /// `kind` with `tokens_per_batch` (None: `TOKENS_PER_BATCH`), as settings say.
+    pub fn load_with(info: &ModelInfo, kind: EngineKind, tokens_per_batch: Option<usize>) -> Result<Embedder> {
         let config_path = info.dir.join("config.json");
         let config: Config = serde_json::from_str(
             &std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?,
@@ -109,10 +103,7 @@ impl Embedder {
             || load_tokenizer(info),
         );
         let (engine, tokenizer) = (engine?, tokenizer?);
-        let tokens_per_batch = match std::env::var("SEMSEARCH_BATCH_TOKENS") {
-            Ok(v) => v.parse().ok().filter(|&n| n > 0).ok_or_else(|| anyhow!("SEMSEARCH_BATCH_TOKENS={v}: expected a positive number"))?,
-            Err(_) => TOKENS_PER_BATCH,
-        };
+        let tokens_per_batch = tokens_per_batch.unwrap_or(TOKENS_PER_BATCH);
         Ok(Embedder { engine, tokenizer, info: info.clone(), batch_size: DEFAULT_BATCH, tokens_per_batch })
     }
 

@@ -85,8 +85,18 @@ impl PassageStore {
     }
 
     pub fn open(path: &Path) -> Result<PassageStore> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
+            Ok(c) => c,
+            Err(e) => {
+                // SQLite says only "unable to open database file"; opening it ourselves names the
+                // OS's reason (too many open files, permissions), which decides what happens next.
+                let why = match std::fs::File::open(path) {
+                    Err(io) => anyhow::Error::new(io),
+                    Ok(_) => anyhow::Error::new(e),
+                };
+                return Err(why.context(format!("cannot open {}", path.display())));
+            }
+        };
         // A committed generation is never modified: tell SQLite so it takes no locks.
         conn.execute_batch("PRAGMA query_only=ON;")?;
         Ok(PassageStore { conn, path: path.to_path_buf() })

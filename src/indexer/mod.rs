@@ -336,7 +336,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     if let (Some(p), None) = (&prev.index, reusable) {
         // Chunking changed: every document is cut again, so its text must be at hand. One outside
         // the paths given cannot be, and dropping it silently would lose it: stop before any work.
-        if let Some(d) = prev_docs.values().find(|d| fate_of_unseen(d, &roots) == Change::Kept) {
+        if let Some(d) = prev_docs.values().find(|d| fate_of_unseen(d, &roots, &[]) == Change::Kept) {
             let old = p.meta.chunking;
             bail!(
                 "index {} was built with --max-tokens {} --overlap {}; {} is not under the paths given, so it cannot be re-cut with new options: give every indexed path, or the same options, or another --index",
@@ -373,12 +373,13 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     run.flush()?;
     run.progress.finish_and_clear();
     let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
+    let written = writer.finish()?;
     summary.files = report.files;
     summary.skipped = report.skipped.len();
     let mut unseen: Vec<&DocRecord> = prev_docs.values().filter(|d| !seen.contains_key(&d.doc_id)).collect();
     unseen.sort_by_key(|d| d.first_row);
     for d in unseen {
-        if fate_of_unseen(d, &roots) == Change::Removed {
+        if fate_of_unseen(d, &roots, &report.unreadable) == Change::Removed {
             retired.push((d.first_row, d.n_passages));
             match added_hashes.get_mut(&d.content_hash).filter(|n| **n > 0) {
                 Some(n) => {
@@ -390,9 +391,16 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
             }
         }
     }
+    if prev.index.is_some() && reusable.is_none() {
+        // Chunking changed and a document could not be read again to be re-cut: keeping it is
+        // impossible and dropping it would lose it.
+        if let Some(d) = prev_docs.values().find(|d| !seen.contains_key(&d.doc_id) && fate_of_unseen(d, &roots, &report.unreadable) == Change::Kept) {
+            written.discard();
+            bail!("{} could not be read again to be cut with the new --max-tokens/--overlap; fix the error above and re-run (the index is unchanged)", d.path);
+        }
+    }
     drop(seen);
     summary.passages_tombstoned = retired.iter().map(|r| r.1 as usize).sum();
-    let written = writer.finish()?;
 
     // Nothing changed: keep the committed generation as it is (no new files, no commit).
     let changed = summary.documents_added + summary.documents_updated + summary.documents_removed + summary.documents_renamed > 0;

@@ -54,9 +54,11 @@ pub fn classify(prev: &HashMap<String, DocRecord>, doc_id: &str, hash: &str) -> 
 }
 
 /// A previous document this run did not see: removed when it lies under one of the paths given
-/// (its file is gone), kept otherwise.
-pub fn fate_of_unseen(doc: &DocRecord, roots: &[String]) -> Change {
-    if roots.iter().any(|r| docpath::covers(r, &doc.path)) {
+/// (its file is gone), kept otherwise, and kept when it lies under a file or folder this run could
+/// not read (`unreadable`): a permission or I/O error is not a deletion.
+pub fn fate_of_unseen(doc: &DocRecord, roots: &[String], unreadable: &[String]) -> Change {
+    let covered = |keys: &[String]| keys.iter().any(|r| docpath::covers(r, &doc.path));
+    if covered(roots) && !covered(unreadable) {
         Change::Removed
     } else {
         Change::Kept
@@ -102,7 +104,7 @@ pub fn plan(dir: &Path, input: &mut dyn Documents) -> Result<(Plan, IngestReport
         if seen.contains(&d.doc_id) {
             continue;
         }
-        match fate_of_unseen(d, &roots) {
+        match fate_of_unseen(d, &roots, &report.unreadable) {
             Change::Removed => plan.removed.push(d.doc_id.clone()),
             _ => plan.kept += 1,
         }

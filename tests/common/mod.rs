@@ -53,3 +53,11 @@ pub fn sample_corpus(dir: &Path) -> PathBuf {
 pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect("stdout line is JSON")).collect()
 }
+
+/// Runs `cmd`, asserts it exited 0 (a failed run must never compare equal to another failed
+/// run's empty output), and returns its stdout.
+pub fn ok_stdout(cmd: &mut assert_cmd::Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}

