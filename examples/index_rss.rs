@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<std::path::PathBuf> = std::env::args_os().skip(1).map(Into::into).collect();
     anyhow::ensure!(args.len() >= 2, "usage: index_rss INDEX_DIR PATH...");
     let embedder = HashingEmbedder::new(384)?;
-    let opts = BuildOptions { chunking: Default::default(), hnsw: Default::default(), quiet: true };
+    let opts = BuildOptions { quiet: true, ..BuildOptions::default() };
     let (summary, _) = indexer::index_paths(&args[0], &args[1..], IngestOptions::default(), &embedder, &opts)?;
     println!(
         "{}",

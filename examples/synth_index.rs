@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let mut input = InMemory { documents, roots: vec!["synth".into()] };
-    let opts = BuildOptions { chunking: Default::default(), hnsw: Default::default(), quiet: false };
+    let opts = BuildOptions::default();
     let from_base = FromBase { embedder, base };
     let (summary, _) = indexer::run(std::path::Path::new(&args[2]), &mut input, &from_base, &opts)?;
     println!("{}", serde_json::json!({"passages": summary.passages, "seconds": summary.seconds, "graph_seconds": summary.graph_seconds}));

@@ -145,7 +145,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             }
         }
         let mut input = InMemory { documents: docs, roots: Vec::new() };
-        let (summary, _) = indexer::run(&dir, &mut input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet })?;
+        let (summary, _) = indexer::run(&dir, &mut input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet, ..BuildOptions::default() })?;
         let embed_s = summary.embed_seconds.max(1e-9);
         report.insert("index_build_ms".into(), json!(round(summary.seconds * 1000.0, 1)));
         report.insert("embed_ms".into(), json!(round(summary.embed_seconds * 1000.0, 1)));

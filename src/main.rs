@@ -46,7 +46,7 @@ enum Command {
     Bench(BenchArgs),
     /// Show the index (model, counts, sizes, tombstones); with PATHs, what `index PATH...` would change
     Status(StatusArgs),
-    /// Merge the index's segments into one, dropping deleted passages and rebuilding the graph
+    /// Merge the index's segments (one per 65,536 passages), dropping deleted passages and rebuilding the graphs
     Compact(CompactArgs),
     /// Manage the embedding model
     #[command(subcommand)]
@@ -376,10 +376,11 @@ fn run(cli: Cli) -> Result<i32> {
                 println!("{}", serde_json::to_string(&summary)?);
             } else if !config.quiet {
                 eprintln!(
-                    "semsearch: compacted {}: {} documents, {} passages in one segment ({} deleted passages dropped); {:.1}s",
+                    "semsearch: compacted {}: {} documents, {} passages in {} segment(s) ({} deleted passages dropped); {:.1}s",
                     config.index_dir.display(),
                     summary.documents,
                     summary.passages,
+                    summary.segments,
                     summary.passages_tombstoned,
                     summary.seconds
                 );
@@ -430,6 +431,7 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
         chunking: a.chunking.params(embedder.info().max_tokens),
         hnsw: HnswParams::default(),
         quiet: config.quiet,
+        ..BuildOptions::default()
     };
     let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), &embedder, &opts)?;
     if a.json {
@@ -549,69 +551,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         out.write_all(b"\n")?;
         return Ok(0);
     }
-    let v = serde_json::Value::Object(status);
-    writeln!(out, "index       {}", dir.display())?;
-    if meta.is_some() {
-        let mib = |b: &serde_json::Value| b.as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
-        writeln!(out, "generation  {} (format {})", v["generation"], v["format_version"])?;
-        let sha = v["model"]["weights_sha256"].as_str().unwrap_or("");
-        writeln!(
-            out,
-            "model       {} (sha256 {}…), {} dimensions, {} tokens, {} pooling",
-            v["model"]["name"].as_str().unwrap_or(""),
-            &sha[..12.min(sha.len())],
-            v["model"]["dimensions"],
-            v["model"]["max_tokens"],
-            v["model"]["pooling"].as_str().unwrap_or("")
-        )?;
-        if v["chunking"]["whole_documents"] == true {
-            writeln!(out, "chunking    whole documents")?;
-        } else {
-            writeln!(out, "chunking    {} tokens, overlap {}", v["chunking"]["max_tokens"], v["chunking"]["overlap_tokens"])?;
-        }
-        writeln!(out, "documents   {}", v["documents"])?;
-        writeln!(out, "passages    {}", v["passages"])?;
-        writeln!(
-            out,
-            "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
-            v["segments"],
-            v["deleted_passages"],
-            v["tombstone_share"].as_f64().unwrap_or(0.0) * 100.0,
-            indexer::COMPACT_AT * 100.0
-        )?;
-        let f = &v["file_bytes"];
-        writeln!(
-            out,
-            "size        {:.2} MiB (passages {:.2}, vectors {:.2}, graph {:.2})",
-            mib(&v["size_bytes"]),
-            mib(&f["passages"]),
-            mib(&f["vectors"]),
-            mib(&f["graph"])
-        )?;
-    } else {
-        writeln!(out, "            (no index yet)")?;
-    }
-    if let Some(w) = v.get("would") {
-        let list = |k: &str| w[k].as_array().cloned().unwrap_or_default();
-        writeln!(
-            out,
-            "index would add {}, update {}, remove {} documents ({} unchanged, {} outside these paths kept)",
-            list("added").len(),
-            list("updated").len(),
-            list("removed").len(),
-            w["unchanged"],
-            w["kept"]
-        )?;
-        for (k, sign) in [("added", "+"), ("updated", "~"), ("removed", "-")] {
-            let items = list(k);
-            for d in items.iter().take(10) {
-                writeln!(out, "  {sign} {}", d.as_str().unwrap_or(""))?;
-            }
-            if items.len() > 10 {
-                writeln!(out, "  {sign} … and {} more", items.len() - 10)?;
-            }
-        }
-    }
+    output::write_status(&mut out, &serde_json::Value::Object(status), semsearch::indexer::COMPACT_AT)?;
     out.flush()?;
     Ok(0)
 }

@@ -96,3 +96,70 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
     }
     out.flush()
 }
+/// `status` for people: the index's manifest in short, then what `index PATH...` would change.
+pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64) -> std::io::Result<()> {
+    writeln!(out, "index       {}", v["index"].as_str().unwrap_or(""))?;
+    if v.get("generation").is_some() {
+        let mib = |b: &serde_json::Value| b.as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+        writeln!(out, "generation  {} (format {})", v["generation"], v["format_version"])?;
+        let sha = v["model"]["weights_sha256"].as_str().unwrap_or("");
+        writeln!(
+            out,
+            "model       {} (sha256 {}…), {} dimensions, {} tokens, {} pooling",
+            v["model"]["name"].as_str().unwrap_or(""),
+            &sha[..12.min(sha.len())],
+            v["model"]["dimensions"],
+            v["model"]["max_tokens"],
+            v["model"]["pooling"].as_str().unwrap_or("")
+        )?;
+        if v["chunking"]["whole_documents"] == true {
+            writeln!(out, "chunking    whole documents")?;
+        } else {
+            writeln!(out, "chunking    {} tokens, overlap {}", v["chunking"]["max_tokens"], v["chunking"]["overlap_tokens"])?;
+        }
+        writeln!(out, "documents   {}", v["documents"])?;
+        writeln!(out, "passages    {}", v["passages"])?;
+        writeln!(
+            out,
+            "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
+            v["segments"],
+            v["deleted_passages"],
+            v["tombstone_share"].as_f64().unwrap_or(0.0) * 100.0,
+            compact_at * 100.0
+        )?;
+        let f = &v["file_bytes"];
+        writeln!(
+            out,
+            "size        {:.2} MiB (passages {:.2}, vectors {:.2}, graph {:.2})",
+            mib(&v["size_bytes"]),
+            mib(&f["passages"]),
+            mib(&f["vectors"]),
+            mib(&f["graph"])
+        )?;
+    } else {
+        writeln!(out, "            (no index yet)")?;
+    }
+    if let Some(w) = v.get("would") {
+        let list = |k: &str| w[k].as_array().cloned().unwrap_or_default();
+        writeln!(
+            out,
+            "index would add {}, update {}, remove {} documents ({} unchanged, {} outside these paths kept)",
+            list("added").len(),
+            list("updated").len(),
+            list("removed").len(),
+            w["unchanged"],
+            w["kept"]
+        )?;
+        for (k, sign) in [("added", "+"), ("updated", "~"), ("removed", "-")] {
+            let items = list(k);
+            for d in items.iter().take(10) {
+                writeln!(out, "  {sign} {}", d.as_str().unwrap_or(""))?;
+            }
+            if items.len() > 10 {
+                writeln!(out, "  {sign} … and {} more", items.len() - 10)?;
+            }
+        }
+    }
+    Ok(())
+}
+

@@ -9,7 +9,7 @@ use crate::ann::{self, HnswParams};
 use anyhow::{bail, Context, Result};
 use fs2::FileExt;
 use memmap2::Mmap;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -23,9 +23,6 @@ pub struct SegmentWriter {
     dim: usize,
     store: PassageStore,
     vectors: BufWriter<File>,
-    /// Documents written so far: id -> (first row, passages), so a later document with the same
-    /// id supersedes the earlier one (the last occurrence wins, as a later write would).
-    written: HashMap<String, (u32, u32)>,
 }
 
 impl SegmentWriter {
@@ -39,22 +36,22 @@ impl SegmentWriter {
         let store = PassageStore::create(&dir.join(meta.passages_file()))?;
         let vpath = dir.join(meta.vectors_file());
         let vectors = BufWriter::with_capacity(1 << 20, File::create(&vpath).with_context(|| format!("cannot create {}", vpath.display()))?);
-        Ok(SegmentWriter { dir: dir.to_path_buf(), meta, dim, store, vectors, written: HashMap::new() })
+        Ok(SegmentWriter { dir: dir.to_path_buf(), meta, dim, store, vectors })
     }
 
-    /// Appends a document: its rows are assigned here (`first_row`, `n_passages` and each
-    /// passage's `row` are overwritten). `vectors` holds one row per passage. A document without
-    /// passages is not stored.
-    pub fn add(&mut self, mut doc: DocRecord, mut passages: Vec<PassageRecord>, vectors: &[f32]) -> Result<()> {
+    pub fn id(&self) -> u64 {
+        self.meta.id
+    }
+
+    /// Appends a document and returns its first row: its rows are assigned here (`first_row`,
+    /// `n_passages` and each passage's `row` are overwritten). `vectors` holds one row per
+    /// passage. A document without passages is not stored (`None`).
+    pub fn add(&mut self, mut doc: DocRecord, mut passages: Vec<PassageRecord>, vectors: &[f32]) -> Result<Option<u32>> {
         if vectors.len() != passages.len() * self.dim {
             bail!("{}: {} floats for {} passages of {} dimensions", doc.doc_id, vectors.len(), passages.len(), self.dim);
         }
         if passages.is_empty() {
-            return Ok(());
-        }
-        if let Some((first, n)) = self.written.remove(&doc.doc_id) {
-            self.store.retire(&doc.doc_id, first)?;
-            self.meta.deleted.push([first, n]);
+            return Ok(None);
         }
         let first = self.meta.rows as u32;
         let n = passages.len() as u32;
@@ -67,20 +64,23 @@ impl SegmentWriter {
         self.vectors
             .write_all(bytemuck::cast_slice(vectors))
             .with_context(|| format!("cannot write {}", self.dir.join(self.meta.vectors_file()).display()))?;
-        self.written.insert(doc.doc_id, (first, n));
         self.meta.rows += n as usize;
         self.meta.documents += 1;
+        Ok(Some(first))
+    }
+
+    /// Tombstones document `doc_id` written here earlier at `first` (`n` passages), for a later
+    /// document of the same run with the same id (the last occurrence wins, as a later write
+    /// would); its names are freed in the store for the one that supersedes it.
+    pub fn supersede(&mut self, doc_id: &str, first: u32, n: u32) -> Result<()> {
+        self.store.retire(doc_id, first)?;
+        self.meta.deleted.push([first, n]);
         Ok(())
     }
 
     /// Rows written, superseded ones included.
     pub fn rows(&self) -> usize {
         self.meta.rows
-    }
-
-    /// Live documents written (superseded ones not counted).
-    pub fn live_documents(&self) -> usize {
-        self.written.len()
     }
 
     /// Commits the store and flushes the vectors, both fsynced.
@@ -98,7 +98,8 @@ impl SegmentWriter {
 
 /// A segment whose passages and vectors are on disk but which has no graph yet and is named by no
 /// manifest: it becomes part of the index when `build_graph` and `commit` have run, or it is read
-/// back into a merge and left for `commit` to clean up.
+/// back into a merge and left for `commit` to clean up. A document of it superseded by a later one
+/// of the same run (in another segment) is tombstoned with `supersede`.
 pub struct WrittenSegment {
     dir: PathBuf,
     pub meta: SegmentMeta,
@@ -123,6 +124,11 @@ impl WrittenSegment {
             sums.insert(f.clone(), file_sum(&self.dir.join(&f))?);
         }
         Ok((self.meta, sums, graph_seconds))
+    }
+
+    pub fn supersede(&mut self, first: u32, n: u32) {
+        self.meta.deleted.push([first, n]);
+        self.meta.deleted.sort_unstable();
     }
 
     /// Reads the segment back (for a merge): its store and its vectors.

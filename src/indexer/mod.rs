@@ -43,8 +43,14 @@ use std::time::Instant;
 /// Below it, the over-fetching that filtering costs is small; above it, searches walk mostly dead
 /// rows and the files hold mostly dead vectors.
 pub const COMPACT_AT: f64 = 0.2;
-/// Every segment is one more graph to search; past this many, an `index` run merges them.
+/// Every segment is one more graph to search; past this many (besides the full ones), an `index`
+/// run merges them.
 pub const MAX_SEGMENTS: usize = 8;
+/// Rows at which a segment is full and the next one starts. The graph of a segment is built in
+/// memory (hnsw_rs keeps a copy of its vectors and its own link lists, ~3 KiB a row at 384
+/// dimensions), so this bounds the memory of a run whatever the corpus; searches fan out over
+/// one more graph per 65,536 passages, a fraction of a millisecond each.
+pub const SEGMENT_ROWS: usize = 1 << 16;
 /// Text gathered before a batch is chunked and embedded: a few thousand passages, enough for the
 /// embedder to sort by length and keep both of its batches in flight full, small enough to bound
 /// memory (text, passages and their vectors: tens of megabytes).
@@ -98,6 +104,14 @@ pub struct BuildOptions {
     pub chunking: ChunkParams,
     pub hnsw: HnswParams,
     pub quiet: bool,
+    /// Rows at which a segment is full (`SEGMENT_ROWS`; smaller in tests of the roll-over).
+    pub segment_rows: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { chunking: ChunkParams::default(), hnsw: HnswParams::default(), quiet: false, segment_rows: SEGMENT_ROWS }
+    }
 }
 
 /// What an `index` run did.
@@ -162,7 +176,10 @@ fn open_previous(dir: &Path, model: &ModelInfo) -> Result<Previous> {
 #[derive(Clone, Copy, PartialEq)]
 enum Taken {
     Unchanged,
-    Written,
+    /// Waiting in the batch.
+    Pending,
+    /// Written to segment `segment` at rows `first..first + n`.
+    Written { segment: u64, first: u32, n: u32 },
 }
 
 /// The state of one run while documents stream through it.
@@ -184,6 +201,10 @@ struct Run<'a> {
     pending: Vec<(Document, String)>,
     pending_bytes: usize,
     writer: SegmentWriter,
+    /// Segments this run filled before the current one (each at most `SEGMENT_ROWS` rows).
+    full: Vec<WrittenSegment>,
+    dir: &'a Path,
+    segment_rows: usize,
     summary: Summary,
     progress: indicatif::ProgressBar,
     read: usize,
@@ -203,7 +224,7 @@ impl Run<'_> {
                 self.summary.documents_updated += 1;
                 self.retired.push((o.first_row, o.n_passages));
             }
-            (Some(_), _) => {} // written earlier in this run: the writer supersedes it
+            (Some(_), _) => {} // written earlier in this run: superseded when this one is written
             (None, None) => {
                 self.summary.documents_added += 1;
                 *self.added_hashes.entry(hash.clone()).or_default() += 1;
@@ -218,7 +239,11 @@ impl Run<'_> {
                 self.retired.push((o.first_row, o.n_passages));
             }
         }
-        self.seen.insert(doc.doc_id.clone(), Taken::Written);
+        self.seen.entry(doc.doc_id.clone()).and_modify(|t| {
+            if *t == Taken::Unchanged {
+                *t = Taken::Pending
+            }
+        }).or_insert(Taken::Pending);
         self.pending_bytes += doc.text.len();
         self.pending.push((doc, hash));
         if self.pending_bytes >= BATCH_BYTES {
@@ -306,13 +331,37 @@ impl Run<'_> {
                 first_row: 0,
                 n_passages: n as u32,
             };
-            match reused {
-                Some(v) => self.writer.add(rec, records, v)?,
+            let v = match reused {
+                Some(v) => v,
                 None => {
-                    self.writer.add(rec, records, &vectors[at * dim..(at + n) * dim])?;
                     at += n;
+                    &vectors[(at - n) * dim..at * dim]
                 }
+            };
+            self.write(rec, records, v)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a document to the current segment, superseding an earlier copy of this run, and
+    /// starts the next segment once this one holds `SEGMENT_ROWS` rows.
+    fn write(&mut self, rec: DocRecord, records: Vec<PassageRecord>, vectors: &[f32]) -> Result<()> {
+        let id = rec.doc_id.clone();
+        let n = records.len() as u32;
+        if let Some(&Taken::Written { segment, first, n }) = self.seen.get(&id) {
+            if segment == self.writer.id() {
+                self.writer.supersede(&id, first, n)?;
+            } else if let Some(w) = self.full.iter_mut().find(|w| w.meta.id == segment) {
+                w.supersede(first, n);
             }
+        }
+        if let Some(first) = self.writer.add(rec, records, vectors)? {
+            self.seen.insert(id, Taken::Written { segment: self.writer.id(), first, n });
+        }
+        if self.writer.rows() >= self.segment_rows {
+            let next = SegmentWriter::create(self.dir, self.writer.id() + 1, self.embedder.info().dimensions)?;
+            let full = std::mem::replace(&mut self.writer, next);
+            self.full.push(full.finish()?);
         }
         Ok(())
     }
@@ -365,6 +414,9 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         pending: Vec::new(),
         pending_bytes: 0,
         writer: SegmentWriter::create(dir, segment, model.dimensions)?,
+        full: Vec::new(),
+        dir,
+        segment_rows: opts.segment_rows.max(1),
         summary: Summary::default(),
         progress: crate::progress::spinner("reading", opts.quiet),
         read: 0,
@@ -372,8 +424,18 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let report = input.read(&mut |d| run.accept(d))?;
     run.flush()?;
     run.progress.finish_and_clear();
-    let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
-    let written = writer.finish()?;
+    let Run { writer, mut full, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
+    full.push(writer.finish()?);
+    // This run's segments, the empty last one dropped.
+    let mut written: Vec<WrittenSegment> = Vec::with_capacity(full.len());
+    for w in full {
+        if w.meta.rows > 0 {
+            written.push(w);
+        } else {
+            w.discard();
+        }
+    }
+    let discard = |written: Vec<WrittenSegment>| written.into_iter().for_each(WrittenSegment::discard);
     summary.files = report.files;
     summary.skipped = report.skipped.len();
     let mut unseen: Vec<&DocRecord> = prev_docs.values().filter(|d| !seen.contains_key(&d.doc_id)).collect();
@@ -395,8 +457,9 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         // Chunking changed and a document could not be read again to be re-cut: keeping it is
         // impossible and dropping it would lose it.
         if let Some(d) = prev_docs.values().find(|d| !seen.contains_key(&d.doc_id) && fate_of_unseen(d, &roots, &report.unreadable) == Change::Kept) {
-            written.discard();
-            bail!("{} could not be read again to be cut with the new --max-tokens/--overlap; fix the error above and re-run (the index is unchanged)", d.path);
+            let path = d.path.clone();
+            discard(written);
+            bail!("{path} could not be read again to be cut with the new --max-tokens/--overlap; fix the error above and re-run (the index is unchanged)");
         }
     }
     drop(seen);
@@ -405,7 +468,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     // Nothing changed: keep the committed generation as it is (no new files, no commit).
     let changed = summary.documents_added + summary.documents_updated + summary.documents_removed + summary.documents_renamed > 0;
     if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw) {
-        written.discard();
+        discard(written);
         summary.documents = p.meta.counts.documents;
         summary.passages = p.meta.counts.passages;
         summary.segments = p.meta.segments.len();
@@ -426,33 +489,32 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
             s.deleted.sort_unstable();
         }
     }
-    let rows: usize = segments.iter().map(|s| s.rows).sum::<usize>() + written.meta.rows;
-    let deleted: usize = segments.iter().map(|s| s.deleted_rows()).sum::<usize>() + written.meta.deleted_rows();
+    let all = || segments.iter().chain(written.iter().map(|w| &w.meta));
+    let rows: usize = all().map(|s| s.rows).sum();
+    let deleted: usize = all().map(|s| s.deleted_rows()).sum();
+    let live_docs: usize = all().map(|s| s.documents - s.deleted.len()).sum();
     let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
+    // Full segments are expected (one per SEGMENT_ROWS rows); past MAX_SEGMENTS more, merge.
     let compact = !segments.is_empty()
         && (deleted as f64 / rows.max(1) as f64 > COMPACT_AT
-            || segments.len() + usize::from(written.meta.rows > 0) > MAX_SEGMENTS
+            || segments.len() + written.len() > MAX_SEGMENTS + (rows - deleted) / opts.segment_rows.max(1)
             || hnsw_changed);
-    let live_docs: usize =
-        segments.iter().chain([&written.meta]).map(|s| s.documents - s.deleted.len()).sum();
     if live_docs == 0 {
-        written.discard();
+        discard(written);
         bail!("nothing to index: {} file(s) read, {} skipped, no documents with text", report.files, report.skipped.len());
     }
 
     let mut files: BTreeMap<String, FileSum> = BTreeMap::new();
-    let mut next_segment = segment + 1;
-    if compact {
+    let mut next_segment = written.last().map(|w| w.meta.id + 1).unwrap_or(segment + 1);
+    let to_graph = if compact {
         let p = reusable.expect("segments to merge come from a reusable generation");
         let retired_first: HashSet<u32> = retired.iter().map(|r| r.0).collect();
-        let merged = merge(dir, next_segment, p, &retired_first, Some(&written), opts.quiet)?;
-        written.discard();
-        next_segment += 1;
-        let (seg, sums, secs) = merged.build_graph(&opts.hnsw, opts.quiet)?;
+        let merged = merge(dir, next_segment, p, &retired_first, &written, opts)?;
+        discard(written);
+        next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(next_segment);
         summary.compacted = true;
-        summary.graph_seconds += secs;
-        files.extend(sums);
-        segments = vec![seg];
+        segments.clear();
+        merged
     } else {
         if let Some(p) = reusable {
             for s in &segments {
@@ -461,14 +523,13 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
                 }
             }
         }
-        if written.meta.rows > 0 {
-            let (seg, sums, secs) = written.build_graph(&opts.hnsw, opts.quiet)?;
-            summary.graph_seconds += secs;
-            files.extend(sums);
-            segments.push(seg);
-        } else {
-            written.discard();
-        }
+        written
+    };
+    for w in to_graph {
+        let (seg, sums, secs) = w.build_graph(&opts.hnsw, opts.quiet)?;
+        summary.graph_seconds += secs;
+        files.extend(sums);
+        segments.push(seg);
     }
     let live_rows: usize = segments.iter().map(|s| s.rows - s.deleted_rows()).sum();
     let live_docs: usize = segments.iter().map(|s| s.documents - s.deleted.len()).sum();
@@ -493,20 +554,23 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     Ok((summary, report))
 }
 
-/// Writes segment `id` from the live documents of `prev` (minus those starting at a row in
-/// `skip`) followed by those of `extra` (a segment this run wrote), one document at a time:
-/// vectors are copied, nothing is embedded. The graph is left to the caller.
-fn merge(
-    dir: &Path,
-    id: u64,
-    prev: &Index,
-    skip: &HashSet<u32>,
-    extra: Option<&WrittenSegment>,
-    quiet: bool,
-) -> Result<WrittenSegment> {
+/// Writes segments from `id` on (each at most `SEGMENT_ROWS` rows) from the live documents of
+/// `prev` (minus those starting at a row in `skip`) followed by those of `extra` (segments this run
+/// wrote), one document at a time: vectors are copied, nothing is embedded. Graphs are left to the
+/// caller.
+fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extra: &[WrittenSegment], opts: &BuildOptions) -> Result<Vec<WrittenSegment>> {
     let dim = prev.meta.model.dimensions;
-    let spinner = crate::progress::spinner("merging segments", quiet);
+    let spinner = crate::progress::spinner("merging segments", opts.quiet);
+    let mut done = Vec::new();
     let mut w = SegmentWriter::create(dir, id, dim)?;
+    let mut add = |w: &mut SegmentWriter, d: DocRecord, passages: Vec<PassageRecord>, vectors: &[f32]| -> Result<()> {
+        w.add(d, passages, vectors)?;
+        if w.rows() >= opts.segment_rows.max(1) {
+            let next = SegmentWriter::create(dir, w.id() + 1, dim)?;
+            done.push(std::mem::replace(w, next).finish()?);
+        }
+        Ok(())
+    };
     for d in prev.documents()? {
         if skip.contains(&d.first_row) {
             continue;
@@ -514,9 +578,9 @@ fn merge(
         let passages = prev.passages_of(&d)?;
         let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
         let vectors = s.ann.vectors(local, d.n_passages);
-        w.add(d, passages, vectors)?;
+        add(&mut w, d, passages, vectors)?;
     }
-    if let Some(x) = extra {
+    for x in extra {
         let (store, map) = x.open()?;
         let floats: &[f32] = if map.is_empty() { &[] } else { bytemuck::cast_slice(&map[..]) };
         let superseded: HashSet<u32> = x.meta.deleted.iter().map(|r| r[0]).collect();
@@ -526,11 +590,17 @@ fn merge(
             }
             let passages = store.passages_of(&d.doc_id)?;
             let (a, b) = (d.first_row as usize * dim, (d.first_row + d.n_passages) as usize * dim);
-            w.add(d, passages, &floats[a..b])?;
+            add(&mut w, d, passages, &floats[a..b])?;
         }
     }
+    let last = w.finish()?;
+    if last.meta.rows > 0 || done.is_empty() {
+        done.push(last);
+    } else {
+        last.discard();
+    }
     spinner.finish_and_clear();
-    w.finish()
+    Ok(done)
 }
 
 /// Merges every segment of the committed index into one, dropping tombstoned rows and building
@@ -541,17 +611,25 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
     let p = Index::open(dir, model)?;
     let id = next_free_segment(dir, p.meta.next_segment);
     let was_tombstoned = p.meta.deleted_rows();
-    let merged = merge(dir, id, &p, &HashSet::new(), None, quiet)?;
-    let (seg, files, graph_seconds) = merged.build_graph(hnsw, quiet)?;
+    let opts = BuildOptions { hnsw: *hnsw, quiet, ..BuildOptions::default() };
+    let merged = merge(dir, id, &p, &HashSet::new(), &[], &opts)?;
+    let next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(id + 1);
+    let (mut segments, mut files, mut graph_seconds) = (Vec::new(), BTreeMap::new(), 0.0);
+    for w in merged {
+        let (seg, sums, secs) = w.build_graph(hnsw, quiet)?;
+        segments.push(seg);
+        files.extend(sums);
+        graph_seconds += secs;
+    }
     let meta = Meta {
         format_version: FORMAT_VERSION,
         generation: p.meta.generation + 1,
         model: p.meta.model.clone(),
         chunking: p.meta.chunking,
         hnsw: *hnsw,
-        counts: Counts { documents: seg.documents - seg.deleted.len(), passages: seg.rows - seg.deleted_rows() },
-        next_segment: id + 1,
-        segments: vec![seg],
+        counts: p.meta.counts.clone(),
+        next_segment,
+        segments,
         files,
         checksum: String::new(),
     };
@@ -564,7 +642,7 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
         documents_unchanged: meta.counts.documents,
         passages_tombstoned: was_tombstoned,
         compacted: true,
-        segments: 1,
+        segments: meta.segments.len(),
         graph_seconds,
         seconds: started.elapsed().as_secs_f64(),
         ..Summary::default()

@@ -13,7 +13,7 @@ fn embedder() -> HashingEmbedder {
 }
 
 fn opts() -> BuildOptions {
-    BuildOptions { chunking: ChunkParams::default(), hnsw: HnswParams::default(), quiet: true }
+    BuildOptions { quiet: true, ..BuildOptions::default() }
 }
 
 fn index(dir: &Path, paths: &[PathBuf]) -> Summary {
@@ -224,4 +224,67 @@ fn a_failure_to_open_that_is_not_damage_changes_nothing() {
     fs::remove_dir(&store).unwrap();
     fs::write(&store, saved).unwrap();
     assert_eq!(live_docs(&dir), ["notes/a.txt", "notes/b.txt", "notes/c.txt", "notes/d.txt"]);
+}
+
+#[test]
+fn tombstoned_passages_are_never_returned_and_k_results_still_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    fs::create_dir_all(&notes).unwrap();
+    for i in 0..60 {
+        fs::write(notes.join(format!("n{i:02}.txt")), format!("Harbour note {i} about cranes and cargo number {i}.\n")).unwrap();
+    }
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&notes));
+    for i in (0..60).step_by(10) {
+        fs::remove_file(notes.join(format!("n{i:02}.txt"))).unwrap();
+    }
+    let s = index(&dir, std::slice::from_ref(&notes));
+    assert_eq!((s.documents_removed, s.compacted, s.passages_tombstoned), (6, false, 6), "{s:?}");
+    let e = embedder();
+    let idx = Index::open(&dir, e.info()).unwrap();
+    assert_eq!(idx.live(), 54);
+    let q = e.embed_one("harbour note about cranes and cargo");
+    for hits in [idx.exact(&q, 54, &|_| true), idx.hnsw(&q, 54, 8, &|_| true), idx.hnsw(&q, 10, 10, &|_| true)] {
+        assert!(hits.len() == 54 || hits.len() == 10, "{}", hits.len());
+        for h in &hits {
+            let p = idx.passage(h.row).unwrap().expect("a live passage");
+            let n: usize = p.record.doc_id.trim_start_matches("notes/n").trim_end_matches(".txt").parse().unwrap();
+            assert_ne!(n % 10, 0, "deleted note {n} returned");
+        }
+    }
+}
+
+#[test]
+fn segments_roll_over_when_full_and_a_repeated_id_is_superseded_across_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let doc = |id: &str, text: &str| Document {
+        doc_id: id.into(),
+        path: "x.jsonl".into(),
+        title: String::new(),
+        text: text.into(),
+        lines: LineMap::Record { line: 1 },
+    };
+    let mut documents: Vec<Document> = (0..25).map(|i| doc(&format!("d{i}"), &format!("record {i} about tide tables"))).collect();
+    // d3 again, far after its first copy (another segment): the last one wins.
+    documents.push(doc("d3", "record three rewritten about lighthouse lamps"));
+    let opts = BuildOptions { segment_rows: 10, ..opts() };
+    let (s, _) = run(&dir, &mut InMemory { documents, roots: vec![] }, &embedder(), &opts).unwrap();
+    assert_eq!((s.documents, s.passages, s.segments), (25, 25, 3), "{s:?}");
+    let m = Meta::read(&dir).unwrap().unwrap();
+    assert!(m.segments.iter().all(|x| x.rows <= 10), "{:?}", m.segments);
+    assert_eq!(m.segments[0].deleted, vec![[3, 1]], "the first d3 is tombstoned in the first segment");
+    assert_eq!(top_docs(&dir, "lighthouse lamps", 1), ["d3"]);
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    let d3 = idx.document("d3").unwrap().unwrap();
+    assert_eq!(idx.passages_of(&d3).unwrap()[0].text, "record three rewritten about lighthouse lamps");
+    // Many changes: the merge rolls over too, and nothing is lost.
+    let documents: Vec<Document> = (0..25).map(|i| doc(&format!("d{i}"), &format!("record {i} revised about harbour cranes"))).collect();
+    let (s, _) = run(&dir, &mut InMemory { documents, roots: vec![] }, &embedder(), &opts).unwrap();
+    assert!(s.compacted, "{s:?}");
+    assert_eq!((s.documents, s.passages), (25, 25));
+    let m = Meta::read(&dir).unwrap().unwrap();
+    assert!(m.segments.len() == 3 && m.segments.iter().all(|x| x.rows <= 10 && x.deleted.is_empty()), "{:?}", m.segments);
+    assert_eq!(live_docs(&dir).len(), 25);
 }
