@@ -36,7 +36,7 @@ impl Found {
 }
 
 /// Rows to leave out of results.
-pub type Exclude<'a> = &'a dyn Fn(u32) -> bool;
+pub type Exclude<'a> = &'a (dyn Fn(u32) -> bool + Sync);
 
 pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: Exclude) -> Vec<Hit> {
     let accept = |r: u32| !exclude(r);

@@ -8,6 +8,7 @@ use crate::ann::{AnnIndex, Hit};
 use crate::error::Error;
 use crate::model::ModelInfo;
 use anyhow::Result;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// One segment of an open index: its passages, vectors and graph, and its tombstones as a bitset.
@@ -22,7 +23,7 @@ pub struct Segment {
 
 impl Segment {
     pub fn is_deleted(&self, local: u32) -> bool {
-        self.deleted.get(local as usize / 64).is_some_and(|w| w & (1u64 << (local % 64)) != 0)
+        is_set(&self.deleted, local)
     }
 
     fn live(&self) -> usize {
@@ -185,11 +186,17 @@ impl Index {
         Ok(ps)
     }
 
+    /// What search needs of each segment (its graph, vectors and tombstones, no SQLite handle),
+    /// shareable across the rayon pool.
+    fn searchable(&self) -> Vec<Searchable<'_>> {
+        self.segments.iter().map(|s| Searchable { ann: &s.ann, deleted: &s.deleted, base: s.base, live: s.live() }).collect()
+    }
+
     /// Exact search: every live vector scored; `accept` filters rows out of the results.
-    pub fn exact(&self, q: &[f32], k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+    pub fn exact(&self, q: &[f32], k: usize, accept: &(dyn Fn(u32) -> bool + Sync)) -> Vec<Hit> {
         let per: Vec<Vec<Hit>> = self
-            .segments
-            .iter()
+            .searchable()
+            .par_iter()
             .map(|s| {
                 let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
                 s.ann.exact(q, k, &ok).into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
@@ -198,18 +205,19 @@ impl Index {
         merge_hits(per, k)
     }
 
-    /// HNSW search of every segment's graph with beam `ef`. Tombstoned and rejected rows still
+    /// HNSW search of every segment's graph with beam `ef`, segments side by side on the rayon
+    /// pool (a large index is several full segments). Tombstoned and rejected rows still
     /// guide the walk but the beam keeps going until it holds `ef` accepted rows, which is the
     /// over-fetching that keeps `k` results coming back; a segment whose graph still comes back
     /// short (a filter that rejects most of it) is searched exactly.
-    pub fn hnsw(&self, q: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
+    pub fn hnsw(&self, q: &[f32], k: usize, ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)) -> Vec<Hit> {
         let per: Vec<Vec<Hit>> = self
-            .segments
-            .iter()
+            .searchable()
+            .par_iter()
             .map(|s| {
                 let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
                 let mut hits = s.ann.search(q, k, ef, &ok);
-                if hits.len() < k.min(s.live()) {
+                if hits.len() < k.min(s.live) {
                     hits = s.ann.exact(q, k, &ok);
                 }
                 hits.into_iter().map(|h| Hit { row: h.row + s.base, score: h.score }).collect()
@@ -217,6 +225,23 @@ impl Index {
             .collect();
         merge_hits(per, k)
     }
+}
+
+struct Searchable<'a> {
+    ann: &'a AnnIndex,
+    deleted: &'a [u64],
+    base: u32,
+    live: usize,
+}
+
+impl Searchable<'_> {
+    fn is_deleted(&self, local: u32) -> bool {
+        is_set(self.deleted, local)
+    }
+}
+
+fn is_set(bits: &[u64], i: u32) -> bool {
+    bits.get(i as usize / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
 }
 
 /// The best `k` of several segments' hits, best first (ties by row, as within a segment).
