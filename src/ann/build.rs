@@ -173,84 +173,77 @@ fn export(hnsw: &Hnsw<f32, UnitCosine>, n: usize) -> Links {
 /// Links every row that a layer-0 walk from the entry point cannot reach into the graph, and
 /// returns how many needed it. Each unreachable row gets an in-link from its nearest reachable row
 /// (exact scan: these rows are few): into a free slot where that row has one, else in place of its
-/// farthest link whose target has other in-links, so no row is cut off by the repair. Whatever
-/// the new link makes reachable is marked before the next row is handled.
+/// farthest link, but only if no row loses its path from the entry point by it (checked by a walk,
+/// and undone otherwise), so a repair never cuts another row off and one pass suffices. Whatever the
+/// new link makes reachable is marked before the next row is handled.
 pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> usize {
     let n = links.levels.len();
     let mut seen = links.reachable();
     let missing: Vec<u32> = (0..n as u32).filter(|&r| !seen[r as usize]).collect();
-    if missing.is_empty() {
-        return 0;
-    }
     let vector = |r: u32| &vectors[r as usize * dim..(r as usize + 1) * dim];
-    let mut in_degree = vec![0u32; n];
-    for &nb in links.layer0.iter().filter(|&&nb| nb != NONE) {
-        in_degree[nb as usize] += 1;
-    }
     let mut linked = 0;
     for &row in &missing {
         if seen[row as usize] {
             continue; // reached through a row linked in before it
         }
         let q = vector(row);
-        // Reachable rows, nearest first; the first that can take a link without cutting another off.
-        // Only the nearest few are sorted (one of them nearly always can); all of them if not.
+        // Reachable rows, nearest first.
         let mut near: Vec<(f32, u32)> =
             (0..n as u32).into_par_iter().filter(|&r| seen[r as usize]).map(|r| (dot(q, vector(r)), r)).collect();
+        // Only the nearest few are sorted (one of them nearly always has a free slot); all if not.
         let nearest_first = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         let few = near.len().min(64);
         if few > 0 {
             near.select_nth_unstable_by(few - 1, nearest_first);
         }
         near[..few].sort_unstable_by(nearest_first);
-        let mut done = link_from_first(&mut links.layer0, links.m0, &mut in_degree, &near[..few], row, &vector);
-        if !done && few < near.len() {
+        let m0 = links.m0;
+        let free_in = |links: &Links, near: &[(f32, u32)]| {
+            near.iter().find_map(|&(_, from)| {
+                let slots = &links.layer0[from as usize * m0..(from as usize + 1) * m0];
+                slots.iter().position(|&s| s == NONE).map(|i| from as usize * m0 + i)
+            })
+        };
+        let mut free = free_in(links, &near[..few]);
+        if free.is_none() && few < near.len() {
             near.sort_unstable_by(nearest_first);
-            done = link_from_first(&mut links.layer0, links.m0, &mut in_degree, &near[few..], row, &vector);
+            free = free_in(links, &near);
         }
-        if !done {
-            continue;
+        let done = match free {
+            Some(at) => {
+                links.layer0[at] = row;
+                true
+            }
+            None => replace_farthest_link(links, &near, row, &vector, &seen),
+        };
+        if done {
+            linked += 1;
+            // Everything reachable from the newly linked row is reachable now.
+            links.mark_reachable_from(row, &mut seen);
         }
-        linked += 1;
-        // Everything reachable from the newly linked row is reachable now.
-        links.mark_reachable_from(row, &mut seen);
-    }
-    // A replaced link can, rarely, have been a row's only path after all: check again until none is left.
-    if linked > 0 && links.reachable().iter().any(|&r| !r) {
-        linked += connect_unreachable(links, vectors, dim);
     }
     linked
 }
 
-/// Links `row` in from the first of `candidates` that can take it: into a free layer-0 slot, or in
-/// place of its farthest neighbour that other rows also link to. False if none can.
-fn link_from_first<'v>(
-    layer0: &mut [u32],
-    m0: usize,
-    in_degree: &mut [u32],
-    candidates: &[(f32, u32)],
-    row: u32,
-    vector: &impl Fn(u32) -> &'v [f32],
-) -> bool {
-    for &(_, from) in candidates {
-        let slots = &mut layer0[from as usize * m0..(from as usize + 1) * m0];
-        let slot = slots.iter().position(|&s| s == NONE).or_else(|| {
-            let from_v = vector(from);
-            slots
-                .iter()
-                .enumerate()
-                .filter(|(_, &s)| in_degree[s as usize] >= 2)
-                .min_by(|a, b| dot(from_v, vector(*a.1)).total_cmp(&dot(from_v, vector(*b.1))))
-                .map(|(i, _)| i)
-        });
-        if let Some(i) = slot {
-            if slots[i] != NONE {
-                in_degree[slots[i] as usize] -= 1;
-            }
-            slots[i] = row;
-            in_degree[row as usize] += 1;
+/// Links `row` in from the first of `candidates` (reachable rows, nearest first) whose farthest
+/// link can give way without any reachable row losing its path; false if none can. Each try is
+/// checked by a walk over layer 0, so this is for the rare row whose candidates have no free slot.
+fn replace_farthest_link<'v>(links: &mut Links, candidates: &[(f32, u32)], row: u32, vector: &impl Fn(u32) -> &'v [f32], seen: &[bool]) -> bool {
+    let m0 = links.m0;
+    for &(_, from) in candidates.iter().take(64) {
+        let base = from as usize * m0;
+        let from_v = vector(from);
+        let farthest = (0..m0)
+            .filter(|&i| links.layer0[base + i] != NONE)
+            .min_by(|&a, &b| dot(from_v, vector(links.layer0[base + a])).total_cmp(&dot(from_v, vector(links.layer0[base + b]))));
+        let Some(i) = farthest else { continue };
+        let old = links.layer0[base + i];
+        links.layer0[base + i] = row;
+        let now = links.reachable();
+        if seen.iter().zip(&now).all(|(&before, &after)| !before || after) {
             return true;
         }
+        links.layer0[base + i] = old;
     }
     false
 }
@@ -366,5 +359,35 @@ mod tests {
         let (re, rl) = (agree_exact as f64 / total as f64, agree_lib as f64 / total as f64);
         assert!(re >= 0.99, "recall@10 vs exact {re}");
         assert!(rl >= 0.98, "overlap with hnsw_rs's own search {rl}");
+    }
+
+    /// Tiny graphs (a segment of a few passages) with links cut at random: the repair ends, never
+    /// cuts off a row that was reachable, and links in what it can. (The earlier version, which
+    /// replaced links on a guess and then started over, recursed forever on some 8-row graphs.)
+    #[test]
+    fn repair_ends_and_never_cuts_a_reachable_row_on_tiny_graphs() {
+        for n in 2..40usize {
+            let dim = 8;
+            let v = clustered_unit_vectors(n, dim, 3, 0.2, n as u64 * 7919);
+            let (mut links, _) = build(&v, dim, &HnswParams::default());
+            assert!(links.reachable().iter().all(|&r| r), "n={n}: the build itself leaves every row reachable");
+            // Cut every other link.
+            for (i, slot) in links.layer0.iter_mut().enumerate() {
+                if i % 2 == 0 && *slot != NONE && *slot != links.entry {
+                    *slot = NONE;
+                }
+            }
+            for r in 0..n {
+                let row = &mut links.layer0[r * links.m0..(r + 1) * links.m0];
+                let mut real: Vec<u32> = row.iter().copied().filter(|&x| x != NONE).collect();
+                real.resize(row.len(), NONE);
+                row.copy_from_slice(&real);
+            }
+            let before = links.reachable();
+            connect_unreachable(&mut links, &v, dim);
+            let after = links.reachable();
+            assert!(before.iter().zip(&after).all(|(&b, &a)| !b || a), "n={n}: a reachable row was cut off");
+            assert!(after.iter().all(|&r| r), "n={n}: tiny graphs have free slots for every repair");
+        }
     }
 }

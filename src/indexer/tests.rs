@@ -288,3 +288,68 @@ fn segments_roll_over_when_full_and_a_repeated_id_is_superseded_across_them() {
     assert!(m.segments.len() == 3 && m.segments.iter().all(|x| x.rows <= 10 && x.deleted.is_empty()), "{:?}", m.segments);
     assert_eq!(live_docs(&dir).len(), 25);
 }
+
+/// A source that stops with an error after `after` documents: the run dies mid-stream, as a killed
+/// one would, with its new segment half written.
+struct Failing<'a> {
+    inner: Paths<'a>,
+    after: usize,
+}
+
+impl Documents for Failing<'_> {
+    fn roots(&self) -> Vec<String> {
+        self.inner.roots()
+    }
+    fn read(&mut self, sink: &mut Sink) -> Result<IngestReport> {
+        let mut n = 0;
+        let after = self.after;
+        self.inner.read(&mut |d| {
+            n += 1;
+            if n > after {
+                anyhow::bail!("interrupted after {after} documents");
+            }
+            sink(d)
+        })
+    }
+}
+
+#[test]
+fn a_run_that_dies_midway_leaves_the_previous_generation_and_the_next_run_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    fs::create_dir_all(&notes).unwrap();
+    for i in 0..40 {
+        fs::write(notes.join(format!("n{i:02}.txt")), format!("Orchard note {i} about apples and pears number {i}.\n")).unwrap();
+    }
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&notes));
+    let before = fs::read(dir.join("meta.json")).unwrap();
+    let docs_before = live_docs(&dir);
+    for i in 40..80 {
+        fs::write(notes.join(format!("n{i:02}.txt")), format!("Harbour note {i} about cranes number {i}.\n")).unwrap();
+    }
+    // Small segments, so some dies land after a full segment was finished too.
+    let opts = BuildOptions { segment_rows: 8, ..opts() };
+    for after in [0, 5, 39, 45, 60, 79] {
+        let mut src = Failing {
+            inner: Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default() },
+            after,
+        };
+        let err = run(&dir, &mut src, &embedder(), &opts).unwrap_err();
+        assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+        assert_eq!(fs::read(dir.join("meta.json")).unwrap(), before, "died after {after}: the manifest is untouched");
+        assert_eq!(live_docs(&dir), docs_before, "died after {after}");
+    }
+    let s = run(&dir, &mut Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default() }, &embedder(), &opts).unwrap().0;
+    assert_eq!((s.documents, s.documents_added, s.documents_unchanged), (80, 40, 40), "{s:?}");
+    assert_eq!(live_docs(&dir).len(), 80);
+    // Leftovers of the dead runs are gone: only files the new and the previous manifest name remain.
+    let m = Meta::read(&dir).unwrap().unwrap();
+    for e in fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("seg-") {
+            let prev_files = ["seg-0.sqlite", "seg-0.f32", "seg-0.graph"];
+            assert!(m.files.contains_key(&name) || prev_files.contains(&name.as_str()), "leftover {name}");
+        }
+    }
+}
