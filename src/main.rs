@@ -92,6 +92,15 @@ impl IngestOpts {
     }
 }
 
+/// `-k`: a positive number of results (`-k 0` would always find nothing and exit 1 silently).
+fn parse_k(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 results asked for; give -k 1 or more".into()),
+        Ok(k) => Ok(k),
+        Err(_) => Err(format!("{s:?} is not a number of results; e.g. -k 10")),
+    }
+}
+
 /// `100M`, `1G`, `512K` or a number of bytes.
 fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
@@ -131,8 +140,8 @@ struct IndexArgs {
 
 #[derive(Args)]
 struct SearchOpts {
-    /// Number of results
-    #[arg(short, default_value_t = 5)]
+    /// Number of results (1 or more)
+    #[arg(short, default_value_t = 5, value_parser = parse_k)]
     k: usize,
     /// One JSON object per result, one per line
     #[arg(long)]
@@ -425,6 +434,16 @@ fn print_results(found: &[search::Found], json: bool) -> Result<i32> {
 
 fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
     let embedder = config.embedder()?;
+    // A first run that fails (a missing path, nothing to index) leaves no empty index folder behind.
+    let fresh = !config.index_dir.exists();
+    let result = index_into(config, a, &embedder);
+    if result.is_err() && fresh && !config.index_dir.join("meta.json").exists() {
+        let _ = std::fs::remove_dir_all(&config.index_dir);
+    }
+    result
+}
+
+fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32> {
     std::fs::create_dir_all(&config.index_dir)
         .with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
     let opts = BuildOptions {
@@ -433,7 +452,7 @@ fn cmd_index(config: &Config, a: IndexArgs) -> Result<i32> {
         quiet: config.quiet,
         ..BuildOptions::default()
     };
-    let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), &embedder, &opts)?;
+    let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else if !config.quiet {

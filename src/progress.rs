@@ -14,8 +14,12 @@ pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({rate}, eta {eta})")
             .expect("static template")
+            // indicatif's {per_sec} prints rates like `40.8303/s`.
+            .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            })
             .progress_chars("=> "),
     );
     pb.set_message(what.to_string());

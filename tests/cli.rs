@@ -582,3 +582,35 @@ fn changing_chunking_re_cuts_what_is_given_and_never_drops_the_rest() {
     let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "sleeping otters", "--json", "-k", "1"])));
     assert_eq!(hits[0]["path"], "other.md");
 }
+
+#[test]
+fn small_cli_gaps_a_new_user_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    // -k 0 is an error that says so, not a silent "no results".
+    semsearch(sample_index())
+        .args(["ask", "Alibaba", "-k", "0"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("-k 1 or more"));
+    // A failed first run leaves no index folder behind.
+    let index = dir.path().join("idx");
+    semsearch(&index).args(["index", "no/such/dir"]).assert().code(2);
+    assert!(!index.exists(), "no empty index folder after a failed first run");
+    let bins = dir.path().join("bins");
+    std::fs::create_dir_all(&bins).unwrap();
+    std::fs::write(bins.join("a.txt"), [0u8, 1, 2]).unwrap();
+    semsearch(&index).arg("index").arg(&bins).assert().code(2).stderr(predicate::str::contains("nothing to index"));
+    assert!(!index.exists(), "no empty index folder after a run with nothing to index");
+    // .gitignore is honoured outside a git repository (this temporary folder is not in one).
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join(".gitignore"), "private.txt\n").unwrap();
+    std::fs::write(notes.join("private.txt"), "My private note about the salary negotiation.\n").unwrap();
+    std::fs::write(notes.join("public.txt"), "A public note about the tram timetable.\n").unwrap();
+    let s: serde_json::Value =
+        serde_json::from_slice(&common::ok_stdout(semsearch(&index).args(["index", "--json"]).arg(&notes))).unwrap();
+    assert_eq!(s["documents"], 1, "{s}");
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "salary negotiation", "--json", "-k", "5"])));
+    assert!(hits.iter().all(|h| h["path"].as_str().unwrap().ends_with("public.txt")), "{hits:?}");
+}

@@ -205,7 +205,13 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &m
             r.out.skip(opts, keys.key(p), "not a regular file (a FIFO, socket or device)")?;
             continue;
         }
-        let walker = ignore::WalkBuilder::new(p).follow_links(opts.follow_links).sort_by_file_name(|a, b| a.cmp(b)).build();
+        // `.gitignore` is honoured in any folder, not only inside a git repository: a notes folder
+        // is rarely one, and a private note listed there must stay out of the index.
+        let walker = ignore::WalkBuilder::new(p)
+            .follow_links(opts.follow_links)
+            .require_git(false)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .build();
         for entry in walker {
             let entry = match entry {
                 Ok(e) => e,
