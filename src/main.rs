@@ -92,6 +92,21 @@ impl IngestOpts {
     }
 }
 
+/// The index when `--index` is not given: the nearest `.semsearch` holding an index in the current
+/// folder or above it, as git finds `.git` (so `ask` works from a subfolder of a notes folder), else
+/// `.semsearch` here (where `index` creates one).
+fn discover_index() -> PathBuf {
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join(index::DEFAULT_DIR);
+            if candidate.join("meta.json").is_file() {
+                return if dir == cwd { PathBuf::from(index::DEFAULT_DIR) } else { candidate };
+            }
+        }
+    }
+    PathBuf::from(index::DEFAULT_DIR)
+}
+
 /// `-k`: a positive number of results (`-k 0` would always find nothing and exit 1 silently).
 fn parse_k(s: &str) -> std::result::Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -209,6 +224,9 @@ struct StatusArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     ingest: IngestOpts,
+    /// List every indexed document (path, id, passages)
+    #[arg(long)]
+    files: bool,
     /// Print the status as one JSON object
     #[arg(long)]
     json: bool,
@@ -254,7 +272,7 @@ struct Config {
 impl Config {
     fn from_cli(cli: &Cli) -> Result<Config> {
         Ok(Config {
-            index_dir: cli.index.clone().unwrap_or_else(|| PathBuf::from(index::DEFAULT_DIR)),
+            index_dir: cli.index.clone().unwrap_or_else(discover_index),
             index_explicit: cli.index.clone(),
             model: ModelLocation::resolve(cli.model.as_deref())?,
             quiet: cli.quiet,
@@ -557,11 +575,19 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         status.insert("tombstone_share".into(), serde_json::json!((m.tombstone_share() * 1e4).round() / 1e4));
         status.insert("size_bytes".into(), serde_json::json!(m.size_bytes() + meta_bytes));
         status.insert("file_bytes".into(), files);
+        if a.files {
+            let docs = Index::open_any(dir)?.documents()?;
+            let list: Vec<serde_json::Value> = docs
+                .iter()
+                .map(|d| serde_json::json!({"path": d.path, "doc_id": d.doc_id, "title": d.title, "passages": d.n_passages}))
+                .collect();
+            status.insert("files".into(), serde_json::Value::Array(list));
+        }
     }
     if !a.paths.is_empty() {
         let mut input = indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
         let (plan, _) = indexer::plan(dir, &mut input)?;
-            status.insert("would".into(), serde_json::to_value(plan)?);
+        status.insert("would".into(), serde_json::to_value(plan)?);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

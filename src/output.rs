@@ -139,6 +139,15 @@ pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64)
     } else {
         writeln!(out, "            (no index yet)")?;
     }
+    if let Some(files) = v.get("files").and_then(|f| f.as_array()) {
+        writeln!(out, "documents:")?;
+        for f in files {
+            let (path, id) = (f["path"].as_str().unwrap_or(""), f["doc_id"].as_str().unwrap_or(""));
+            // A document's id is its path unless it is one of several in a file (path:line, JSONL ids).
+            let which = if id == path { String::new() } else { format!("  [{id}]") };
+            writeln!(out, "  {path}{which}  {} passages", f["passages"])?;
+        }
+    }
     if let Some(w) = v.get("would") {
         let list = |k: &str| w[k].as_array().cloned().unwrap_or_default();
         writeln!(

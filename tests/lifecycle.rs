@@ -132,3 +132,32 @@ fn too_few_open_files_fails_cleanly_and_keeps_every_document() {
     assert!(failed > 0, "some limit was low enough to fail");
     assert!(succeeded_at.is_some(), "a limit of 64 open files suffices");
 }
+
+#[test]
+fn from_a_subfolder_the_index_above_is_found_and_status_lists_what_is_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    write_notes(&notes);
+    let sub = notes.join("drafts");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("ferry.txt"), "The night ferry to the island was cancelled because of fog.\n").unwrap();
+    in_folder(&notes).args(["-q", "index", "."]).assert().success();
+    // From the subfolder: the index in the folder above answers, with its paths.
+    let hits = json_lines(&ok_stdout(in_folder(&sub).args(["ask", "why was the ferry cancelled?", "--json", "-k", "1"])));
+    assert_eq!(hits[0]["path"], "drafts/ferry.txt");
+    // PATH:LINE relative to the subfolder names the same document.
+    let rel = json_lines(&ok_stdout(in_folder(&sub).args(["related", "ferry.txt:1", "--json", "-k", "2"])));
+    assert!(rel.iter().all(|h| h["path"] != "drafts/ferry.txt") && rel.len() == 2, "{rel:?}");
+    assert!(!sub.join(".semsearch").exists(), "nothing is created in the subfolder");
+    // status --files lists every indexed document.
+    let s: serde_json::Value = serde_json::from_slice(&ok_stdout(in_folder(&sub).args(["status", "--json", "--files"]))).unwrap();
+    assert!(s["index"].as_str().unwrap().ends_with("notes/.semsearch"), "{s}");
+    let mut paths: Vec<&str> = s["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    paths.sort();
+    assert_eq!(paths, ["bees.txt", "drafts/ferry.txt", "glacier.txt", "lighthouse.txt", "trams.txt"]);
+    let human = String::from_utf8(ok_stdout(in_folder(&sub).args(["status", "--files"]))).unwrap();
+    assert!(human.contains("  drafts/ferry.txt  1 passages"), "{human}");
+    // Where no folder above holds an index, the current one is used (and `ask` says there is none).
+    let elsewhere = tempfile::tempdir().unwrap();
+    in_folder(elsewhere.path()).args(["ask", "anything"]).assert().code(2).stderr(predicates::str::contains("no index in .semsearch"));
+}
