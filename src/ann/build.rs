@@ -253,6 +253,15 @@ mod tests {
     use super::*;
     use crate::ann::{clustered_unit_vectors, write_links, write_vectors, AnnIndex};
 
+    /// After links were cut: each layer-0 list's padding moved back to its end, as the format requires.
+    fn pad_at_the_end(links: &mut Links) {
+        for row in links.layer0.chunks_exact_mut(links.m0) {
+            let mut real: Vec<u32> = row.iter().copied().filter(|&x| x != NONE).collect();
+            real.resize(row.len(), NONE);
+            row.copy_from_slice(&real);
+        }
+    }
+
     fn clustered(n: usize, dim: usize) -> Vec<f32> {
         clustered_unit_vectors(n, dim, 40, 0.35, 0x2545_F491_4F6C_DD1D)
     }
@@ -297,13 +306,7 @@ mod tests {
                 *slot = NONE;
             }
         }
-        // Keep each table's padding at the end, as the format requires.
-        for r in 0..n {
-            let row = &mut links.layer0[r * links.m0..(r + 1) * links.m0];
-            let mut real: Vec<u32> = row.iter().copied().filter(|&x| x != NONE).collect();
-            real.resize(row.len(), NONE);
-            row.copy_from_slice(&real);
-        }
+        pad_at_the_end(&mut links);
         let reach = links.reachable();
         assert!(cut.iter().all(|&r| !reach[r as usize]), "the cut rows are unreachable");
         let dir = tempfile::tempdir().unwrap();
@@ -377,12 +380,7 @@ mod tests {
                     *slot = NONE;
                 }
             }
-            for r in 0..n {
-                let row = &mut links.layer0[r * links.m0..(r + 1) * links.m0];
-                let mut real: Vec<u32> = row.iter().copied().filter(|&x| x != NONE).collect();
-                real.resize(row.len(), NONE);
-                row.copy_from_slice(&real);
-            }
+            pad_at_the_end(&mut links);
             let before = links.reachable();
             connect_unreachable(&mut links, &v, dim);
             let after = links.reachable();
