@@ -31,7 +31,7 @@ pub use integrity::file_sum;
 pub use manifest::{Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
 pub use reader::Index;
 pub use store::{DocRecord, Passage, PassageRecord};
-pub use writer::{commit, next_free_segment, SegmentWriter, WriterLock, WrittenSegment};
+pub use writer::{commit, next_free_segment, SegmentWriter, SegmentsWriter, WriterLock, WrittenSegment};
 
 /// The index directory's name when `--index` is not given.
 pub const DEFAULT_DIR: &str = ".semsearch";

@@ -96,6 +96,59 @@ impl SegmentWriter {
     }
 }
 
+/// Writes documents into consecutive segments from a first id on, starting the next one once a
+/// segment holds `cap` rows: the one place a run, and a merge, roll over.
+pub struct SegmentsWriter {
+    dir: PathBuf,
+    dim: usize,
+    cap: usize,
+    current: SegmentWriter,
+    full: Vec<WrittenSegment>,
+}
+
+impl SegmentsWriter {
+    pub fn create(dir: &Path, first_id: u64, dim: usize, cap: usize) -> Result<SegmentsWriter> {
+        let current = SegmentWriter::create(dir, first_id, dim)?;
+        Ok(SegmentsWriter { dir: dir.to_path_buf(), dim, cap: cap.max(1), current, full: Vec::new() })
+    }
+
+    /// Appends a document (see `SegmentWriter::add`) and returns the segment and first row it
+    /// landed at (`None` for a document without passages).
+    pub fn add(&mut self, doc: DocRecord, passages: Vec<PassageRecord>, vectors: &[f32]) -> Result<Option<(u64, u32)>> {
+        let id = self.current.id();
+        let first = self.current.add(doc, passages, vectors)?;
+        if self.current.rows() >= self.cap {
+            let next = SegmentWriter::create(&self.dir, id + 1, self.dim)?;
+            self.full.push(std::mem::replace(&mut self.current, next).finish()?);
+        }
+        Ok(first.map(|f| (id, f)))
+    }
+
+    /// Tombstones document `doc_id`, written by this writer into `segment` at `first` (`n`
+    /// passages), for a later document with the same id.
+    pub fn supersede(&mut self, segment: u64, doc_id: &str, first: u32, n: u32) -> Result<()> {
+        if segment == self.current.id() {
+            self.current.supersede(doc_id, first, n)?;
+        } else if let Some(w) = self.full.iter_mut().find(|w| w.meta.id == segment) {
+            w.supersede(first, n);
+        }
+        Ok(())
+    }
+
+    /// Finishes the last segment; returns the segments that hold rows (an empty last one is
+    /// removed).
+    pub fn finish(self) -> Result<Vec<WrittenSegment>> {
+        let mut all = self.full;
+        let last = self.current.finish()?;
+        if last.meta.rows > 0 {
+            all.push(last);
+        } else {
+            last.discard();
+        }
+        Ok(all)
+    }
+}
+
 /// A segment whose passages and vectors are on disk but which has no graph yet and is named by no
 /// manifest: it becomes part of the index when `build_graph` and `commit` have run, or it is read
 /// back into a merge and left for `commit` to clean up. A document of it superseded by a later one

@@ -4,7 +4,7 @@
 
 use super::{BuildOptions, Summary};
 use crate::ann::HnswParams;
-use crate::index::{commit, next_free_segment, DocRecord, Index, Meta, PassageRecord, SegmentWriter, WriterLock, WrittenSegment, FORMAT_VERSION};
+use crate::index::{commit, next_free_segment, Index, Meta, SegmentsWriter, WriterLock, WrittenSegment, FORMAT_VERSION};
 use crate::model::ModelInfo;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -18,16 +18,7 @@ use std::time::Instant;
 pub(super) fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extra: &[WrittenSegment], opts: &BuildOptions) -> Result<Vec<WrittenSegment>> {
     let dim = prev.meta.model.dimensions;
     let spinner = crate::progress::spinner("merging segments", opts.quiet);
-    let mut done = Vec::new();
-    let mut w = SegmentWriter::create(dir, id, dim)?;
-    let mut add = |w: &mut SegmentWriter, d: DocRecord, passages: Vec<PassageRecord>, vectors: &[f32]| -> Result<()> {
-        w.add(d, passages, vectors)?;
-        if w.rows() >= opts.segment_rows.max(1) {
-            let next = SegmentWriter::create(dir, w.id() + 1, dim)?;
-            done.push(std::mem::replace(w, next).finish()?);
-        }
-        Ok(())
-    };
+    let mut w = SegmentsWriter::create(dir, id, dim, opts.segment_rows)?;
     for d in prev.documents()? {
         if skip.contains(&d.first_row) {
             continue;
@@ -35,7 +26,7 @@ pub(super) fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extr
         let passages = prev.passages_of(&d)?;
         let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
         let vectors = s.ann.vectors(local, d.n_passages);
-        add(&mut w, d, passages, vectors)?;
+        w.add(d, passages, vectors)?;
     }
     for x in extra {
         let (store, map) = x.open()?;
@@ -47,15 +38,10 @@ pub(super) fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extr
             }
             let passages = store.passages_of(&d.doc_id)?;
             let (a, b) = (d.first_row as usize * dim, (d.first_row + d.n_passages) as usize * dim);
-            add(&mut w, d, passages, &floats[a..b])?;
+            w.add(d, passages, &floats[a..b])?;
         }
     }
-    let last = w.finish()?;
-    if last.meta.rows > 0 || done.is_empty() {
-        done.push(last);
-    } else {
-        last.discard();
-    }
+    let done = w.finish()?;
     spinner.finish_and_clear();
     Ok(done)
 }

@@ -31,7 +31,7 @@ use crate::docpath::PathKeys;
 use crate::embed::Embed;
 use crate::error::Error;
 use crate::index::{
-    commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentWriter,
+    commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentsWriter,
     WriterLock, WrittenSegment, FORMAT_VERSION,
 };
 use crate::ingest::{self, Document, IngestOptions, IngestReport, Sink};
@@ -100,7 +100,7 @@ impl Documents for InMemory {
         for d in self.documents.drain(..) {
             sink(d)?;
         }
-        Ok(IngestReport { files: usize::from(n > 0), roots: self.roots.clone(), documents: n, ..IngestReport::default() })
+        Ok(IngestReport { files: usize::from(n > 0), ..IngestReport::default() })
     }
 }
 
@@ -204,11 +204,8 @@ struct Run<'a> {
     retired: Vec<(u32, u32)>,
     pending: Vec<(Document, String)>,
     pending_bytes: usize,
-    writer: SegmentWriter,
-    /// Segments this run filled before the current one (each at most `SEGMENT_ROWS` rows).
-    full: Vec<WrittenSegment>,
-    dir: &'a Path,
-    segment_rows: usize,
+    /// This run's new segments (each at most `segment_rows` rows).
+    writer: SegmentsWriter,
     summary: Summary,
     progress: indicatif::ProgressBar,
     read: usize,
@@ -353,19 +350,10 @@ impl Run<'_> {
         let id = rec.doc_id.clone();
         let n = records.len() as u32;
         if let Some(&Taken::Written { segment, first, n }) = self.seen.get(&id) {
-            if segment == self.writer.id() {
-                self.writer.supersede(&id, first, n)?;
-            } else if let Some(w) = self.full.iter_mut().find(|w| w.meta.id == segment) {
-                w.supersede(first, n);
-            }
+            self.writer.supersede(segment, &id, first, n)?;
         }
-        if let Some(first) = self.writer.add(rec, records, vectors)? {
-            self.seen.insert(id, Taken::Written { segment: self.writer.id(), first, n });
-        }
-        if self.writer.rows() >= self.segment_rows {
-            let next = SegmentWriter::create(self.dir, self.writer.id() + 1, self.embedder.info().dimensions)?;
-            let full = std::mem::replace(&mut self.writer, next);
-            self.full.push(full.finish()?);
+        if let Some((segment, first)) = self.writer.add(rec, records, vectors)? {
+            self.seen.insert(id, Taken::Written { segment, first, n });
         }
         Ok(())
     }
@@ -417,10 +405,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         retired: Vec::new(),
         pending: Vec::new(),
         pending_bytes: 0,
-        writer: SegmentWriter::create(dir, segment, model.dimensions)?,
-        full: Vec::new(),
-        dir,
-        segment_rows: opts.segment_rows.max(1),
+        writer: SegmentsWriter::create(dir, segment, model.dimensions, opts.segment_rows)?,
         summary: Summary::default(),
         progress: crate::progress::spinner("reading", opts.quiet),
         read: 0,
@@ -428,17 +413,8 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let report = input.read(&mut |d| run.accept(d))?;
     run.flush()?;
     run.progress.finish_and_clear();
-    let Run { writer, mut full, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
-    full.push(writer.finish()?);
-    // This run's segments, the empty last one dropped.
-    let mut written: Vec<WrittenSegment> = Vec::with_capacity(full.len());
-    for w in full {
-        if w.meta.rows > 0 {
-            written.push(w);
-        } else {
-            w.discard();
-        }
-    }
+    let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
+    let written = writer.finish()?;
     let discard = |written: Vec<WrittenSegment>| written.into_iter().for_each(WrittenSegment::discard);
     summary.files = report.files;
     summary.skipped = report.skipped.len();

@@ -56,11 +56,6 @@ pub struct Skip {
 pub struct IngestReport {
     pub files: usize,
     pub skipped: Vec<Skip>,
-    /// Every root path given, as stored keys (see `docpath`), so that documents under them that
-    /// disappeared can be dropped from the index.
-    pub roots: Vec<String>,
-    /// Documents handed to the sink.
-    pub documents: usize,
     /// Keys of files and folders that exist but could not be read (permissions, I/O errors): the
     /// documents indexed from them are kept, not taken for deleted.
     pub unreadable: Vec<String>,
@@ -163,7 +158,7 @@ pub fn roots(paths: &[PathBuf], keys: &PathKeys) -> Vec<String> {
 /// Reads every path (file, directory, or `-` for stdin), handing each document to `sink` as it
 /// is read. Paths are stored as `keys` says (relative to the folder holding the index).
 pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &mut Sink) -> Result<IngestReport> {
-    let mut out = IngestReport { roots: roots(paths, keys), ..IngestReport::default() };
+    let mut out = IngestReport::default();
     let mut r = Reader { keys, opts, out: &mut out, sink };
     for p in paths {
         if p.as_os_str() == "-" {
@@ -258,7 +253,6 @@ struct Reader<'a, 's> {
 
 impl Reader<'_, '_> {
     fn emit(&mut self, d: Document) -> Result<()> {
-        self.out.documents += 1;
         (self.sink)(d)
     }
 
@@ -408,13 +402,10 @@ impl Reader<'_, '_> {
 }
 
 /// Errors that come from the process's limits rather than the file: retrying later may work, and
-/// they must never be taken for "this file is gone". (The directory walker wraps its errors with
-/// the OS code only in their text, hence the second test.)
+/// they must never be taken for "this file is gone".
 pub fn is_resource_limit(e: &std::io::Error) -> bool {
     const LIMITS: [i32; 3] = [23 /* ENFILE */, 24 /* EMFILE */, 12 /* ENOMEM */];
-    e.raw_os_error().is_some_and(|c| LIMITS.contains(&c))
-        || e.kind() == std::io::ErrorKind::OutOfMemory
-        || LIMITS.iter().any(|c| e.to_string().contains(&format!("(os error {c})")))
+    os_code(e).is_some_and(|c| LIMITS.contains(&c)) || e.kind() == std::io::ErrorKind::OutOfMemory
 }
 
 /// The OS error code in `e`, from its code or (for the walker's wrapped errors) its text.
@@ -438,7 +429,7 @@ fn walk_error(e: &ignore::Error) -> (Option<&Path>, String) {
             (Some(child.as_path()), format!("symbolic link loop (points back to {})", ancestor.display()))
         }
         // walkdir's errors arrive wrapped, with the OS error only in their text.
-        ignore::Error::Io(io) if io.raw_os_error() == Some(40) || io.to_string().contains("(os error 40)") => {
+        ignore::Error::Io(io) if os_code(io) == Some(40 /* ELOOP */) => {
             (None, "symbolic link loop".into())
         }
         ignore::Error::Io(io) => (None, format!("cannot read: {io}")),
