@@ -40,7 +40,21 @@ pub struct Chunk {
     pub byte_end: usize,
     pub line_start: u32,
     pub line_end: u32,
+    /// Word pieces of the passage text (its section prefix not counted).
     pub n_tokens: usize,
+    /// Index in `Document::sections` of the section holding the passage.
+    pub section: Option<usize>,
+}
+
+/// What the model embeds for a passage: its section path (the headings above it, or a record's
+/// title) as a prefix, so a heading's words count for every passage under it without being shown as
+/// passage text, then the passage.
+pub fn embedding_text<'a>(section: &str, text: &'a str) -> std::borrow::Cow<'a, str> {
+    if section.is_empty() {
+        text.into()
+    } else {
+        format!("{section}\n\n{text}").into()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +94,7 @@ impl Chunker {
 
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>> {
         let lines = LineLookup::new(doc);
+        let section_of = |off: usize| doc.sections.partition_point(|(s, _)| *s <= off).checked_sub(1);
         if self.params.whole_documents {
             let body = doc.text.trim();
             if body.is_empty() {
@@ -93,10 +108,16 @@ impl Chunker {
                 line_start: lines.line(s),
                 line_end: lines.line(e - 1),
                 n_tokens: self.count_tokens(body),
+                section: section_of(s),
             }]);
         }
-        let units = self.units(&doc.text)?;
+        // A section's path is embedded with each of its passages: the passage gets what is left of
+        // the budget, but never less than half of it (a heading longer than that is cut off by the
+        // model window instead of the passage shrinking to nothing).
         let budget = self.params.max_tokens - 2;
+        let context: Vec<usize> = doc.sections.iter().map(|(_, p)| self.count_tokens(p).min(budget / 2)).collect();
+        let widest = context.iter().copied().max().unwrap_or(0);
+        let units = self.units(&doc.text, budget - widest)?;
         let mut chunks = Vec::new();
         let mut cur: Vec<&Unit> = Vec::new();
         let mut cur_tokens = 0usize;
@@ -108,9 +129,20 @@ impl Chunker {
                 line_start: lines.line(s),
                 line_end: lines.line(e.saturating_sub(1).max(s)),
                 n_tokens: tokens,
+                section: section_of(s),
             });
         };
         for u in &units {
+            let section = section_of(u.start);
+            let budget = budget - section.map_or(0, |i| context[i]);
+            if !cur.is_empty() {
+                // A passage never spans two sections: it would carry the wrong headings.
+                if section != section_of(cur[0].start) {
+                    close(&cur, cur_tokens, &mut chunks);
+                    cur.clear();
+                    cur_tokens = 0;
+                }
+            }
             if !cur.is_empty() {
                 let new_paragraph = u.paragraph != cur[cur.len() - 1].paragraph;
                 let over = cur_tokens + u.tokens > budget;
@@ -136,9 +168,9 @@ impl Chunker {
         Ok(chunks)
     }
 
-    /// Sentences (trimmed), with their paragraph number and token count; sentences over the budget
+    /// Sentences (trimmed), with their paragraph number and token count; sentences over `budget`
     /// are cut into pieces that fit.
-    fn units(&self, text: &str) -> Result<Vec<Unit>> {
+    fn units(&self, text: &str, budget: usize) -> Result<Vec<Unit>> {
         let mut spans: Vec<(usize, usize, usize)> = Vec::new();
         for (p, (pstart, para)) in paragraphs(text).into_iter().enumerate() {
             for (off, sentence) in para.split_sentence_bound_indices() {
@@ -151,7 +183,6 @@ impl Chunker {
                 split_long(text, s, s + body.len(), p, &mut spans);
             }
         }
-        let budget = self.params.max_tokens - 2;
         let mut units = Vec::with_capacity(spans.len());
         // Tokenized a group at a time: a tokenizer encoding costs far more memory than its text.
         for group in spans.chunks(ENCODE_GROUP) {

@@ -575,11 +575,20 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         status.insert("tombstone_share".into(), serde_json::json!((m.tombstone_share() * 1e4).round() / 1e4));
         status.insert("size_bytes".into(), serde_json::json!(m.size_bytes() + meta_bytes));
         status.insert("file_bytes".into(), files);
+        // The manifest alone answers most of status: a store that cannot be opened only costs the
+        // date counts here (`ask` and `index` report what is wrong with it).
+        let opened = Index::open_any(dir);
+        if let Ok(dated) = opened.as_ref().map_err(|_| ()).and_then(|i| i.dated_documents().map_err(|_| ())) {
+            status.insert("documents_with_date".into(), serde_json::json!(dated));
+            status.insert("documents_without_date".into(), serde_json::json!(m.counts.documents.saturating_sub(dated)));
+        }
         if a.files {
-            let docs = Index::open_any(dir)?.documents()?;
+            let docs = opened?.documents()?;
             let list: Vec<serde_json::Value> = docs
                 .iter()
-                .map(|d| serde_json::json!({"path": d.path, "doc_id": d.doc_id, "title": d.title, "passages": d.n_passages}))
+                .map(|d| {
+                    serde_json::json!({"path": d.path, "doc_id": d.doc_id, "title": d.title, "date": d.date, "url": d.url, "passages": d.n_passages})
+                })
                 .collect();
             status.insert("files".into(), serde_json::Value::Array(list));
         }

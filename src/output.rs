@@ -17,6 +17,10 @@ pub struct JsonHit<'a> {
     pub byte_start: u64,
     pub byte_end: u64,
     pub title: &'a str,
+    /// The headings above the passage, `Title › Heading` ("" where the document has none).
+    pub section: &'a str,
+    pub date: Option<&'a str>,
+    pub url: Option<&'a str>,
     pub text: &'a str,
     pub answer: &'a str,
     pub answer_score: f32,
@@ -36,6 +40,9 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             byte_start: r.byte_start,
             byte_end: r.byte_end,
             title: &f.passage.title,
+            section: &r.section,
+            date: f.passage.date.as_deref(),
+            url: f.passage.url.as_deref(),
             text: &r.text,
             answer: f.answer_text(),
             answer_score: f.answer_score,
@@ -70,8 +77,20 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
             format!("{}-{}", r.line_start, r.line_end)
         };
         writeln!(out, "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  id {}{reset}", f.rank, f.passage.path, lines, f.score, r.id)?;
-        if !f.passage.title.is_empty() {
-            writeln!(out, "   {bold}{}{reset}", squash(&f.passage.title))?;
+        // The section path starts with the title where the document has headings.
+        let heading = if r.section.is_empty() { &f.passage.title } else { &r.section };
+        let mut about = Vec::new();
+        if let Some(d) = &f.passage.date {
+            about.push(d.as_str());
+        }
+        if let Some(u) = &f.passage.url {
+            about.push(u.as_str());
+        }
+        if !heading.is_empty() {
+            writeln!(out, "   {bold}{}{reset}", squash(heading))?;
+        }
+        if !about.is_empty() {
+            writeln!(out, "   {dim}{}{reset}", about.join("  "))?;
         }
         let (a, b) = f.answer;
         let before = squash(&r.text[..a]);
@@ -117,7 +136,10 @@ pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64)
         } else {
             writeln!(out, "chunking    {} tokens, overlap {}", v["chunking"]["max_tokens"], v["chunking"]["overlap_tokens"])?;
         }
-        writeln!(out, "documents   {}", v["documents"])?;
+        match v.get("documents_with_date") {
+            Some(d) => writeln!(out, "documents   {} ({d} with a date, {} without)", v["documents"], v["documents_without_date"])?,
+            None => writeln!(out, "documents   {}", v["documents"])?,
+        }
         writeln!(out, "passages    {}", v["passages"])?;
         writeln!(
             out,
@@ -145,7 +167,9 @@ pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64)
             let (path, id) = (f["path"].as_str().unwrap_or(""), f["doc_id"].as_str().unwrap_or(""));
             // A document's id is its path unless it is one of several in a file (path:line, JSONL ids).
             let which = if id == path { String::new() } else { format!("  [{id}]") };
-            writeln!(out, "  {path}{which}  {} passages", f["passages"])?;
+            let title = f["title"].as_str().filter(|t| !t.is_empty()).map(|t| format!("  \"{}\"", squash(t))).unwrap_or_default();
+            let date = f["date"].as_str().map(|d| format!("  {d}")).unwrap_or_default();
+            writeln!(out, "  {path}{which}{title}{date}  {} passages", f["passages"])?;
         }
     }
     if let Some(w) = v.get("would") {

@@ -47,6 +47,20 @@ pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: 
     }
 }
 
+/// A sentence with fewer words than this (a dateline, a byline, a label) is not offered as the
+/// answer when the passage has a longer one: such fragments sit close to many questions in
+/// embedding space ("Frankfurt, 6 March" to "when did the ECB cut?") while answering none.
+const ANSWER_MIN_WORDS: usize = 4;
+
+/// Sentences that may be a passage's answer: those of at least `ANSWER_MIN_WORDS` words, or all
+/// of them when none is that long.
+pub fn answer_candidates(text: &str) -> Vec<(usize, usize)> {
+    let all = sentences(text);
+    let long: Vec<(usize, usize)> =
+        all.iter().copied().filter(|&(a, b)| text[a..b].split_whitespace().count() >= ANSWER_MIN_WORDS).collect();
+    if long.is_empty() { all } else { long }
+}
+
 /// Sentence spans of `text` (trimmed, non-empty).
 pub fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -77,7 +91,7 @@ pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], hits: &[Hit]) -> R
             ),
         }
     }
-    let spans: Vec<Vec<(usize, usize)>> = passages.iter().map(|p| sentences(&p.record.text)).collect();
+    let spans: Vec<Vec<(usize, usize)>> = passages.iter().map(|p| answer_candidates(&p.record.text)).collect();
     let texts: Vec<&str> = passages
         .iter()
         .zip(&spans)
@@ -192,6 +206,14 @@ mod tests {
         let s: Vec<&str> = sentences(t).into_iter().map(|(a, b)| &t[a..b]).collect();
         assert_eq!(s, vec!["First one.", "Second one?", "Third"]);
         assert_eq!(sentences("   "), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn fragments_are_not_answers_unless_nothing_else() {
+        let t = "Frankfurt, 6 March\n\nThe bank lowered its rate by a quarter point.";
+        let a: Vec<&str> = answer_candidates(t).into_iter().map(|(a, b)| &t[a..b]).collect();
+        assert_eq!(a, vec!["The bank lowered its rate by a quarter point."]);
+        assert_eq!(answer_candidates("Rates cut."), vec![(0, 10)]);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::fs;
 use std::path::Path;
 
 /// Bumped whenever the files change shape; an older index is rebuilt, a newer one refused.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: passages carry their section path, documents their date and url.
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {

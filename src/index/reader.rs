@@ -163,6 +163,15 @@ impl Index {
         Ok(out)
     }
 
+    /// Live documents that have a publication date.
+    pub fn dated_documents(&self) -> Result<usize> {
+        let mut n = 0;
+        for s in &self.segments {
+            n += s.store.dated_documents()?.into_iter().filter(|&(first, len)| len == 0 || !s.is_deleted(first)).count();
+        }
+        Ok(n)
+    }
+
     /// The live document with this id.
     pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
         for s in self.segments.iter().rev() {

@@ -17,6 +17,9 @@ pub struct DocRecord {
     pub content_hash: String,
     pub first_row: u32,
     pub n_passages: u32,
+    /// Publication date, ISO 8601 as the source gave it.
+    pub date: Option<String>,
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct PassageRecord {
     pub byte_end: u64,
     pub n_tokens: u32,
     pub text: String,
+    /// The headings above the passage (`Title › Heading`), or a record's title; may be empty.
+    pub section: String,
 }
 
 /// A passage with its document's fields, as search results need it.
@@ -39,6 +44,8 @@ pub struct Passage {
     pub record: PassageRecord,
     pub path: String,
     pub title: String,
+    pub date: Option<String>,
+    pub url: Option<String>,
 }
 
 pub struct PassageStore {
@@ -53,7 +60,9 @@ CREATE TABLE documents(
     title TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     first_row INTEGER NOT NULL,
-    n_passages INTEGER NOT NULL
+    n_passages INTEGER NOT NULL,
+    date TEXT,
+    url TEXT
 );
 CREATE INDEX documents_path ON documents(path);
 CREATE TABLE passages(
@@ -66,7 +75,8 @@ CREATE TABLE passages(
     byte_start INTEGER NOT NULL,
     byte_end INTEGER NOT NULL,
     n_tokens INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    section TEXT NOT NULL
 );
 CREATE INDEX passages_doc ON passages(doc_id);
 ";
@@ -135,18 +145,18 @@ impl PassageStore {
     /// `create` opened and `finish` commits.
     pub fn insert(&mut self, doc: &DocRecord, passages: &[PassageRecord]) -> Result<()> {
         let mut d = self.conn.prepare_cached(
-            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages) VALUES (?1,?2,?3,?4,?5,?6)",
+            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages, date, url) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
         )?;
-        d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages])
+        d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages, doc.date, doc.url])
             .with_context(|| format!("{}: cannot store document {}", self.path.display(), doc.doc_id))?;
         let mut p = self.conn.prepare_cached(
-            "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text, section)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         )?;
         for r in passages {
             p.execute(params![
                 r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64, r.byte_end as i64,
-                r.n_tokens, r.text
+                r.n_tokens, r.text, r.section
             ])
             .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
         }
@@ -160,8 +170,8 @@ impl PassageStore {
         let hidden = format!("{doc_id} (superseded at row {first_row})");
         // Passages reference their document: the new name exists before they move to it.
         self.conn.execute(
-            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages)
-             SELECT ?2, path, title, content_hash, first_row, n_passages FROM documents WHERE doc_id = ?1",
+            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages, date, url)
+             SELECT ?2, path, title, content_hash, first_row, n_passages, date, url FROM documents WHERE doc_id = ?1",
             params![doc_id, hidden],
         )?;
         self.conn.execute("UPDATE passages SET doc_id = ?2, id = id || ?3 WHERE doc_id = ?1", params![doc_id, hidden, format!("@{first_row}")])?;
@@ -181,6 +191,13 @@ impl PassageStore {
             .conn
             .prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
         let rows = self.damaged(st.query_map([], doc_from_row))?;
+        self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
+    }
+
+    /// (first row, passages) of the documents that have a date.
+    pub fn dated_documents(&self) -> Result<Vec<(u32, u32)>> {
+        let mut st = self.conn.prepare("SELECT first_row, n_passages FROM documents WHERE date IS NOT NULL")?;
+        let rows = self.damaged(st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
@@ -223,10 +240,10 @@ impl PassageStore {
     }
 }
 
-const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages FROM documents";
+const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages, date, url FROM documents";
 
 const SELECT_PASSAGE: &str = "SELECT p.row, p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end,
-    p.n_tokens, p.text, d.path, d.title FROM passages p JOIN documents d ON d.doc_id = p.doc_id";
+    p.n_tokens, p.text, p.section, d.path, d.title, d.date, d.url FROM passages p JOIN documents d ON d.doc_id = p.doc_id";
 
 fn doc_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocRecord> {
     Ok(DocRecord {
@@ -236,6 +253,8 @@ fn doc_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocRecord> {
         content_hash: r.get(3)?,
         first_row: r.get(4)?,
         n_passages: r.get(5)?,
+        date: r.get(6)?,
+        url: r.get(7)?,
     })
 }
 
@@ -252,9 +271,12 @@ fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<Passage> {
             byte_end: r.get::<_, i64>(7)? as u64,
             n_tokens: r.get(8)?,
             text: r.get(9)?,
+            section: r.get(10)?,
         },
-        path: r.get(10)?,
-        title: r.get(11)?,
+        path: r.get(11)?,
+        title: r.get(12)?,
+        date: r.get(13)?,
+        url: r.get(14)?,
     })
 }
 
@@ -274,6 +296,7 @@ mod tests {
             byte_end: 1,
             n_tokens: 3,
             text: format!("text {row}"),
+            section: String::new(),
         }
     }
 
@@ -289,6 +312,8 @@ mod tests {
             content_hash: "h".into(),
             first_row: 0,
             n_passages: 2,
+            date: Some("2025-03-06".into()),
+            url: None,
         };
         s.insert(&doc, &[rec(0, "a.txt", (1, 3)), rec(1, "a.txt", (3, 9))]).unwrap();
         s.finish().unwrap();
@@ -297,6 +322,7 @@ mod tests {
         let p = s.passage(1).unwrap().unwrap();
         assert_eq!(p.record.text, "text 1");
         assert_eq!(p.title, "A");
+        assert_eq!(p.date.as_deref(), Some("2025-03-06"));
         assert_eq!(s.row_of_id("p1").unwrap(), Some(1));
         assert_eq!(s.row_of_id("nope").unwrap(), None);
         assert_eq!(s.rows_at_line("a.txt", 3).unwrap(), vec![0, 1]);

@@ -26,7 +26,7 @@ use merge::merge;
 pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan};
 
 use crate::ann::HnswParams;
-use crate::chunk::{ChunkParams, Chunker};
+use crate::chunk::{embedding_text, Chunk, ChunkParams, Chunker};
 use crate::docpath::PathKeys;
 use crate::embed::Embed;
 use crate::error::Error;
@@ -274,13 +274,14 @@ impl Run<'_> {
                 Some(s.ann.vectors(local, n))
             })
             .collect();
-        let texts: Vec<&str> = pending
+        let texts: Vec<std::borrow::Cow<str>> = pending
             .iter()
             .zip(&chunks)
             .zip(&reused)
             .filter(|(_, r)| r.is_none())
-            .flat_map(|(((d, _), cs), _)| cs.iter().map(move |c| &d.text[c.byte_start..c.byte_end]))
+            .flat_map(|(((d, _), cs), _)| cs.iter().map(move |c| embedding_text(section_of(d, c), &d.text[c.byte_start..c.byte_end])))
             .collect();
+        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
         let max_tokens = self.embedder.info().max_tokens;
         self.summary.tokens_embedded += chunks
             .iter()
@@ -321,6 +322,7 @@ impl Run<'_> {
                     byte_end: doc.source_byte(c.byte_end),
                     n_tokens: c.n_tokens as u32,
                     text: doc.text[c.byte_start..c.byte_end].to_string(),
+                    section: section_of(&doc, c).to_string(),
                 })
                 .collect();
             let n = records.len();
@@ -331,6 +333,8 @@ impl Run<'_> {
                 content_hash: hash,
                 first_row: 0,
                 n_passages: n as u32,
+                date: doc.date,
+                url: doc.url,
             };
             let v = match reused {
                 Some(v) => v,
@@ -357,6 +361,10 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+fn section_of<'d>(doc: &'d Document, c: &Chunk) -> &'d str {
+    c.section.map_or("", |i| doc.sections[i].1.as_str())
 }
 
 /// Builds the next generation from `input`: documents that are new or changed are chunked,

@@ -30,6 +30,17 @@ pub fn content_hash(doc: &Document) -> String {
     h.update(doc.title.as_bytes());
     h.update([0]);
     h.update(doc.text.as_bytes());
+    // Headings are embedded with the passages, and metadata is stored with the document: a change
+    // to either is a change to the document.
+    for (at, path) in &doc.sections {
+        h.update([1]);
+        h.update(at.to_le_bytes());
+        h.update(path.as_bytes());
+    }
+    for field in [&doc.date, &doc.url] {
+        h.update([2]);
+        h.update(field.as_deref().unwrap_or("").as_bytes());
+    }
     hex::encode(&h.finalize()[..16])
 }
 

@@ -92,13 +92,7 @@ fn indexing_the_folder_that_holds_the_index_sees_deletes_renames_and_changes() {
 fn a_repeated_id_keeps_its_last_occurrence() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("idx");
-    let doc = |text: &str| Document {
-        doc_id: "same".into(),
-        path: "x.jsonl".into(),
-        title: String::new(),
-        text: text.into(),
-        lines: LineMap::Record { line: 1 },
-    };
+    let doc = |text: &str| Document::plain("same".into(), "x.jsonl".into(), String::new(), text.into(), LineMap::Record { line: 1 });
     let mut input = InMemory { documents: vec![doc("first version about otters"), doc("second version about herons")], roots: vec![] };
     let (s, _) = run(&dir, &mut input, &embedder(), &opts()).unwrap();
     assert_eq!((s.documents, s.passages), (1, 1));
@@ -259,13 +253,7 @@ fn tombstoned_passages_are_never_returned_and_k_results_still_come_back() {
 fn segments_roll_over_when_full_and_a_repeated_id_is_superseded_across_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("idx");
-    let doc = |id: &str, text: &str| Document {
-        doc_id: id.into(),
-        path: "x.jsonl".into(),
-        title: String::new(),
-        text: text.into(),
-        lines: LineMap::Record { line: 1 },
-    };
+    let doc = |id: &str, text: &str| Document::plain(id.into(), "x.jsonl".into(), String::new(), text.into(), LineMap::Record { line: 1 });
     let mut documents: Vec<Document> = (0..25).map(|i| doc(&format!("d{i}"), &format!("record {i} about tide tables"))).collect();
     // d3 again, far after its first copy (another segment): the last one wins.
     documents.push(doc("d3", "record three rewritten about lighthouse lamps"));

@@ -1,7 +1,7 @@
-//! Formats: a file's text turned into documents. Plain text and Markdown (an article, or one
-//! document per line for a file of one-line briefs), JSONL records, and HTML's visible text.
+//! Formats: a file's text turned into documents. Plain text (an article, or one document per
+//! line for a file of one-line briefs) and JSONL records; Markdown and HTML have their own files.
 
-use super::{Document, Format, LineMap};
+use super::{meta, Document, LineMap};
 
 /// A file whose non-empty lines are not separated by blank lines, with several lines, is a list of
 /// snippets (one news brief per line): each line is its own document. Otherwise the file is one
@@ -14,20 +14,20 @@ fn is_snippet_file(text: &str) -> bool {
     non_empty >= 3 && lines[first..=last].iter().all(|l| !l.trim().is_empty())
 }
 
-pub(super) fn text_documents(path: &str, text: String, format: Format) -> Vec<Document> {
+pub(super) fn text_documents(path: &str, text: String) -> Vec<Document> {
     if is_snippet_file(&text) {
         let mut docs = Vec::new();
         let mut offset = 0usize;
         for (i, line) in text.split_inclusive('\n').enumerate() {
             let body = line.trim_end_matches(['\n', '\r']);
             if !body.trim().is_empty() {
-                docs.push(Document {
-                    doc_id: format!("{path}:{}", i + 1),
-                    path: path.to_string(),
-                    title: String::new(),
-                    text: body.to_string(),
-                    lines: LineMap::Verbatim { first_line: (i + 1) as u32, base_byte: offset as u64 },
-                });
+                docs.push(Document::plain(
+                    format!("{path}:{}", i + 1),
+                    path.to_string(),
+                    String::new(),
+                    body.to_string(),
+                    LineMap::Verbatim { first_line: (i + 1) as u32, base_byte: offset as u64 },
+                ));
             }
             offset += line.len();
         }
@@ -37,27 +37,20 @@ pub(super) fn text_documents(path: &str, text: String, format: Format) -> Vec<Do
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .map(|l| if format == Format::Markdown { l.trim_start_matches('#').trim() } else { l })
         .filter(|l| l.chars().count() <= 200)
         .unwrap_or_default()
         .to_string();
-    vec![Document {
-        doc_id: path.to_string(),
-        path: path.to_string(),
-        title,
-        text,
-        lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
-    }]
+    vec![Document::plain(path.to_string(), path.to_string(), title, text, LineMap::Verbatim { first_line: 1, base_byte: 0 })]
 }
 
 /// JSONL: BEIR corpus records `{"_id","title","text"}` or any object with a `text` field. Lines
 /// that are not such records come back as (`file:line`, what is wrong), beside the documents of
-/// the good ones.
+/// the good ones. (Metadata warnings are dropped here: this reads labeled sets.)
 pub fn jsonl_documents(path: &str, text: &str) -> (Vec<Document>, Vec<(String, String)>) {
     let mut docs = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
-        match jsonl_record(path, i + 1, line) {
+        match jsonl_record(path, i + 1, line, &mut |_| {}) {
             Ok(Some(d)) => docs.push(d),
             Ok(None) => {}
             Err(why) => bad.push((format!("{path}:{}", i + 1), why)),
@@ -66,8 +59,18 @@ pub fn jsonl_documents(path: &str, text: &str) -> (Vec<Document>, Vec<(String, S
     (docs, bad)
 }
 
+/// JSONL field names read as a document's date and url, first found wins.
+const DATE_FIELDS: &[&str] = &["date", "published", "published_at", "publishedAt", "pubDate"];
+const URL_FIELDS: &[&str] = &["url", "link", "canonical_url"];
+
 /// One JSONL line: a document, nothing (a blank line, a record with no text), or what is wrong.
-pub fn jsonl_record(path: &str, line_no: usize, line: &str) -> std::result::Result<Option<Document>, String> {
+/// A date that is not ISO 8601 (or RFC 2822) goes to `warn` and is left out; the record is kept.
+pub fn jsonl_record(
+    path: &str,
+    line_no: usize,
+    line: &str,
+    warn: &mut dyn FnMut(String),
+) -> std::result::Result<Option<Document>, String> {
     let line = line.trim_end_matches(['\n', '\r']);
     if line.trim().is_empty() {
         return Ok(None);
@@ -88,113 +91,40 @@ pub fn jsonl_record(path: &str, line_no: usize, line: &str) -> std::result::Resu
     if body.trim().is_empty() && title.is_empty() {
         return Ok(None);
     }
-    // The title leads the text (as its own paragraph) so that it is embedded with the first
-    // passage: for entity-like records the title is often what a query names.
-    let text = if title.is_empty() { body.to_string() } else { format!("{title}\n\n{body}") };
-    Ok(Some(Document { doc_id: id, path: path.to_string(), title, text, lines: LineMap::Record { line: line_no as u32 } }))
-}
-
-/// HTML: the visible text (no script, style, head or template contents), block elements turned
-/// into paragraph breaks, entities decoded, with every output byte mapped to its source line.
-pub fn html_document(path: &str, html: &str) -> Option<Document> {
-    const BLOCK: &[&str] = &[
-        "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "section", "article",
-        "header", "footer", "blockquote", "pre", "ul", "ol", "table", "hr", "main", "aside", "nav", "figure",
-        "figcaption", "dd", "dt",
-    ];
-    const HIDDEN: &[&str] = &["script", "style", "template", "noscript", "svg"];
-    let bytes = html.as_bytes();
-    let mut text = String::new();
-    let mut line_of: Vec<u32> = Vec::new();
-    let mut title = String::new();
-    let mut line = 1u32;
-    let mut i = 0usize;
-    let mut hidden_until: Option<String> = None;
-    let mut in_title = false;
-    let mut pending_space = false;
-    let mut pending_break = false;
-    let push = |text: &mut String, line_of: &mut Vec<u32>, s: &str, line: u32| {
-        text.push_str(s);
-        line_of.extend(std::iter::repeat_n(line, s.len()));
+    let field = |names: &[&str]| {
+        names.iter().find_map(|n| match obj.get(*n) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
     };
-    while i < bytes.len() {
-        if bytes[i] == b'<' {
-            let end = html[i..].find('>').map(|e| i + e).unwrap_or(bytes.len() - 1);
-            let tag = &html[i + 1..end];
-            line += tag.matches('\n').count() as u32;
-            let comment = tag.starts_with("!--");
-            if comment {
-                let cend = html[i..].find("-->").map(|e| i + e + 3).unwrap_or(bytes.len());
-                line += html[end.min(cend)..cend].matches('\n').count() as u32;
-                i = cend;
-                continue;
-            }
-            let closing = tag.starts_with('/');
-            let name: String = tag
-                .trim_start_matches('/')
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_ascii_lowercase();
-            if let Some(h) = &hidden_until {
-                if closing && &name == h {
-                    hidden_until = None;
-                }
-            } else if name == "title" {
-                in_title = !closing;
-            } else if HIDDEN.contains(&name.as_str()) && !closing && !tag.ends_with('/') {
-                hidden_until = Some(name.clone());
-            } else if BLOCK.contains(&name.as_str()) {
-                pending_break = true;
-            }
-            i = end + 1;
-            continue;
+    let date = field(DATE_FIELDS).and_then(|raw| {
+        let parsed = meta::parse_date(&raw);
+        if parsed.is_none() {
+            warn(meta::bad_date(&raw));
         }
-        let next = html[i..].find('<').map(|e| i + e).unwrap_or(bytes.len());
-        let raw = &html[i..next];
-        if hidden_until.is_none() {
-            let decoded = html_escape::decode_html_entities(raw);
-            if in_title {
-                title.push_str(decoded.split_whitespace().collect::<Vec<_>>().join(" ").as_str());
-            } else {
-                // Walk the raw text word by word to keep line numbers right.
-                let mut l = line;
-                for piece in raw.split_inclusive(char::is_whitespace) {
-                    let word = piece.trim_end();
-                    if !word.is_empty() {
-                        if !text.is_empty() {
-                            if pending_break {
-                                push(&mut text, &mut line_of, "\n\n", l);
-                            } else if pending_space {
-                                push(&mut text, &mut line_of, " ", l);
-                            }
-                        }
-                        pending_break = false;
-                        pending_space = false;
-                        push(&mut text, &mut line_of, &html_escape::decode_html_entities(word), l);
-                    }
-                    if piece.ends_with(char::is_whitespace) {
-                        pending_space = true;
-                        if piece.ends_with('\n') {
-                            l += 1;
-                        }
-                    }
-                }
-            }
-        }
-        line += raw.matches('\n').count() as u32;
-        i = next;
-    }
-    if text.trim().is_empty() {
-        return None;
-    }
-    Some(Document {
-        doc_id: path.to_string(),
+        parsed
+    });
+    // The title is the section of every passage of the record (embedded as their prefix): for
+    // entity-like records the title is often what a query names. A record with only a title is
+    // its own text.
+    let (text, sections) = if body.trim().is_empty() {
+        (title.clone(), Vec::new())
+    } else if title.is_empty() {
+        (body.to_string(), Vec::new())
+    } else {
+        (body.to_string(), vec![(0, title.clone())])
+    };
+    Ok(Some(Document {
+        doc_id: id,
         path: path.to_string(),
-        title: title.trim().to_string(),
+        title,
         text,
-        lines: LineMap::Mapped(line_of),
-    })
+        lines: LineMap::Record { line: line_no as u32 },
+        sections,
+        date,
+        url: field(URL_FIELDS),
+    }))
 }
 
 #[cfg(test)]
@@ -203,7 +133,7 @@ mod tests {
 
     #[test]
     fn snippet_file_gives_one_document_per_line() {
-        let docs = text_documents("b.txt", "one brief.\ntwo brief.\nthree brief.\n".into(), Format::Text);
+        let docs = text_documents("b.txt", "one brief.\ntwo brief.\nthree brief.\n".into());
         assert_eq!(docs.len(), 3);
         assert_eq!(docs[1].doc_id, "b.txt:2");
         assert_eq!(docs[1].text, "two brief.");
@@ -212,9 +142,24 @@ mod tests {
 
     #[test]
     fn article_is_one_document_titled_by_first_line() {
-        let docs = text_documents("a.md", "# Heading\n\nBody one.\n\nBody two.\n".into(), Format::Markdown);
+        let docs = text_documents("a.txt", "Heading\n\nBody one.\n\nBody two.\n".into());
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].title, "Heading");
+    }
+
+    #[test]
+    fn jsonl_metadata_and_title_as_section() {
+        let mut warned = Vec::new();
+        let line = r#"{"id":"a","title":"T","text":"Body.","published_at":"2025-02-27T06:10:00+02:00","link":"https://x.example/a"}"#;
+        let d = jsonl_record("e.jsonl", 4, line, &mut |w| warned.push(w)).unwrap().unwrap();
+        assert_eq!((d.text.as_str(), d.section_at(0)), ("Body.", "T"));
+        assert_eq!(d.date.as_deref(), Some("2025-02-27T06:10:00+02:00"));
+        assert_eq!(d.url.as_deref(), Some("https://x.example/a"));
+        let line = r#"{"id":"b","text":"Body.","date":"last Tuesday"}"#;
+        let d = jsonl_record("e.jsonl", 5, line, &mut |w| warned.push(w)).unwrap().unwrap();
+        assert_eq!(d.date, None);
+        assert_eq!(warned.len(), 1);
+        assert!(warned[0].contains("last Tuesday"), "{warned:?}");
     }
 
     #[test]
@@ -234,19 +179,5 @@ mod tests {
         assert_eq!(docs[0].doc_id, "7");
         assert_eq!(docs[0].title, "T");
         assert_eq!(docs[1].doc_id, "c.jsonl:3");
-    }
-
-    #[test]
-    fn html_visible_text_with_lines() {
-        let html = "<html><head><title>My  Page</title><style>p{}</style></head>\n<body>\n<p>Hello &amp; welcome.</p>\n<script>var x=1;</script>\n<p>Second\nline.</p></body></html>";
-        let d = html_document("p.html", html).unwrap();
-        assert_eq!(d.title, "My Page");
-        assert_eq!(d.text, "Hello & welcome.\n\nSecond line.");
-        let LineMap::Mapped(m) = &d.lines else { panic!() };
-        assert_eq!(m[0], 3);
-        let second = d.text.find("Second").unwrap();
-        assert_eq!(m[second], 5);
-        let line_word = d.text.find("line.").unwrap();
-        assert_eq!(m[line_word], 6);
     }
 }

@@ -21,6 +21,16 @@ pub struct Document {
     pub title: String,
     pub text: String,
     pub lines: LineMap,
+    /// Where the headings above the text change: (byte offset in `text` where a section starts,
+    /// its path `Title › Heading › Subheading`), in order. Empty for formats without headings.
+    /// Headings are context, not passage text: a passage never spans two sections, carries its
+    /// section's path, and is embedded with it as a prefix.
+    pub sections: Vec<(usize, String)>,
+    /// When the document was published, ISO 8601 as the source gave it (front matter, a JSONL
+    /// field, an HTML meta tag).
+    pub date: Option<String>,
+    /// Where the document came from (front matter, a JSONL field, an HTML canonical link).
+    pub url: Option<String>,
 }
 
 /// How byte offsets in `Document::text` map to 1-based lines of the source file.
@@ -35,6 +45,17 @@ pub enum LineMap {
 }
 
 impl Document {
+    /// A document with no headings and no metadata.
+    pub fn plain(doc_id: String, path: String, title: String, text: String, lines: LineMap) -> Document {
+        Document { doc_id, path, title, text, lines, sections: Vec::new(), date: None, url: None }
+    }
+
+    /// The section path in force at byte `off` of `text` (empty before the first section).
+    pub fn section_at(&self, off: usize) -> &str {
+        let i = self.sections.partition_point(|(s, _)| *s <= off);
+        if i == 0 { "" } else { &self.sections[i - 1].1 }
+    }
+
     /// Byte offset in the source file of `text[off]`, where that is meaningful.
     pub fn source_byte(&self, off: usize) -> u64 {
         match &self.lines {
@@ -65,8 +86,14 @@ pub struct IngestReport {
 pub type Sink<'a> = dyn FnMut(Document) -> Result<()> + 'a;
 
 mod formats;
+mod html;
+mod markdown;
+mod meta;
 
-pub use formats::{html_document, jsonl_documents, jsonl_record};
+pub use formats::{jsonl_documents, jsonl_record};
+pub use html::html_document;
+pub use markdown::{markdown_document, SECTION_SEPARATOR};
+pub use meta::parse_date;
 use formats::text_documents;
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
@@ -170,7 +197,7 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &m
                 continue;
             }
             if let Some(text) = decode(r.out, opts, docpath::STDIN, bytes)? {
-                r.emit_all(text_documents(docpath::STDIN, text, Format::Text))?;
+                r.emit_all(text_documents(docpath::STDIN, text))?;
             }
             continue;
         }
@@ -285,16 +312,32 @@ impl Reader<'_, '_> {
             Ok(None) => return self.out.skip(opts, shown, too_large(opts)),
             Err(e) => return self.read_error(shown, e),
         };
+        if format == Format::Html {
+            if bytes[..bytes.len().min(8192)].contains(&0) {
+                return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
+            }
+            let warn_word = opts.warn;
+            let mut warn = |line: u32, why: String| warn_at(warn_word, &shown, line, &why);
+            return match html_document(&shown, &bytes, &mut warn) {
+                Ok(Some(d)) => self.emit(d),
+                Ok(None) => self.out.skip(opts, shown, "no visible text"),
+                Err(why) => self.out.skip(opts, shown, why),
+            };
+        }
         let Some(text) = decode(self.out, opts, &shown, bytes)? else {
             return Ok(());
         };
         match format {
-            Format::Text | Format::Markdown => self.emit_all(text_documents(&shown, text, format)),
-            Format::Html => match html_document(&shown, &text) {
-                Some(d) => self.emit(d),
-                None => self.out.skip(opts, shown, "no visible text"),
-            },
-            Format::Jsonl => unreachable!("read line by line above"),
+            Format::Text => self.emit_all(text_documents(&shown, text)),
+            Format::Markdown => {
+                let warn_word = opts.warn;
+                let doc = markdown_document(&shown, &text, &mut |line, why| warn_at(warn_word, &shown, line, &why));
+                match doc {
+                    Some(d) => self.emit(d),
+                    None => self.out.skip(opts, shown, "no text (only markup)"),
+                }
+            }
+            Format::Html | Format::Jsonl => unreachable!("read above"),
         }
     }
 
@@ -367,7 +410,8 @@ impl Reader<'_, '_> {
                     continue;
                 }
             };
-            match jsonl_record(shown, line_no, line) {
+            let warn_word = opts.warn;
+            match jsonl_record(shown, line_no, line, &mut |why| warn_at(warn_word, &at, 0, &why)) {
                 Ok(Some(d)) => {
                     good += 1;
                     self.emit(d)?;
@@ -398,6 +442,18 @@ impl Reader<'_, '_> {
             self.out.skip(opts, shown, format!("{} more malformed lines skipped", bad_count - RECORD_WARNINGS))?;
         }
         Ok(())
+    }
+}
+
+/// A warning about a file that is indexed anyway (metadata it could not read), printed where
+/// skip warnings are; `line` 0 when `at` already names the line.
+fn warn_at(word: Option<&str>, at: &str, line: u32, why: &str) {
+    if word.is_some() {
+        if line == 0 {
+            eprintln!("semsearch: warning: {at}: {why}");
+        } else {
+            eprintln!("semsearch: warning: {at}:{line}: {why}");
+        }
     }
 }
 
