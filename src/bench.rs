@@ -136,11 +136,12 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             anyhow::bail!("{at}: {why}; fix or remove that line ({} malformed lines in the corpus)", bad.len());
         }
         if opts.no_chunk {
-            // As MTEB embeds documents: title + " " + text, stripped, truncated at the window.
+            // As MTEB embeds documents: title + " " + text, stripped, truncated at the window (the
+            // title joins the text instead of being its section prefix).
             for d in &mut docs {
-                if !d.title.is_empty() {
-                    let body = d.text.strip_prefix(&format!("{}\n\n", d.title)).unwrap_or(&d.text).to_string();
-                    d.text = format!("{} {}", d.title, body).trim().to_string();
+                if !d.title.is_empty() && !d.sections.is_empty() {
+                    d.text = format!("{} {}", d.title, d.text).trim().to_string();
+                    d.sections.clear();
                 }
             }
         }

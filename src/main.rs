@@ -51,6 +51,11 @@ enum Command {
     /// Manage the embedding model
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Print a shell completion script, e.g. `semsearch completions bash > ~/.local/share/bash-completion/completions/semsearch`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How passages are cut; shared by `index` and `bench`.
@@ -370,6 +375,14 @@ fn hint(e: &anyhow::Error) -> &'static str {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    if let Command::Completions { shell } = cli.command {
+        // Needs no index, model or environment: it only describes the command line.
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "semsearch", &mut out);
+        std::io::stdout().lock().write_all(&out)?;
+        return Ok(0);
+    }
     let config = Config::from_cli(&cli)?;
     config.env.apply();
     match cli.command {
@@ -395,6 +408,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Embed(a) => cmd_embed(&config, a),
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
+        Command::Completions { .. } => unreachable!("answered above"),
         Command::Compact(a) => {
             config.ensure_model()?;
             let info = ModelInfo::read(&config.model)?;

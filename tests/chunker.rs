@@ -17,13 +17,7 @@ fn chunker(params: ChunkParams) -> Chunker {
 }
 
 fn doc(text: &str) -> Document {
-    Document {
-        doc_id: "d".into(),
-        path: "d.txt".into(),
-        title: String::new(),
-        text: text.to_string(),
-        lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
-    }
+    Document::plain("d".into(), "d.txt".into(), String::new(), text.to_string(), LineMap::Verbatim { first_line: 1, base_byte: 0 })
 }
 
 /// Checks every property on one document; returns the passages' texts.
@@ -160,4 +154,30 @@ fn control_characters_before_the_first_token_stay_in_a_passage() {
     // drops) lost them from every passage when it was cut.
     let text = "Hello lwodr. This is a test\0\0\u{10}\u{1}\0\0\0\0\0\0\n\0\0\0\0\0\0\0\0=econd pt top private sector entrepreneurs, including Alibaba's Jack Ma, signaling a policy change after stricaragraph here";
     check(text, ChunkParams { max_tokens: 24, overlap_tokens: 3, whole_documents: false });
+}
+
+/// Headings: a passage never spans two sections, and a passage with its section path as prefix
+/// still fits the budget.
+#[test]
+fn passages_stay_inside_sections_and_fit_with_their_prefix() {
+    let c = chunker(ChunkParams { max_tokens: 48, overlap_tokens: 8, whole_documents: false });
+    let para = |w: &str| (0..6).map(|i| format!("The {w} report number {i} says prices rose again this week.")).collect::<Vec<_>>().join(" ");
+    let text = format!("{}\n\n{}\n\n{}", para("first"), para("second"), para("third"));
+    let second = text.find("The second").unwrap();
+    let third = text.find("The third").unwrap();
+    let mut d = doc(&text);
+    d.sections = vec![
+        (0, "Markets".into()),
+        (second, "Markets › A much longer heading about energy prices in the winter".into()),
+        (third, "Markets › Outlook".into()),
+    ];
+    let chunks = c.chunk(&d).unwrap();
+    assert!(chunks.len() >= 3);
+    for ch in &chunks {
+        let s = ch.section.expect("every passage is in a section");
+        let (start, end) = (d.sections[s].0, d.sections.get(s + 1).map_or(text.len(), |x| x.0));
+        assert!(ch.byte_start >= start && ch.byte_end <= end, "{ch:?} crosses a section boundary");
+        let embedded = semsearch::chunk::embedding_text(&d.sections[s].1, &text[ch.byte_start..ch.byte_end]);
+        assert!(c.count_tokens(&embedded) + 2 <= 48, "{embedded:?} is over the budget");
+    }
 }

@@ -156,7 +156,7 @@ fn from_a_subfolder_the_index_above_is_found_and_status_lists_what_is_indexed() 
     paths.sort();
     assert_eq!(paths, ["bees.txt", "drafts/ferry.txt", "glacier.txt", "lighthouse.txt", "trams.txt"]);
     let human = String::from_utf8(ok_stdout(in_folder(&sub).args(["status", "--files"]))).unwrap();
-    assert!(human.contains("  drafts/ferry.txt  1 passages"), "{human}");
+    assert!(human.contains("  drafts/ferry.txt  \"The night ferry to the island was cancelled because of fog.\"  1 passages"), "{human}");
     // Where no folder above holds an index, the current one is used (and `ask` says there is none).
     let elsewhere = tempfile::tempdir().unwrap();
     in_folder(elsewhere.path()).args(["ask", "anything"]).assert().code(2).stderr(predicates::str::contains("no index in .semsearch"));
