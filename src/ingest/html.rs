@@ -13,7 +13,7 @@
 //! - **Lines**: the extracted words are matched, in order, against the words html5ever's tokenizer
 //!   reads from the file (each with its line), so `path:line` points into the source file.
 
-use super::markdown::{self, Rendered};
+use super::markdown::{self, squash, Rendered};
 use super::{meta, Document, LineMap};
 use dom_query::Document as Dom;
 use html5ever::tendril::StrTendril;
@@ -170,10 +170,6 @@ fn trim_site_name(title: &str) -> String {
         }
     }
     title.trim().to_string()
-}
-
-fn squash(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A word of the page's visible text: its text (entities decoded), source line, and which block

@@ -231,7 +231,8 @@ fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32) {
     }
 }
 
-fn squash(s: &str) -> String {
+/// Runs of whitespace as one space, ends trimmed.
+pub(super) fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
