@@ -52,12 +52,14 @@ fn main() -> anyhow::Result<()> {
     let dim = info.dimensions;
     let n = base.len() / dim;
     let documents: Vec<Document> = (0..n)
-        .map(|i| Document {
-            doc_id: format!("synth/{i}.txt"),
-            path: format!("synth/{i}.txt"),
-            title: String::new(),
-            text: format!("Synthetic passage {i}."),
-            lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
+        .map(|i| {
+            Document::plain(
+                format!("synth/{i}.txt"),
+                format!("synth/{i}.txt"),
+                String::new(),
+                format!("Synthetic passage {i}."),
+                LineMap::Verbatim { first_line: 1, base_byte: 0 },
+            )
         })
         .collect();
     let mut input = InMemory { documents, roots: vec!["synth".into()] };

@@ -26,13 +26,7 @@ fuzz_target!(|data: &[u8]| {
         whole_documents: sel % 31 == 0,
     };
     let chunker = Chunker::new(tokenizer(), params).unwrap();
-    let doc = Document {
-        doc_id: "f".into(),
-        path: "f.txt".into(),
-        title: String::new(),
-        text: text.to_string(),
-        lines: LineMap::Verbatim { first_line: 1, base_byte: 0 },
-    };
+    let doc = Document::plain("f".into(), "f.txt".into(), String::new(), text.to_string(), LineMap::Verbatim { first_line: 1, base_byte: 0 });
     let chunks = chunker.chunk(&doc).unwrap();
     let mut covered = vec![false; text.len()];
     let mut prev_start = None;
