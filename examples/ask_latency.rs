@@ -1,6 +1,7 @@
 //! Opening time and warm query latency on an index: the model and index loaded once, then 200 questions, each
 //! embedded and searched (and, separately timed, the whole `ask`: passages looked up and the best
-//! sentence of each picked). Prints one JSON object with medians and p95 in milliseconds.
+//! sentence of each picked), in semantic and (where the index has its lexical index) hybrid mode.
+//! Prints one JSON object with medians and p95 in milliseconds.
 //!
 //! With SYNTH_DIR (an index built by `synth_index` from it), also the graph search of its own
 //! queries against its ground truth: recall@10 and latency at ef=64, over every segment.
@@ -26,7 +27,9 @@ fn main() -> anyhow::Result<()> {
     let index = Index::open(std::path::Path::new(&dir), &info)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let topics = ["the flight from new york to paris", "alibaba's investment in AI", "symptoms of the flu", "the price of gold", "how tall is mount everest"];
-    let (mut search_ms, mut ask_ms) = (Vec::new(), Vec::new());
+    let (mut search_ms, mut ask_ms, mut hybrid_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let opts = |mode| search::Options { k: 10, strategy: Strategy::Auto { ef: 64 }, mode, fusion: search::Fusion::default() };
+    let lexical = index.has_lexical()?;
     for i in 0..200 {
         let q = format!("what about {} ({i})?", topics[i % topics.len()]);
         let t = Instant::now();
@@ -35,9 +38,15 @@ fn main() -> anyhow::Result<()> {
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(hits.len() == 10.min(index.live()));
         let t = Instant::now();
-        let found = search::ask(&index, &embedder, &q, 10, Strategy::Auto { ef: 64 })?;
+        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic))?;
         ask_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(!found.is_empty());
+        if lexical {
+            let t = Instant::now();
+            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid))?;
+            hybrid_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(!found.is_empty());
+        }
     }
     // The graph search alone (query vectors embedded beforehand), and its recall@10 against exact
     // search over the same index: with several segments, their merged hits.
@@ -79,6 +88,11 @@ fn main() -> anyhow::Result<()> {
     let (h50, h95) = stat(hnsw_us);
     let mut out = serde_json::json!({"passages": index.live(), "open_ms": open_ms, "embed_search_p50_ms": s50, "embed_search_p95_ms": s95, "ask_p50_ms": a50, "ask_p95_ms": a95,
             "segments": index.segments.len(), "hnsw_p50_us": h50, "hnsw_p95_us": h95, "hnsw_recall@10": agree as f64 / (10 * queries.len()) as f64});
+    if !hybrid_ms.is_empty() {
+        let (y50, y95) = stat(hybrid_ms);
+        synth.insert("ask_hybrid_p50_ms".into(), y50.into());
+        synth.insert("ask_hybrid_p95_ms".into(), y95.into());
+    }
     out.as_object_mut().expect("an object").extend(synth);
     println!("{out}");
     Ok(())

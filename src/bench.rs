@@ -24,6 +24,8 @@ pub struct BenchOptions {
     pub hnsw: crate::ann::HnswParams,
     pub run_file: Option<PathBuf>,
     pub quiet: bool,
+    pub mode: search::Mode,
+    pub fusion: search::Fusion,
 }
 
 /// Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100).
@@ -114,6 +116,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     let default_ef = opts.hnsw.ef_search;
     let quality_ef = if opts.efs.contains(&default_ef) { default_ef } else { opts.efs[0] };
     report.insert("search".into(), json!(if opts.exact { "exact".to_string() } else { format!("hnsw ef={quality_ef}") }));
+    report.insert("mode".into(), json!(format!("{:?}", opts.mode).to_lowercase()));
+    if opts.mode == search::Mode::Hybrid {
+        report.insert("fusion".into(), json!(format!("{:?}", opts.fusion)));
+    }
 
     // Index (or reuse) the corpus.
     let chunking = ChunkParams { whole_documents: opts.no_chunk, ..opts.chunking };
@@ -183,10 +189,12 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         let q = embedder.embed_one(text)?;
         t_embed.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let hits = match strategy {
-            Strategy::Hnsw { ef } => index.hnsw(&q, k_passages, ef.max(k_passages), &|_| true),
-            _ => search::nearest(&index, &q, k_passages, Strategy::Exact, &|_| false),
+        let strategy = match strategy {
+            Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
+            s => s,
         };
+        let search_opts = search::Options { k: k_passages, strategy, mode: opts.mode, fusion: opts.fusion };
+        let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> =
             hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect();

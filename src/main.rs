@@ -175,6 +175,9 @@ struct SearchOpts {
     /// HNSW beam width
     #[arg(long, default_value_t = HnswParams::default().ef_search)]
     ef: usize,
+    /// hybrid (meaning and words, fused), semantic (meaning: the embedding) or lexical (words: BM25)
+    #[arg(long, default_value = "semantic", value_name = "MODE")]
+    mode: search::Mode,
 }
 
 #[derive(Args)]
@@ -219,6 +222,12 @@ struct BenchArgs {
     /// Write a TREC run file (qid Q0 docid rank score tag) that trec_eval reads
     #[arg(long, value_name = "PATH")]
     run_file: Option<PathBuf>,
+    /// hybrid, semantic or lexical (see `ask --mode`)
+    #[arg(long, default_value = "semantic", value_name = "MODE")]
+    mode: search::Mode,
+    /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex or rrf
+    #[arg(long, default_value = "raw", hide = true)]
+    fusion: String,
     #[command(flatten)]
     chunking: ChunkOpts,
 }
@@ -318,6 +327,10 @@ impl SearchOpts {
             Strategy::Auto { ef: self.ef }
         }
     }
+
+    fn search(&self) -> search::Options {
+        search::Options { k: self.k, strategy: self.strategy(), mode: self.mode, fusion: search::Fusion::default() }
+    }
 }
 
 // The embedder allocates and frees large activation tensors per batch (candle gives every product
@@ -392,7 +405,7 @@ fn run(cli: Cli) -> Result<i32> {
                 anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
             }
             let (embedder, index) = config.embedder_and_index()?;
-            let found = search::ask(&index, &embedder, &a.question, a.opts.k, a.opts.strategy())?;
+            let found = search::ask(&index, &embedder, &a.question, &a.opts.search())?;
             print_results(&found, a.opts.json)
         }
         Command::Related(a) => {
@@ -402,7 +415,7 @@ fn run(cli: Cli) -> Result<i32> {
                 (None, None) => unreachable!("clap requires one"),
             };
             let (embedder, index) = config.embedder_and_index()?;
-            let found = search::related(&index, &embedder, &target, a.opts.k, a.same_doc, a.opts.strategy())?;
+            let found = search::related(&index, &embedder, &target, a.same_doc, &a.opts.search())?;
             print_results(&found, a.opts.json)
         }
         Command::Embed(a) => cmd_embed(&config, a),
@@ -548,6 +561,12 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
         hnsw: HnswParams::default(),
         run_file: a.run_file,
         quiet: config.quiet,
+        mode: a.mode,
+        fusion: match a.fusion.as_str() {
+            "rrf" => search::Fusion::Rrf,
+            "convex" => search::Fusion::Convex { semantic_weight: 0.7 },
+            _ => search::Fusion::default(),
+        },
     };
     let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
     let stdout = std::io::stdout();

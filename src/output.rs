@@ -24,6 +24,11 @@ pub struct JsonHit<'a> {
     pub text: &'a str,
     pub answer: &'a str,
     pub answer_score: f32,
+    /// Rank and score on each side of the search; null where that side did not find the passage.
+    pub semantic_rank: Option<usize>,
+    pub semantic_score: Option<f32>,
+    pub lexical_rank: Option<usize>,
+    pub lexical_score: Option<f32>,
 }
 
 impl<'a> From<&'a Found> for JsonHit<'a> {
@@ -46,6 +51,10 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             text: &r.text,
             answer: f.answer_text(),
             answer_score: f.answer_score,
+            semantic_rank: f.semantic.map(|s| s.0),
+            semantic_score: f.semantic.map(|s| s.1),
+            lexical_rank: f.lexical.map(|s| s.0),
+            lexical_score: f.lexical.map(|s| s.1),
         }
     }
 }

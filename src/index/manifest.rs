@@ -14,7 +14,11 @@ use std::path::Path;
 
 /// Bumped whenever the files change shape; an older index is rebuilt, a newer one refused.
 /// 3: passages carry their section path, documents their date and url.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: each segment's store has the lexical (FTS5) index.
+pub const FORMAT_VERSION: u32 = 4;
+/// The oldest format read as is: a format-3 index lacks only the lexical index, which the next
+/// `index` (or `compact`) adds by rewriting the segments from their stored passages and vectors.
+pub const UPGRADABLE_FROM: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
@@ -116,7 +120,7 @@ impl Meta {
             // Never rebuilt silently: it is a newer semsearch's index.
             return Err(Error::NewerFormat { path, dir: dir.to_path_buf(), version, supported: FORMAT_VERSION }.into());
         }
-        if version < FORMAT_VERSION as u64 {
+        if version < UPGRADABLE_FROM as u64 {
             return Err(Error::OlderFormat { path, version }.into());
         }
         let meta: Meta =

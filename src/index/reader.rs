@@ -236,6 +236,47 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Whether every segment has the lexical index (an index from before format 4 gets it at the
+    /// next `index` run, which rewrites its segments without re-embedding).
+    pub fn has_lexical(&self) -> Result<bool> {
+        for s in &self.segments {
+            if !s.store.has_lexical()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lexical search: the best `k` live rows `accept` takes for the FTS5 query `fts`, by BM25
+    /// (higher is better). Segments are scored on their own statistics; a segment holds at least
+    /// tens of thousands of passages once there are several, so their scores are comparable.
+    pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
+        let mut per = Vec::with_capacity(self.segments.len());
+        for s in &self.segments {
+            let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
+            let hits = s.store.lexical(fts, k, &ok).map_err(|e| e.context(format!("lexical search of {}", self.dir.display())))?;
+            per.push(hits.into_iter().map(|(l, score)| Hit { row: l + s.base, score }).collect());
+        }
+        Ok(merge_hits(per, k))
+    }
+
+    /// BM25 scores of the given rows for `fts` (rows that do not match are absent).
+    pub fn lexical_scores(&self, fts: &str, rows: &[u32]) -> Result<Vec<Hit>> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            let local: Vec<u32> = rows.iter().filter_map(|&r| self.locate(r).filter(|(seg, _)| seg.base == s.base).map(|(_, l)| l)).collect();
+            if local.is_empty() {
+                continue;
+            }
+            for (l, score) in s.store.lexical_of(fts, &local)? {
+                out.push(Hit { row: l + s.base, score });
+            }
+        }
+        Ok(out)
+    }
+}
+
 struct Searchable<'a> {
     ann: &'a AnnIndex,
     deleted: &'a [u64],

@@ -79,6 +79,7 @@ CREATE TABLE passages(
     section TEXT NOT NULL
 );
 CREATE INDEX passages_doc ON passages(doc_id);
+CREATE VIRTUAL TABLE lexical USING fts5(title, section, text, content='', tokenize='porter unicode61 remove_diacritics 2');
 ";
 
 impl PassageStore {
@@ -153,12 +154,17 @@ impl PassageStore {
             "INSERT INTO passages(row, id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, text, section)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         )?;
+        // The lexical index: contentless (the words are indexed, the text itself is only stored
+        // once, in `passages`), rowid = passage row, so tombstones apply to it as to vectors.
+        let mut lex = self.conn.prepare_cached("INSERT INTO lexical(rowid, title, section, text) VALUES (?1,?2,?3,?4)")?;
         for r in passages {
             p.execute(params![
                 r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64, r.byte_end as i64,
                 r.n_tokens, r.text, r.section
             ])
             .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
+            lex.execute(params![r.row, doc.title, section_below_title(&r.section, &doc.title), r.text])
+                .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
         }
         Ok(())
     }
@@ -191,6 +197,42 @@ impl PassageStore {
             .conn
             .prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
         let rows = self.damaged(st.query_map([], doc_from_row))?;
+        self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
+    }
+
+    /// Whether the store has the lexical index (segments written before format 4 have not).
+    pub fn has_lexical(&self) -> Result<bool> {
+        self.damaged(self.conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'lexical'", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n > 0)
+    }
+
+    /// Rows matching the FTS5 query `fts`, best first with their BM25 score (higher is better),
+    /// keeping those `accept` takes, at most `k`. Rows are read in rank order and reading stops at
+    /// `k`, so rejected (tombstoned, filtered) rows cost one step each.
+    pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
+        let mut st = self.damaged(self.conn.prepare_cached(
+            "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)",
+        ))?;
+        let mut rows = self.damaged(st.query([fts]))?;
+        let mut out = Vec::with_capacity(k.min(1024));
+        while out.len() < k {
+            let Some(r) = self.damaged(rows.next())? else { break };
+            let row: u32 = self.damaged(r.get(0))?;
+            if accept(row) {
+                // SQLite's bm25() is negative, lower is better.
+                out.push((row, -self.damaged(r.get::<_, f64>(1))? as f32));
+            }
+        }
+        Ok(out)
+    }
+
+    /// BM25 scores for `fts` of the rows in `rows` that match it.
+    pub fn lexical_of(&self, fts: &str, rows: &[u32]) -> Result<Vec<(u32, f32)>> {
+        let list = serde_json::to_string(rows)?;
+        let mut st = self.damaged(self.conn.prepare_cached(
+            "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))",
+        ))?;
+        let rows = self.damaged(st.query_map(params![fts, list], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)? as f32))))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
@@ -238,6 +280,17 @@ impl PassageStore {
         let rows = self.damaged(st.query_map(params![path, line], |r| r.get(0)))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<u32>>>())
     }
+}
+
+/// What a passage's section adds to its document's title (the title is indexed in its own column).
+fn section_below_title<'a>(section: &'a str, title: &str) -> &'a str {
+    if section == title {
+        return "";
+    }
+    section
+        .strip_prefix(title)
+        .and_then(|rest| rest.strip_prefix(crate::ingest::SECTION_SEPARATOR))
+        .unwrap_or(section)
 }
 
 const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages, date, url FROM documents";
@@ -330,5 +383,19 @@ mod tests {
         assert!(s.rows_at_line("a.txt", 10).unwrap().is_empty());
         assert!(s.passage(7).unwrap().is_none());
         assert_eq!(s.passages_of("a.txt").unwrap().len(), 2);
+        assert!(s.has_lexical().unwrap());
+        let all = |_: u32| true;
+        // Porter stemming: "texts" finds "text"; the title column matches too.
+        assert_eq!(s.lexical("texts", 10, &all).unwrap().len(), 2);
+        assert_eq!(s.lexical("\"text 1\"", 10, &all).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.lexical("a", 10, &|r| r == 0).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![0]);
+        assert!(s.lexical("nothing", 10, &all).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_title_is_not_indexed_twice() {
+        assert_eq!(section_below_title("T › Costs › Fees", "T"), "Costs › Fees");
+        assert_eq!(section_below_title("T", "T"), "");
+        assert_eq!(section_below_title("Other › X", "T"), "Other › X");
     }
 }

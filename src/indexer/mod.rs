@@ -453,9 +453,10 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     drop(seen);
     summary.passages_tombstoned = retired.iter().map(|r| r.1 as usize).sum();
 
-    // Nothing changed: keep the committed generation as it is (no new files, no commit).
+    // Nothing changed: keep the committed generation as it is (no new files, no commit), unless it
+    // is of an older format, which this run brings up to date.
     let changed = summary.documents_added + summary.documents_updated + summary.documents_removed + summary.documents_renamed > 0;
-    if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw) {
+    if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw && p.meta.format_version == FORMAT_VERSION) {
         discard(written);
         summary.documents = p.meta.counts.documents;
         summary.passages = p.meta.counts.passages;
@@ -482,11 +483,15 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let deleted: usize = all().map(|s| s.deleted_rows()).sum();
     let live_docs: usize = all().map(|s| s.documents - s.deleted.len()).sum();
     let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
+    // Segments of an older format are rewritten into the current one (format 3 → 4 adds the
+    // lexical index from the stored passages; nothing is re-embedded).
+    let older_format = reusable.is_some_and(|p| p.meta.format_version != FORMAT_VERSION);
     // Full segments are expected (one per SEGMENT_ROWS rows); past MAX_SEGMENTS more, merge.
     let compact = !segments.is_empty()
         && (deleted as f64 / rows.max(1) as f64 > COMPACT_AT
             || segments.len() + written.len() > MAX_SEGMENTS + (rows - deleted) / opts.segment_rows.max(1)
-            || hnsw_changed);
+            || hnsw_changed
+            || older_format);
     if live_docs == 0 {
         discard(written);
         bail!("nothing to index: {} file(s) read, {} skipped, no documents with text", report.files, report.skipped.len());

@@ -341,3 +341,66 @@ fn a_run_that_dies_midway_leaves_the_previous_generation_and_the_next_run_finish
         }
     }
 }
+
+/// Turns a committed index back into format 3 (no lexical index), as an older semsearch left it.
+fn downgrade_to_format_3(dir: &Path) {
+    let mut meta = Meta::read(dir).unwrap().unwrap();
+    for s in &meta.segments {
+        let path = dir.join(s.passages_file());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE lexical; VACUUM;").unwrap();
+        drop(conn);
+        meta.files.insert(s.passages_file(), crate::index::file_sum(&path).unwrap());
+    }
+    meta.format_version = 3;
+    meta.seal();
+    fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+}
+
+#[test]
+fn a_format_3_index_gets_its_lexical_index_without_re_embedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let notes = notes(tmp.path());
+    index(&dir, std::slice::from_ref(&notes));
+    downgrade_to_format_3(&dir);
+    let old = Index::open(&dir, embedder().info()).unwrap();
+    assert!(!old.has_lexical().unwrap(), "the downgrade removed it");
+    // Semantic search still works on the old format.
+    assert!(!top_docs(&dir, "glacier melt", 1).is_empty());
+    drop(old);
+    let s = index(&dir, std::slice::from_ref(&notes));
+    assert_eq!(s.passages_embedded, 0, "nothing re-embedded");
+    assert!(s.compacted, "the segments were rewritten");
+    let m = Meta::read(&dir).unwrap().unwrap();
+    assert_eq!(m.format_version, crate::index::FORMAT_VERSION);
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    assert!(idx.has_lexical().unwrap());
+    let hits = idx.lexical("\"glacier\"", 5, &|_| true).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(idx.passage(hits[0].row).unwrap().unwrap().record.text.contains("Glacier"));
+}
+
+#[test]
+fn lexical_search_never_returns_tombstoned_passages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let notes = notes(tmp.path());
+    index(&dir, std::slice::from_ref(&notes));
+    let before = Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", 5, &|_| true).unwrap();
+    assert_eq!(before.len(), 1);
+    // The glacier note changes: its old passage is a tombstone in the old segment, the new one
+    // lives in a new segment.
+    let glacier = fs::read_dir(&notes).unwrap().map(|e| e.unwrap().path()).find(|p| fs::read_to_string(p).unwrap().contains("Glacier")).unwrap();
+    fs::write(&glacier, "Glacier tours are sold out for the summer season.\n").unwrap();
+    index(&dir, std::slice::from_ref(&notes));
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    let after = idx.lexical("\"glacier\"", 5, &|_| true).unwrap();
+    assert_eq!(after.len(), 1, "only the live copy");
+    assert!(idx.is_live(after[0].row));
+    assert!(idx.passage(after[0].row).unwrap().unwrap().record.text.contains("sold out"));
+    // And a file removed is gone lexically too.
+    fs::remove_file(&glacier).unwrap();
+    index(&dir, std::slice::from_ref(&notes));
+    assert!(Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", 5, &|_| true).unwrap().is_empty());
+}

@@ -7,6 +7,72 @@ use crate::index::Passage;
 use anyhow::{bail, Result};
 use unicode_segmentation::UnicodeSegmentation;
 
+pub mod lexical;
+pub use lexical::LexicalQuery;
+
+/// Which evidence ranks the passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Both, fused (see `fuse`).
+    Hybrid,
+    /// Embedding similarity only.
+    Semantic,
+    /// BM25 over the words only.
+    Lexical,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Mode, String> {
+        match s {
+            "hybrid" => Ok(Mode::Hybrid),
+            "semantic" => Ok(Mode::Semantic),
+            "lexical" => Ok(Mode::Lexical),
+            _ => Err(format!("unknown mode {s:?}; use hybrid, semantic or lexical")),
+        }
+    }
+}
+
+/// How hybrid search combines its two rankings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Reciprocal rank fusion, 1/(60 + rank) summed.
+    Rrf,
+    /// Each side's scores min-max normalised over the candidates, then `semantic_weight` of the
+    /// semantic and the rest of the lexical one. Every candidate has both scores: the cosine of a
+    /// lexical-only candidate is computed from its stored vector, the BM25 of a semantic-only one
+    /// by a lexical query restricted to it (0 when it has none of the words).
+    Convex { semantic_weight: f32 },
+    /// The cosine as it is (an absolute scale: a question the embedding cannot place scores low
+    /// everywhere) plus `lexical_weight` times the BM25 scaled to [0, 1] over the candidates.
+    RawCosine { lexical_weight: f32 },
+}
+
+/// Chosen by measurement (session note of issue 13, `bench --mode hybrid --fusion …` on both shared
+/// sets, with and without chunking): the raw cosine plus 0.3 of the scaled BM25 was best or level on
+/// three of four runs, and the only one of the three that ranks first the passage naming a person
+/// the embedding cannot place ("Kenny Ng"): min-max scaling of the cosine turns the spread of
+/// uniformly low similarities into a full-scale signal, and RRF ignores the scores altogether.
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion::RawCosine { lexical_weight: 0.3 }
+    }
+}
+
+/// Candidates each side contributes to a fused ranking (and to `--per-doc` and folding).
+pub const FUSION_DEPTH: usize = 100;
+
+/// A row with the evidence that ranked it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub row: u32,
+    pub score: f32,
+    /// (1-based rank, cosine) on the semantic side, where it found the row.
+    pub semantic: Option<(usize, f32)>,
+    /// (1-based rank, BM25) on the lexical side, where it found the row.
+    pub lexical: Option<(usize, f32)>,
+}
+
 /// Below this many passages exact search costs well under a millisecond and is never wrong.
 pub const EXACT_BELOW: usize = 20_000;
 
@@ -23,6 +89,8 @@ pub enum Strategy {
 pub struct Found {
     pub rank: usize,
     pub score: f32,
+    pub semantic: Option<(usize, f32)>,
+    pub lexical: Option<(usize, f32)>,
     pub passage: Passage,
     /// The sentence of the passage closest to the query, as a byte range of `passage.record.text`.
     pub answer: (usize, usize),
@@ -77,11 +145,11 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Look the hits up and pick, for each, the sentence closest to `q` (all sentences of all hits are
+/// Look the rows up and pick, for each, the sentence closest to `q` (all sentences of all hits are
 /// embedded in one batch).
-pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], hits: &[Hit]) -> Result<Vec<Found>> {
-    let mut passages = Vec::with_capacity(hits.len());
-    for h in hits {
+pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], ranked: &[Ranked]) -> Result<Vec<Found>> {
+    let mut passages = Vec::with_capacity(ranked.len());
+    for h in ranked {
         match index.passage(h.row)? {
             Some(p) => passages.push(p),
             None => bail!(
@@ -101,28 +169,139 @@ pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], hits: &[Hit]) -> R
     let vecs = embedder.embed(&texts, &mut |_| {})?;
     let dim = embedder.dimensions();
     let mut next = 0;
-    let mut out = Vec::with_capacity(hits.len());
+    let mut out = Vec::with_capacity(ranked.len());
     for (i, (p, s)) in passages.into_iter().zip(spans).enumerate() {
+        let h = &ranked[i];
         let (answer, answer_score) = if s.len() == 1 {
-            (s[0], hits[i].score)
+            (s[0], dot(q, index.vector(h.row)))
         } else {
             let scored = s.iter().enumerate().map(|(j, &span)| (span, dot(q, &vecs[(next + j) * dim..(next + j + 1) * dim])));
             let best = scored.fold(((0, 0), f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
             next += s.len();
             best
         };
-        out.push(Found { rank: i + 1, score: hits[i].score, passage: p, answer, answer_score });
+        out.push(Found { rank: i + 1, score: h.score, semantic: h.semantic, lexical: h.lexical, passage: p, answer, answer_score });
     }
     Ok(out)
 }
 
-pub fn ask(index: &Index, embedder: &Embedder, question: &str, k: usize, strategy: Strategy) -> Result<Vec<Found>> {
+/// How a search ranks and how many it returns.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub k: usize,
+    pub strategy: Strategy,
+    pub mode: Mode,
+    pub fusion: Fusion,
+}
+
+/// The ranking of one search: the semantic side looks for `vector`, the lexical side for `words`;
+/// `exclude` rows never come back. A required phrase in `words` restricts both sides to the
+/// passages that hold it.
+pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Ranked>> {
+    let k = opts.k;
+    if opts.mode != Mode::Semantic && words.fts.is_some() && !index.has_lexical()? {
+        bail!(
+            "{} has no lexical index (it was built by an older semsearch); re-run `semsearch index` to add it (nothing is re-embedded), or use --mode semantic",
+            index.dir.display()
+        );
+    }
+    let phrase_rows: Option<std::collections::HashSet<u32>> = match (&words.phrases, opts.mode) {
+        (Some(p), _) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
+        (None, _) => None,
+    };
+    let skip = |r: u32| exclude(r) || phrase_rows.as_ref().is_some_and(|rows| !rows.contains(&r));
+    let depth = if opts.mode == Mode::Hybrid { k.max(FUSION_DEPTH) } else { k };
+    let semantic = match opts.mode {
+        Mode::Lexical => Vec::new(),
+        _ => nearest(index, vector, depth, opts.strategy, &skip),
+    };
+    let lexical = match (&words.fts, opts.mode) {
+        (Some(fts), Mode::Lexical | Mode::Hybrid) => index.lexical(fts, depth, &|r| !skip(r))?,
+        _ => Vec::new(),
+    };
+    let ranked = |hits: &[Hit], semantic_side: bool| -> Vec<Ranked> {
+        hits.iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let side = Some((i + 1, h.score));
+                Ranked { row: h.row, score: h.score, semantic: side.filter(|_| semantic_side), lexical: side.filter(|_| !semantic_side) }
+            })
+            .collect()
+    };
+    Ok(match opts.mode {
+        Mode::Semantic => ranked(&semantic, true),
+        Mode::Lexical => ranked(&lexical, false),
+        Mode::Hybrid if lexical.is_empty() => ranked(&semantic[..semantic.len().min(k)], true),
+        Mode::Hybrid => {
+            let mut fused = fuse(index, vector, words.fts.as_deref().unwrap_or(""), &semantic, &lexical, opts.fusion)?;
+            fused.truncate(k);
+            fused
+        }
+    })
+}
+
+/// One ranking from the two sides' candidates (see `Fusion`).
+fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[Hit], fusion: Fusion) -> Result<Vec<Ranked>> {
+    let mut all: Vec<Ranked> = Vec::with_capacity(semantic.len() + lexical.len());
+    let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for (i, h) in semantic.iter().enumerate() {
+        at.insert(h.row, all.len());
+        all.push(Ranked { row: h.row, score: 0.0, semantic: Some((i + 1, h.score)), lexical: None });
+    }
+    for (i, h) in lexical.iter().enumerate() {
+        match at.get(&h.row) {
+            Some(&j) => all[j].lexical = Some((i + 1, h.score)),
+            None => {
+                at.insert(h.row, all.len());
+                all.push(Ranked { row: h.row, score: 0.0, semantic: None, lexical: Some((i + 1, h.score)) });
+            }
+        }
+    }
+    match fusion {
+        Fusion::Rrf => {
+            for r in &mut all {
+                let rrf = |side: Option<(usize, f32)>| side.map_or(0.0, |(rank, _)| 1.0 / (60.0 + rank as f32));
+                r.score = rrf(r.semantic) + rrf(r.lexical);
+            }
+        }
+        Fusion::Convex { .. } | Fusion::RawCosine { .. } => {
+            // Both scores for every candidate, then each side scaled to [0, 1] over the candidates.
+            let cosine: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| dot(vector, index.vector(r.row)), |s| s.1)).collect();
+            let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
+            let found: std::collections::HashMap<u32, f32> = index.lexical_scores(fts, &missing)?.into_iter().map(|h| (h.row, h.score)).collect();
+            let bm25: Vec<f32> = all.iter().map(|r| r.lexical.map(|l| l.1).or_else(|| found.get(&r.row).copied()).unwrap_or(0.0)).collect();
+            let scale = |xs: &[f32]| -> Vec<f32> {
+                let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
+            };
+            let b = scale(&bm25);
+            match fusion {
+                Fusion::Convex { semantic_weight } => {
+                    let c = scale(&cosine);
+                    for (i, r) in all.iter_mut().enumerate() {
+                        r.score = semantic_weight * c[i] + (1.0 - semantic_weight) * b[i];
+                    }
+                }
+                Fusion::RawCosine { lexical_weight } => {
+                    for (i, r) in all.iter_mut().enumerate() {
+                        r.score = cosine[i] + lexical_weight * b[i];
+                    }
+                }
+                Fusion::Rrf => unreachable!(),
+            }
+        }
+    }
+    all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    Ok(all)
+}
+
+pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options) -> Result<Vec<Found>> {
     if question.trim().is_empty() {
         bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
     }
     let q = embedder.embed_one(question)?;
-    let hits = nearest(index, &q, k, strategy, &|_| false);
-    resolve(index, embedder, &q, &hits)
+    let ranked = retrieve(index, &q, &lexical::parse(question), opts, &|_| false)?;
+    resolve(index, embedder, &q, &ranked)
 }
 
 /// What `related` starts from.
@@ -148,9 +327,8 @@ pub fn related(
     index: &Index,
     embedder: &Embedder,
     target: &Target,
-    k: usize,
     same_doc: bool,
-    strategy: Strategy,
+    opts: &Options,
 ) -> Result<Vec<Found>> {
     let row = match target {
         Target::Text(t) => {
@@ -192,8 +370,14 @@ pub fn related(
         },
     };
     let exclude = |r: u32| exclude_range.is_some_and(|(a, b)| r >= a && r < b);
-    let hits = nearest(index, &q, k, strategy, &exclude);
-    resolve(index, embedder, &q, &hits)
+    // From a stored passage the search is by its vector (its words would find the passage's own
+    // near copies first); from free text, as `ask` searches.
+    let (words, opts) = match target {
+        Target::Text(t) => (lexical::parse(t), *opts),
+        _ => (LexicalQuery { fts: None, phrases: None }, Options { mode: Mode::Semantic, ..*opts }),
+    };
+    let ranked = retrieve(index, &q, &words, &opts, &exclude)?;
+    resolve(index, embedder, &q, &ranked)
 }
 
 #[cfg(test)]

@@ -1,0 +1,155 @@
+//! Free text to an FTS5 query that cannot fail.
+//!
+//! A question is words, not FTS5 syntax: every word becomes a quoted FTS5 string (so `AND`, `NOT`,
+//! `*`, `-`, `:`, `^`, parentheses and stray quotes are plain text), joined with OR, and BM25 ranks
+//! the passages by how many of the rarer words they hold. A `"quoted phrase"` stays a phrase and is
+//! required. Common English function words are left out of the OR: they would match nearly every
+//! passage (costing time on a large index) while BM25 gives them almost no weight.
+
+/// The FTS5 form of a question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexicalQuery {
+    /// The whole query: required phrases AND (phrases OR words). `None` when the question has no
+    /// word to look for.
+    pub fts: Option<String>,
+    /// The required phrases alone (each an FTS5 phrase), for restricting the semantic side.
+    pub phrases: Option<String>,
+}
+
+/// Words too common to look for (the classic English stop list, as in Lucene's default).
+const STOP: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "what", "which", "who", "whom", "how", "when", "where", "why", "did", "do", "does", "has", "have", "had", "were",
+    "been", "its", "from", "about", "can", "could", "would", "should",
+];
+
+/// Words of `text` as the FTS5 unicode61 tokenizer sees them: runs of letters and digits.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// An FTS5 string literal (double quotes doubled inside; words have none, but this is the rule).
+fn literal(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+pub fn parse(question: &str) -> LexicalQuery {
+    // Quoted stretches are phrases; an unpaired quote is text.
+    let mut phrases: Vec<String> = Vec::new();
+    let mut free = String::new();
+    let mut rest = question;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        free.push_str(&rest[..open]);
+        free.push(' ');
+        let phrase: Vec<&str> = words(&after[..close]).collect();
+        if !phrase.is_empty() {
+            phrases.push(literal(&phrase.join(" ")));
+        }
+        rest = &after[close + 1..];
+    }
+    free.push_str(rest);
+    let mut terms: Vec<String> = Vec::new();
+    let all: Vec<&str> = words(&free).collect();
+    let content: Vec<&str> = all.iter().copied().filter(|w| !STOP.contains(&w.to_lowercase().as_str())).collect();
+    // A question of only function words still searches for them.
+    for w in if content.is_empty() { &all } else { &content } {
+        let lit = literal(w);
+        if !terms.contains(&lit) {
+            terms.push(lit);
+        }
+    }
+    if phrases.is_empty() && terms.is_empty() {
+        return LexicalQuery { fts: None, phrases: None };
+    }
+    let required = (!phrases.is_empty()).then(|| phrases.join(" AND "));
+    let any: Vec<String> = phrases.iter().cloned().chain(terms).collect();
+    let any = any.join(" OR ");
+    let fts = match &required {
+        Some(r) => format!("({r}) AND ({any})"),
+        None => any,
+    };
+    LexicalQuery { fts: Some(fts), phrases: required }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_and_function_words_dropped() {
+        let q = parse("What did Everbright Securities say?");
+        assert_eq!(q.fts.as_deref(), Some(r#""Everbright" OR "Securities" OR "say""#));
+        assert_eq!(q.phrases, None);
+    }
+
+    #[test]
+    fn syntax_in_user_text_is_text() {
+        let q = parse(r#"NOT a* -b c:d ^e (f OR g) "unpaired"#);
+        assert_eq!(q.fts.as_deref(), Some(r#""b" OR "c" OR "d" OR "e" OR "f" OR "g" OR "unpaired""#));
+        assert_eq!(parse("?? -- ()").fts, None);
+        assert_eq!(parse("the of").fts.as_deref(), Some(r#""the" OR "of""#));
+    }
+
+    #[test]
+    fn quoted_phrases_are_required() {
+        let q = parse(r#"why did "Kenny Ng" sell "" stocks"#);
+        assert_eq!(q.phrases.as_deref(), Some(r#""Kenny Ng""#));
+        assert_eq!(q.fts.as_deref(), Some(r#"("Kenny Ng") AND ("Kenny Ng" OR "sell" OR "stocks")"#));
+    }
+
+    /// Whatever a user types, the FTS5 query runs (no syntax error reaches them).
+    #[test]
+    fn any_text_is_a_valid_fts5_query() {
+        use crate::index::{DocRecord, PassageRecord, PassageStore};
+        use proptest::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite");
+        let mut store = PassageStore::create(&path).unwrap();
+        let doc = DocRecord {
+            doc_id: "d".into(),
+            path: "d.txt".into(),
+            title: "Kenny Ng at Everbright".into(),
+            content_hash: "h".into(),
+            first_row: 0,
+            n_passages: 1,
+            date: None,
+            url: None,
+        };
+        let passage = PassageRecord {
+            row: 0,
+            id: "p0".into(),
+            doc_id: "d".into(),
+            ordinal: 0,
+            line_start: 1,
+            line_end: 1,
+            byte_start: 0,
+            byte_end: 10,
+            n_tokens: 5,
+            text: "Stocks \"rose\" 5% (NOT a typo) on AND-day: near^2 é*".into(),
+            section: String::new(),
+        };
+        store.insert(&doc, &[passage]).unwrap();
+        store.finish().unwrap();
+        let store = PassageStore::open(&path).unwrap();
+        let all = |_: u32| true;
+        for q in ["\"Kenny Ng\"", "NOT typo", "AND-day", "near^2", "é*", "(a OR b", "\"", "col:umn", "NEAR(a b)"] {
+            let parsed = parse(q);
+            if let Some(fts) = &parsed.fts {
+                store.lexical(fts, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
+            }
+        }
+        let cfg = ProptestConfig { cases: 500, ..ProptestConfig::default() };
+        proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/]{0,40}"#)| {
+            let parsed = parse(&q);
+            if let Some(fts) = &parsed.fts {
+                prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
+            }
+            if let Some(p) = &parsed.phrases {
+                prop_assert!(store.lexical(p, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
+            }
+        });
+    }
+}
