@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let topics = ["the flight from new york to paris", "alibaba's investment in AI", "symptoms of the flu", "the price of gold", "how tall is mount everest"];
     let (mut search_ms, mut ask_ms, mut hybrid_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let opts = |mode| search::Options { k: 10, strategy: Strategy::Auto { ef: 64 }, mode, fusion: search::Fusion::default() };
+    let opts = |mode| search::Options::plain(10, Strategy::Auto { ef: 64 }, mode);
     let lexical = index.has_lexical()?;
     for i in 0..200 {
         let q = format!("what about {} ({i})?", topics[i % topics.len()]);
@@ -38,12 +38,12 @@ fn main() -> anyhow::Result<()> {
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(hits.len() == 10.min(index.live()));
         let t = Instant::now();
-        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic))?;
+        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic), None)?;
         ask_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(!found.is_empty());
         if lexical {
             let t = Instant::now();
-            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid))?;
+            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid), None)?;
             hybrid_ms.push(t.elapsed().as_secs_f64() * 1e3);
             anyhow::ensure!(!found.is_empty());
         }

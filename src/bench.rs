@@ -193,7 +193,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
             s => s,
         };
-        let search_opts = search::Options { k: k_passages, strategy, mode: opts.mode, fusion: opts.fusion };
+        let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
         let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> =

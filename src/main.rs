@@ -178,6 +178,31 @@ struct SearchOpts {
     /// hybrid (meaning and words, fused), semantic (meaning: the embedding) or lexical (words: BM25)
     #[arg(long, default_value = "semantic", value_name = "MODE")]
     mode: search::Mode,
+    /// Only documents whose path matches (repeatable): a glob (`*.md` matches at any depth,
+    /// `notes/**/*.md`), or a file or folder (`notes`)
+    #[arg(long = "path", value_name = "GLOB")]
+    paths: Vec<String>,
+    /// Only this document (its doc_id, from --json)
+    #[arg(long, value_name = "ID")]
+    doc: Option<String>,
+    /// Only documents dated on or after DATE (ISO 8601: 2025-03-06, 2025-03, 2025); undated
+    /// documents are left out, and counted on stderr
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Only documents dated on or before DATE
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
+    /// Drop results scoring under X (cosine in semantic mode, cosine + 0.3 x scaled BM25 in hybrid,
+    /// BM25 in lexical), so a question nothing answers exits 1
+    #[arg(long, value_name = "X")]
+    min_score: Option<f32>,
+    /// At most N passages of one document (0: no limit) [default: 2 for ask, none for related]
+    #[arg(long, value_name = "N")]
+    per_doc: Option<usize>,
+    /// Keep near-duplicate passages of other documents as results instead of folding them into the
+    /// first as `also`
+    #[arg(long)]
+    no_fold: bool,
 }
 
 #[derive(Args)]
@@ -328,8 +353,18 @@ impl SearchOpts {
         }
     }
 
-    fn search(&self) -> search::Options {
-        search::Options { k: self.k, strategy: self.strategy(), mode: self.mode, fusion: search::Fusion::default() }
+    /// `per_doc_default`: `ask` caps passages per document, `related` does not.
+    fn search(&self, per_doc_default: Option<usize>) -> search::Options {
+        search::Options {
+            min_score: self.min_score,
+            per_doc: self.per_doc.or(per_doc_default).filter(|&n| n > 0),
+            fold: (!self.no_fold).then_some(search::FOLD_COSINE),
+            ..search::Options::plain(self.k, self.strategy(), self.mode)
+        }
+    }
+
+    fn filter(&self) -> search::Filter {
+        search::Filter { paths: self.paths.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() }
     }
 }
 
@@ -404,8 +439,11 @@ fn run(cli: Cli) -> Result<i32> {
             if a.question.trim().is_empty() {
                 anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
             }
+            let filter = a.opts.filter();
+            filter.check()?;
             let (embedder, index) = config.embedder_and_index()?;
-            let found = search::ask(&index, &embedder, &a.question, &a.opts.search())?;
+            let allowed = allowed_rows(&index, &filter, config.quiet)?;
+            let found = search::ask(&index, &embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), allowed.as_ref())?;
             print_results(&found, a.opts.json)
         }
         Command::Related(a) => {
@@ -414,8 +452,11 @@ fn run(cli: Cli) -> Result<i32> {
                 (None, Some(t)) => Target::parse(t),
                 (None, None) => unreachable!("clap requires one"),
             };
+            let filter = a.opts.filter();
+            filter.check()?;
             let (embedder, index) = config.embedder_and_index()?;
-            let found = search::related(&index, &embedder, &target, a.same_doc, &a.opts.search())?;
+            let allowed = allowed_rows(&index, &filter, config.quiet)?;
+            let found = search::related(&index, &embedder, &target, a.same_doc, &a.opts.search(None), allowed.as_ref())?;
             print_results(&found, a.opts.json)
         }
         Command::Embed(a) => cmd_embed(&config, a),
@@ -463,6 +504,19 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// The rows a filter allows (`None` without a filter); says on stderr how many undated documents a
+/// date filter left out.
+fn allowed_rows(index: &Index, filter: &search::Filter, quiet: bool) -> Result<Option<search::filter::Allowed>> {
+    if filter.is_empty() {
+        return Ok(None);
+    }
+    let allowed = filter.allowed(index)?;
+    if allowed.undated > 0 && !quiet {
+        eprintln!("semsearch: note: {} documents without a date were left out by --since/--until", allowed.undated);
+    }
+    Ok(Some(allowed))
 }
 
 fn print_results(found: &[search::Found], json: bool) -> Result<i32> {

@@ -29,6 +29,19 @@ pub struct JsonHit<'a> {
     pub semantic_score: Option<f32>,
     pub lexical_rank: Option<usize>,
     pub lexical_score: Option<f32>,
+    /// Near-duplicate passages of other documents folded into this result.
+    pub also: Vec<JsonAlso<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JsonAlso<'a> {
+    pub id: &'a str,
+    pub doc_id: &'a str,
+    pub path: &'a str,
+    pub line_start: u32,
+    pub line_end: u32,
+    pub title: &'a str,
+    pub date: Option<&'a str>,
 }
 
 impl<'a> From<&'a Found> for JsonHit<'a> {
@@ -55,6 +68,19 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             semantic_score: f.semantic.map(|s| s.1),
             lexical_rank: f.lexical.map(|s| s.0),
             lexical_score: f.lexical.map(|s| s.1),
+            also: f
+                .also
+                .iter()
+                .map(|p| JsonAlso {
+                    id: &p.record.id,
+                    doc_id: &p.record.doc_id,
+                    path: &p.path,
+                    line_start: p.record.line_start,
+                    line_end: p.record.line_end,
+                    title: &p.title,
+                    date: p.date.as_deref(),
+                })
+                .collect(),
         }
     }
 }
@@ -120,6 +146,11 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
             writeln!(out, "   > {answer}")?;
         }
         writeln!(out, "   {body}")?;
+        for p in &f.also {
+            let date = p.date.as_deref().map(|d| format!(", {d}")).unwrap_or_default();
+            let title = if p.title.is_empty() { String::new() } else { format!("  {}", squash(&p.title)) };
+            writeln!(out, "   {dim}also in {}:{}{title}{date}{reset}", p.path, p.record.line_start)?;
+        }
         writeln!(out)?;
     }
     out.flush()

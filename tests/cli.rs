@@ -497,7 +497,7 @@ fn status_predicts_what_index_does() {
     };
     let s = status(&[]);
     assert_eq!(s["documents"], 12);
-    assert_eq!(s["passages"].as_u64(), Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100"]))).len() as u64));
+    assert_eq!(s["passages"].as_u64(), Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100", "--per-doc", "0", "--no-fold"]))).len() as u64));
     assert_eq!(s["model"]["name"], "all-MiniLM-L6-v2");
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
 

@@ -100,7 +100,7 @@ fn too_few_open_files_fails_cleanly_and_keeps_every_document() {
     let index = tmp.path().join("idx");
     common::semsearch(&index).arg("index").arg(&one).assert().success();
     common::semsearch(&index).arg("index").arg(&two).assert().success();
-    let question = ["ask", "orchard apples survey", "--json", "-k", "30"];
+    let question = ["ask", "orchard apples survey", "--json", "-k", "30", "--per-doc", "0", "--no-fold"];
     let before = ok_stdout(common::semsearch(&index).args(question));
     assert_eq!(json_lines(&before).len(), 24);
     let meta_before = std::fs::read(index.join("meta.json")).unwrap();

@@ -76,3 +76,108 @@ fn a_quoted_phrase_must_appear_as_a_phrase() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// The analyst's folder (dated JSONL records and pages, undated notes), indexed inside itself.
+fn analyst_index(tmp: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let folder = tmp.join("analyst");
+    copy(&common::repo().join("examples/analyst"), &folder);
+    let index = folder.join(".semsearch");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&folder));
+    index
+}
+
+fn ask_with(index: &Path, args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let out = semsearch(index).args(["ask", "--json"]).args(args).output().unwrap();
+    let hits = if out.status.code() == Some(0) { json_lines(&out.stdout) } else { Vec::new() };
+    (out.status.code(), hits, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn filters_narrow_inside_the_search_and_still_return_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = analyst_index(tmp.path());
+    // A question about strikes, narrowed to the Markdown notes: k results, all notes (5 passages
+    // of notes exist besides the strike note's; per-doc caps each note at 2).
+    let (code, hits, _) = ask_with(&index, &["-k", "4", "--path", "*.md", "dock strike"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(hits.len(), 4, "{hits:?}");
+    assert!(hits.iter().all(|h| h["path"].as_str().unwrap().ends_with(".md")));
+    // A folder.
+    let (_, hits, _) = ask_with(&index, &["-k", "10", "--path", "web", "dock strike"]);
+    assert_eq!(hits.len(), 4, "the two pages' four passages, however weak");
+    assert!(hits.iter().all(|h| h["path"].as_str().unwrap().starts_with("web/")));
+    // Dates: documents dated in February 2025; the undated ones are counted on stderr.
+    let (code, hits, stderr) = ask_with(&index, &["-k", "10", "--since", "2025-02", "--until", "2025-02-28", "strike"]);
+    assert_eq!(code, Some(0));
+    let mut docs: Vec<&str> = hits.iter().map(|h| h["doc_id"].as_str().unwrap()).collect();
+    docs.dedup();
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert!(hits.iter().all(|h| h["date"].as_str().unwrap().starts_with("2025-02")), "{hits:?}");
+    assert!(stderr.contains("7 documents without a date were left out"), "{stderr}");
+    // One document; fewer than k match: what there is, exit 0.
+    let (code, hits, _) = ask_with(&index, &["-k", "5", "--doc", "reuters-002", "strike"]);
+    assert_eq!((code, hits.len()), (Some(0), 1));
+    assert_eq!(hits[0]["doc_id"], "reuters-002");
+    // Nothing matches the filter: exit 1.
+    let (code, _, _) = ask_with(&index, &["--path", "nowhere/**", "strike"]);
+    assert_eq!(code, Some(1));
+    // Bad filters are errors naming the fix, before anything is loaded.
+    let (code, _, stderr) = ask_with(&index, &["--since", "yesterday", "strike"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--since \"yesterday\" is not a date"), "{stderr}");
+    let (code, _, stderr) = ask_with(&index, &["--path", "[", "strike"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not a valid glob"), "{stderr}");
+}
+
+#[test]
+fn min_score_makes_a_question_nothing_answers_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = analyst_index(tmp.path());
+    let (code, hits, _) = ask_with(&index, &["--min-score", "0.5", "purple elephants dancing on the moon"]);
+    assert_eq!((code, hits.len()), (Some(1), 0));
+    let (code, hits, _) = ask_with(&index, &["--min-score", "0.5", "How many flights did Finnair cancel?"]);
+    assert_eq!(code, Some(0));
+    assert!(hits.iter().all(|h| h["score"].as_f64().unwrap() >= 0.5) && !hits.is_empty());
+}
+
+#[test]
+fn one_story_in_several_files_is_folded_and_per_doc_caps_an_article() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = sample_index(tmp.path());
+    let q = "How much will Alibaba invest in AI?";
+    let (_, hits, _) = ask_with(&index, &["-k", "5", q]);
+    // The three briefs retelling the $52bn story are folded into the article's passage on it.
+    let top = &hits[0];
+    assert_eq!(top["path"], "news/alibaba-ai-investment.txt");
+    let also: Vec<String> = top["also"].as_array().unwrap().iter().map(|a| format!("{}:{}", a["path"].as_str().unwrap(), a["line_start"])).collect();
+    assert!(also.len() >= 2, "{also:?}");
+    assert!(also.iter().all(|a| a.starts_with("news/news-briefs.txt:")), "{also:?}");
+    for h in &hits[1..] {
+        let at = format!("{}:{}", h["path"].as_str().unwrap(), h["line_start"]);
+        assert!(!also.contains(&at), "{at} is both a result and folded");
+    }
+    // A different story about Alibaba (its quarterly results) is not folded.
+    assert!(!also.contains(&"news/news-briefs.txt:10".to_string()));
+    // At most two passages of the article (the default --per-doc for ask).
+    let article = hits.iter().filter(|h| h["path"] == "news/alibaba-ai-investment.txt").count();
+    assert!(article <= 2, "{hits:?}");
+    // Without folding or capping, the briefs and more article passages come back as results.
+    let (_, plain, _) = ask_with(&index, &["-k", "5", "--no-fold", "--per-doc", "0", q]);
+    assert!(plain.iter().all(|h| h["also"].as_array().unwrap().is_empty()));
+    assert!(plain.iter().filter(|h| h["path"] == "news/news-briefs.txt").count() >= 2, "{plain:?}");
+    // The human output lists the folded copies.
+    let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "-k", "1", q]))).unwrap();
+    assert!(human.contains("also in news/news-briefs.txt:"), "{human}");
+}

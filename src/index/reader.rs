@@ -163,6 +163,13 @@ impl Index {
         Ok(out)
     }
 
+    /// The first row of the document holding `row` (the document's identity within a
+    /// generation), from the stored passage's document.
+    pub fn document_first_row(&self, row: u32) -> Result<Option<u32>> {
+        let Some((s, local)) = self.locate(row) else { return Ok(None) };
+        Ok(s.store.first_row_of(local)?.map(|f| f + s.base))
+    }
+
     /// Live documents that have a publication date.
     pub fn dated_documents(&self) -> Result<usize> {
         let mut n = 0;

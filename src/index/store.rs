@@ -236,6 +236,14 @@ impl PassageStore {
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
+    /// The first row of the document that holds passage `row`.
+    pub fn first_row_of(&self, row: u32) -> Result<Option<u32>> {
+        let mut st = self.damaged(self.conn.prepare_cached(
+            "SELECT d.first_row FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.row = ?1",
+        ))?;
+        self.damaged(st.query_row([row], |r| r.get(0)).optional())
+    }
+
     /// (first row, passages) of the documents that have a date.
     pub fn dated_documents(&self) -> Result<Vec<(u32, u32)>> {
         let mut st = self.conn.prepare("SELECT first_row, n_passages FROM documents WHERE date IS NOT NULL")?;

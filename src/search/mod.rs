@@ -7,7 +7,9 @@ use crate::index::Passage;
 use anyhow::{bail, Result};
 use unicode_segmentation::UnicodeSegmentation;
 
+pub mod filter;
 pub mod lexical;
+pub use filter::Filter;
 pub use lexical::LexicalQuery;
 
 /// Which evidence ranks the passages.
@@ -91,6 +93,9 @@ pub struct Found {
     pub score: f32,
     pub semantic: Option<(usize, f32)>,
     pub lexical: Option<(usize, f32)>,
+    /// Near-duplicate passages of other documents folded into this one (the same wire story in
+    /// several files), best first.
+    pub also: Vec<Passage>,
     pub passage: Passage,
     /// The sentence of the passage closest to the query, as a byte range of `passage.record.text`.
     pub answer: (usize, usize),
@@ -180,7 +185,7 @@ pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], ranked: &[Ranked])
             next += s.len();
             best
         };
-        out.push(Found { rank: i + 1, score: h.score, semantic: h.semantic, lexical: h.lexical, passage: p, answer, answer_score });
+        out.push(Found { rank: i + 1, score: h.score, semantic: h.semantic, lexical: h.lexical, also: Vec::new(), passage: p, answer, answer_score });
     }
     Ok(out)
 }
@@ -192,6 +197,67 @@ pub struct Options {
     pub strategy: Strategy,
     pub mode: Mode,
     pub fusion: Fusion,
+    /// Results under this score are dropped.
+    pub min_score: Option<f32>,
+    /// At most this many passages of one document.
+    pub per_doc: Option<usize>,
+    /// Fold passages of other documents at least this similar (cosine) into the first.
+    pub fold: Option<f32>,
+}
+
+impl Options {
+    /// Ranking as a labeled set is scored: no score floor, no capping, no folding.
+    pub fn plain(k: usize, strategy: Strategy, mode: Mode) -> Options {
+        Options { k, strategy, mode, fusion: Fusion::default(), min_score: None, per_doc: None, fold: None }
+    }
+}
+
+/// Passages of different documents at least this similar are one story told twice. Set on the
+/// sample articles' briefs: the three briefs about Alibaba's $52bn investment are 0.80–0.84 from
+/// the article's passage on it, while the closest pair of different stories (the investment and
+/// Alibaba's quarterly results) is 0.74.
+pub const FOLD_COSINE: f32 = 0.78;
+
+/// Default `--per-doc` for `ask`: two passages of one article, then other articles.
+pub const PER_DOC: usize = 2;
+
+/// The `k` results a reader sees from a longer ranking: weak hits dropped, at most `per_doc`
+/// passages per document, and near-duplicates of an earlier result (another document's passage at
+/// cosine ≥ `fold`) folded into it as `(kept index, row)` pairs instead of taking a place.
+pub fn present(index: &Index, ranked: Vec<Ranked>, opts: &Options) -> Result<(Vec<Ranked>, Vec<(usize, u32)>)> {
+    let mut kept: Vec<Ranked> = Vec::with_capacity(opts.k);
+    let mut kept_docs: Vec<u32> = Vec::with_capacity(opts.k);
+    let mut folded: Vec<(usize, u32)> = Vec::new();
+    let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let doc_of = |row: u32| -> Result<u32> { Ok(index.document_first_row(row)?.unwrap_or(row)) };
+    for r in ranked {
+        if opts.min_score.is_some_and(|m| r.score < m) {
+            continue;
+        }
+        let doc = doc_of(r.row)?;
+        if let Some(t) = opts.fold {
+            let v = index.vector(r.row);
+            if let Some(i) = kept.iter().zip(&kept_docs).position(|(k, &d)| d != doc && dot(v, index.vector(k.row)) >= t) {
+                folded.push((i, r.row));
+                continue;
+            }
+        }
+        if kept.len() == opts.k {
+            // Only folding can still use the rest of the ranking.
+            if opts.fold.is_none() {
+                break;
+            }
+            continue;
+        }
+        let n = per.entry(doc).or_default();
+        if opts.per_doc.is_some_and(|cap| *n >= cap) {
+            continue;
+        }
+        *n += 1;
+        kept.push(r);
+        kept_docs.push(doc);
+    }
+    Ok((kept, folded))
 }
 
 /// The ranking of one search: the semantic side looks for `vector`, the lexical side for `words`;
@@ -295,13 +361,29 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
     Ok(all)
 }
 
-pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options) -> Result<Vec<Found>> {
+pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, allowed: Option<&filter::Allowed>) -> Result<Vec<Found>> {
     if question.trim().is_empty() {
         bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
     }
     let q = embedder.embed_one(question)?;
-    let ranked = retrieve(index, &q, &lexical::parse(question), opts, &|_| false)?;
-    resolve(index, embedder, &q, &ranked)
+    let exclude = |r: u32| allowed.is_some_and(|a| !a.contains(r));
+    finish(index, embedder, &q, &lexical::parse(question), opts, &exclude)
+}
+
+/// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
+/// the results with their folded passages.
+fn finish(index: &Index, embedder: &Embedder, q: &[f32], words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Found>> {
+    let shaping = opts.per_doc.is_some() || opts.fold.is_some() || opts.min_score.is_some();
+    let depth = if shaping { (opts.k * 5).max(50) } else { opts.k };
+    let ranked = retrieve(index, q, words, &Options { k: depth, ..*opts }, exclude)?;
+    let (kept, folded) = present(index, ranked, opts)?;
+    let mut found = resolve(index, embedder, q, &kept)?;
+    for (i, row) in folded {
+        if let Some(p) = index.passage(row)? {
+            found[i].also.push(p);
+        }
+    }
+    Ok(found)
 }
 
 /// What `related` starts from.
@@ -329,6 +411,7 @@ pub fn related(
     target: &Target,
     same_doc: bool,
     opts: &Options,
+    allowed: Option<&filter::Allowed>,
 ) -> Result<Vec<Found>> {
     let row = match target {
         Target::Text(t) => {
@@ -369,15 +452,14 @@ pub fn related(
             _ => unreachable!(),
         },
     };
-    let exclude = |r: u32| exclude_range.is_some_and(|(a, b)| r >= a && r < b);
+    let exclude = |r: u32| exclude_range.is_some_and(|(a, b)| r >= a && r < b) || allowed.is_some_and(|a| !a.contains(r));
     // From a stored passage the search is by its vector (its words would find the passage's own
     // near copies first); from free text, as `ask` searches.
     let (words, opts) = match target {
         Target::Text(t) => (lexical::parse(t), *opts),
         _ => (LexicalQuery { fts: None, phrases: None }, Options { mode: Mode::Semantic, ..*opts }),
     };
-    let ranked = retrieve(index, &q, &words, &opts, &exclude)?;
-    resolve(index, embedder, &q, &ranked)
+    finish(index, embedder, &q, &words, &opts, &exclude)
 }
 
 #[cfg(test)]

@@ -1,0 +1,154 @@
+//! Filters: which documents a search may return, decided before it runs.
+//!
+//! A filter becomes a set of allowed rows that both sides of the search consult while they search
+//! (the graph walk keeps going until it holds enough allowed rows; the lexical side skips the
+//! others), so `-k` results still come back when enough documents match.
+
+use crate::index::Index;
+use anyhow::{bail, Result};
+use globset::{Glob, GlobMatcher};
+
+/// What the user asked to narrow to.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Globs on the stored path (relative to the folder holding the index). A pattern without `/`
+    /// matches a file name at any depth (`*.md`) as in `.gitignore`; a pattern with no glob
+    /// character names a file or a folder (`notes/` or `notes` holds `notes/a.md`).
+    pub paths: Vec<String>,
+    /// Only this document.
+    pub doc: Option<String>,
+    /// Only documents dated on or after / on or before this ISO 8601 date (a prefix is enough:
+    /// `2025`, `2025-03`, `2025-03-06`).
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// The rows a filter allows, and what it left out for want of a date.
+pub struct Allowed {
+    bits: Vec<u64>,
+    /// Documents without a date, left out by `--since`/`--until`.
+    pub undated: usize,
+    /// Documents that pass the filter.
+    pub documents: usize,
+}
+
+impl Allowed {
+    pub fn contains(&self, row: u32) -> bool {
+        self.bits.get(row as usize / 64).is_some_and(|w| w & (1u64 << (row % 64)) != 0)
+    }
+}
+
+enum PathRule {
+    Glob { matcher: GlobMatcher, basename: bool },
+    Under(String),
+}
+
+impl PathRule {
+    fn new(pattern: &str) -> Result<PathRule> {
+        let p = pattern.trim_start_matches("./");
+        if !p.contains(['*', '?', '[', '{']) {
+            return Ok(PathRule::Under(p.trim_end_matches('/').to_string()));
+        }
+        let glob = Glob::new(p).map_err(|e| anyhow::anyhow!("--path {pattern:?} is not a valid glob ({e}); e.g. --path 'notes/**/*.md'"))?;
+        Ok(PathRule::Glob { matcher: glob.compile_matcher(), basename: !p.contains('/') })
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathRule::Under(root) => root.is_empty() || root == "." || crate::docpath::covers(root, path),
+            PathRule::Glob { matcher, basename } => {
+                matcher.is_match(path) || (*basename && matcher.is_match(path.rsplit('/').next().unwrap_or(path)))
+            }
+        }
+    }
+}
+
+/// `date` against a bound: compared on the characters both have, so `2025-03` is within
+/// `--since 2025-03-15` (the month holds that day) and `2025-03-06T10:00Z` is within `--until 2025-03-06`.
+fn on_or_after(date: &str, bound: &str) -> bool {
+    let n = date.len().min(bound.len());
+    date[..n] >= bound[..n]
+}
+
+fn on_or_before(date: &str, bound: &str) -> bool {
+    let n = date.len().min(bound.len());
+    date[..n] <= bound[..n]
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.doc.is_none() && self.since.is_none() && self.until.is_none()
+    }
+
+    /// Checks the bounds are dates (a typo must not silently filter everything out) and the globs
+    /// parse, before anything is loaded.
+    pub fn check(&self) -> Result<()> {
+        for p in &self.paths {
+            PathRule::new(p)?;
+        }
+        for (flag, v) in [("--since", &self.since), ("--until", &self.until)] {
+            if let Some(d) = v {
+                if crate::ingest::parse_date(d).is_none() || !d.is_ascii() {
+                    bail!("{flag} {d:?} is not a date; use ISO 8601, e.g. {flag} 2025-03-06 (or 2025-03, 2025)");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of the documents that pass.
+    pub fn allowed(&self, index: &Index) -> Result<Allowed> {
+        self.check()?;
+        let rules: Vec<PathRule> = self.paths.iter().map(|p| PathRule::new(p)).collect::<Result<_>>()?;
+        let mut bits = vec![0u64; index.rows().div_ceil(64)];
+        let (mut undated, mut documents) = (0, 0);
+        let dated = self.since.is_some() || self.until.is_some();
+        for d in index.documents()? {
+            if self.doc.as_ref().is_some_and(|id| *id != d.doc_id) {
+                continue;
+            }
+            if !rules.is_empty() && !rules.iter().any(|r| r.matches(&d.path)) {
+                continue;
+            }
+            if dated {
+                let Some(date) = d.date.as_deref() else {
+                    undated += 1;
+                    continue;
+                };
+                if self.since.as_deref().is_some_and(|s| !on_or_after(date, s)) || self.until.as_deref().is_some_and(|u| !on_or_before(date, u)) {
+                    continue;
+                }
+            }
+            documents += 1;
+            for r in d.first_row..d.first_row + d.n_passages {
+                bits[r as usize / 64] |= 1u64 << (r % 64);
+            }
+        }
+        Ok(Allowed { bits, undated, documents })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_rules() {
+        let m = |p: &str, path: &str| PathRule::new(p).unwrap().matches(path);
+        assert!(m("*.md", "notes/a.md") && m("*.md", "a.md") && !m("*.md", "a.txt"));
+        assert!(m("notes/**", "notes/x/a.md") && !m("notes/**", "web/a.html"));
+        assert!(m("notes", "notes/a.md") && m("notes/", "notes/x/a.md") && !m("notes", "notesx/a.md"));
+        assert!(m("web/*.html", "web/a.html") && !m("web/*.html", "x/web/a.html"));
+        assert!(m("./notes/a.md", "notes/a.md"));
+        assert!(PathRule::new("[").is_err());
+    }
+
+    #[test]
+    fn dates_compare_on_their_common_precision() {
+        assert!(on_or_after("2025-03", "2025-03-15") && on_or_before("2025-03", "2025-03-15"));
+        assert!(on_or_before("2025-03-06T10:00:00Z", "2025-03-06") && on_or_after("2025-03-06T10:00:00Z", "2025-03-06"));
+        assert!(!on_or_after("2025-02-27", "2025-03") && on_or_before("2025-02-27", "2025-03"));
+        assert!(Filter { since: Some("last week".into()), ..Filter::default() }.check().is_err());
+        assert!(Filter { until: Some("2025-03".into()), ..Filter::default() }.check().is_ok());
+    }
+}
