@@ -619,6 +619,8 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
         fusion: match a.fusion.as_str() {
             "rrf" => search::Fusion::Rrf,
             "convex" => search::Fusion::Convex { semantic_weight: 0.7 },
+            "raw" => search::Fusion::RawCosine { lexical_weight: 0.3 },
+            "adaptive" => search::Fusion::Adaptive { lexical_weight: 0.3 },
             _ => search::Fusion::default(),
         },
     };

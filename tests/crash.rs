@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{json_lines, sample_corpus, semsearch};
+use common::{copy_dir, json_lines, sample_corpus, semsearch};
 use std::path::Path;
 use std::time::Instant;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
 
 fn passages(index: &Path) -> u64 {
     let out = semsearch(index).args(["status", "--json"]).output().unwrap();

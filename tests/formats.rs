@@ -2,27 +2,8 @@
 //! matter, saved web pages with their boilerplate, hostile HTML, JSONL metadata, shell completions.
 
 mod common;
-use common::{json_lines, ok_stdout, repo, semsearch};
+use common::{analyst_folder, json_lines, ok_stdout, repo, semsearch};
 use std::path::{Path, PathBuf};
-
-/// The analyst's folder (Markdown notes, saved pages, a JSONL export, one-line briefs), copied.
-fn analyst_folder(tmp: &Path) -> PathBuf {
-    let dest = tmp.join("analyst");
-    copy_dir(&repo().join("examples/analyst"), &dest);
-    dest
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 fn indexed(tmp: &Path) -> (PathBuf, PathBuf) {
     let folder = analyst_folder(tmp);

@@ -79,19 +79,7 @@ fn a_quoted_phrase_must_appear_as_a_phrase() {
 
 /// The analyst's folder (dated JSONL records and pages, undated notes), indexed inside itself.
 fn analyst_index(tmp: &Path) -> PathBuf {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    let folder = tmp.join("analyst");
-    copy(&common::repo().join("examples/analyst"), &folder);
+    let folder = common::analyst_folder(tmp);
     let index = folder.join(".semsearch");
     ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&folder));
     index

@@ -196,6 +196,54 @@ impl Embedder {
     }
 }
 
+impl Embedder {
+    /// Unit vectors of spans of each text, pooled from that text's own forward pass: the mean of
+    /// the final states of the tokens inside each span (byte ranges of the text), L2-normalised —
+    /// what a sentence "means" in its passage, at no extra model cost when taken from the pass
+    /// that embeds the passage. A span with no token inside the model window gets the text's own
+    /// vector. Packed engine only.
+    pub fn embed_spans(&self, texts: &[&str], spans: &[Vec<(usize, usize)>]) -> Result<Vec<Vec<f32>>> {
+        let Engine::Packed(model) = &self.engine else {
+            anyhow::bail!("span vectors need the packed engine (SEMSEARCH_ENGINE=bert)");
+        };
+        anyhow::ensure!(texts.len() == spans.len(), "{} texts but {} span lists", texts.len(), spans.len());
+        let dim = self.info.dimensions;
+        let encoded = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+        let mut out = Vec::with_capacity(texts.len());
+        for (enc_group, span_group) in encoded.chunks(16).zip(spans.chunks(16)) {
+            let seqs: Vec<&[u32]> = enc_group.iter().map(|e| e.get_ids()).collect();
+            let (hidden, offsets) = model.forward(&seqs)?;
+            let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
+            let whole = pool(&hidden, &offsets, dim, self.info.pooling);
+            for (j, (enc, text_spans)) in enc_group.iter().zip(span_group).enumerate() {
+                let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
+                let tok = enc.get_offsets();
+                let special = enc.get_special_tokens_mask();
+                let mut vecs = Vec::with_capacity(text_spans.len() * dim);
+                for &(a, b) in text_spans {
+                    let mut v = vec![0f32; dim];
+                    let mut n = 0usize;
+                    for (t, &(s, e)) in tok.iter().enumerate() {
+                        if special[t] == 0 && s >= a && e <= b && e > s {
+                            v.iter_mut().zip(&rows[t * dim..(t + 1) * dim]).for_each(|(x, y)| *x += y);
+                            n += 1;
+                        }
+                    }
+                    if n == 0 {
+                        v.copy_from_slice(&whole[j * dim..(j + 1) * dim]);
+                    } else {
+                        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                        v.iter_mut().for_each(|x| *x /= norm);
+                    }
+                    vecs.extend(v);
+                }
+                out.push(vecs);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// One unit vector per packed sequence (rows `offsets[j]..offsets[j + 1]` of `hidden`): the mean
 /// of its token states (or its first token's, for CLS pooling), L2-normalised.
 fn pool(hidden: &[f32], offsets: &[usize], dim: usize, pooling: Pooling) -> Vec<f32> {

@@ -48,6 +48,10 @@ pub enum Fusion {
     /// The cosine as it is (an absolute scale: a question the embedding cannot place scores low
     /// everywhere) plus `lexical_weight` times the BM25 scaled to [0, 1] over the candidates.
     RawCosine { lexical_weight: f32 },
+    /// As `RawCosine`, with the lexical weight scaled by how unsure the semantic side is:
+    /// `lexical_weight × (1 − best cosine)`. A question the embedding places well (best cosine
+    /// near 1) ranks by meaning; one it cannot place (a bare name: best cosine 0.2) leans on the words.
+    Adaptive { lexical_weight: f32 },
 }
 
 /// Chosen by measurement (session note of issue 13, `bench --mode hybrid --fusion …` on both shared
@@ -330,7 +334,7 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
                 r.score = rrf(r.semantic) + rrf(r.lexical);
             }
         }
-        Fusion::Convex { .. } | Fusion::RawCosine { .. } => {
+        Fusion::Convex { .. } | Fusion::RawCosine { .. } | Fusion::Adaptive { .. } => {
             // Both scores for every candidate, then each side scaled to [0, 1] over the candidates.
             let cosine: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| dot(vector, index.vector(r.row)), |s| s.1)).collect();
             let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
@@ -351,6 +355,13 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
                 Fusion::RawCosine { lexical_weight } => {
                     for (i, r) in all.iter_mut().enumerate() {
                         r.score = cosine[i] + lexical_weight * b[i];
+                    }
+                }
+                Fusion::Adaptive { lexical_weight } => {
+                    let best = cosine.iter().copied().fold(0.0f32, f32::max).min(1.0);
+                    let w = lexical_weight * (1.0 - best);
+                    for (i, r) in all.iter_mut().enumerate() {
+                        r.score = cosine[i] + w * b[i];
                     }
                 }
                 Fusion::Rrf => unreachable!(),

@@ -50,6 +50,27 @@ pub fn sample_corpus(dir: &Path) -> PathBuf {
     dest
 }
 
+/// Copy a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Copy the analyst's folder (`examples/analyst`: Markdown notes, saved web pages, a JSONL export,
+/// one-line briefs) into `dir/analyst` and return that path.
+pub fn analyst_folder(dir: &Path) -> PathBuf {
+    let dest = dir.join("analyst");
+    copy_dir(&repo().join("examples/analyst"), &dest);
+    dest
+}
+
 pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).expect("stdout line is JSON")).collect()
 }
