@@ -29,6 +29,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (mut compared, mut agree, mut top_ok_today, mut top_ok_pooled, mut with_answer) = (0, 0, 0, 0, 0);
+    // The same, with the share of the question's words a sentence holds added to its cosine.
+    const OVERLAP_WEIGHTS: [f32; 2] = [0.1, 0.2];
+    let (mut agree_overlap, mut ok_overlap) = ([0usize; 2], [0usize; 2]);
+    let words = |t: &str| -> std::collections::HashSet<String> {
+        t.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2).map(str::to_lowercase).collect()
+    };
     for (q, expected) in &questions {
         let qv = embedder.embed_one(q)?;
         let opts = search::Options::plain(10, Strategy::Exact, Mode::Semantic);
@@ -45,15 +51,33 @@ fn main() -> anyhow::Result<()> {
             let d = info.dimensions;
             let best = (0..spans.len()).max_by(|&i, &j| dot(&qv, &vecs[i * d..(i + 1) * d]).total_cmp(&dot(&qv, &vecs[j * d..(j + 1) * d]))).unwrap();
             let pooled = spans[best];
+            let qwords = words(q);
+            let overlap = |i: usize| {
+                let sw = words(&text[spans[i].0..spans[i].1]);
+                qwords.iter().filter(|w| sw.contains(*w)).count() as f32 / qwords.len().max(1) as f32
+            };
+            let with_overlap: Vec<(usize, usize)> = OVERLAP_WEIGHTS
+                .iter()
+                .map(|&w| {
+                    let score = |i: usize| dot(&qv, &vecs[i * d..(i + 1) * d]) + w * overlap(i);
+                    spans[(0..spans.len()).max_by(|&i, &j| score(i).total_cmp(&score(j))).unwrap()]
+                })
+                .collect();
             if spans.len() > 1 {
                 compared += 1;
                 agree += usize::from(pooled == today);
+                for (n, s) in with_overlap.iter().enumerate() {
+                    agree_overlap[n] += usize::from(*s == today);
+                }
             }
             if rank == 0 {
                 if let Some(e) = expected {
                     with_answer += 1;
                     top_ok_today += usize::from(text[today.0..today.1].contains(e.as_str()));
                     top_ok_pooled += usize::from(text[pooled.0..pooled.1].contains(e.as_str()));
+                    for (n, s) in with_overlap.iter().enumerate() {
+                        ok_overlap[n] += usize::from(text[s.0..s.1].contains(e.as_str()));
+                    }
                 }
             }
         }
@@ -62,7 +86,9 @@ fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({"questions": questions.len(), "passages_with_choice": compared, "same_sentence": agree,
             "agreement": agree as f64 / compared.max(1) as f64, "with_expected_answer": with_answer,
-            "top1_answer_right_today": top_ok_today, "top1_answer_right_pooled": top_ok_pooled})
+            "top1_answer_right_today": top_ok_today, "top1_answer_right_pooled": top_ok_pooled,
+            "overlap_weights": OVERLAP_WEIGHTS, "same_sentence_pooled_plus_overlap": agree_overlap,
+            "top1_answer_right_pooled_plus_overlap": ok_overlap})
     );
     Ok(())
 }
