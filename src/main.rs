@@ -452,6 +452,9 @@ fn run(cli: Cli) -> Result<i32> {
                 (None, Some(t)) => Target::parse(t),
                 (None, None) => unreachable!("clap requires one"),
             };
+            if !matches!(target, Target::Text(_)) && a.opts.mode != search::Mode::Semantic && !config.quiet {
+                eprintln!("semsearch: note: --mode applies to --text; from a stored passage the search is by its vector (semantic)");
+            }
             let filter = a.opts.filter();
             filter.check()?;
             let (embedder, index) = config.embedder_and_index()?;

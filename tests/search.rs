@@ -37,6 +37,11 @@ fn hybrid_ranks_first_the_passage_naming_what_the_embedding_misses() {
         assert!(semantic.iter().all(|h| h["lexical_rank"].is_null() && h["semantic_rank"].is_u64()));
         assert!(lexical.iter().all(|h| h["semantic_rank"].is_null() && h["lexical_score"].is_f64()));
     }
+    // From a stored passage, --mode does not apply, and related says so.
+    let out = semsearch(&index).args(["related", "news/news-briefs.txt:1", "--mode", "lexical", "--json", "-k", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mode applies to --text"));
+    assert!(json_lines(&out.stdout)[0]["semantic_rank"].is_u64());
     // A question in plain words still ranks by meaning first in hybrid mode.
     let q = "How much will Alibaba invest in AI and cloud over the next three years?";
     let top = &ask(&index, "hybrid", q, 1)[0];
