@@ -32,8 +32,12 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
     let html = decode(bytes);
     // html5ever and dom_smoothie do not panic on any input we have found (the `html` fuzz target
     // runs this function); should a future version do so, one page is skipped, not the run.
-    let parsed = std::panic::catch_unwind(|| extract(&html));
-    let Ok(page) = parsed else {
+    // The tokenizer's words serve twice: the text of a page with no article, and every page's lines.
+    let parsed = std::panic::catch_unwind(|| {
+        let words = visible_words(&html);
+        (extract(&html, &words), words)
+    });
+    let Ok((page, source_words)) = parsed else {
         return Err("the HTML parser failed on this file; it was skipped (please report it)".into());
     };
     if page.rendered.text.trim().is_empty() {
@@ -46,7 +50,6 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
         }
         d
     });
-    let source_words = visible_words(&html);
     let mut doc = page.rendered.into_document(path);
     doc.lines = LineMap::Mapped(align_lines(&doc.text, &source_words));
     if !page.title.is_empty() {
@@ -109,7 +112,8 @@ struct Page {
     url: Option<String>,
 }
 
-fn extract(html: &str) -> Page {
+/// `words` are the page's visible words (`visible_words`), read when Readability finds no article.
+fn extract(html: &str, words: &[Word]) -> Page {
     let dom = Dom::from(html);
     let content = |sel: &str, attr: &str| -> Option<String> {
         dom.select(sel).nodes().iter().find_map(|n| n.attr(attr).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
@@ -125,27 +129,27 @@ fn extract(html: &str) -> Page {
         .map(|t| squash(&t))
         .unwrap_or_default();
     let url = content(r#"link[rel="canonical"]"#, "href").or_else(|| content(r#"meta[property="og:url"]"#, "content"));
-    let mut date = content(r#"meta[property="article:published_time"]"#, "content");
+    // Every date the page states, read before Readability takes (and prunes) the DOM; JSON-LD's
+    // comes back with the article and ranks second.
+    let published = content(r#"meta[property="article:published_time"]"#, "content");
+    let other_dates = [
+        content(r#"meta[name="date"]"#, "content"),
+        content(r#"meta[itemprop="datePublished"]"#, "content"),
+        content("time[datetime]", "datetime"),
+    ];
     let cfg = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Markdown, ..Default::default() };
-    // Readability takes the DOM; metadata it reads (JSON-LD among them) comes back with the article.
-    let dom_for_reader = Dom::from(html);
-    let (body, ld_date) = match dom_smoothie::Readability::with_document(dom_for_reader, None, Some(cfg)).and_then(|mut r| r.parse()) {
+    let (body, ld_date) = match dom_smoothie::Readability::with_document(dom, None, Some(cfg)).and_then(|mut r| r.parse()) {
         Ok(article) if !article.text_content.trim().is_empty() => (Some(article.text_content.to_string()), article.published_time),
         _ => (None, None),
     };
-    date = date
-        .or(ld_date.filter(|d| !d.trim().is_empty()))
-        .or_else(|| content(r#"meta[name="date"]"#, "content"))
-        .or_else(|| content(r#"meta[itemprop="datePublished"]"#, "content"))
-        .or_else(|| content("time[datetime]", "datetime"));
+    let date = published.or(ld_date.filter(|d| !d.trim().is_empty())).or_else(|| other_dates.into_iter().flatten().next());
     let rendered = match body {
         Some(md) => markdown::render(&md, Some(&title)),
         // No article found: the page's visible text, one paragraph per block.
         None => {
-            let words = visible_words(html);
             let mut r = Rendered { title: title.clone(), ..Rendered::default() };
             let mut last_block = 0;
-            for w in &words {
+            for w in words {
                 if !r.text.is_empty() {
                     r.text.push_str(if w.block != last_block { "\n\n" } else { " " });
                 }
