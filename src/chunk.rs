@@ -94,7 +94,7 @@ impl Chunker {
 
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>> {
         let lines = LineLookup::new(doc);
-        let section_of = |off: usize| doc.sections.partition_point(|(s, _)| *s <= off).checked_sub(1);
+        let section_of = |off: usize| doc.section_index(off);
         if self.params.whole_documents {
             let body = doc.text.trim();
             if body.is_empty() {

@@ -250,9 +250,9 @@ struct BenchArgs {
     /// hybrid, semantic or lexical (see `ask --mode`)
     #[arg(long, default_value = "semantic", value_name = "MODE")]
     mode: search::Mode,
-    /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex or rrf
+    /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex, adaptive or rrf
     #[arg(long, default_value = "raw", hide = true)]
-    fusion: String,
+    fusion: search::Fusion,
     #[command(flatten)]
     chunking: ChunkOpts,
 }
@@ -619,13 +619,7 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
         run_file: a.run_file,
         quiet: config.quiet,
         mode: a.mode,
-        fusion: match a.fusion.as_str() {
-            "rrf" => search::Fusion::Rrf,
-            "convex" => search::Fusion::Convex { semantic_weight: 0.7 },
-            "raw" => search::Fusion::RawCosine { lexical_weight: 0.3 },
-            "adaptive" => search::Fusion::Adaptive { lexical_weight: 0.3 },
-            _ => search::Fusion::default(),
-        },
+        fusion: a.fusion,
     };
     let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
     let stdout = std::io::stdout();

@@ -1,6 +1,7 @@
 //! Output: results for people (a terminal, with the answer sentence highlighted) or for programs
 //! (`--json`, one object per line).
 
+use crate::ingest::squash;
 use crate::search::Found;
 use serde::Serialize;
 use std::io::Write;
@@ -93,10 +94,6 @@ pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Collapse runs of whitespace (passages keep the file's line breaks) for display.
-fn squash(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io::Result<()> {
     let (bold, dim, green, yellow, reset) = if color {

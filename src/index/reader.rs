@@ -101,9 +101,14 @@ impl Index {
     }
 
     pub fn locate(&self, row: u32) -> Option<(&Segment, u32)> {
+        self.segment_of(row).map(|(i, local)| (&self.segments[i], local))
+    }
+
+    /// The index of the segment holding `row`, and the row's number inside it.
+    fn segment_of(&self, row: u32) -> Option<(usize, u32)> {
         let i = self.segments.partition_point(|s| s.base <= row).checked_sub(1)?;
         let s = &self.segments[i];
-        ((row - s.base) < s.meta.rows as u32).then_some((s, row - s.base))
+        ((row - s.base) < s.meta.rows as u32).then_some((i, row - s.base))
     }
 
     pub fn vector(&self, row: u32) -> &[f32] {
@@ -270,13 +275,14 @@ impl Index {
 
     /// BM25 scores of the given rows for `fts` (rows that do not match are absent).
     pub fn lexical_scores(&self, fts: &str, rows: &[u32]) -> Result<Vec<Hit>> {
+        // Each row located once, into its segment's list.
+        let mut local: Vec<Vec<u32>> = vec![Vec::new(); self.segments.len()];
+        for (i, l) in rows.iter().filter_map(|&r| self.segment_of(r)) {
+            local[i].push(l);
+        }
         let mut out = Vec::new();
-        for s in &self.segments {
-            let local: Vec<u32> = rows.iter().filter_map(|&r| self.locate(r).filter(|(seg, _)| seg.base == s.base).map(|(_, l)| l)).collect();
-            if local.is_empty() {
-                continue;
-            }
-            for (l, score) in s.store.lexical_of(fts, &local)? {
+        for (s, local) in self.segments.iter().zip(&local).filter(|(_, l)| !l.is_empty()) {
+            for (l, score) in s.store.lexical_of(fts, local)? {
                 out.push(Hit { row: l + s.base, score });
             }
         }

@@ -231,8 +231,9 @@ fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32) {
     }
 }
 
-/// Runs of whitespace as one space, ends trimmed.
-pub(super) fn squash(s: &str) -> String {
+/// Runs of whitespace as one space, ends trimmed (headings and titles here; passages for display in
+/// `output`).
+pub fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

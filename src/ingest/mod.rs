@@ -50,10 +50,15 @@ impl Document {
         Document { doc_id, path, title, text, lines, sections: Vec::new(), date: None, url: None }
     }
 
+    /// The index in `sections` of the section in force at byte `off` of `text` (none before the
+    /// first section).
+    pub fn section_index(&self, off: usize) -> Option<usize> {
+        self.sections.partition_point(|(s, _)| *s <= off).checked_sub(1)
+    }
+
     /// The section path in force at byte `off` of `text` (empty before the first section).
     pub fn section_at(&self, off: usize) -> &str {
-        let i = self.sections.partition_point(|(s, _)| *s <= off);
-        if i == 0 { "" } else { &self.sections[i - 1].1 }
+        self.section_index(off).map_or("", |i| &self.sections[i].1)
     }
 
     /// Byte offset in the source file of `text[off]`, where that is meaningful.
@@ -92,7 +97,7 @@ mod meta;
 
 pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
-pub use markdown::{markdown_document, SECTION_SEPARATOR};
+pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
 use formats::text_documents;
 

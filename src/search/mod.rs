@@ -54,6 +54,20 @@ pub enum Fusion {
     Adaptive { lexical_weight: f32 },
 }
 
+/// `bench --fusion` names: raw (the default), convex, adaptive, rrf.
+impl std::str::FromStr for Fusion {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Fusion, String> {
+        match s {
+            "raw" => Ok(Fusion::default()),
+            "convex" => Ok(Fusion::Convex { semantic_weight: 0.7 }),
+            "adaptive" => Ok(Fusion::Adaptive { lexical_weight: 0.3 }),
+            "rrf" => Ok(Fusion::Rrf),
+            _ => Err(format!("unknown fusion {s:?}; use raw, convex, adaptive or rrf")),
+        }
+    }
+}
+
 /// Chosen by measurement (session note of issue 13, `bench --mode hybrid --fusion …` on both shared
 /// sets, with and without chunking): the raw cosine plus 0.3 of the scaled BM25 was best or level on
 /// three of four runs, and the only one of the three that ranks first the passage naming a person
@@ -269,15 +283,16 @@ pub fn present(index: &Index, ranked: Vec<Ranked>, opts: &Options) -> Result<(Ve
 /// passages that hold it.
 pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Ranked>> {
     let k = opts.k;
-    if opts.mode != Mode::Semantic && words.fts.is_some() && !index.has_lexical()? {
+    let needs_lexical = (opts.mode != Mode::Semantic && words.fts.is_some()) || words.phrases.is_some();
+    if needs_lexical && !index.has_lexical()? {
         bail!(
             "{} has no lexical index (it was built by an older semsearch); re-run `semsearch index` to add it (nothing is re-embedded), or use --mode semantic",
             index.dir.display()
         );
     }
-    let phrase_rows: Option<std::collections::HashSet<u32>> = match (&words.phrases, opts.mode) {
-        (Some(p), _) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
-        (None, _) => None,
+    let phrase_rows: Option<std::collections::HashSet<u32>> = match &words.phrases {
+        Some(p) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
+        None => None,
     };
     let skip = |r: u32| exclude(r) || phrase_rows.as_ref().is_some_and(|rows| !rows.contains(&r));
     let depth = if opts.mode == Mode::Hybrid { k.max(FUSION_DEPTH) } else { k };
@@ -327,46 +342,41 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
             }
         }
     }
-    match fusion {
+    // Both scores for every candidate (cosine as it is, BM25 scaled to [0, 1] over the candidates),
+    // for the fusions that use scores.
+    let scale = |xs: &[f32]| -> Vec<f32> {
+        let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
+    };
+    let both = |all: &[Ranked]| -> Result<(Vec<f32>, Vec<f32>)> {
+        let cosine: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| dot(vector, index.vector(r.row)), |s| s.1)).collect();
+        let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
+        let found: std::collections::HashMap<u32, f32> = index.lexical_scores(fts, &missing)?.into_iter().map(|h| (h.row, h.score)).collect();
+        let bm25: Vec<f32> = all.iter().map(|r| r.lexical.map(|l| l.1).or_else(|| found.get(&r.row).copied()).unwrap_or(0.0)).collect();
+        Ok((cosine, scale(&bm25)))
+    };
+    let scores: Vec<f32> = match fusion {
         Fusion::Rrf => {
-            for r in &mut all {
-                let rrf = |side: Option<(usize, f32)>| side.map_or(0.0, |(rank, _)| 1.0 / (60.0 + rank as f32));
-                r.score = rrf(r.semantic) + rrf(r.lexical);
-            }
+            let rrf = |side: Option<(usize, f32)>| side.map_or(0.0, |(rank, _)| 1.0 / (60.0 + rank as f32));
+            all.iter().map(|r| rrf(r.semantic) + rrf(r.lexical)).collect()
         }
-        Fusion::Convex { .. } | Fusion::RawCosine { .. } | Fusion::Adaptive { .. } => {
-            // Both scores for every candidate, then each side scaled to [0, 1] over the candidates.
-            let cosine: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| dot(vector, index.vector(r.row)), |s| s.1)).collect();
-            let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
-            let found: std::collections::HashMap<u32, f32> = index.lexical_scores(fts, &missing)?.into_iter().map(|h| (h.row, h.score)).collect();
-            let bm25: Vec<f32> = all.iter().map(|r| r.lexical.map(|l| l.1).or_else(|| found.get(&r.row).copied()).unwrap_or(0.0)).collect();
-            let scale = |xs: &[f32]| -> Vec<f32> {
-                let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
-            };
-            let b = scale(&bm25);
-            match fusion {
-                Fusion::Convex { semantic_weight } => {
-                    let c = scale(&cosine);
-                    for (i, r) in all.iter_mut().enumerate() {
-                        r.score = semantic_weight * c[i] + (1.0 - semantic_weight) * b[i];
-                    }
-                }
-                Fusion::RawCosine { lexical_weight } => {
-                    for (i, r) in all.iter_mut().enumerate() {
-                        r.score = cosine[i] + lexical_weight * b[i];
-                    }
-                }
-                Fusion::Adaptive { lexical_weight } => {
-                    let best = cosine.iter().copied().fold(0.0f32, f32::max).min(1.0);
-                    let w = lexical_weight * (1.0 - best);
-                    for (i, r) in all.iter_mut().enumerate() {
-                        r.score = cosine[i] + w * b[i];
-                    }
-                }
-                Fusion::Rrf => unreachable!(),
-            }
+        Fusion::Convex { semantic_weight: w } => {
+            let (cosine, b) = both(&all)?;
+            scale(&cosine).iter().zip(&b).map(|(c, b)| w * c + (1.0 - w) * b).collect()
         }
+        Fusion::RawCosine { lexical_weight: w } => {
+            let (cosine, b) = both(&all)?;
+            cosine.iter().zip(&b).map(|(c, b)| c + w * b).collect()
+        }
+        Fusion::Adaptive { lexical_weight } => {
+            let (cosine, b) = both(&all)?;
+            let best = cosine.iter().copied().fold(0.0f32, f32::max).min(1.0);
+            let w = lexical_weight * (1.0 - best);
+            cosine.iter().zip(&b).map(|(c, b)| c + w * b).collect()
+        }
+    };
+    for (r, score) in all.iter_mut().zip(scores) {
+        r.score = score;
     }
     all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
     Ok(all)
