@@ -174,3 +174,59 @@ fn one_story_in_several_files_is_folded_and_per_doc_caps_an_article() {
     let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "-k", "1", q]))).unwrap();
     assert!(human.contains("also in news/news-briefs.txt:"), "{human}");
 }
+
+/// The analyst's ten questions (`tests/data/analyst-questions.jsonl`): top-1 path and whether its
+/// answer holds the expected words, per question.
+fn analyst_answers(index: &Path) -> Vec<(String, bool, bool)> {
+    let questions = std::fs::read_to_string(common::repo().join("tests/data/analyst-questions.jsonl")).unwrap();
+    json_lines(questions.as_bytes())
+        .iter()
+        .map(|q| {
+            let (code, hits, err) = ask_with(index, &["-k", "1", q["q"].as_str().unwrap()]);
+            assert_eq!(code, Some(0), "{q}: {err}");
+            let top = &hits[0];
+            let answer = top["answer"].as_str().unwrap();
+            (q["q"].as_str().unwrap().to_string(), top["path"] == q["path"], answer.contains(q["answer"].as_str().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn answer_sentences_come_from_vectors_stored_at_index_time() {
+    use semsearch::search::answer::{candidates, SentenceVectors};
+    let tmp = tempfile::tempdir().unwrap();
+    let index = analyst_index(tmp.path());
+    // Every passage with more than one candidate sentence carries their vectors, one per
+    // candidate, so `ask` runs the model on the question only.
+    let ix = semsearch::index::Index::open(&index, &common::model_info()).unwrap();
+    let mut with_choice = 0;
+    for d in ix.documents().unwrap() {
+        for p in ix.passages_of(&d).unwrap() {
+            let spans = candidates(&p.text);
+            if spans.len() > 1 {
+                with_choice += 1;
+                let blob = p.sentences.as_deref().unwrap_or_else(|| panic!("no sentence vectors for {}", p.id));
+                assert_eq!(SentenceVectors::decode(blob, 384).expect("decodes").spans(), spans, "{}", p.id);
+            } else {
+                assert!(p.sentences.is_none(), "{}", p.id);
+            }
+        }
+    }
+    assert!(with_choice >= 10, "{with_choice}");
+    drop(ix);
+    for (q, path_ok, answer_ok) in analyst_answers(&index) {
+        assert!(path_ok && answer_ok, "{q}");
+    }
+    // An index written without them (the reference engine has none, as an index written before
+    // they existed) answers the same, embedding the hits' sentences at query time.
+    let folder = tmp.path().join("plain");
+    common::copy_dir(&common::repo().join("examples/analyst"), &folder);
+    let plain = folder.join(".semsearch");
+    ok_stdout(semsearch(&plain).env("SEMSEARCH_ENGINE", "reference").args(["-q", "index"]).arg(&folder));
+    let ix = semsearch::index::Index::open(&plain, &common::model_info()).unwrap();
+    assert!(ix.documents().unwrap().iter().all(|d| ix.passages_of(d).unwrap().iter().all(|p| p.sentences.is_none())));
+    drop(ix);
+    for (q, path_ok, answer_ok) in analyst_answers(&plain) {
+        assert!(path_ok && answer_ok, "{q}");
+    }
+}

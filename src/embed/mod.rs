@@ -31,6 +31,26 @@ pub trait Embed: Sync {
     fn tokenizer(&self) -> &Tokenizer;
     /// `texts.len() * dimensions` floats, row i for texts[i]; `progress` gets texts done.
     fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>>;
+
+    /// As `embed`, and for each text unit vectors of byte spans of it (`spans[i]`, sorted, not
+    /// overlapping): `spans[i].len() * dimensions` floats, or none where the implementation has no
+    /// span vectors. Here each span is embedded as a text of its own; `Embedder` pools them from
+    /// the text's own forward pass instead.
+    fn embed_with_spans(&self, texts: &[&str], spans: &[Vec<(usize, usize)>], progress: &mut dyn FnMut(usize)) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        let whole = self.embed(texts, progress)?;
+        let parts: Vec<&str> = texts.iter().zip(spans).flat_map(|(t, s)| s.iter().map(move |&(a, b)| &t[a..b])).collect();
+        let flat = self.embed(&parts, &mut |_| {})?;
+        let dim = self.info().dimensions;
+        let mut at = 0;
+        let per_text = spans
+            .iter()
+            .map(|s| {
+                at += s.len();
+                flat[(at - s.len()) * dim..at * dim].to_vec()
+            })
+            .collect();
+        Ok((whole, per_text))
+    }
 }
 
 impl Embed for Embedder {
@@ -42,6 +62,9 @@ impl Embed for Embedder {
     }
     fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>> {
         Embedder::embed(self, texts, progress)
+    }
+    fn embed_with_spans(&self, texts: &[&str], spans: &[Vec<(usize, usize)>], progress: &mut dyn FnMut(usize)) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        Embedder::embed_with_spans(self, texts, spans, progress)
     }
 }
 
@@ -134,13 +157,36 @@ impl Embedder {
     /// and the packed engine's attention blocks are even); `progress` is called with the number of
     /// texts done after each batch.
     pub fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>> {
+        Ok(self.embed_pooled(texts, None, progress)?.0)
+    }
+
+    /// As `embed`, plus unit vectors of byte spans of each text (`spans[i]`, sorted, not
+    /// overlapping) pooled from that text's own forward pass: the mean of the final states of the
+    /// tokens inside each span, L2-normalised — what a sentence means in its passage, at no extra
+    /// model cost. A span with no token inside the model window gets the text's own vector. The
+    /// reference engine has no span vectors (empty lists).
+    pub fn embed_with_spans(&self, texts: &[&str], spans: &[Vec<(usize, usize)>], progress: &mut dyn FnMut(usize)) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        anyhow::ensure!(texts.len() == spans.len(), "{} texts but {} span lists", texts.len(), spans.len());
+        match self.engine {
+            Engine::Packed(_) => self.embed_pooled(texts, Some(spans), progress),
+            Engine::Reference(_) => Ok((self.embed(texts, progress)?, vec![Vec::new(); texts.len()])),
+        }
+    }
+
+    fn embed_pooled(&self, texts: &[&str], spans: Option<&[Vec<(usize, usize)>]>, progress: &mut dyn FnMut(usize)) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let dim = self.info.dimensions;
         let mut out = vec![0f32; texts.len() * dim];
-        // Only the token ids are kept: a full `Encoding` (tokens, offsets, masks) costs ten times
-        // more, and a large run tokenizes tens of thousands of passages before the first batch.
+        let mut span_out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        // Only the token ids are kept (and, for span vectors, the span each token falls in): a
+        // full `Encoding` (tokens, offsets, masks) costs ten times more, and a large run tokenizes
+        // tens of thousands of passages before the first batch.
         let mut encodings: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
-        for group in texts.chunks(2048) {
+        let mut token_spans: Vec<Vec<u16>> = Vec::new();
+        for (g, group) in texts.chunks(2048).enumerate() {
             let encoded = self.tokenizer.encode_batch(group.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
+            if let Some(spans) = spans {
+                token_spans.extend(encoded.iter().zip(&spans[g * 2048..]).map(|(e, s)| span_of_tokens(e, s)));
+            }
             encodings.extend(encoded.into_iter().map(|e| e.get_ids().to_vec()));
         }
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -164,14 +210,28 @@ impl Embedder {
             batches.push(&order[start..end]);
             start = end;
         }
-        let run = |batch: &[usize]| -> Result<Vec<f32>> {
+        type Batch = (Vec<f32>, Vec<Vec<f32>>);
+        let run = |batch: &[usize]| -> Result<Batch> {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].as_slice()).collect();
             match &self.engine {
                 Engine::Packed(model) => {
                     let (hidden, offsets) = model.forward(&seqs)?;
-                    Ok(pool(&hidden.flatten_all()?.to_vec1::<f32>()?, &offsets, dim, self.info.pooling))
+                    let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
+                    let whole = pool(&hidden, &offsets, dim, self.info.pooling);
+                    let parts = match spans {
+                        None => Vec::new(),
+                        Some(spans) => batch
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &i)| {
+                                let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
+                                pool_spans(rows, &token_spans[i], spans[i].len(), &whole[j * dim..(j + 1) * dim])
+                            })
+                            .collect(),
+                    };
+                    Ok((whole, parts))
                 }
-                Engine::Reference(model) => model.embed_batch(&seqs, self.info.pooling),
+                Engine::Reference(model) => Ok((model.embed_batch(&seqs, self.info.pooling)?, Vec::new())),
             }
         };
         // Two batches in flight: a forward pass has single-threaded stretches (candle clears each
@@ -179,73 +239,72 @@ impl Embedder {
         // meanwhile. Each batch's products still spread over every core.
         let mut done = 0;
         for pair in batches.chunks(2) {
-            let rows = match pair {
+            let (rows, mut parts) = match pair {
                 [a, b] => {
                     let (x, y) = rayon::join(|| run(a), || run(b));
-                    [x?, y?].concat()
+                    let ((xr, xp), (yr, yp)) = (x?, y?);
+                    ([xr, yr].concat(), [xp, yp].concat())
                 }
                 _ => run(pair[0])?,
             };
             for (j, &i) in pair.concat().iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&rows[j * dim..(j + 1) * dim]);
+                if let Some(p) = parts.get_mut(j) {
+                    span_out[i] = std::mem::take(p);
+                }
             }
             done += pair.iter().map(|b| b.len()).sum::<usize>();
             progress(done);
         }
-        Ok(out)
+        Ok((out, span_out))
     }
 }
 
-impl Embedder {
-    /// Unit vectors of spans of each text, pooled from that text's own forward pass: the mean of
-    /// the final states of the tokens inside each span (byte ranges of the text), L2-normalised —
-    /// what a sentence "means" in its passage, at no extra model cost when taken from the pass
-    /// that embeds the passage. A span with no token inside the model window gets the text's own
-    /// vector. Packed engine only.
-    pub fn embed_spans(&self, texts: &[&str], spans: &[Vec<(usize, usize)>]) -> Result<Vec<Vec<f32>>> {
-        let Engine::Packed(model) = &self.engine else {
-            anyhow::bail!("span vectors need the packed engine (SEMSEARCH_ENGINE=bert)");
-        };
-        anyhow::ensure!(texts.len() == spans.len(), "{} texts but {} span lists", texts.len(), spans.len());
-        let dim = self.info.dimensions;
-        let encoded = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow!("tokenizer: {e}"))?;
-        let mut out = Vec::with_capacity(texts.len());
-        for (enc_group, span_group) in encoded.chunks(16).zip(spans.chunks(16)) {
-            let seqs: Vec<&[u32]> = enc_group.iter().map(|e| e.get_ids()).collect();
-            let (hidden, offsets) = model.forward(&seqs)?;
-            let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
-            let whole = pool(&hidden, &offsets, dim, self.info.pooling);
-            for (j, (enc, text_spans)) in enc_group.iter().zip(span_group).enumerate() {
-                let rows = &hidden[offsets[j] * dim..offsets[j + 1] * dim];
-                let tok = enc.get_offsets();
-                let special = enc.get_special_tokens_mask();
-                let mut vecs = Vec::with_capacity(text_spans.len() * dim);
-                for &(a, b) in text_spans {
-                    let mut v = vec![0f32; dim];
-                    let mut n = 0usize;
-                    for (t, &(s, e)) in tok.iter().enumerate() {
-                        if special[t] == 0 && s >= a && e <= b && e > s {
-                            v.iter_mut().zip(&rows[t * dim..(t + 1) * dim]).for_each(|(x, y)| *x += y);
-                            n += 1;
-                        }
-                    }
-                    if n == 0 {
-                        v.copy_from_slice(&whole[j * dim..(j + 1) * dim]);
-                    } else {
-                        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                        v.iter_mut().for_each(|x| *x /= norm);
-                    }
-                    vecs.extend(v);
-                }
-                out.push(vecs);
+/// For each token of `e`, the index of the span of `spans` (byte ranges of the text, sorted, not
+/// overlapping) that holds it, or `u16::MAX` (special tokens, tokens outside every span).
+fn span_of_tokens(e: &tokenizers::Encoding, spans: &[(usize, usize)]) -> Vec<u16> {
+    let special = e.get_special_tokens_mask();
+    let mut j = 0;
+    e.get_offsets()
+        .iter()
+        .enumerate()
+        .map(|(t, &(start, end))| {
+            if special[t] != 0 || end <= start {
+                return u16::MAX;
             }
-        }
-        Ok(out)
-    }
+            while j < spans.len() && spans[j].1 < end {
+                j += 1;
+            }
+            let inside = j < spans.len() && start >= spans[j].0 && j < u16::MAX as usize;
+            if inside { j as u16 } else { u16::MAX }
+        })
+        .collect()
 }
 
-/// One unit vector per packed sequence (rows `offsets[j]..offsets[j + 1]` of `hidden`): the mean
-/// of its token states (or its first token's, for CLS pooling), L2-normalised.
+/// Mean of the rows of each span's tokens (`of_token[t]`: token t's span), L2-normalised;
+/// `fallback` for a span without tokens. `n` spans, `n * dim` floats.
+fn pool_spans(rows: &[f32], of_token: &[u16], n: usize, fallback: &[f32]) -> Vec<f32> {
+    let dim = fallback.len();
+    let mut out = vec![0f32; n * dim];
+    let mut counts = vec![0usize; n];
+    for (row, &j) in rows.chunks_exact(dim).zip(of_token) {
+        let j = j as usize;
+        if j < n {
+            out[j * dim..(j + 1) * dim].iter_mut().zip(row).for_each(|(a, b)| *a += b);
+            counts[j] += 1;
+        }
+    }
+    for (v, &c) in out.chunks_exact_mut(dim).zip(&counts) {
+        if c == 0 {
+            v.copy_from_slice(fallback);
+        } else {
+            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|a| *a /= norm);
+        }
+    }
+    out
+}
+
 fn pool(hidden: &[f32], offsets: &[usize], dim: usize, pooling: Pooling) -> Vec<f32> {
     let mut out = vec![0f32; (offsets.len() - 1) * dim];
     for (j, v) in out.chunks_exact_mut(dim).enumerate() {

@@ -36,6 +36,9 @@ pub struct PassageRecord {
     pub text: String,
     /// The headings above the passage (`Title › Heading`), or a record's title; may be empty.
     pub section: String,
+    /// Its answer candidates' sentence vectors (`search::answer::SentenceVectors`), for a passage
+    /// with more than one; `None` also for passages stored before these were (see `sentences`).
+    pub sentences: Option<Vec<u8>>,
 }
 
 /// A passage with its document's fields, as search results need it.
@@ -51,6 +54,9 @@ pub struct Passage {
 pub struct PassageStore {
     conn: Connection,
     path: std::path::PathBuf,
+    /// How passages are read: with their sentence vectors where the store has them (a store
+    /// written before the `sentences` table existed is read as is, every passage without).
+    select_passage: String,
 }
 
 const SCHEMA: &str = "
@@ -79,6 +85,9 @@ CREATE TABLE passages(
     section TEXT NOT NULL
 );
 CREATE INDEX passages_doc ON passages(doc_id);
+-- Added after format 4 without a format change: older stores lack it and are read without it;
+-- older readers ignore it.
+CREATE TABLE sentences(row INTEGER PRIMARY KEY, vectors BLOB NOT NULL);
 CREATE VIRTUAL TABLE lexical USING fts5(title, section, text, content='', tokenize='porter unicode61 remove_diacritics 2');
 ";
 
@@ -92,7 +101,7 @@ impl PassageStore {
         // One transaction for the whole segment: a segment is committed by the manifest, never
         // piecemeal, and SQLite spills pages to the file as its cache fills, so memory stays flat.
         conn.execute_batch("BEGIN")?;
-        Ok(PassageStore { conn, path: path.to_path_buf() })
+        Ok(PassageStore { conn, path: path.to_path_buf(), select_passage: select_passage(true) })
     }
 
     pub fn open(path: &Path) -> Result<PassageStore> {
@@ -110,7 +119,12 @@ impl PassageStore {
         };
         // A committed generation is never modified: tell SQLite so it takes no locks.
         conn.execute_batch("PRAGMA query_only=ON;")?;
-        Ok(PassageStore { conn, path: path.to_path_buf() })
+        // A file that is not a database fails here or in `check`, with the damaged-index message.
+        let with_sentences = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sentences'", [], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .unwrap_or(false);
+        Ok(PassageStore { conn, path: path.to_path_buf(), select_passage: select_passage(with_sentences) })
     }
 
     /// A cheap consistency check against the manifest's counts: reads the schema, the whole
@@ -157,6 +171,7 @@ impl PassageStore {
         // The lexical index: contentless (the words are indexed, the text itself is only stored
         // once, in `passages`), rowid = passage row, so tombstones apply to it as to vectors.
         let mut lex = self.conn.prepare_cached("INSERT INTO lexical(rowid, title, section, text) VALUES (?1,?2,?3,?4)")?;
+        let mut sent = self.conn.prepare_cached("INSERT INTO sentences(row, vectors) VALUES (?1,?2)")?;
         for r in passages {
             p.execute(params![
                 r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64, r.byte_end as i64,
@@ -165,6 +180,9 @@ impl PassageStore {
             .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
             lex.execute(params![r.row, doc.title, section_below_title(&r.section, &doc.title), r.text])
                 .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
+            if let Some(v) = &r.sentences {
+                sent.execute(params![r.row, v]).with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
+            }
         }
         Ok(())
     }
@@ -264,13 +282,13 @@ impl PassageStore {
     }
 
     pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
-        let mut st = self.conn.prepare(&format!("{SELECT_PASSAGE} WHERE p.doc_id = ?1 ORDER BY p.row"))?;
+        let mut st = self.conn.prepare(&format!("{} WHERE p.doc_id = ?1 ORDER BY p.row", self.select_passage))?;
         let rows = self.damaged(st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record)))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
     pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
-        let mut st = self.damaged(self.conn.prepare_cached(&format!("{SELECT_PASSAGE} WHERE p.row = ?1")))?;
+        let mut st = self.damaged(self.conn.prepare_cached(&format!("{} WHERE p.row = ?1", self.select_passage)))?;
         self.damaged(st.query_row([row], passage_from_row).optional())
     }
 
@@ -303,8 +321,13 @@ fn section_below_title<'a>(section: &'a str, title: &str) -> &'a str {
 
 const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages, date, url FROM documents";
 
-const SELECT_PASSAGE: &str = "SELECT p.row, p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end,
-    p.n_tokens, p.text, p.section, d.path, d.title, d.date, d.url FROM passages p JOIN documents d ON d.doc_id = p.doc_id";
+fn select_passage(with_sentences: bool) -> String {
+    let (column, join) = if with_sentences { ("s.vectors", "LEFT JOIN sentences s ON s.row = p.row") } else { ("NULL", "") };
+    format!(
+        "SELECT p.row, p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end, p.n_tokens, p.text,
+         p.section, d.path, d.title, d.date, d.url, {column} FROM passages p JOIN documents d ON d.doc_id = p.doc_id {join}"
+    )
+}
 
 fn doc_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocRecord> {
     Ok(DocRecord {
@@ -333,6 +356,7 @@ fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<Passage> {
             n_tokens: r.get(8)?,
             text: r.get(9)?,
             section: r.get(10)?,
+            sentences: r.get(15)?,
         },
         path: r.get(11)?,
         title: r.get(12)?,
@@ -358,6 +382,7 @@ mod tests {
             n_tokens: 3,
             text: format!("text {row}"),
             section: String::new(),
+            sentences: None,
         }
     }
 

@@ -36,6 +36,7 @@ use crate::index::{
 };
 use crate::ingest::{self, Document, IngestOptions, IngestReport, Sink};
 use crate::model::ModelInfo;
+use crate::search::answer;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -265,23 +266,35 @@ impl Run<'_> {
         // Content the previous generation already embedded, cut the same way: its vectors are
         // copied instead of computed.
         let prev = self.prev;
-        let reused: Vec<Option<&[f32]>> = pending
+        let reused: Vec<Option<(&[f32], u32)>> = pending
             .iter()
             .zip(&chunks)
             .map(|((_, hash), cs)| {
                 let &(first, n) = self.prev_by_hash.get(hash).filter(|(_, n)| *n as usize == cs.len())?;
                 let (s, local) = prev?.locate(first)?;
-                Some(s.ann.vectors(local, n))
+                Some((s.ann.vectors(local, n), first))
             })
             .collect();
-        let texts: Vec<std::borrow::Cow<str>> = pending
+        // With each embedded passage, the vectors of its answer candidates (`search::answer`),
+        // pooled in the same forward pass; spans are of the embedded text (section prefix first).
+        let embedded: Vec<(std::borrow::Cow<str>, Vec<(usize, usize)>, usize)> = pending
             .iter()
             .zip(&chunks)
             .zip(&reused)
             .filter(|(_, r)| r.is_none())
-            .flat_map(|(((d, _), cs), _)| cs.iter().map(move |c| embedding_text(section_of(d, c), &d.text[c.byte_start..c.byte_end])))
+            .flat_map(|(((d, _), cs), _)| {
+                cs.iter().map(move |c| {
+                    let body = &d.text[c.byte_start..c.byte_end];
+                    let full = embedding_text(section_of(d, c), body);
+                    let shift = full.len() - body.len();
+                    let spans = answer::candidates(body);
+                    let spans = if spans.len() > 1 { spans.into_iter().map(|(a, b)| (a + shift, b + shift)).collect() } else { Vec::new() };
+                    (full, spans, shift)
+                })
+            })
             .collect();
-        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.1.clone()).collect();
+        let texts: Vec<&str> = embedded.iter().map(|e| e.0.as_ref()).collect();
         let max_tokens = self.embedder.info().max_tokens;
         self.summary.tokens_embedded += chunks
             .iter()
@@ -294,7 +307,7 @@ impl Run<'_> {
         let done_before = self.summary.passages_embedded;
         let (bar, read) = (&self.progress, self.read);
         let embed_seconds = self.summary.embed_seconds;
-        let vectors = self.embedder.embed(&texts, &mut |done| {
+        let (vectors, sentence_vectors) = self.embedder.embed_with_spans(&texts, &spans, &mut |done| {
             let n = done_before + done;
             let secs = embed_seconds + t.elapsed().as_secs_f64();
             bar.set_message(format!("{read} documents read, {n} passages embedded ({:.0}/s)", n as f64 / secs.max(1e-9)));
@@ -305,9 +318,30 @@ impl Run<'_> {
         }
         self.summary.embed_seconds += t.elapsed().as_secs_f64();
         self.summary.passages_embedded += texts.len();
+        // Stored relative to the passage text, int8.
+        let sentences: Vec<Option<Vec<u8>>> = embedded
+            .iter()
+            .zip(sentence_vectors)
+            .map(|((_, s, shift), v)| {
+                (!s.is_empty() && v.len() == s.len() * dim).then(|| {
+                    let local: Vec<(usize, usize)> = s.iter().map(|&(a, b)| (a - shift, b - shift)).collect();
+                    answer::SentenceVectors::encode(&local, &v, dim)
+                })
+            })
+            .collect();
         drop(texts);
+        drop(embedded);
+        let mut sentences = sentences.into_iter();
         let mut at = 0usize;
         for (((doc, hash), cs), reused) in pending.into_iter().zip(chunks).zip(reused) {
+            let stored: Vec<Option<Vec<u8>>> = match reused {
+                // Copied with the vectors from the previous generation (none if it had none).
+                Some((_, first)) => (0..cs.len() as u32)
+                    .map(|i| Ok(prev.and_then(|p| p.passage(first + i).transpose()).transpose()?.and_then(|p| p.record.sentences)))
+                    .collect::<Result<_>>()?,
+                None => sentences.by_ref().take(cs.len()).collect(),
+            };
+            let mut stored = stored.into_iter();
             let records: Vec<PassageRecord> = cs
                 .iter()
                 .enumerate()
@@ -323,6 +357,7 @@ impl Run<'_> {
                     n_tokens: c.n_tokens as u32,
                     text: doc.text[c.byte_start..c.byte_end].to_string(),
                     section: section_of(&doc, c).to_string(),
+                    sentences: stored.next().flatten(),
                 })
                 .collect();
             let n = records.len();
@@ -337,7 +372,7 @@ impl Run<'_> {
                 url: doc.url,
             };
             let v = match reused {
-                Some(v) => v,
+                Some((v, _)) => v,
                 None => {
                     at += n;
                     &vectors[(at - n) * dim..at * dim]

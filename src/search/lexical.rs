@@ -24,6 +24,11 @@ const STOP: &[&str] = &[
     "been", "its", "from", "about", "can", "could", "would", "should",
 ];
 
+/// Whether `word` (lowercase) is on the stop list.
+pub(crate) fn is_stop_word(word: &str) -> bool {
+    STOP.contains(&word)
+}
+
 /// Words of `text` as the FTS5 unicode61 tokenizer sees them: runs of letters and digits.
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
@@ -130,6 +135,7 @@ mod tests {
             n_tokens: 5,
             text: "Stocks \"rose\" 5% (NOT a typo) on AND-day: near^2 é*".into(),
             section: String::new(),
+            sentences: None,
         };
         store.insert(&doc, &[passage]).unwrap();
         store.finish().unwrap();

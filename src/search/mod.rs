@@ -5,8 +5,8 @@ use crate::embed::Embedder;
 use crate::index::Index;
 use crate::index::Passage;
 use anyhow::{bail, Result};
-use unicode_segmentation::UnicodeSegmentation;
 
+pub mod answer;
 pub mod filter;
 pub mod lexical;
 pub use filter::Filter;
@@ -138,39 +138,10 @@ pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: 
     }
 }
 
-/// A sentence with fewer words than this (a dateline, a byline, a label) is not offered as the
-/// answer when the passage has a longer one: such fragments sit close to many questions in
-/// embedding space ("Frankfurt, 6 March" to "when did the ECB cut?") while answering none.
-const ANSWER_MIN_WORDS: usize = 4;
-
-/// Sentences that may be a passage's answer: those of at least `ANSWER_MIN_WORDS` words, or all
-/// of them when none is that long.
-pub fn answer_candidates(text: &str) -> Vec<(usize, usize)> {
-    let all = sentences(text);
-    let long: Vec<(usize, usize)> =
-        all.iter().copied().filter(|&(a, b)| text[a..b].split_whitespace().count() >= ANSWER_MIN_WORDS).collect();
-    if long.is_empty() { all } else { long }
-}
-
-/// Sentence spans of `text` (trimmed, non-empty).
-pub fn sentences(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (off, s) in text.split_sentence_bound_indices() {
-        let lead = s.len() - s.trim_start().len();
-        let body = s.trim();
-        if !body.is_empty() {
-            out.push((off + lead, off + lead + body.len()));
-        }
-    }
-    if out.is_empty() {
-        out.push((0, text.len()));
-    }
-    out
-}
-
-/// Look the rows up and pick, for each, the sentence closest to `q` (all sentences of all hits are
-/// embedded in one batch).
-pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], ranked: &[Ranked]) -> Result<Vec<Found>> {
+/// Looks the rows up and picks each passage's answer sentence (see `answer`): from the sentence
+/// vectors stored with the passage; for passages stored without them (an index written before
+/// they were, or by the reference engine) the sentences are embedded now, all in one batch.
+pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], question: &str, ranked: &[Ranked]) -> Result<Vec<Found>> {
     let mut passages = Vec::with_capacity(ranked.len());
     for h in ranked {
         match index.passage(h.row)? {
@@ -182,29 +153,57 @@ pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], ranked: &[Ranked])
             ),
         }
     }
-    let spans: Vec<Vec<(usize, usize)>> = passages.iter().map(|p| answer_candidates(&p.record.text)).collect();
+    let dim = embedder.dimensions();
+    let words = answer::QuestionWords::new(question);
+    let stored: Vec<Option<answer::SentenceVectors>> =
+        passages.iter().map(|p| p.record.sentences.as_deref().and_then(|b| answer::SentenceVectors::decode(b, dim))).collect();
+    let spans: Vec<Vec<(usize, usize)>> = passages
+        .iter()
+        .zip(&stored)
+        .map(|(p, s)| match s {
+            Some(s) => s.spans(),
+            None => answer::candidates(&p.record.text),
+        })
+        .collect();
     let texts: Vec<&str> = passages
         .iter()
         .zip(&spans)
-        .filter(|(_, s)| s.len() > 1)
-        .flat_map(|(p, s)| s.iter().map(move |&(a, b)| &p.record.text[a..b]))
+        .zip(&stored)
+        .filter(|((_, s), v)| s.len() > 1 && v.is_none())
+        .flat_map(|((p, s), _)| s.iter().map(move |&(a, b)| &p.record.text[a..b]))
         .collect();
-    let vecs = embedder.embed(&texts, &mut |_| {})?;
-    let dim = embedder.dimensions();
+    let vecs = if texts.is_empty() { Vec::new() } else { embedder.embed(&texts, &mut |_| {})? };
     let mut next = 0;
-    let mut out = Vec::with_capacity(ranked.len());
-    for (i, (p, s)) in passages.into_iter().zip(spans).enumerate() {
-        let h = &ranked[i];
-        let (answer, answer_score) = if s.len() == 1 {
-            (s[0], dot(q, index.vector(h.row)))
-        } else {
-            let scored = s.iter().enumerate().map(|(j, &span)| (span, dot(q, &vecs[(next + j) * dim..(next + j + 1) * dim])));
-            let best = scored.fold(((0, 0), f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
-            next += s.len();
-            best
-        };
-        out.push(Found { rank: i + 1, score: h.score, semantic: h.semantic, lexical: h.lexical, also: Vec::new(), passage: p, answer, answer_score });
+    let mut answers = Vec::with_capacity(ranked.len());
+    for ((h, p), (s, v)) in ranked.iter().zip(&passages).zip(spans.iter().zip(&stored)) {
+        let text = &p.record.text;
+        answers.push(match (v, s.len()) {
+            (_, 1) => (s[0], dot(q, index.vector(h.row))),
+            (Some(v), _) => answer::choose(text, s, &words, |j| v.cosine(j, q)),
+            (None, n) => {
+                let at = next;
+                next += n;
+                answer::choose(text, s, &words, |j| dot(q, &vecs[(at + j) * dim..(at + j + 1) * dim]))
+            }
+        });
     }
+    drop(stored);
+    let out = ranked
+        .iter()
+        .zip(passages)
+        .zip(answers)
+        .enumerate()
+        .map(|(i, ((h, p), (answer, answer_score)))| Found {
+            rank: i + 1,
+            score: h.score,
+            semantic: h.semantic,
+            lexical: h.lexical,
+            also: Vec::new(),
+            passage: p,
+            answer,
+            answer_score,
+        })
+        .collect();
     Ok(out)
 }
 
@@ -388,17 +387,17 @@ pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, a
     }
     let q = embedder.embed_one(question)?;
     let exclude = |r: u32| allowed.is_some_and(|a| !a.contains(r));
-    finish(index, embedder, &q, &lexical::parse(question), opts, &exclude)
+    finish(index, embedder, &q, question, &lexical::parse(question), opts, &exclude)
 }
 
 /// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
 /// the results with their folded passages.
-fn finish(index: &Index, embedder: &Embedder, q: &[f32], words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Found>> {
+fn finish(index: &Index, embedder: &Embedder, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Found>> {
     let shaping = opts.per_doc.is_some() || opts.fold.is_some() || opts.min_score.is_some();
     let depth = if shaping { (opts.k * 5).max(50) } else { opts.k };
     let ranked = retrieve(index, q, words, &Options { k: depth, ..*opts }, exclude)?;
     let (kept, folded) = present(index, ranked, opts)?;
-    let mut found = resolve(index, embedder, q, &kept)?;
+    let mut found = resolve(index, embedder, q, question, &kept)?;
     for (i, row) in folded {
         if let Some(p) = index.passage(row)? {
             found[i].also.push(p);
@@ -476,32 +475,16 @@ pub fn related(
     let exclude = |r: u32| exclude_range.is_some_and(|(a, b)| r >= a && r < b) || allowed.is_some_and(|a| !a.contains(r));
     // From a stored passage the search is by its vector (its words would find the passage's own
     // near copies first); from free text, as `ask` searches.
-    let (words, opts) = match target {
-        Target::Text(t) => (lexical::parse(t), *opts),
-        _ => (LexicalQuery { fts: None, phrases: None }, Options { mode: Mode::Semantic, ..*opts }),
+    let (question, words, opts) = match target {
+        Target::Text(t) => (t.as_str(), lexical::parse(t), *opts),
+        _ => ("", LexicalQuery { fts: None, phrases: None }, Options { mode: Mode::Semantic, ..*opts }),
     };
-    finish(index, embedder, &q, &words, &opts, &exclude)
+    finish(index, embedder, &q, question, &words, &opts, &exclude)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sentences_are_trimmed_spans() {
-        let t = "First one.  Second one?\nThird";
-        let s: Vec<&str> = sentences(t).into_iter().map(|(a, b)| &t[a..b]).collect();
-        assert_eq!(s, vec!["First one.", "Second one?", "Third"]);
-        assert_eq!(sentences("   "), vec![(0, 3)]);
-    }
-
-    #[test]
-    fn fragments_are_not_answers_unless_nothing_else() {
-        let t = "Frankfurt, 6 March\n\nThe bank lowered its rate by a quarter point.";
-        let a: Vec<&str> = answer_candidates(t).into_iter().map(|(a, b)| &t[a..b]).collect();
-        assert_eq!(a, vec!["The bank lowered its rate by a quarter point."]);
-        assert_eq!(answer_candidates("Rates cut."), vec![(0, 10)]);
-    }
 
     #[test]
     fn target_parsing() {

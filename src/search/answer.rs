@@ -1,0 +1,211 @@
+//! The answer sentence: which sentence of a found passage answers the question.
+//!
+//! Each sentence's vector is pooled at index time from the passage's own forward pass (the mean of
+//! the final states of the sentence's tokens: what the sentence means in its passage, at no extra
+//! model cost) and stored beside the passage, quantised to int8 (`SentenceVectors`). At query
+//! time a sentence scores its cosine with the question plus `OVERLAP_WEIGHT` × the share of the
+//! question's content words it holds, so no model runs on the hits. Measured on
+//! `examples/analyst` (10 questions with expected sentences, `examples/answer_pooling`): pooled
+//! vectors alone pick the expected sentence 9/10, with the overlap 10/10, the same as embedding
+//! every sentence separately at query time, which cost ~70 ms of a warm `ask`.
+
+use super::lexical;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// A sentence with fewer words than this (a dateline, a byline, a label) is not offered as the
+/// answer when the passage has a longer one: such fragments sit close to many questions in
+/// embedding space ("Frankfurt, 6 March" to "when did the ECB cut?") while answering none.
+const MIN_WORDS: usize = 4;
+
+/// Weight of the question-word overlap (a share, 0–1) beside the sentence's cosine. Pooled
+/// sentence vectors share their passage's context, so cosines of one passage's sentences lie
+/// closer together than those of separately embedded sentences; the words the question names
+/// separate them again. Set on `examples/analyst` (0.1 and 0.2 tried; 0.2 the better).
+pub const OVERLAP_WEIGHT: f32 = 0.2;
+
+/// Sentences that may be a passage's answer: those of at least `MIN_WORDS` words, or all of them
+/// when none is that long.
+pub fn candidates(text: &str) -> Vec<(usize, usize)> {
+    let all = sentences(text);
+    let long: Vec<(usize, usize)> = all.iter().copied().filter(|&(a, b)| text[a..b].split_whitespace().count() >= MIN_WORDS).collect();
+    if long.is_empty() { all } else { long }
+}
+
+/// Sentence spans of `text` (trimmed, non-empty; the whole text when it has none).
+pub fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (off, s) in text.split_sentence_bound_indices() {
+        let lead = s.len() - s.trim_start().len();
+        let body = s.trim();
+        if !body.is_empty() {
+            out.push((off + lead, off + lead + body.len()));
+        }
+    }
+    if out.is_empty() {
+        out.push((0, text.len()));
+    }
+    out
+}
+
+/// A question's content words, lowercased (stop words dropped, unless it has only those).
+pub struct QuestionWords(Vec<String>);
+
+impl QuestionWords {
+    pub fn new(question: &str) -> QuestionWords {
+        let all: Vec<String> = word_set(question);
+        let content: Vec<String> = all.iter().filter(|w| !lexical::is_stop_word(w)).cloned().collect();
+        QuestionWords(if content.is_empty() { all } else { content })
+    }
+
+    /// The share of the question's words that `sentence` holds.
+    pub fn overlap(&self, sentence: &str) -> f32 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let words = word_set(sentence);
+        self.0.iter().filter(|w| words.contains(w)).count() as f32 / self.0.len() as f32
+    }
+}
+
+/// Distinct lowercased runs of letters and digits.
+fn word_set(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The best of `spans` (sentences of `text`) for a question: highest cosine (`cosine(i)` of span
+/// i) plus the overlap bonus. Returns the span and its cosine.
+pub fn choose(text: &str, spans: &[(usize, usize)], words: &QuestionWords, cosine: impl Fn(usize) -> f32) -> ((usize, usize), f32) {
+    let mut best = (spans[0], f32::MIN, f32::MIN);
+    for (i, &(a, b)) in spans.iter().enumerate() {
+        let c = cosine(i);
+        let s = c + OVERLAP_WEIGHT * words.overlap(&text[a..b]);
+        if s > best.2 {
+            best = ((a, b), c, s);
+        }
+    }
+    (best.0, best.1)
+}
+
+/// Sentence vectors of one passage as stored: for each candidate sentence its byte span in the
+/// passage text and its unit vector in int8 with one scale (1/127 of its largest component).
+/// Stored only for passages with more than one candidate. Layout (little-endian): count u16, then
+/// per sentence start u32, end u32, scale f32, `dim` × i8.
+pub struct SentenceVectors<'a> {
+    bytes: &'a [u8],
+    dim: usize,
+    count: usize,
+}
+
+impl<'a> SentenceVectors<'a> {
+    /// Encodes `spans` with their vectors (`spans.len() * dim` floats).
+    pub fn encode(spans: &[(usize, usize)], vectors: &[f32], dim: usize) -> Vec<u8> {
+        assert_eq!(vectors.len(), spans.len() * dim, "one vector per span");
+        let mut out = Vec::with_capacity(2 + spans.len() * (12 + dim));
+        out.extend_from_slice(&(spans.len() as u16).to_le_bytes());
+        for (&(a, b), v) in spans.iter().zip(vectors.chunks_exact(dim)) {
+            let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+            let scale = max / 127.0;
+            out.extend_from_slice(&(a as u32).to_le_bytes());
+            out.extend_from_slice(&(b as u32).to_le_bytes());
+            out.extend_from_slice(&scale.to_le_bytes());
+            out.extend(v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8 as u8));
+        }
+        out
+    }
+
+    /// Reads what `encode` wrote for vectors of `dim` dimensions; `None` if the bytes are not that
+    /// (a damaged row is then answered as if it had no stored vectors).
+    pub fn decode(bytes: &'a [u8], dim: usize) -> Option<SentenceVectors<'a>> {
+        let count = u16::from_le_bytes(bytes.get(..2)?.try_into().ok()?) as usize;
+        (bytes.len() == 2 + count * (12 + dim) && count > 0).then_some(SentenceVectors { bytes, dim, count })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn entry(&self, i: usize) -> &'a [u8] {
+        let size = 12 + self.dim;
+        &self.bytes[2 + i * size..2 + (i + 1) * size]
+    }
+
+    pub fn span(&self, i: usize) -> (usize, usize) {
+        let e = self.entry(i);
+        (u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize, u32::from_le_bytes(e[4..8].try_into().unwrap()) as usize)
+    }
+
+    pub fn spans(&self) -> Vec<(usize, usize)> {
+        (0..self.count).map(|i| self.span(i)).collect()
+    }
+
+    /// Cosine of sentence i with the unit vector `q`.
+    pub fn cosine(&self, i: usize, q: &[f32]) -> f32 {
+        let e = self.entry(i);
+        let scale = f32::from_le_bytes(e[8..12].try_into().unwrap());
+        let dot: f32 = e[12..].iter().zip(q).map(|(&c, &x)| c as i8 as f32 * x).sum();
+        dot * scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_are_trimmed_spans() {
+        let t = "First one.  Second one?\nThird";
+        let s: Vec<&str> = sentences(t).into_iter().map(|(a, b)| &t[a..b]).collect();
+        assert_eq!(s, vec!["First one.", "Second one?", "Third"]);
+        assert_eq!(sentences("   "), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn fragments_are_not_answers_unless_nothing_else() {
+        let t = "Frankfurt, 6 March\n\nThe bank lowered its rate by a quarter point.";
+        let a: Vec<&str> = candidates(t).into_iter().map(|(a, b)| &t[a..b]).collect();
+        assert_eq!(a, vec!["The bank lowered its rate by a quarter point."]);
+        assert_eq!(candidates("Rates cut."), vec![(0, 10)]);
+    }
+
+    #[test]
+    fn stored_vectors_round_trip_within_int8_precision() {
+        let dim = 8;
+        let v: Vec<f32> = (0..2 * dim).map(|i| ((i as f32) * 0.7).sin()).collect();
+        let unit = |s: &[f32]| {
+            let n = s.iter().map(|x| x * x).sum::<f32>().sqrt();
+            s.iter().map(|x| x / n).collect::<Vec<f32>>()
+        };
+        let v: Vec<f32> = v.chunks(dim).flat_map(unit).collect();
+        let bytes = SentenceVectors::encode(&[(0, 5), (6, 20)], &v, dim);
+        let s = SentenceVectors::decode(&bytes, dim).expect("decodes");
+        assert_eq!(s.spans(), vec![(0, 5), (6, 20)]);
+        for i in 0..2 {
+            let q = &v[i * dim..(i + 1) * dim];
+            assert!((s.cosine(i, q) - 1.0).abs() < 0.01, "{}", s.cosine(i, q));
+        }
+        assert!(SentenceVectors::decode(&bytes[..bytes.len() - 1], dim).is_none());
+        assert!(SentenceVectors::decode(&bytes, dim + 1).is_none());
+        assert!(SentenceVectors::decode(&[], dim).is_none());
+    }
+
+    #[test]
+    fn the_overlap_breaks_near_ties_toward_the_words_asked_about() {
+        let t = "The strike ended on Monday. Shippers lost 40 million euros to the strike.";
+        let spans = candidates(t);
+        let words = QuestionWords::new("How much did the strike cost shippers?");
+        // Cosines a hair apart, the first ahead: the sentence naming shippers wins.
+        let (span, cos) = choose(t, &spans, &words, |i| [0.50, 0.48][i]);
+        assert_eq!(&t[span.0..span.1], "Shippers lost 40 million euros to the strike.");
+        assert_eq!(cos, 0.48);
+        // A clear cosine lead is not overturned by one shared word.
+        let (span, _) = choose(t, &spans, &words, |i| [0.80, 0.40][i]);
+        assert_eq!(&t[span.0..span.1], "The strike ended on Monday.");
+    }
+}
