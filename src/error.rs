@@ -28,6 +28,9 @@ pub enum Error {
     /// Settings that cannot be used (a flag or a SEMSEARCH_* variable).
     #[error("{0}")]
     Usage(String),
+    /// What the user named (a passage id, a path:line) is not in the index.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl Error {

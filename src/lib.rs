@@ -19,4 +19,6 @@ pub mod model;
 pub mod output;
 pub mod progress;
 pub mod search;
+pub mod serve;
 pub mod settings;
+pub mod status;

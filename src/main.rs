@@ -46,6 +46,8 @@ enum Command {
     Bench(BenchArgs),
     /// Show the index (model, counts, sizes, tombstones); with PATHs, what `index PATH...` would change
     Status(StatusArgs),
+    /// Serve the search as a local HTTP API and a search page (model and index loaded once)
+    Serve(ServeArgs),
     /// Merge the index's segments (one per 65,536 passages), dropping deleted passages and rebuilding the graphs
     Compact(CompactArgs),
     /// Manage the embedding model
@@ -272,6 +274,18 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; anything but loopback is reachable from other machines (a warning
+    /// says so). Port 0 picks a free port (printed on stderr)
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: std::net::SocketAddr,
+    /// Also allow pages from ORIGIN to call the API (e.g. http://localhost:3000); by default only
+    /// the server's own page can
+    #[arg(long, value_name = "ORIGIN")]
+    cors: Option<String>,
+}
+
+#[derive(Args)]
 struct CompactArgs {
     /// Print the summary as JSON on stdout
     #[arg(long)]
@@ -355,12 +369,7 @@ impl SearchOpts {
 
     /// `per_doc_default`: `ask` caps passages per document, `related` does not.
     fn search(&self, per_doc_default: Option<usize>) -> search::Options {
-        search::Options {
-            min_score: self.min_score,
-            per_doc: self.per_doc.or(per_doc_default).filter(|&n| n > 0),
-            fold: (!self.no_fold).then_some(search::FOLD_COSINE),
-            ..search::Options::plain(self.k, self.strategy(), self.mode)
-        }
+        search::Options::for_reader(self.k, self.strategy(), self.mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold)
     }
 
     fn filter(&self) -> search::Filter {
@@ -404,7 +413,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | Error::NoIndex { .. }
             | Error::OtherModel { .. }
             | Error::BadInput { .. }
-            | Error::Usage(_),
+            | Error::Usage(_)
+            | Error::NotFound(_),
         )
         | None => 2,
     }
@@ -466,6 +476,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
         Command::Completions { .. } => unreachable!("answered above"),
+        Command::Serve(a) => {
+            let (embedder, index) = config.embedder_and_index()?;
+            let info = embedder.info().clone();
+            drop(index);
+            let searcher = semsearch::serve::Searcher::open(&config.index_dir, &info, embedder)?;
+            semsearch::serve::run(searcher, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
+            Ok(0)
+        }
         Command::Compact(a) => {
             config.ensure_model()?;
             let info = ModelInfo::read(&config.model)?;
@@ -635,50 +653,15 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
 
 fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
-    let meta = index::Meta::read(dir)?;
-    if meta.is_none() && a.paths.is_empty() {
-        return Err(Error::NoIndex { dir: dir.clone() }.into());
-    }
-    let mut status = serde_json::Map::new();
-    status.insert("index".into(), serde_json::json!(dir.display().to_string()));
-    if let Some(m) = &meta {
-        let kind_bytes = |ext: &str| m.files.iter().filter(|(n, _)| n.ends_with(ext)).map(|(_, f)| f.bytes).sum::<u64>();
-        let meta_bytes = std::fs::metadata(dir.join("meta.json")).map(|m| m.len()).unwrap_or(0);
-        let files = serde_json::json!({
-            "passages": kind_bytes(".sqlite"),
-            "vectors": kind_bytes(".f32"),
-            "graph": kind_bytes(".graph"),
-            "meta": meta_bytes,
-        });
-        status.insert("generation".into(), serde_json::json!(m.generation));
-        status.insert("format_version".into(), serde_json::json!(m.format_version));
-        status.insert("model".into(), serde_json::to_value(&m.model)?);
-        status.insert("chunking".into(), serde_json::to_value(m.chunking)?);
-        status.insert("documents".into(), serde_json::json!(m.counts.documents));
-        status.insert("passages".into(), serde_json::json!(m.counts.passages));
-        status.insert("segments".into(), serde_json::json!(m.segments.len()));
-        status.insert("deleted_passages".into(), serde_json::json!(m.deleted_rows()));
-        status.insert("tombstone_share".into(), serde_json::json!((m.tombstone_share() * 1e4).round() / 1e4));
-        status.insert("size_bytes".into(), serde_json::json!(m.size_bytes() + meta_bytes));
-        status.insert("file_bytes".into(), files);
-        // The manifest alone answers most of status: a store that cannot be opened only costs the
-        // date counts here (`ask` and `index` report what is wrong with it).
-        let opened = Index::open_any(dir);
-        if let Ok(dated) = opened.as_ref().map_err(|_| ()).and_then(|i| i.dated_documents().map_err(|_| ())) {
-            status.insert("documents_with_date".into(), serde_json::json!(dated));
-            status.insert("documents_without_date".into(), serde_json::json!(m.counts.documents.saturating_sub(dated)));
+    let mut status = match semsearch::status::report(dir, a.files)? {
+        Some(s) => s,
+        None if a.paths.is_empty() => return Err(Error::NoIndex { dir: dir.clone() }.into()),
+        None => {
+            let mut s = serde_json::Map::new();
+            s.insert("index".into(), serde_json::json!(dir.display().to_string()));
+            s
         }
-        if a.files {
-            let docs = opened?.documents()?;
-            let list: Vec<serde_json::Value> = docs
-                .iter()
-                .map(|d| {
-                    serde_json::json!({"path": d.path, "doc_id": d.doc_id, "title": d.title, "date": d.date, "url": d.url, "passages": d.n_passages})
-                })
-                .collect();
-            status.insert("files".into(), serde_json::Value::Array(list));
-        }
-    }
+    };
     if !a.paths.is_empty() {
         let mut input = indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
         let (plan, _) = indexer::plan(dir, &mut input)?;

@@ -86,6 +86,40 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
     }
 }
 
+/// A stored passage with its document's fields (the server's `/api/passage`).
+#[derive(Serialize)]
+pub struct JsonPassage<'a> {
+    pub id: &'a str,
+    pub doc_id: &'a str,
+    pub ordinal: u32,
+    pub path: &'a str,
+    pub line_start: u32,
+    pub line_end: u32,
+    pub title: &'a str,
+    pub section: &'a str,
+    pub date: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub text: &'a str,
+}
+
+impl<'a> JsonPassage<'a> {
+    pub fn new(r: &'a crate::index::PassageRecord, doc: &'a crate::index::DocRecord) -> JsonPassage<'a> {
+        JsonPassage {
+            id: &r.id,
+            doc_id: &r.doc_id,
+            ordinal: r.ordinal,
+            path: &doc.path,
+            line_start: r.line_start,
+            line_end: r.line_end,
+            title: &doc.title,
+            section: &r.section,
+            date: doc.date.as_deref(),
+            url: doc.url.as_deref(),
+            text: &r.text,
+        }
+    }
+}
+
 pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
     for f in found {
         serde_json::to_writer(&mut *out, &JsonHit::from(f))?;

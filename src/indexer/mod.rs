@@ -277,7 +277,7 @@ impl Run<'_> {
             .collect();
         // With each embedded passage, the vectors of its answer candidates (`search::answer`),
         // pooled in the same forward pass; spans are of the embedded text (section prefix first).
-        let embedded: Vec<(std::borrow::Cow<str>, Vec<(usize, usize)>, usize)> = pending
+        let embedded: Vec<ToEmbed> = pending
             .iter()
             .zip(&chunks)
             .zip(&reused)
@@ -289,12 +289,12 @@ impl Run<'_> {
                     let shift = full.len() - body.len();
                     let spans = answer::candidates(body);
                     let spans = if spans.len() > 1 { spans.into_iter().map(|(a, b)| (a + shift, b + shift)).collect() } else { Vec::new() };
-                    (full, spans, shift)
+                    ToEmbed { text: full, spans, shift }
                 })
             })
             .collect();
-        let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.1.clone()).collect();
-        let texts: Vec<&str> = embedded.iter().map(|e| e.0.as_ref()).collect();
+        let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.spans.clone()).collect();
+        let texts: Vec<&str> = embedded.iter().map(|e| e.text.as_ref()).collect();
         let max_tokens = self.embedder.info().max_tokens;
         self.summary.tokens_embedded += chunks
             .iter()
@@ -322,9 +322,9 @@ impl Run<'_> {
         let sentences: Vec<Option<Vec<u8>>> = embedded
             .iter()
             .zip(sentence_vectors)
-            .map(|((_, s, shift), v)| {
-                (!s.is_empty() && v.len() == s.len() * dim).then(|| {
-                    let local: Vec<(usize, usize)> = s.iter().map(|&(a, b)| (a - shift, b - shift)).collect();
+            .map(|(e, v)| {
+                (!e.spans.is_empty() && v.len() == e.spans.len() * dim).then(|| {
+                    let local: Vec<(usize, usize)> = e.spans.iter().map(|&(a, b)| (a - e.shift, b - e.shift)).collect();
                     answer::SentenceVectors::encode(&local, &v, dim)
                 })
             })
@@ -396,6 +396,14 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// A passage as embedded: its text with the section prefix, its answer candidates as spans of that
+/// text (none when it has only one), and the prefix's length.
+struct ToEmbed<'a> {
+    text: std::borrow::Cow<'a, str>,
+    spans: Vec<(usize, usize)>,
+    shift: usize,
 }
 
 fn section_of<'d>(doc: &'d Document, c: &Chunk) -> &'d str {

@@ -223,6 +223,17 @@ pub struct Options {
 }
 
 impl Options {
+    /// Ranking as a reader sees it: results under `min_score` dropped, at most `per_doc` passages of
+    /// one document (0: no limit), near-duplicates folded unless `no_fold`.
+    pub fn for_reader(k: usize, strategy: Strategy, mode: Mode, min_score: Option<f32>, per_doc: Option<usize>, no_fold: bool) -> Options {
+        Options {
+            min_score,
+            per_doc: per_doc.filter(|&n| n > 0),
+            fold: (!no_fold).then_some(FOLD_COSINE),
+            ..Options::plain(k, strategy, mode)
+        }
+    }
+
     /// Ranking as a labeled set is scored: no score floor, no capping, no folding.
     pub fn plain(k: usize, strategy: Strategy, mode: Mode) -> Options {
         Options { k, strategy, mode, fusion: Fusion::default(), min_score: None, per_doc: None, fold: None }
@@ -407,6 +418,7 @@ fn finish(index: &Index, embedder: &Embedder, q: &[f32], question: &str, words: 
 }
 
 /// What `related` starts from.
+#[derive(Debug, Clone)]
 pub enum Target {
     Passage(String),
     PathLine(String, u32),
@@ -441,7 +453,10 @@ pub fn related(
             None
         }
         Target::Passage(id) => Some(index.row_of_id(id)?.ok_or_else(|| {
-            anyhow::anyhow!("no passage with id {id} in {}; ids come from `semsearch ask --json` (they change when a document changes)", index.dir.display())
+            crate::error::Error::NotFound(format!(
+                "no passage with id {id} in {}; ids come from `semsearch ask --json` (they change when a document changes)",
+                index.dir.display()
+            ))
         })?),
         Target::PathLine(path, line) => {
             let stored = crate::docpath::PathKeys::for_index(&index.dir).key(std::path::Path::new(path));
@@ -450,7 +465,10 @@ pub fn related(
                 None => index.row_at_line(path, *line)?,
             };
             Some(row.ok_or_else(|| {
-                anyhow::anyhow!("{path}:{line} is not inside an indexed passage of {}; check the path and line (see `semsearch ask --json`)", index.dir.display())
+                crate::error::Error::NotFound(format!(
+                    "{path}:{line} is not inside an indexed passage of {}; check the path and line (see `semsearch ask --json`)",
+                    index.dir.display()
+                ))
             })?)
         }
     };

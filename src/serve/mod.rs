@@ -1,0 +1,233 @@
+//! `semsearch serve`: the search as a local HTTP API and a search page, warm between requests.
+//!
+//! Built on axum over tokio and hyper: the stack most Rust services use, maintained by the tokio
+//! project, with typed routing and extractors, and nothing in it we would otherwise write by hand.
+//! Searching is CPU work (the question through the model, the graph walk), so each request's
+//! search runs on tokio's blocking pool, several at once (see `Searcher` for how they share the
+//! model and the index), and the async workers only move bytes.
+
+pub mod params;
+pub mod searcher;
+
+use crate::error::Error;
+use crate::output::{JsonHit, JsonPassage};
+use crate::search;
+use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use params::Params;
+pub use searcher::Searcher;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How the server runs.
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    /// An origin allowed to call the API from its pages (`--cors`); none: same origin only.
+    pub cors: Option<String>,
+    pub quiet: bool,
+}
+
+/// An API error: its status and a message for the caller.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// What the user can fix is 400, what is not there 404; the rest is ours (500), logged.
+    fn from(e: anyhow::Error) -> ApiError {
+        let status = match Error::find(&e) {
+            Some(Error::BadInput { .. } | Error::Usage(_)) => StatusCode::BAD_REQUEST,
+            Some(Error::NotFound(_)) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            eprintln!("semsearch: error: {e:#}");
+        }
+        ApiError(status, format!("{e:#}"))
+    }
+}
+
+fn bad_request(why: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, why)
+}
+
+type Shared = Arc<Searcher>;
+
+/// Runs `f` on the blocking pool: a search never stalls the workers that accept connections.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the search failed: {e}"))),
+    }
+}
+
+/// A JSON response serialised from `body` as the commands print it (through `serde_json::Value`,
+/// an f32 score would come out with f64 digits).
+fn json_response(body: &impl serde::Serialize) -> anyhow::Result<Response> {
+    let bytes = serde_json::to_vec(body)?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
+}
+
+/// The results of a search as `ask --json` prints them, one object each.
+fn results(found: &[search::Found]) -> Vec<JsonHit<'_>> {
+    found.iter().map(JsonHit::from).collect()
+}
+
+#[derive(serde::Serialize)]
+struct AskResponse<'a> {
+    question: &'a str,
+    mode: &'static str,
+    /// Documents without a date that a date filter left out.
+    undated_left_out: usize,
+    results: Vec<JsonHit<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct RelatedResponse<'a> {
+    results: Vec<JsonHit<'a>>,
+}
+
+async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref());
+    let question = p.question().map_err(bad_request)?;
+    let req = p.search(Some(search::PER_DOC)).map_err(bad_request)?;
+    blocking(move || {
+        s.with_index(|index| {
+            let allowed = if req.filter.is_empty() { None } else { Some(req.filter.allowed(index)?) };
+            let found = search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?;
+            json_response(&AskResponse {
+                question: &question,
+                mode: mode_name(req.options.mode),
+                undated_left_out: allowed.as_ref().map_or(0, |a| a.undated),
+                results: results(&found),
+            })
+        })
+    })
+    .await
+}
+
+async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = Params::parse(q.as_deref()).related().map_err(bad_request)?;
+    blocking(move || {
+        s.with_index(|index| {
+            let f = &req.search.filter;
+            let allowed = if f.is_empty() { None } else { Some(f.allowed(index)?) };
+            let found = search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?;
+            json_response(&RelatedResponse { results: results(&found) })
+        })
+    })
+    .await
+}
+
+async fn status(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+    blocking(move || {
+        let report = crate::status::report(s.dir(), false)?.ok_or_else(|| Error::NotFound(format!("no index in {}", s.dir().display())))?;
+        Ok(Json(serde_json::Value::Object(report)))
+    })
+    .await
+}
+
+/// A passage with up to `context` (default 1, at most 10) passages of its document before and after it.
+async fn passage(State(s): State<Shared>, UrlPath(id): UrlPath<String>, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = Params::parse(q.as_deref());
+    let context: usize = match p.get("context") {
+        None | Some("") => 1,
+        Some(v) => v.parse().ok().filter(|&n| n <= 10).ok_or_else(|| bad_request(format!("context={v:?} is not a number from 0 to 10")))?,
+    };
+    blocking(move || {
+        s.with_index(|index| {
+            let row = index.row_of_id(&id)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
+            let p = index.passage(row)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
+            let doc = index
+                .document(&p.record.doc_id)?
+                .ok_or_else(|| Error::damaged(&index.dir, format!("passage {id} has no document")))?;
+            let all = index.passages_of(&doc)?;
+            let at = p.record.ordinal as usize;
+            let before: Vec<_> = all[at.saturating_sub(context).min(all.len())..at.min(all.len())].iter().map(|r| JsonPassage::new(r, &doc)).collect();
+            let after: Vec<_> = all.iter().skip(at + 1).take(context).map(|r| JsonPassage::new(r, &doc)).collect();
+            Ok(Json(json!({"passage": JsonPassage::new(&p.record, &doc), "before": before, "after": after})))
+        })
+    })
+    .await
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such endpoint; see /api/ask, /api/related, /api/status, /api/passage/ID".into())
+}
+
+fn mode_name(m: search::Mode) -> &'static str {
+    match m {
+        search::Mode::Hybrid => "hybrid",
+        search::Mode::Semantic => "semantic",
+        search::Mode::Lexical => "lexical",
+    }
+}
+
+/// The search page: one file, compiled in.
+async fn page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))], Html(include_str!("page.html")))
+}
+
+pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
+    let mut app = Router::new()
+        .route("/", get(page))
+        .route("/api/ask", get(ask))
+        .route("/api/related", get(related))
+        .route("/api/status", get(status))
+        .route("/api/passage/{id}", get(passage))
+        .fallback(not_found)
+        .with_state(searcher);
+    if let Some(origin) = cors {
+        let origin: HeaderValue = origin.parse().map_err(|_| Error::Usage(format!("--cors {origin:?} is not an origin; e.g. --cors http://localhost:3000")))?;
+        app = app.layer(tower_http::cors::CorsLayer::new().allow_origin(origin).allow_methods([axum::http::Method::GET]));
+    }
+    Ok(app)
+}
+
+/// Serves until Ctrl-C (or SIGTERM): requests in flight finish first.
+pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let app = router(Arc::new(searcher), opts.cors.as_deref())?;
+        let listener = tokio::net::TcpListener::bind(opts.addr)
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}; choose another --addr", opts.addr)))?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            eprintln!("semsearch: warning: listening on {addr}, reachable from other machines; the API has no authentication");
+        }
+        // The one line a script or test waits for: where to connect.
+        eprintln!("semsearch: serving on http://{addr}");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+        if !opts.quiet {
+            eprintln!("semsearch: stopped");
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

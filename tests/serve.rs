@@ -1,0 +1,197 @@
+//! `semsearch serve` end to end: the real binary on a free loopback port over a real index of the
+//! sample articles, called over HTTP like any client would.
+
+mod common;
+use common::{json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+/// A running server, stopped when dropped (also when a test fails).
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(index: &Path) -> Server {
+        let mut child = spawn_semsearch(index)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("semsearch serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let base = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("serve exited before listening: {seen:?}");
+            };
+            if let Some(url) = line.strip_prefix("semsearch: serving on ") {
+                break url.to_string();
+            }
+            seen.push(line);
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    /// Status code and body (JSON, or the page's text as a JSON string).
+    fn get(&self, path: &str) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut resp = agent.get(format!("{}{path}", self.base)).call().expect("the server answers");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+fn sample_index(tmp: &Path) -> (PathBuf, PathBuf) {
+    let corpus = sample_corpus(tmp);
+    let index = tmp.join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    (corpus, index)
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_else(|| panic!("no error message in {v}"))
+}
+
+#[test]
+fn every_endpoint_answers_as_the_commands_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+
+    // /api/ask: the same results, fields and order as `ask --json`.
+    let q = "How much will Alibaba invest in AI over three years?";
+    let (status, body) = server.get(&format!("/api/ask?q={}&k=3", q.replace(' ', "+").replace('?', "%3F")));
+    assert_eq!(status, 200, "{body}");
+    let cli = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "3", q])));
+    let api = body["results"].as_array().unwrap();
+    assert_eq!(api.len(), 3);
+    assert_eq!(api, &cli, "the API and `ask --json` differ");
+    for key in ["rank", "score", "id", "doc_id", "path", "line_start", "line_end", "title", "text", "answer", "semantic_rank", "lexical_rank", "also"] {
+        assert!(api[0].get(key).is_some(), "no {key} in {}", api[0]);
+    }
+    assert!(api[0]["answer"].as_str().unwrap().contains("52.4 billion"), "{}", api[0]);
+    // Modes and filters pass through.
+    let (status, body) = server.get("/api/ask?q=Kenny+Ng&mode=hybrid&k=1");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["results"][0]["text"].as_str().unwrap().contains("Kenny Ng"), "{body}");
+    assert_eq!(body["mode"], "hybrid");
+    let (status, body) = server.get("/api/ask?q=Alibaba&k=3&path=*-briefs.txt");
+    assert_eq!(status, 200, "{body}");
+    let hits = body["results"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{body}");
+    assert!(hits.iter().all(|r| r["path"] == "news/news-briefs.txt"), "{body}");
+
+    // /api/related, by id, by path and line, by text.
+    let id = api[0]["id"].as_str().unwrap();
+    let (status, body) = server.get(&format!("/api/related?id={id}&k=2"));
+    assert_eq!(status, 200, "{body}");
+    let related = body["results"].as_array().unwrap();
+    assert_eq!(related.len(), 2);
+    assert!(related.iter().all(|r| r["doc_id"] != api[0]["doc_id"]), "the passage's own document came back: {body}");
+    let cli = json_lines(&ok_stdout(semsearch(&index).args(["related", "--json", "-k", "2", id])));
+    assert_eq!(related, &cli);
+    let (path, line) = (api[0]["path"].as_str().unwrap(), api[0]["line_start"].as_u64().unwrap());
+    let (status, body) = server.get(&format!("/api/related?path={path}&line={line}&k=2"));
+    assert_eq!((status, body["results"].as_array().unwrap()), (200, related), "{body}");
+    let (status, body) = server.get("/api/related?text=chatbot+in+hospitals&k=1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 1);
+
+    // /api/status: the numbers of `status --json`.
+    let (status, body) = server.get("/api/status");
+    assert_eq!(status, 200, "{body}");
+    let cli: Value = serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json"]))).unwrap();
+    for key in ["documents", "passages", "generation", "model", "segments"] {
+        assert_eq!(body[key], cli[key], "{key}");
+    }
+    assert_eq!(body["documents"], 12);
+
+    // /api/passage/{id}: the passage with its neighbours in the document.
+    let (status, body) = server.get(&format!("/api/passage/{id}?context=1"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["passage"]["id"], id);
+    assert_eq!(body["passage"]["text"], api[0]["text"]);
+    let ordinal = body["passage"]["ordinal"].as_u64().unwrap();
+    let (before, after) = (body["before"].as_array().unwrap(), body["after"].as_array().unwrap());
+    assert_eq!(before.len(), usize::from(ordinal > 0), "{body}");
+    assert!(before.iter().chain(after).all(|p| p["doc_id"] == api[0]["doc_id"]), "{body}");
+    if let Some(next) = after.first() {
+        assert_eq!(next["ordinal"].as_u64().unwrap(), ordinal + 1);
+    }
+
+    // The page.
+    let (status, page) = server.get("/?q=alibaba");
+    assert_eq!(status, 200);
+    assert!(page.as_str().unwrap().contains("<title>semsearch</title>"));
+
+    // Bad parameters: 400 naming the parameter; what is not there: 404.
+    for (path, needle) in [
+        ("/api/ask?k=3", "q is missing"),
+        ("/api/ask?q=x&k=0", "k=0"),
+        ("/api/ask?q=x&k=lots", "k="),
+        ("/api/ask?q=x&mode=fuzzy", "mode="),
+        ("/api/ask?q=x&since=last+week", "since"),
+        ("/api/related?k=2", "give one of"),
+        ("/api/passage/x?context=99", "context="),
+    ] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).contains(needle), "{path}: {body}");
+    }
+    for path in ["/api/passage/0000000000000000", "/api/related?id=0000000000000000", "/api/related?path=nowhere.txt&line=1", "/api/nothing"] {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+        error_of(&body);
+    }
+    // A question nothing answers is no error: no results.
+    let (status, body) = server.get("/api/ask?q=zzqx+vvbn&min_score=0.5");
+    assert_eq!((status, body["results"].as_array().unwrap().len()), (200, 0), "{body}");
+}
+
+#[test]
+fn requests_in_parallel_and_a_new_generation_without_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (corpus, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+    let question = "/api/ask?q=Which+port+did+the+dockworkers+strike+close%3F&k=1";
+
+    // Eight clients at once: every request answered, all alike.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| (0..3).map(|_| server.get(question)).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers.len(), 24);
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["results"], answers[0].1["results"]);
+    }
+    assert_ne!(answers[0].1["results"][0]["path"], "news/port-strike.txt");
+    let generation = server.get("/api/status").1["generation"].as_u64().unwrap();
+
+    // `semsearch index` commits a new generation while the server runs: the next request sees it.
+    std::fs::write(
+        corpus.join("port-strike.txt"),
+        "Dockworkers at Antwerp-Bruges ended a four-day strike on Monday.\n\nThe walkout closed the port of Antwerp to container ships and cost shippers about 120 million euros.\n",
+    )
+    .unwrap();
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let (status, body) = server.get(question);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["path"], "news/port-strike.txt", "{body}");
+    assert_eq!(server.get("/api/status").1["generation"].as_u64().unwrap(), generation + 1);
+}
