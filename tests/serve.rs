@@ -195,3 +195,56 @@ fn requests_in_parallel_and_a_new_generation_without_restart() {
     assert_eq!(body["results"][0]["path"], "news/port-strike.txt", "{body}");
     assert_eq!(server.get("/api/status").1["generation"].as_u64().unwrap(), generation + 1);
 }
+
+/// Debian's Chromium, which `.ci/run` installs. Without it a developer's run skips this test,
+/// saying how to install it; under CI (`CI` set) a missing browser fails it.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("SEMSEARCH_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()));
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs Chromium for the page test: apt-get install chromium");
+        eprintln!("skipped: no Chromium (install it with `apt-get install chromium`, or set SEMSEARCH_CHROMIUM)");
+    }
+    found
+}
+
+/// Chromium, headless, on `url` with enough virtual time for the page's own requests; `extra`
+/// says what to produce (`--dump-dom`, `--screenshot=…`). Returns stdout.
+fn headless(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
+    let out = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--virtual-time-budget=15000", "--window-size=900,1100"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_page_in_a_real_browser_shows_the_answer_in_the_first_card() {
+    let Some(browser) = chromium() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+    // The question in the URL, as a bookmarked or shared search: the page runs it on load.
+    let url = format!("{}/?q=How+much+will+Alibaba+invest+in+AI+over+three+years%3F", server.base);
+    let dom = headless(&browser, &tmp.path().join("profile"), &url, &["--dump-dom"]);
+    let first = dom.split("<article").nth(1).unwrap_or_else(|| panic!("no result card in the page: {dom}"));
+    let first = &first[..first.find("</article>").expect("a whole card")];
+    assert!(first.contains("news/alibaba-ai-investment.txt:8-10"), "{first}");
+    let marked = &first[first.find("<mark>").expect("the answer is marked") + 6..first.find("</mark>").unwrap()];
+    assert!(marked.contains("pledged to invest US$52.4 billion"), "{marked}");
+    assert!(first.contains("also in"), "the briefs retelling the story are folded into it: {first}");
+
+    // A screenshot for people to look at (the closing note describes it).
+    let shot = common::repo().join("target/serve-page.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(&browser, &tmp.path().join("profile2"), &url, &[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
+}
