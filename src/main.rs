@@ -48,6 +48,9 @@ enum Command {
     Status(StatusArgs),
     /// Serve the search as a local HTTP API and a search page (model and index loaded once)
     Serve(ServeArgs),
+    /// Serve the search to AI assistants over the Model Context Protocol (stdio): tools search,
+    /// related and status
+    Mcp,
     /// Merge the index's segments (one per 65,536 passages), dropping deleted passages and rebuilding the graphs
     Compact(CompactArgs),
     /// Manage the embedding model
@@ -476,6 +479,13 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
         Command::Completions { .. } => unreachable!("answered above"),
+        Command::Mcp => {
+            let (embedder, index) = config.embedder_and_index()?;
+            let info = embedder.info().clone();
+            drop(index);
+            semsearch::serve::mcp::run(semsearch::serve::Searcher::open(&config.index_dir, &info, embedder)?)?;
+            Ok(0)
+        }
         Command::Serve(a) => {
             let (embedder, index) = config.embedder_and_index()?;
             let info = embedder.info().clone();

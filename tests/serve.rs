@@ -248,3 +248,97 @@ fn the_page_in_a_real_browser_shows_the_answer_in_the_first_card() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
 }
+
+/// One JSON-RPC exchange with `semsearch mcp` over its stdio.
+struct McpClient {
+    child: Child,
+    out: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl McpClient {
+    fn send(&mut self, msg: Value) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next message on stdout: every line there must be JSON-RPC (logs go to stderr).
+    fn recv(&mut self) -> Value {
+        let line = self.out.next().expect("a reply").unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{v}");
+        v
+    }
+
+    fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let reply = self.recv();
+        assert_eq!(reply["id"], id, "{reply}");
+        reply
+    }
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mcp_initializes_lists_its_tools_and_answers_a_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let mut child = spawn_semsearch(&index).arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut mcp = McpClient { child, out };
+
+    let init = mcp.call(1, "initialize", serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}));
+    assert_eq!(init["result"]["serverInfo"]["name"], "semsearch", "{init}");
+    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+    mcp.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+
+    let list = mcp.call(2, "tools/list", serde_json::json!({}));
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["related", "search", "status"]);
+    for t in tools {
+        assert!(t["description"].as_str().unwrap().len() > 80, "a model needs a real description: {t}");
+    }
+    let search = tools.iter().find(|t| t["name"] == "search").unwrap();
+    assert!(search["inputSchema"]["properties"]["question"].is_object(), "{search}");
+    assert_eq!(search["inputSchema"]["required"], serde_json::json!(["question"]), "{search}");
+
+    // tools/call search: the passage that answers, with its path:line and answer sentence.
+    let r = mcp.call(3, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "Which hospital uses DeepSeek in its medical records?", "k": 2}}));
+    assert_ne!(r["result"]["isError"], true, "{r}");
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    let body: Value = serde_json::from_str(text).unwrap();
+    let top = &body["results"][0];
+    assert_eq!(top["path"], "news/alibaba-ai-investment.txt", "{top}");
+    assert!(top["answer"].as_str().unwrap().contains("Second Affiliated Hospital of Fujian Medical University"), "{top}");
+    assert!(top["line_start"].as_u64().unwrap() > 0 && top["id"].is_string());
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+
+    // related from that result's id; status.
+    let r = mcp.call(4, "tools/call", serde_json::json!({"name": "related", "arguments": {"id": top["id"], "k": 1}}));
+    let body: Value = serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(body["results"].as_array().unwrap().len(), 1, "{r}");
+    let r = mcp.call(5, "tools/call", serde_json::json!({"name": "status", "arguments": {}}));
+    let body: Value = serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(body["documents"], 12, "{r}");
+
+    // A bad argument is a tool error the model can read, and the server goes on.
+    let r = mcp.call(6, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "gold", "mode": "fuzzy"}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("mode"), "{r}");
+    let r = mcp.call(7, "tools/call", serde_json::json!({"name": "related", "arguments": {"id": "0000000000000000"}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+
+    // Closing stdin ends it cleanly.
+    drop(mcp.child.stdin.take());
+    let status = mcp.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -6,6 +6,7 @@
 //! search runs on tokio's blocking pool, several at once (see `Searcher` for how they share the
 //! model and the index), and the async workers only move bytes.
 
+pub mod mcp;
 pub mod params;
 pub mod searcher;
 

@@ -30,6 +30,11 @@ impl Params {
         Params(form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
     }
 
+    /// From pairs (the MCP tools' arguments, as the API's query parameters would give them).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }

@@ -1,0 +1,177 @@
+//! `semsearch mcp`: the search as tools for AI assistants, over the Model Context Protocol on
+//! stdio, with the official Rust SDK (rmcp). stdout carries the protocol only; logs go to stderr.
+//!
+//! The tools take the API's parameters (checked by the same `Params`) and answer with the objects
+//! `ask --json` prints, as JSON text a model reads (and as structured content for clients that
+//! use it). A bad argument is a tool error the model can read and correct, not a protocol error.
+
+use super::params::Params;
+use super::Searcher;
+use crate::output::JsonHit;
+use crate::search;
+use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Mcp {
+    searcher: Arc<Searcher>,
+    #[allow(dead_code, reason = "read by the code #[tool_handler] generates")]
+    tool_router: ToolRouter<Mcp>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct SearchArgs {
+    /// The question, in plain language, as a person would ask it ("How much will Alibaba invest in AI?"). Names, figures and "quoted phrases" are matched as words in hybrid and lexical mode.
+    question: String,
+    /// How many passages to return (1 to 50; default 5).
+    k: Option<usize>,
+    /// "semantic" (default: by meaning), "hybrid" (meaning and words; best for names, tickers, numbers, rare terms), or "lexical" (words only, BM25).
+    mode: Option<String>,
+    /// Only documents whose path matches one of these globs or folders (e.g. "notes/**", "*.md").
+    paths: Option<Vec<String>>,
+    /// Only documents dated on or after this ISO 8601 date (2025-03-06, 2025-03 or 2025); undated documents are left out.
+    since: Option<String>,
+    /// Only documents dated on or before this ISO 8601 date.
+    until: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct RelatedArgs {
+    /// The id of a passage from an earlier search result.
+    id: Option<String>,
+    /// Or a document path as results show it (with `line`).
+    path: Option<String>,
+    /// The line inside `path`.
+    line: Option<u32>,
+    /// Or a piece of text to find passages like.
+    text: Option<String>,
+    /// How many passages to return (1 to 50; default 5).
+    k: Option<usize>,
+}
+
+/// Most results a tool call returns: a model's context is the budget.
+const MAX_K: usize = 50;
+
+fn tool_error(why: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(why.into())])
+}
+
+fn found_result(found: &[search::Found]) -> CallToolResult {
+    let hits: Vec<JsonHit> = found.iter().map(JsonHit::from).collect();
+    if hits.is_empty() {
+        return CallToolResult::structured(json!({"results": [], "note": "no passage answers this; try other words or mode \"hybrid\""}));
+    }
+    CallToolResult::structured(json!({ "results": hits }))
+}
+
+impl Mcp {
+    /// Runs a search on the blocking pool (the model is CPU work).
+    async fn run(&self, f: impl FnOnce(&Searcher) -> anyhow::Result<CallToolResult> + Send + 'static) -> Result<CallToolResult, ErrorData> {
+        let s = self.searcher.clone();
+        match tokio::task::spawn_blocking(move || f(&s)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                eprintln!("semsearch: error: {e:#}");
+                Ok(tool_error(format!("{e:#}")))
+            }
+            Err(e) => Err(ErrorData::internal_error(format!("the search failed: {e}"), None)),
+        }
+    }
+}
+
+#[tool_router]
+impl Mcp {
+    pub fn new(searcher: Arc<Searcher>) -> Mcp {
+        Mcp { searcher, tool_router: Self::tool_router() }
+    }
+
+    #[tool(
+        description = "Search the user's own indexed articles, notes and reports for the passages that answer a question. Returns passages best first, each with its file path and line numbers (path:line_start), title and section, date, the passage text, the single sentence that best answers the question (\"answer\"), a relevance score, and an id for the related tool. Use it whenever the user asks about something that may be in their documents; cite results as path:line."
+    )]
+    async fn search(&self, Parameters(a): Parameters<SearchArgs>) -> Result<CallToolResult, ErrorData> {
+        if a.k.is_some_and(|k| k > MAX_K) {
+            return Ok(tool_error(format!("k={} is too many; ask for 1 to {MAX_K}", a.k.unwrap_or_default())));
+        }
+        let mut pairs = vec![("q".to_string(), a.question)];
+        pairs.extend(a.k.map(|k| ("k".into(), k.to_string())));
+        pairs.extend(a.mode.map(|m| ("mode".into(), m)));
+        pairs.extend(a.paths.unwrap_or_default().into_iter().map(|p| ("path".into(), p)));
+        pairs.extend(a.since.map(|d| ("since".into(), d)));
+        pairs.extend(a.until.map(|d| ("until".into(), d)));
+        let p = Params::from_pairs(pairs);
+        let (question, req) = match (p.question(), p.search(Some(search::PER_DOC))) {
+            (Ok(q), Ok(r)) => (q, r),
+            (Err(e), _) | (_, Err(e)) => return Ok(tool_error(e)),
+        };
+        self.run(move |s| {
+            s.with_index(|index| {
+                let allowed = if req.filter.is_empty() { None } else { Some(req.filter.allowed(index)?) };
+                Ok(found_result(&search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Find passages in the user's documents related to one passage (by its id from a search result, or by path and line) or to a piece of text: other articles on the same story or topic. Passages of the same document are left out. Returns the same fields as search."
+    )]
+    async fn related(&self, Parameters(a): Parameters<RelatedArgs>) -> Result<CallToolResult, ErrorData> {
+        if a.k.is_some_and(|k| k > MAX_K) {
+            return Ok(tool_error(format!("k={} is too many; ask for 1 to {MAX_K}", a.k.unwrap_or_default())));
+        }
+        let mut pairs = Vec::new();
+        pairs.extend(a.id.map(|v| ("id".to_string(), v)));
+        pairs.extend(a.path.map(|v| ("path".to_string(), v)));
+        pairs.extend(a.line.map(|v| ("line".to_string(), v.to_string())));
+        pairs.extend(a.text.map(|v| ("text".to_string(), v)));
+        pairs.extend(a.k.map(|k| ("k".to_string(), k.to_string())));
+        let req = match Params::from_pairs(pairs).related() {
+            Ok(r) => r,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        self.run(move |s| {
+            s.with_index(|index| {
+                let f = &req.search.filter;
+                let allowed = if f.is_empty() { None } else { Some(f.allowed(index)?) };
+                Ok(found_result(&search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Describe the user's search index: how many documents and passages it holds, how many are dated, the embedding model, its size on disk. Use it to tell whether the documents the user means are indexed at all."
+    )]
+    async fn status(&self) -> Result<CallToolResult, ErrorData> {
+        self.run(|s| {
+            let report = crate::status::report(s.dir(), false)?.ok_or_else(|| anyhow::anyhow!("no index in {}", s.dir().display()))?;
+            Ok(CallToolResult::structured(serde_json::Value::Object(report)))
+        })
+        .await
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Mcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("semsearch", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "semsearch searches the user's own local documents (articles, notes, reports). Call search with the user's question; cite passages as path:line. Call related with a result's id to find other documents on the same story.",
+            )
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes it.
+pub fn run(searcher: Searcher) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let service = Mcp::new(Arc::new(searcher)).serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        Ok(())
+    })
+}
