@@ -12,6 +12,8 @@ use std::process::{Child, Stdio};
 struct Server {
     child: Child,
     base: String,
+    /// What it printed on stderr before it listened.
+    said: Vec<String>,
 }
 
 impl Drop for Server {
@@ -23,8 +25,13 @@ impl Drop for Server {
 
 impl Server {
     fn start(index: &Path) -> Server {
+        Server::start_with(index, &["--addr", "127.0.0.1:0"])
+    }
+
+    fn start_with(index: &Path, args: &[&str]) -> Server {
         let mut child = spawn_semsearch(index)
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .arg("serve")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -43,16 +50,27 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        Server { child, base, said: seen }
     }
 
     /// Status code and body (JSON, or the page's text as a JSON string).
     fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.get_from(path, None);
+        (status, body)
+    }
+
+    /// Also sends `Origin` when given; returns the Access-Control-Allow-Origin header too.
+    fn get_from(&self, path: &str, origin: Option<&str>) -> (u16, Option<String>, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let mut resp = agent.get(format!("{}{path}", self.base)).call().expect("the server answers");
+        let mut req = agent.get(format!("{}{path}", self.base));
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let mut resp = req.call().expect("the server answers");
+        let allow = resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().expect("a body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (status, allow, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 }
 
@@ -194,6 +212,41 @@ fn requests_in_parallel_and_a_new_generation_without_restart() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["path"], "news/port-strike.txt", "{body}");
     assert_eq!(server.get("/api/status").1["generation"].as_u64().unwrap(), generation + 1);
+
+    // An index gone from under it is a 500 with the reason, not a crash; rebuilt, it answers again.
+    std::fs::rename(index.join("meta.json"), tmp.path().join("meta.json.away")).unwrap();
+    let (status, body) = server.get(question);
+    assert_eq!(status, 500, "{body}");
+    assert!(error_of(&body).contains("meta.json"), "{body}");
+    std::fs::rename(tmp.path().join("meta.json.away"), index.join("meta.json")).unwrap();
+    let (status, body) = server.get(question);
+    assert_eq!((status, &body["results"][0]["path"]), (200, &Value::from("news/port-strike.txt")), "{body}");
+}
+
+#[test]
+fn other_origins_only_with_cors_and_a_warning_off_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+    let (status, allow, _) = server.get_from("/api/status", Some("http://elsewhere.test"));
+    assert_eq!((status, allow), (200, None), "another origin's page may not read the API by default");
+    assert!(server.said.iter().all(|l| !l.contains("warning")), "{:?}", server.said);
+    drop(server);
+    let server = Server::start_with(&index, &["--addr", "0.0.0.0:0", "--cors", "http://elsewhere.test"]);
+    assert!(server.said.iter().any(|l| l.contains("warning") && l.contains("other machines")), "{:?}", server.said);
+    let (status, allow, _) = server.get_from("/api/status", Some("http://elsewhere.test"));
+    assert_eq!((status, allow.as_deref()), (200, Some("http://elsewhere.test")));
+    // Another origin is told only the allowed one (so its browser refuses the response).
+    let (_, allow, _) = server.get_from("/api/status", Some("http://third.test"));
+    assert_ne!(allow.as_deref(), Some("http://third.test"));
+    // A bad --cors or a taken port is one clear error, exit 2.
+    let out = semsearch(&index).args(["serve", "--addr", "127.0.0.1:0", "--cors", "elsewhere.test/page"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cors"), "{}", String::from_utf8_lossy(&out.stderr));
+    let port = server.base.rsplit(':').next().unwrap();
+    let out = semsearch(&index).args(["serve", "--addr", &format!("0.0.0.0:{port}")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("choose another --addr"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Debian's Chromium, which `.ci/run` installs. Without it a developer's run skips this test,

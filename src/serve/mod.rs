@@ -187,7 +187,10 @@ pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
         .fallback(not_found)
         .with_state(searcher);
     if let Some(origin) = cors {
-        let origin: HeaderValue = origin.parse().map_err(|_| Error::Usage(format!("--cors {origin:?} is not an origin; e.g. --cors http://localhost:3000")))?;
+        // An origin is scheme://host[:port], nothing after.
+        let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+        let value = rest.filter(|r| !r.is_empty() && !r.contains('/')).and_then(|_| HeaderValue::from_str(origin).ok());
+        let origin = value.ok_or_else(|| Error::Usage(format!("--cors {origin:?} is not an origin; e.g. --cors http://localhost:3000")))?;
         app = app.layer(tower_http::cors::CorsLayer::new().allow_origin(origin).allow_methods([axum::http::Method::GET]));
     }
     Ok(app)
