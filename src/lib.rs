@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod remote;
 pub mod search;
 pub mod serve;
 pub mod settings;

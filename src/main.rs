@@ -46,6 +46,8 @@ enum Command {
     Bench(BenchArgs),
     /// Show the index (model, counts, sizes, tombstones); with PATHs, what `index PATH...` would change
     Status(StatusArgs),
+    /// Publish the index to a PostgreSQL server with pgvector (a collection a team can search)
+    Push(PushArgs),
     /// Serve the search as a local HTTP API and a search page (model and index loaded once)
     Serve(ServeArgs),
     /// Serve the search to AI assistants over the Model Context Protocol (stdio): tools search,
@@ -208,6 +210,13 @@ struct SearchOpts {
     /// first as `also`
     #[arg(long)]
     no_fold: bool,
+    /// Search a collection on this PostgreSQL server (postgres://user@host:port/db) instead of the
+    /// local index; the question is still embedded here
+    #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND")]
+    backend: Option<String>,
+    /// The collection on the --backend server [default: the index directory's name]
+    #[arg(long, value_name = "NAME")]
+    collection: Option<String>,
 }
 
 #[derive(Args)]
@@ -272,6 +281,19 @@ struct StatusArgs {
     #[arg(long)]
     files: bool,
     /// Print the status as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// The server: postgres://user@host:port/database (password from the URL, PGPASSWORD or ~/.pgpass)
+    #[arg(long, value_name = "URL", env = "SEMSEARCH_PG_URL")]
+    to: String,
+    /// Collection name (tables NAME_documents, NAME_passages, NAME_meta) [default: the index directory's name]
+    #[arg(long, value_name = "NAME")]
+    collection: Option<String>,
+    /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
 }
@@ -454,6 +476,13 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let filter = a.opts.filter();
             filter.check()?;
+            if let Some(url) = &a.opts.backend {
+                let embedder = config.embedder()?;
+                let collection = a.opts.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(&config.index_dir));
+                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
+                let found = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
+                return print_results(&found, a.opts.json);
+            }
             let (embedder, index) = config.embedder_and_index()?;
             let allowed = allowed_rows(&index, &filter, config.quiet)?;
             let found = search::ask(&index, &embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), allowed.as_ref())?;
@@ -479,6 +508,34 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Bench(a) => cmd_bench(&config, a),
         Command::Status(a) => cmd_status(&config, a),
         Command::Completions { .. } => unreachable!("answered above"),
+        Command::Push(a) => {
+            config.ensure_model()?;
+            let info = ModelInfo::read(&config.model)?;
+            let index = Index::open(&config.index_dir, &info)?;
+            let collection = match &a.collection {
+                Some(c) => semsearch::remote::collection_name(c)?,
+                None => semsearch::remote::default_collection(&config.index_dir),
+            };
+            let mut client = semsearch::remote::conn::connect(&a.to)?;
+            let s = semsearch::remote::push(&mut client, &collection, &index, &info, config.quiet)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else if !config.quiet {
+                eprintln!(
+                    "semsearch: pushed to {} collection {}: {} documents sent ({} passages), {} deleted, {} unchanged; {} passages there now, generation {}; {:.1}s",
+                    semsearch::remote::conn::redact(&a.to),
+                    s.collection,
+                    s.documents_sent,
+                    s.passages_sent,
+                    s.documents_deleted,
+                    s.documents_unchanged,
+                    s.passages,
+                    s.generation,
+                    s.seconds
+                );
+            }
+            Ok(0)
+        }
         Command::Mcp => {
             let (embedder, index) = config.embedder_and_index()?;
             let info = embedder.info().clone();

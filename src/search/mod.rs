@@ -141,16 +141,12 @@ pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: 
 /// Looks the rows up and picks each passage's answer sentence (see `answer`): from the sentence
 /// vectors stored with the passage; for passages stored without them (an index written before
 /// they were, or by the reference engine) the sentences are embedded now, all in one batch.
-pub fn resolve(index: &Index, embedder: &Embedder, q: &[f32], question: &str, ranked: &[Ranked]) -> Result<Vec<Found>> {
+pub fn resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question: &str, ranked: &[Ranked]) -> Result<Vec<Found>> {
     let mut passages = Vec::with_capacity(ranked.len());
     for h in ranked {
         match index.passage(h.row)? {
             Some(p) => passages.push(p),
-            None => bail!(
-                "{}: passage row {} is missing; the index is damaged, re-run `semsearch index`",
-                index.dir.display(),
-                h.row
-            ),
+            None => bail!("{}: passage row {} is missing; the index is damaged, re-run `semsearch index`", index.name(), h.row),
         }
     }
     let dim = embedder.dimensions();
@@ -234,6 +230,13 @@ impl Options {
         }
     }
 
+    /// How many candidates to retrieve for `k` results: more when results are capped, folded or
+    /// floored, so that `k` still come back.
+    pub fn depth(&self) -> usize {
+        let shaping = self.per_doc.is_some() || self.fold.is_some() || self.min_score.is_some();
+        if shaping { (self.k * 5).max(50) } else { self.k }
+    }
+
     /// Ranking as a labeled set is scored: no score floor, no capping, no folding.
     pub fn plain(k: usize, strategy: Strategy, mode: Mode) -> Options {
         Options { k, strategy, mode, fusion: Fusion::default(), min_score: None, per_doc: None, fold: None }
@@ -252,12 +255,12 @@ pub const PER_DOC: usize = 2;
 /// The `k` results a reader sees from a longer ranking: weak hits dropped, at most `per_doc`
 /// passages per document, and near-duplicates of an earlier result (another document's passage at
 /// cosine ≥ `fold`) folded into it as `(kept index, row)` pairs instead of taking a place.
-pub fn present(index: &Index, ranked: Vec<Ranked>, opts: &Options) -> Result<(Vec<Ranked>, Vec<(usize, u32)>)> {
+pub fn present(index: &dyn Candidates, ranked: Vec<Ranked>, opts: &Options) -> Result<(Vec<Ranked>, Vec<(usize, u32)>)> {
     let mut kept: Vec<Ranked> = Vec::with_capacity(opts.k);
     let mut kept_docs: Vec<u32> = Vec::with_capacity(opts.k);
     let mut folded: Vec<(usize, u32)> = Vec::new();
     let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-    let doc_of = |row: u32| -> Result<u32> { Ok(index.document_first_row(row)?.unwrap_or(row)) };
+    let doc_of = |row: u32| index.document_of(row);
     for r in ranked {
         if opts.min_score.is_some_and(|m| r.score < m) {
             continue;
@@ -401,12 +404,42 @@ pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, a
     finish(index, embedder, &q, question, &lexical::parse(question), opts, &exclude)
 }
 
+/// What shaping results (`present`) and choosing their answers (`resolve`) need of the passages a
+/// search found, wherever they are stored: the local index, or the candidates a server returned.
+pub trait Candidates {
+    /// For messages: where the passages are.
+    fn name(&self) -> String;
+    fn vector(&self, row: u32) -> &[f32];
+    /// A number naming the passage's document (passages of one document share it).
+    fn document_of(&self, row: u32) -> Result<u32>;
+    fn passage(&self, row: u32) -> Result<Option<Passage>>;
+}
+
+impl Candidates for Index {
+    fn name(&self) -> String {
+        self.dir.display().to_string()
+    }
+    fn vector(&self, row: u32) -> &[f32] {
+        Index::vector(self, row)
+    }
+    fn document_of(&self, row: u32) -> Result<u32> {
+        Ok(self.document_first_row(row)?.unwrap_or(row))
+    }
+    fn passage(&self, row: u32) -> Result<Option<Passage>> {
+        Index::passage(self, row)
+    }
+}
+
 /// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
 /// the results with their folded passages.
 fn finish(index: &Index, embedder: &Embedder, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Found>> {
-    let shaping = opts.per_doc.is_some() || opts.fold.is_some() || opts.min_score.is_some();
-    let depth = if shaping { (opts.k * 5).max(50) } else { opts.k };
-    let ranked = retrieve(index, q, words, &Options { k: depth, ..*opts }, exclude)?;
+    let ranked = retrieve(index, q, words, &Options { k: opts.depth(), ..*opts }, exclude)?;
+    shape_and_resolve(index, embedder, q, question, ranked, opts)
+}
+
+/// `present` and `resolve`, with the folded passages looked up: the part of a search after
+/// retrieval, the same for every store.
+pub fn shape_and_resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question: &str, ranked: Vec<Ranked>, opts: &Options) -> Result<Vec<Found>> {
     let (kept, folded) = present(index, ranked, opts)?;
     let mut found = resolve(index, embedder, q, question, &kept)?;
     for (i, row) in folded {

@@ -2,6 +2,8 @@
 //! and a `semsearch` command bound to it.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use semsearch::model::{ModelInfo, ModelLocation};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,0 +1,149 @@
+//! A second home for an index: a collection on a PostgreSQL server with pgvector, which a team
+//! shares. The model stays where the user is (questions and passages are embedded locally);
+//! storage and search move to the server. `push` publishes a local index to it, incrementally and
+//! in one transaction; `Remote` searches it and hands its candidates to the same shaping and
+//! answering as the local index (`search::Candidates`), so the results read the same.
+//!
+//! Tables, named after the collection `C`: `C_meta` (schema version, model name and checksum,
+//! dimensions, graph parameters), `C_documents`, `C_passages` (with `embedding vector(D)` under an
+//! HNSW index, `vector_cosine_ops`, the local graph's M and ef_construction, and a generated
+//! `lexical tsvector` under a GIN index).
+
+pub mod conn;
+mod push;
+mod search;
+
+pub use push::{push, PushSummary};
+pub use search::Remote;
+
+use crate::error::Error;
+use anyhow::Result;
+
+/// The layout of the tables; a collection of another version is refused, not guessed at.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A collection name: it becomes part of table names, so only lowercase letters, digits and `_`.
+pub fn collection_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !ok {
+        return Err(Error::Usage(format!(
+            "collection {name:?} is not a valid name; use lowercase letters, digits and _ (at most 40, not starting with a digit), e.g. --collection team_news"
+        ))
+        .into());
+    }
+    Ok(name.to_string())
+}
+
+/// The default collection of an index directory: the directory's name, or for `.semsearch` the
+/// name of the folder holding it, made a valid name.
+pub fn default_collection(index_dir: &std::path::Path) -> String {
+    let abs = std::path::absolute(index_dir).unwrap_or_else(|_| index_dir.to_path_buf());
+    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = if name == crate::index::DEFAULT_DIR {
+        abs.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    } else {
+        name
+    };
+    let mut out: String = name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    out.truncate(40);
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out = format!("c_{out}");
+        out.truncate(40);
+    }
+    out
+}
+
+/// Table names of a collection (quoted identifiers; the name is checked by `collection_name`).
+pub(crate) struct Tables {
+    pub meta: String,
+    pub documents: String,
+    pub passages: String,
+    pub hnsw: String,
+    pub gin: String,
+    pub by_doc: String,
+}
+
+impl Tables {
+    pub fn of(collection: &str) -> Tables {
+        Tables {
+            meta: format!("\"{collection}_meta\""),
+            documents: format!("\"{collection}_documents\""),
+            passages: format!("\"{collection}_passages\""),
+            hnsw: format!("\"{collection}_passages_hnsw\""),
+            gin: format!("\"{collection}_passages_lexical\""),
+            by_doc: format!("\"{collection}_passages_doc\""),
+        }
+    }
+}
+
+/// What a collection says about itself (`C_meta`).
+#[derive(Debug, Clone, Default)]
+pub struct CollectionMeta {
+    pub schema_version: Option<u32>,
+    pub model: Option<String>,
+    pub weights_sha256: Option<String>,
+    pub dimensions: Option<usize>,
+    pub generation: u64,
+}
+
+pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -> Result<Option<CollectionMeta>> {
+    let exists: bool = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.meta])?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let mut m = CollectionMeta::default();
+    for row in client.query(&format!("SELECT key, value FROM {}", t.meta), &[])? {
+        let (k, v): (String, String) = (row.get(0), row.get(1));
+        match k.as_str() {
+            "schema_version" => m.schema_version = v.parse().ok(),
+            "model" => m.model = Some(v),
+            "weights_sha256" => m.weights_sha256 = Some(v),
+            "dimensions" => m.dimensions = v.parse().ok(),
+            "generation" => m.generation = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Refuses a collection of another schema version or model than `model`.
+pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::model::ModelInfo) -> Result<()> {
+    if m.schema_version.is_some_and(|v| v != SCHEMA_VERSION) {
+        return Err(Error::Usage(format!(
+            "collection {collection} has schema version {}, this semsearch writes {SCHEMA_VERSION}; use another --collection or a matching semsearch",
+            m.schema_version.unwrap_or_default()
+        ))
+        .into());
+    }
+    if let (Some(name), Some(sha)) = (&m.model, &m.weights_sha256) {
+        if *sha != model.weights_sha256 {
+            return Err(Error::Usage(format!(
+                "collection {collection} holds vectors of model {name} ({}…), not {} ({}…); push to another --collection, or search it with --model {name}",
+                &sha[..sha.len().min(12)],
+                model.name,
+                &model.weights_sha256[..model.weights_sha256.len().min(12)]
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names_are_safe_identifiers() {
+        assert!(collection_name("team_news").is_ok());
+        for bad in ["", "News", "a-b", "x\"; drop table y; --", "1abc", &"a".repeat(41)] {
+            assert!(collection_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(default_collection(std::path::Path::new("/home/ann/notes/.semsearch")), "notes");
+        assert_eq!(default_collection(std::path::Path::new("/tmp/My Index")), "my_index");
+        assert_eq!(default_collection(std::path::Path::new("/tmp/2025")), "c_2025");
+    }
+}

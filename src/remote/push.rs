@@ -1,0 +1,180 @@
+//! `semsearch push`: a local index to a collection on the server, in one transaction.
+//!
+//! Only documents whose content hash differs from the server's (or that it lacks) are sent, and
+//! documents the local index no longer has are deleted, so a second push costs what changed. The
+//! whole push is one transaction: a reader sees the previous state until it commits, and a push
+//! that dies (killed, disconnected) leaves the previous state. Passages go by binary `COPY`, the
+//! fastest way in; the HNSW and GIN indexes are maintained by the server as rows arrive.
+
+use super::{check_meta, read_meta, Tables, SCHEMA_VERSION};
+use crate::index::Index;
+use crate::model::ModelInfo;
+use anyhow::{Context, Result};
+use pgvector::Vector;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{Kind, Type};
+use postgres::Client;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+#[derive(Debug, Default, Serialize)]
+pub struct PushSummary {
+    pub collection: String,
+    pub documents: usize,
+    pub passages: usize,
+    pub documents_sent: usize,
+    pub passages_sent: usize,
+    pub documents_deleted: usize,
+    pub documents_unchanged: usize,
+    pub generation: u64,
+    pub seconds: f64,
+}
+
+/// Publishes `index` (built with `model`) into `collection`.
+pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelInfo, quiet: bool) -> Result<PushSummary> {
+    let started = Instant::now();
+    let t = Tables::of(collection);
+    let dim = model.dimensions;
+    let hnsw = index.meta.hnsw;
+    let mut tx = client.transaction()?;
+    tx.batch_execute("CREATE EXTENSION IF NOT EXISTS vector").context("the server has no pgvector (CREATE EXTENSION vector failed)")?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL);
+         CREATE TABLE IF NOT EXISTS {docs} (
+             doc_id text PRIMARY KEY, path text NOT NULL, title text NOT NULL, content_hash text NOT NULL,
+             date text, url text, n_passages integer NOT NULL);
+         CREATE TABLE IF NOT EXISTS {passages} (
+             id text PRIMARY KEY, doc_id text NOT NULL REFERENCES {docs} ON DELETE CASCADE,
+             ordinal integer NOT NULL, line_start integer NOT NULL, line_end integer NOT NULL,
+             byte_start bigint NOT NULL, byte_end bigint NOT NULL, n_tokens integer NOT NULL,
+             title text NOT NULL, section text NOT NULL, text text NOT NULL, sentences bytea,
+             embedding vector({dim}) NOT NULL,
+             lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || section || ' ' || text)) STORED);
+         CREATE INDEX IF NOT EXISTS {by_doc} ON {passages} (doc_id);
+         CREATE INDEX IF NOT EXISTS {hnsw_ix} ON {passages} USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {efc});
+         CREATE INDEX IF NOT EXISTS {gin} ON {passages} USING gin (lexical);
+         LOCK TABLE {meta} IN EXCLUSIVE MODE;",
+        meta = t.meta,
+        docs = t.documents,
+        passages = t.passages,
+        by_doc = t.by_doc,
+        hnsw_ix = t.hnsw,
+        gin = t.gin,
+        m = hnsw.m,
+        efc = hnsw.ef_construction,
+    ))?;
+    let meta = read_meta(&mut tx, &t)?.unwrap_or_default();
+    check_meta(&meta, collection, model)?;
+
+    // What the server has, and what differs.
+    let remote: HashMap<String, String> =
+        tx.query(&format!("SELECT doc_id, content_hash FROM {}", t.documents), &[])?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let local = index.documents()?;
+    let local_ids: HashSet<&str> = local.iter().map(|d| d.doc_id.as_str()).collect();
+    let mut stale: Vec<String> = remote.keys().filter(|id| !local_ids.contains(id.as_str())).cloned().collect();
+    let mut summary = PushSummary { collection: collection.to_string(), documents: local.len(), ..PushSummary::default() };
+    summary.documents_deleted = stale.len();
+    let send: Vec<&crate::index::DocRecord> = local
+        .iter()
+        .filter(|d| match remote.get(&d.doc_id) {
+            Some(h) if *h == d.content_hash => {
+                summary.documents_unchanged += 1;
+                false
+            }
+            Some(_) => {
+                stale.push(d.doc_id.clone());
+                true
+            }
+            None => true,
+        })
+        .collect();
+    if !stale.is_empty() {
+        tx.execute(&format!("DELETE FROM {} WHERE doc_id = ANY($1)", t.documents), &[&stale])?;
+    }
+
+    let bar = crate::progress::bar(send.iter().map(|d| d.n_passages as u64).sum(), "pushing passages", quiet);
+    if !send.is_empty() {
+        let mut w = BinaryCopyInWriter::new(
+            tx.copy_in(&format!("COPY {} (doc_id, path, title, content_hash, date, url, n_passages) FROM STDIN BINARY", t.documents))?,
+            &[Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT4],
+        );
+        for d in &send {
+            w.write(&[&d.doc_id, &d.path, &d.title, &d.content_hash, &d.date, &d.url, &(d.n_passages as i32)])?;
+        }
+        w.finish()?;
+        let vector_type = vector_type(&mut tx)?;
+        let mut w = BinaryCopyInWriter::new(
+            tx.copy_in(&format!(
+                "COPY {} (id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, title, section, text, sentences, embedding) FROM STDIN BINARY",
+                t.passages
+            ))?,
+            &[
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT4,
+                Type::INT4,
+                Type::INT4,
+                Type::INT8,
+                Type::INT8,
+                Type::INT4,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BYTEA,
+                vector_type,
+            ],
+        );
+        for d in &send {
+            for p in index.passages_of(d)? {
+                let v = Vector::from(index.vector(p.row).to_vec());
+                w.write(&[
+                    &p.id,
+                    &p.doc_id,
+                    &(p.ordinal as i32),
+                    &(p.line_start as i32),
+                    &(p.line_end as i32),
+                    &(p.byte_start as i64),
+                    &(p.byte_end as i64),
+                    &(p.n_tokens as i32),
+                    &d.title,
+                    &p.section,
+                    &p.text,
+                    &p.sentences,
+                    &v,
+                ])?;
+                summary.passages_sent += 1;
+                bar.inc(1);
+            }
+            summary.documents_sent += 1;
+        }
+        w.finish()?;
+    }
+    bar.finish_and_clear();
+    summary.generation = meta.generation + 1;
+    summary.passages = tx.query_one(&format!("SELECT count(*) FROM {}", t.passages), &[])?.get::<_, i64>(0) as usize;
+    let pairs = [
+        ("schema_version", SCHEMA_VERSION.to_string()),
+        ("model", model.name.clone()),
+        ("weights_sha256", model.weights_sha256.clone()),
+        ("dimensions", dim.to_string()),
+        ("hnsw_m", hnsw.m.to_string()),
+        ("hnsw_ef_construction", hnsw.ef_construction.to_string()),
+        ("generation", summary.generation.to_string()),
+    ];
+    for (k, v) in pairs {
+        tx.execute(
+            &format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta),
+            &[&k, &v],
+        )?;
+    }
+    tx.commit().context("the push could not be committed; the collection is as before")?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// pgvector's `vector` type as this server numbers it (an extension's type has no fixed OID).
+fn vector_type(tx: &mut postgres::Transaction) -> Result<Type> {
+    let row = tx.query_one("SELECT t.oid, n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typname = 'vector'", &[])?;
+    Ok(Type::new("vector".into(), row.get(0), Kind::Simple, row.get(1)))
+}

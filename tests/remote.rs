@@ -1,0 +1,128 @@
+//! Publishing to PostgreSQL + pgvector and searching there, against a real server (see
+//! `common::pg`): the sample articles pushed, searched through the server, pushed again after
+//! changes; refusals and connection errors.
+
+mod common;
+use common::pg::PgServer;
+use common::{json_lines, ok_stdout, sample_corpus, semsearch};
+use std::path::Path;
+
+fn ask_json(index: &Path, args: &[&str], q: &str) -> Vec<serde_json::Value> {
+    json_lines(&ok_stdout(semsearch(index).args(["ask", "--json", "-k", "10"]).args(args).arg(q)))
+}
+
+const QUESTIONS: [&str; 6] = [
+    "How much will Alibaba invest in AI and cloud over the next three years?",
+    "Which hospital uses DeepSeek in its medical record system?",
+    "Who founded DeepSeek?",
+    "What did Kenny Ng say about Alibaba shares?",
+    "Did Jack Ma meet Xi Jinping?",
+    "What AI app did Alibaba Cloud launch for iPhone users?",
+];
+
+/// ids and scores of results, for comparing a server's answers with the local index's.
+fn ranking(hits: &[serde_json::Value]) -> Vec<(String, f64)> {
+    hits.iter().map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap())).collect()
+}
+
+fn same_ranking(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.0, y.0, "{what}: {a:?} vs {b:?}");
+        assert!((x.1 - y.1).abs() < 1e-4, "{what}: {a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incremental() {
+    let Some(pg) = PgServer::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(tmp.path());
+    let index = tmp.path().join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let url = pg.url();
+
+    let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((s["documents_sent"].as_u64(), s["passages"].as_u64(), s["generation"].as_u64()), (Some(12), Some(19), Some(1)), "{s}");
+    assert_eq!(pg.sql("SELECT count(*) FROM news_passages"), "19");
+    assert_eq!(pg.sql("SELECT value FROM news_meta WHERE key = 'model'"), "all-MiniLM-L6-v2");
+
+    // The server's exact ranking is the local exact ranking: same ids, same scores (the vectors
+    // are the same floats); through pgvector's HNSW index, the same passages.
+    let remote = ["--backend", url.as_str(), "--collection", "news"];
+    for q in QUESTIONS {
+        let local = ask_json(&index, &["--exact", "--per-doc", "0", "--no-fold"], q);
+        let exact = ask_json(&index, &[&remote[..], &["--exact", "--per-doc", "0", "--no-fold"]].concat(), q);
+        same_ranking(&ranking(&exact), &ranking(&local), q);
+        let hnsw = ask_json(&index, &[&remote[..], &["--hnsw", "--per-doc", "0", "--no-fold"]].concat(), q);
+        let overlap = hnsw.iter().filter(|h| local.iter().any(|l| l["id"] == h["id"])).count();
+        assert!(overlap * 10 >= local.len() * 9, "{q}: {overlap} of {}", local.len());
+        // As a reader sees them (capped, folded, answered): the same objects.
+        assert_eq!(ask_json(&index, &remote, q), ask_json(&index, &[], q), "{q}");
+    }
+
+    // Pushed again unchanged: nothing sent.
+    let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((s["documents_sent"].as_u64(), s["documents_unchanged"].as_u64()), (Some(0), Some(12)), "{s}");
+
+    // A push after changes sends only what changed and answers as a fresh push does.
+    std::fs::write(corpus.join("new-note.txt"), "Dockworkers at Antwerp-Bruges ended a four-day strike that cost shippers 120 million euros.\n").unwrap();
+    std::fs::remove_file(corpus.join("news-briefs.txt")).unwrap();
+    let article = corpus.join("alibaba-ai-investment.txt");
+    let text = std::fs::read_to_string(&article).unwrap();
+    std::fs::write(&article, text.replace("US$52.4 billion", "US$53 billion")).unwrap();
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    // Sent: the new note and the changed article; deleted: the 11 briefs (one document per line
+    // of news-briefs.txt); nothing else was there.
+    assert_eq!((s["documents_sent"].as_u64(), s["documents_deleted"].as_u64(), s["documents_unchanged"].as_u64()), (Some(2), Some(11), Some(0)), "{s}");
+    assert_eq!(s["generation"], 3, "{s}");
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "fresh"]));
+    for q in QUESTIONS.iter().chain(["Which port did the dockworkers strike close?"].iter()) {
+        let again = ask_json(&index, &remote, q);
+        assert_eq!(again, ask_json(&index, &["--backend", &url, "--collection", "fresh"], q), "{q}");
+        assert_eq!(again, ask_json(&index, &[], q), "{q}");
+    }
+    assert_eq!(pg.sql("SELECT count(*) FROM news_documents"), pg.sql("SELECT count(*) FROM fresh_documents"));
+}
+
+#[test]
+fn refusals_and_connection_errors_are_one_line_and_exit_2() {
+    let Some(pg) = PgServer::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(tmp.path());
+    let index = tmp.path().join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let url = pg.url();
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
+
+    let fails = |args: &[&str], needle: &str| {
+        let out = semsearch(&index).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    // Vectors of another model in the collection: refused, nothing written.
+    pg.sql("UPDATE news_meta SET value = 'other-model-checksum' WHERE key = 'weights_sha256'");
+    fails(&["push", "--to", &url, "--collection", "news"], "holds vectors of model");
+    fails(&["ask", "x", "--backend", &url, "--collection", "news"], "holds vectors of model");
+    assert_eq!(pg.sql("SELECT value FROM news_meta WHERE key = 'generation'"), "1");
+    // No such collection; a name that is not one.
+    fails(&["ask", "x", "--backend", &url, "--collection", "nothing_here"], "has no collection nothing_here");
+    fails(&["push", "--to", &url, "--collection", "Bad-Name"], "not a valid name");
+    // Bad URL, wrong password, server down.
+    fails(&["push", "--to", "mysql://what", "--collection", "news"], "not a PostgreSQL URL");
+    let wrong = format!("postgres://reader:wrong-password@127.0.0.1:{}/postgres", pg.port);
+    fails(&["push", "--to", &wrong, "--collection", "news"], "password authentication failed");
+    assert!(!String::from_utf8_lossy(&semsearch(&index).args(["push", "--to", &wrong]).output().unwrap().stderr).contains("wrong-password"));
+    let right = format!("postgres://reader:right-password@127.0.0.1:{}/postgres", pg.port);
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &right, "--collection", "second"]));
+    let port = pg.port;
+    drop(pg);
+    fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
+}
