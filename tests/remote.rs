@@ -25,8 +25,16 @@ fn ranking(hits: &[serde_json::Value]) -> Vec<(String, f64)> {
     hits.iter().map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap())).collect()
 }
 
+/// The same passages in the same order with the same scores, passages of equal score (the same
+/// text twice) in any order among themselves.
 fn same_ranking(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
+    let canonical = |v: &[(String, f64)]| {
+        let mut v = v.to_vec();
+        v.sort_by(|x, y| y.1.total_cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        v
+    };
+    let (a, b) = (&canonical(a)[..], &canonical(b)[..]);
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x.0, y.0, "{what}: {a:?} vs {b:?}");
         assert!((x.1 - y.1).abs() < 1e-4, "{what}: {a:?} vs {b:?}");
@@ -125,4 +133,76 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let port = pg.port;
     drop(pg);
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
+}
+
+/// The 5,000 msmarco passages (a shared labeled set beside the repository; absent on a user's clone).
+fn msmarco() -> Option<std::path::PathBuf> {
+    let p = common::repo().join("../shared/data/msmarco-trecdl19-subset");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (it is only beside the repository on the project's machines)", p.display());
+        None
+    }
+}
+
+#[test]
+fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
+    let Some(set) = msmarco() else { return };
+    let Some(pg) = PgServer::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("ms");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(set.join("corpus.jsonl")));
+    let url = pg.url();
+    let started = std::time::Instant::now();
+    let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "ms"]));
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let passages = s["passages"].as_u64().unwrap();
+    assert!(passages > 5000, "{s}");
+    eprintln!("pushed {passages} passages in {:.1}s", started.elapsed().as_secs_f64());
+
+    // 20 questions: the server's exact top-10 is the local exact top-10; its HNSW top-10 overlaps
+    // it by at least 0.9.
+    let queries = std::fs::read_to_string(set.join("queries.jsonl")).unwrap();
+    let questions: Vec<String> = json_lines(queries.as_bytes()).iter().take(20).map(|q| q["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(questions.len(), 20);
+    let remote = ["--backend", url.as_str(), "--collection", "ms", "--per-doc", "0", "--no-fold"];
+    let (mut found, mut total) = (0, 0);
+    let mut before = Vec::new();
+    for q in &questions {
+        let local = ask_json(&index, &["--exact", "--per-doc", "0", "--no-fold"], q);
+        let exact = ask_json(&index, &[&remote[..], &["--exact"]].concat(), q);
+        same_ranking(&ranking(&exact), &ranking(&local), q);
+        let hnsw = ask_json(&index, &remote, q);
+        found += hnsw.iter().filter(|h| local.iter().any(|l| l["id"] == h["id"])).count();
+        total += local.len();
+        before.push(hnsw);
+    }
+    assert!(found * 10 >= total * 9, "HNSW overlap {found}/{total}");
+
+    // A push that would replace everything (the sample articles into the same collection), killed
+    // with SIGKILL while the server works on it: the collection answers as before.
+    let corpus = sample_corpus(tmp.path());
+    let other = tmp.path().join("sample");
+    ok_stdout(semsearch(&other).args(["-q", "index"]).arg(&corpus));
+    let mut push = common::spawn_semsearch(&other).args(["-q", "push", "--to", &url, "--collection", "ms"]).spawn().unwrap();
+    let mut killed = false;
+    for _ in 0..2000 {
+        if push.try_wait().unwrap().is_some() {
+            break;
+        }
+        let busy = pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'semsearch' AND query ILIKE 'DELETE%'");
+        if busy != "0" {
+            push.kill().unwrap();
+            killed = true;
+            break;
+        }
+    }
+    push.wait().unwrap();
+    assert!(killed, "the push ended before it could be killed");
+    assert_eq!(pg.sql("SELECT value FROM ms_meta WHERE key = 'generation'"), "1");
+    for (q, then) in questions.iter().zip(&before) {
+        assert_eq!(&ask_json(&index, &remote, q), then, "{q}");
+    }
+    assert_eq!(pg.sql("SELECT count(*) FROM ms_passages"), passages.to_string());
 }
