@@ -480,7 +480,8 @@ fn run(cli: Cli) -> Result<i32> {
                 let embedder = config.embedder()?;
                 let collection = a.opts.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(&config.index_dir));
                 let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
-                let found = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
+                let (found, undated) = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
+                undated_note(undated, config.quiet);
                 return print_results(&found, a.opts.json);
             }
             let (embedder, index) = config.embedder_and_index()?;
@@ -499,6 +500,14 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let filter = a.opts.filter();
             filter.check()?;
+            if let Some(url) = &a.opts.backend {
+                let embedder = config.embedder()?;
+                let collection = a.opts.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(&config.index_dir));
+                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
+                let (found, undated) = remote.related(&embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
+                undated_note(undated, config.quiet);
+                return print_results(&found, a.opts.json);
+            }
             let (embedder, index) = config.embedder_and_index()?;
             let allowed = allowed_rows(&index, &filter, config.quiet)?;
             let found = search::related(&index, &embedder, &target, a.same_doc, &a.opts.search(None), allowed.as_ref())?;
@@ -601,10 +610,14 @@ fn allowed_rows(index: &Index, filter: &search::Filter, quiet: bool) -> Result<O
         return Ok(None);
     }
     let allowed = filter.allowed(index)?;
-    if allowed.undated > 0 && !quiet {
-        eprintln!("semsearch: note: {} documents without a date were left out by --since/--until", allowed.undated);
-    }
+    undated_note(allowed.undated, quiet);
     Ok(Some(allowed))
+}
+
+fn undated_note(undated: usize, quiet: bool) {
+    if undated > 0 && !quiet {
+        eprintln!("semsearch: note: {undated} documents without a date were left out by --since/--until");
+    }
 }
 
 fn print_results(found: &[search::Found], json: bool) -> Result<i32> {

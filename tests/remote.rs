@@ -70,6 +70,22 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
         assert_eq!(ask_json(&index, &remote, q), ask_json(&index, &[], q), "{q}");
     }
 
+    // Filters inside the server's search, and related (by id, by path:line, by text): as locally.
+    let q = "What did Alibaba announce?";
+    assert_eq!(ask_json(&index, &[&remote[..], &["--path", "*-briefs.txt"]].concat(), q), ask_json(&index, &["--path", "*-briefs.txt"], q));
+    let narrowed = ask_json(&index, &[&remote[..], &["--doc", "news/news-briefs.txt:3"]].concat(), q);
+    assert_eq!((narrowed.len(), &narrowed[0]["doc_id"]), (1, &serde_json::Value::from("news/news-briefs.txt:3")));
+    let top = &ask_json(&index, &[], QUESTIONS[0])[0];
+    let (id, path, line) = (top["id"].as_str().unwrap(), top["path"].as_str().unwrap(), top["line_start"].to_string());
+    for target in [vec![id.to_string()], vec![format!("{path}:{line}")], vec!["--text".into(), "chatbots in hospitals".into()], vec!["--same-doc".into(), id.to_string()]] {
+        let related = |extra: &[&str]| {
+            json_lines(&ok_stdout(semsearch(&index).args(["related", "--json", "-k", "4"]).args(extra).args(&target)))
+        };
+        let there = related(&remote);
+        assert_eq!(there, related(&[]), "{target:?}");
+        assert!(!there.is_empty(), "{target:?}");
+    }
+
     // Pushed again unchanged: nothing sent.
     let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
     let s: serde_json::Value = serde_json::from_slice(&out).unwrap();

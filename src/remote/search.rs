@@ -23,6 +23,25 @@ pub struct Remote {
     pub url: String,
 }
 
+/// `related` without --text: what to leave out.
+enum Except {
+    Document(String),
+    Passage(String),
+}
+
+/// Which passages a search may return.
+struct Scope<'a> {
+    allowed: Option<&'a [String]>,
+    except: Option<&'a Except>,
+}
+
+fn semantic_only(mode: Mode) -> Result<()> {
+    if mode != Mode::Semantic {
+        return Err(Error::Usage("with --backend, only --mode semantic is served so far; search the local index for hybrid and lexical".into()).into());
+    }
+    Ok(())
+}
+
 /// Passages the server returned for one search, numbered 0.. in the order it ranked them.
 struct Fetched {
     name: String,
@@ -63,30 +82,97 @@ impl Remote {
         &self.collection
     }
 
-    /// `ask` against the server: semantic ranking (hybrid and lexical modes and filters are not
-    /// served from a server yet, and say so).
-    pub fn ask(&self, embedder: &Embedder, question: &str, opts: &Options, filter: &search::Filter) -> Result<Vec<Found>> {
+    /// `ask` against the server, semantic ranking (hybrid and lexical mode are not served from a
+    /// server yet, and say so), filters applied inside the search. Also returns how many undated
+    /// documents a date filter left out.
+    pub fn ask(&self, embedder: &Embedder, question: &str, opts: &Options, filter: &search::Filter) -> Result<(Vec<Found>, usize)> {
         if question.trim().is_empty() {
             anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
         }
-        if opts.mode != Mode::Semantic || !filter.is_empty() {
-            return Err(Error::Usage("with --backend, only --mode semantic without --path/--doc/--since/--until is served so far; search the local index for the rest".into()).into());
-        }
+        semantic_only(opts.mode)?;
+        let (allowed, undated) = self.allowed(filter)?;
         let q = embedder.embed_one(question)?;
-        let fetched = self.nearest(&q, opts.depth(), opts.strategy)?;
+        let found = self.search(embedder, &q, question, opts, Scope { allowed: allowed.as_deref(), except: None })?;
+        Ok((found, undated))
+    }
+
+    /// `related` against the server: from a passage (id, or path and line as stored), or text.
+    pub fn related(&self, embedder: &Embedder, target: &search::Target, same_doc: bool, opts: &Options, filter: &search::Filter) -> Result<(Vec<Found>, usize)> {
+        let (allowed, undated) = self.allowed(filter)?;
+        let t = &self.tables;
+        let from = |sql: String, params: &[&(dyn postgres::types::ToSql + Sync)], what: String| -> Result<(Vec<f32>, String, String)> {
+            let row = self.client.borrow_mut().query_opt(&sql, params)?.ok_or_else(|| Error::NotFound(what))?;
+            Ok((row.get::<_, Vector>(0).to_vec(), row.get(1), row.get(2)))
+        };
+        let (q, question, except) = match target {
+            search::Target::Text(text) => {
+                if text.trim().is_empty() {
+                    anyhow::bail!("--text is empty; give the text to find related passages for");
+                }
+                semantic_only(opts.mode)?;
+                (embedder.embed_one(text)?, text.clone(), None)
+            }
+            search::Target::Passage(id) => {
+                let (v, doc, pid) = from(
+                    format!("SELECT embedding, doc_id, id FROM {} WHERE id = $1", t.passages),
+                    &[id],
+                    format!("no passage with id {id} in collection {}; ids come from `semsearch ask --json`", self.collection),
+                )?;
+                (v, String::new(), Some((doc, pid)))
+            }
+            search::Target::PathLine(path, line) => {
+                let (v, doc, pid) = from(
+                    format!(
+                        "SELECT p.embedding, p.doc_id, p.id FROM {} p JOIN {} d USING (doc_id)
+                         WHERE d.path = $1 AND p.line_start <= $2 AND p.line_end >= $2 ORDER BY p.ordinal LIMIT 1",
+                        t.passages, t.documents
+                    ),
+                    &[path, &(*line as i32)],
+                    format!("{path}:{line} is not inside a passage of collection {}; give the path as results show it", self.collection),
+                )?;
+                (v, String::new(), Some((doc, pid)))
+            }
+        };
+        // From a stored passage: leave out its document, or (with same_doc) only itself.
+        let except = except.map(|(doc, id)| if same_doc { Except::Passage(id) } else { Except::Document(doc) });
+        let found = self.search(embedder, &q, &question, opts, Scope { allowed: allowed.as_deref(), except: except.as_ref() })?;
+        Ok((found, undated))
+    }
+
+    /// The documents `filter` lets through (`None`: no filter), and the undated ones it left out.
+    fn allowed(&self, filter: &search::Filter) -> Result<(Option<Vec<String>>, usize)> {
+        if filter.is_empty() {
+            return Ok((None, 0));
+        }
+        let admits = filter.admitter()?;
+        let rows = self.client.borrow_mut().query(&format!("SELECT doc_id, path, date FROM {}", self.tables.documents), &[])?;
+        let (mut ids, mut undated) = (Vec::new(), 0);
+        for r in rows {
+            let (id, path, date): (String, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
+            match admits(&id, &path, date.as_deref()) {
+                search::filter::Admit::Yes => ids.push(id),
+                search::filter::Admit::Undated => undated += 1,
+                search::filter::Admit::No => {}
+            }
+        }
+        Ok((Some(ids), undated))
+    }
+
+    fn search(&self, embedder: &Embedder, q: &[f32], question: &str, opts: &Options, scope: Scope) -> Result<Vec<Found>> {
+        let fetched = self.nearest(q, opts.depth(), opts.strategy, &scope)?;
         let ranked: Vec<Ranked> = (0..fetched.passages.len())
             .map(|i| {
-                let score = dot(&q, &fetched.vectors[i]);
+                let score = dot(q, &fetched.vectors[i]);
                 Ranked { row: i as u32, score, semantic: Some((i + 1, score)), lexical: None }
             })
             .collect();
-        search::shape_and_resolve(&fetched, embedder, &q, question, ranked, opts)
+        search::shape_and_resolve(&fetched, embedder, q, question, ranked, opts)
     }
 
     /// The `k` passages nearest to `q`: through the HNSW index with `hnsw.ef_search` = ef (at
     /// least k: pgvector returns no more than its beam), or an exact scan (`Strategy::Exact`, and
     /// `Auto` under `search::EXACT_BELOW` passages, as locally).
-    fn nearest(&self, q: &[f32], k: usize, strategy: Strategy) -> Result<Fetched> {
+    fn nearest(&self, q: &[f32], k: usize, strategy: Strategy, scope: &Scope) -> Result<Fetched> {
         let t = &self.tables;
         let mut client = self.client.borrow_mut();
         let mut tx = client.transaction()?;
@@ -104,18 +190,34 @@ impl Remote {
                 Strategy::Exact => unreachable!(),
             };
             tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.max(k).min(1000)))?;
+            if scope.allowed.is_some() || scope.except.is_some() {
+                // Filtered rows are skipped while the graph is walked, not after: k still come back.
+                tx.batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")?;
+            }
         }
+        let vector = Vector::from(q.to_vec());
+        let limit = k as i64;
+        let none: Vec<String> = Vec::new();
+        let allowed = scope.allowed.map(|a| a.to_vec()).unwrap_or(none);
+        let (except_doc, except_id) = match scope.except {
+            Some(Except::Document(d)) => (d.clone(), String::new()),
+            Some(Except::Passage(p)) => (String::new(), p.clone()),
+            None => (String::new(), String::new()),
+        };
+        let restricted = scope.allowed.is_some();
         let rows = tx.query(
             &format!(
                 "WITH hits AS (
                      SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text, sentences,
                             embedding, embedding <=> $1 AS distance
-                     FROM {passages} ORDER BY embedding <=> $1 LIMIT $2)
+                     FROM {passages}
+                     WHERE ($3 = false OR doc_id = ANY($4)) AND doc_id <> $5 AND id <> $6
+                     ORDER BY embedding <=> $1 LIMIT $2)
                  SELECT h.*, d.path, d.title, d.date, d.url FROM hits h JOIN {docs} d USING (doc_id) ORDER BY h.distance, h.id",
                 passages = t.passages,
                 docs = t.documents
             ),
-            &[&Vector::from(q.to_vec()), &(k as i64)],
+            &[&vector, &limit, &restricted, &allowed, &except_doc, &except_id],
         )?;
         tx.commit()?;
         let mut fetched = Fetched { name: format!("{} collection {}", self.url, self.collection), passages: Vec::new(), vectors: Vec::new(), documents: Vec::new() };

@@ -98,24 +98,15 @@ impl Filter {
 
     /// The rows of the documents that pass.
     pub fn allowed(&self, index: &Index) -> Result<Allowed> {
-        self.check()?;
-        let rules: Vec<PathRule> = self.paths.iter().map(|p| PathRule::new(p)).collect::<Result<_>>()?;
+        let admits = self.admitter()?;
         let mut bits = vec![0u64; index.rows().div_ceil(64)];
         let (mut undated, mut documents) = (0, 0);
-        let dated = self.since.is_some() || self.until.is_some();
         for d in index.documents()? {
-            if self.doc.as_ref().is_some_and(|id| *id != d.doc_id) {
-                continue;
-            }
-            if !rules.is_empty() && !rules.iter().any(|r| r.matches(&d.path)) {
-                continue;
-            }
-            if dated {
-                let Some(date) = d.date.as_deref() else {
+            match admits(&d.doc_id, &d.path, d.date.as_deref()) {
+                Admit::Yes => {}
+                Admit::No => continue,
+                Admit::Undated => {
                     undated += 1;
-                    continue;
-                };
-                if self.since.as_deref().is_some_and(|s| !on_or_after(date, s)) || self.until.as_deref().is_some_and(|u| !on_or_before(date, u)) {
                     continue;
                 }
             }
@@ -126,6 +117,34 @@ impl Filter {
         }
         Ok(Allowed { bits, undated, documents })
     }
+
+    /// The test a document passes (by its id, path and date), for stores that list documents
+    /// their own way (a server's collection).
+    pub fn admitter(&self) -> Result<impl Fn(&str, &str, Option<&str>) -> Admit + '_> {
+        self.check()?;
+        let rules: Vec<PathRule> = self.paths.iter().map(|p| PathRule::new(p)).collect::<Result<_>>()?;
+        let dated = self.since.is_some() || self.until.is_some();
+        Ok(move |doc_id: &str, path: &str, date: Option<&str>| {
+            if self.doc.as_ref().is_some_and(|id| id != doc_id) || (!rules.is_empty() && !rules.iter().any(|r| r.matches(path))) {
+                return Admit::No;
+            }
+            if dated {
+                let Some(date) = date else { return Admit::Undated };
+                if self.since.as_deref().is_some_and(|s| !on_or_after(date, s)) || self.until.as_deref().is_some_and(|u| !on_or_before(date, u)) {
+                    return Admit::No;
+                }
+            }
+            Admit::Yes
+        })
+    }
+}
+
+/// Whether a document passes a filter; `Undated`: left out by a date bound for having no date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Yes,
+    No,
+    Undated,
 }
 
 #[cfg(test)]
