@@ -101,7 +101,7 @@ impl Remote {
         let (allowed, undated) = self.allowed(filter)?;
         let t = &self.tables;
         let from = |sql: String, params: &[&(dyn postgres::types::ToSql + Sync)], what: String| -> Result<(Vec<f32>, String, String)> {
-            let row = self.client.borrow_mut().query_opt(&sql, params)?.ok_or_else(|| Error::NotFound(what))?;
+            let row = self.client.borrow_mut().query_opt(&sql, params)?.ok_or(Error::NotFound(what))?;
             Ok((row.get::<_, Vector>(0).to_vec(), row.get(1), row.get(2)))
         };
         let (q, question, except) = match target {
