@@ -26,6 +26,8 @@ pub struct BenchOptions {
     pub quiet: bool,
     pub mode: search::Mode,
     pub fusion: search::Fusion,
+    /// Push the index to this PostgreSQL server (URL, collection) and search it there.
+    pub backend: Option<(String, String)>,
 }
 
 /// Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100).
@@ -174,6 +176,25 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     report.insert("passages".into(), json!(index.live()));
     report.insert("index_size_bytes".into(), json!(index_size(&index)));
 
+    // On a server: the index pushed (timed), then searched there.
+    let remote = match &opts.backend {
+        None => None,
+        Some((url, collection)) => {
+            if opts.mode != search::Mode::Semantic {
+                anyhow::bail!("bench --backend measures semantic mode only so far");
+            }
+            let mut client = crate::remote::conn::connect(url)?;
+            let t = Instant::now();
+            let pushed = crate::remote::push(&mut client, collection, &index, embedder.info(), opts.quiet)?;
+            let secs = t.elapsed().as_secs_f64();
+            report.insert("backend".into(), json!(format!("{} collection {collection}", crate::remote::conn::redact(url))));
+            report.insert("push_ms".into(), json!(round(secs * 1000.0, 1)));
+            report.insert("push_passages_sent".into(), json!(pushed.passages_sent));
+            report.insert("push_passages_per_s".into(), json!(round(pushed.passages_sent as f64 / secs.max(1e-9), 1)));
+            Some(crate::remote::Remote::open(url, collection, embedder.info())?)
+        }
+    };
+
     // Queries: embed each (timed), search (timed), aggregate passages to documents.
     let queries: Vec<&(String, String)> = set.queries.iter().filter(|(id, _)| set.qrels.contains_key(id)).collect();
     report.insert("queries".into(), json!(queries.len()));
@@ -193,11 +214,15 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
             s => s,
         };
-        let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
-        let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
+        let results: Vec<(String, f32)> = match &remote {
+            Some(r) => r.nearest_documents(&q, k_passages, strategy)?,
+            None => {
+                let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
+                let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
+                hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect()
+            }
+        };
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
-        let results: Vec<(String, f32)> =
-            hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect();
         let mut ranked = eval::ranked(&results);
         ranked.truncate(DEPTH);
         run.insert(qid.clone(), ranked);
@@ -223,9 +248,20 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         for q in &qvecs {
             let exact: Vec<u32> = index.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
             let t = Instant::now();
-            let approx = index.hnsw(q, 10, ef, &|_| true);
+            let approx: Vec<u32> = match &remote {
+                // The server's graph against exact search over the same vectors, by passage id.
+                Some(r) => {
+                    let ids = r.nearest_passages(q, 10, Strategy::Hnsw { ef })?;
+                    let mut rows = Vec::new();
+                    for id in ids {
+                        rows.extend(index.row_of_id(&id)?);
+                    }
+                    rows
+                }
+                None => index.hnsw(q, 10, ef, &|_| true).iter().map(|h| h.row).collect(),
+            };
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            agree += approx.iter().filter(|h| exact.contains(&h.row)).count();
+            agree += approx.iter().filter(|r| exact.contains(r)).count();
             total += exact.len();
         }
         lat.sort_by(f64::total_cmp);

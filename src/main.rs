@@ -267,6 +267,12 @@ struct BenchArgs {
     /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex, adaptive or rrf
     #[arg(long, default_value = "raw", hide = true)]
     fusion: search::Fusion,
+    /// Push the index to this PostgreSQL server and measure searching it there (semantic mode)
+    #[arg(long, value_name = "URL")]
+    backend: Option<String>,
+    /// The collection for --backend [default: bench_ and the dataset folder's name]
+    #[arg(long, value_name = "NAME")]
+    collection: Option<String>,
     #[command(flatten)]
     chunking: ChunkOpts,
 }
@@ -275,6 +281,12 @@ struct BenchArgs {
 struct StatusArgs {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Describe a collection on this PostgreSQL server instead of the local index
+    #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND", conflicts_with = "paths")]
+    backend: Option<String>,
+    /// The collection on the --backend server [default: the index directory's name]
+    #[arg(long, value_name = "NAME")]
+    collection: Option<String>,
     #[command(flatten)]
     ingest: IngestOpts,
     /// List every indexed document (path, id, passages)
@@ -718,6 +730,20 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
         quiet: config.quiet,
         mode: a.mode,
         fusion: a.fusion,
+        backend: match a.backend {
+            None => None,
+            Some(url) => {
+                let name = a.collection.clone().unwrap_or_else(|| {
+                    let dataset = a.dataset.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let cut = if a.no_chunk { "_whole".to_string() } else { format!("_{}_{}", a.chunking.max_tokens, a.chunking.overlap) };
+                    let mut c = format!("bench_{}", semsearch::remote::default_collection(std::path::Path::new(&dataset)));
+                    c.truncate(40 - cut.len());
+                    c.push_str(&cut);
+                    c
+                });
+                Some((url, semsearch::remote::collection_name(&name)?))
+            }
+        },
     };
     let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
     let stdout = std::io::stdout();
@@ -733,6 +759,30 @@ fn cmd_bench(config: &Config, a: BenchArgs) -> Result<i32> {
 
 fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
+    if let Some(url) = &a.backend {
+        config.ensure_model()?;
+        let info = ModelInfo::read(&config.model)?;
+        let collection = a.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(dir));
+        let status = semsearch::remote::Remote::open(url, &collection, &info)?.status(a.files)?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if a.json {
+            serde_json::to_writer(&mut out, &status)?;
+            out.write_all(b"\n")?;
+        } else {
+            let v = serde_json::Value::Object(status);
+            writeln!(out, "backend     {} collection {}", v["backend"].as_str().unwrap_or(""), v["collection"].as_str().unwrap_or(""))?;
+            writeln!(out, "generation  {}", v["generation"])?;
+            writeln!(out, "model       {} ({} dimensions)", v["model"]["name"].as_str().unwrap_or(""), v["model"]["dimensions"])?;
+            writeln!(out, "documents   {} ({} with a date, {} without)", v["documents"], v["documents_with_date"], v["documents_without_date"])?;
+            writeln!(out, "passages    {}", v["passages"])?;
+            writeln!(out, "size        {:.1} MiB on the server", v["size_bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0))?;
+            for f in v["files"].as_array().into_iter().flatten() {
+                writeln!(out, "  {}  {} passages  {}", f["path"].as_str().unwrap_or(""), f["passages"], f["title"].as_str().unwrap_or(""))?;
+            }
+        }
+        return Ok(0);
+    }
     let mut status = match semsearch::status::report(dir, a.files)? {
         Some(s) => s,
         None if a.paths.is_empty() => return Err(Error::NoIndex { dir: dir.clone() }.into()),

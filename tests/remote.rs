@@ -56,6 +56,11 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
     assert_eq!(pg.sql("SELECT count(*) FROM news_passages"), "19");
     assert_eq!(pg.sql("SELECT value FROM news_meta WHERE key = 'model'"), "all-MiniLM-L6-v2");
 
+    // status --backend: the collection's counts.
+    let status: serde_json::Value = serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &url, "--collection", "news"]))).unwrap();
+    assert_eq!((status["documents"].as_u64(), status["passages"].as_u64(), status["generation"].as_u64()), (Some(12), Some(19), Some(1)), "{status}");
+    assert_eq!(status["model"]["name"], "all-MiniLM-L6-v2");
+
     // The server's exact ranking is the local exact ranking: same ids, same scores (the vectors
     // are the same floats); through pgvector's HNSW index, the same passages.
     let remote = ["--backend", url.as_str(), "--collection", "news"];
@@ -221,4 +226,23 @@ fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
         assert_eq!(&ask_json(&index, &remote, q), then, "{q}");
     }
     assert_eq!(pg.sql("SELECT count(*) FROM ms_passages"), passages.to_string());
+}
+
+#[test]
+fn bench_against_the_server_scores_as_the_local_index() {
+    let Some(pg) = PgServer::start() else { return };
+    let set = common::repo().join("tests/fixtures/news-qa");
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("qa");
+    let bench = |extra: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&ok_stdout(semsearch(&index).args(["-q", "bench", "--json", "--exact"]).args(extra).arg(&set))).unwrap()
+    };
+    let local = bench(&[]);
+    let remote = bench(&["--backend", &pg.url()]);
+    for key in ["ndcg@10", "recall@100", "mrr@10"] {
+        assert!((local[key].as_f64().unwrap() - remote[key].as_f64().unwrap()).abs() < 1e-4, "{key}: {local} vs {remote}");
+    }
+    assert!(remote["push_passages_per_s"].as_f64().unwrap() > 0.0, "{remote}");
+    assert_eq!(remote["ann_recall@10"].as_f64(), Some(1.0), "{remote}");
+    assert!(remote["backend"].as_str().unwrap().contains("collection bench_news_qa_128_32"), "{remote}");
 }

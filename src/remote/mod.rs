@@ -86,6 +86,8 @@ pub struct CollectionMeta {
     pub model: Option<String>,
     pub weights_sha256: Option<String>,
     pub dimensions: Option<usize>,
+    /// How the passages were cut (the local manifest's chunking, as JSON).
+    pub chunking: Option<String>,
     pub generation: u64,
 }
 
@@ -103,6 +105,7 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             "weights_sha256" => m.weights_sha256 = Some(v),
             "dimensions" => m.dimensions = v.parse().ok(),
             "generation" => m.generation = v.parse().unwrap_or(0),
+            "chunking" => m.chunking = Some(v),
             _ => {}
         }
     }

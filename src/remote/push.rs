@@ -67,9 +67,15 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
     let meta = read_meta(&mut tx, &t)?.unwrap_or_default();
     check_meta(&meta, collection, model)?;
 
-    // What the server has, and what differs.
-    let remote: HashMap<String, String> =
-        tx.query(&format!("SELECT doc_id, content_hash FROM {}", t.documents), &[])?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    // What the server has, and what differs. Passages cut another way than the local ones are all
+    // replaced (a document's hash says nothing of how it was cut).
+    let chunking = serde_json::to_string(&index.meta.chunking)?;
+    let recut = meta.chunking.as_ref().is_some_and(|c| *c != chunking);
+    let remote: HashMap<String, String> = tx
+        .query(&format!("SELECT doc_id, content_hash FROM {}", t.documents), &[])?
+        .iter()
+        .map(|r| (r.get(0), if recut { String::new() } else { r.get(1) }))
+        .collect();
     let local = index.documents()?;
     let local_ids: HashSet<&str> = local.iter().map(|d| d.doc_id.as_str()).collect();
     let mut stale: Vec<String> = remote.keys().filter(|id| !local_ids.contains(id.as_str())).cloned().collect();
@@ -161,6 +167,7 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         ("hnsw_m", hnsw.m.to_string()),
         ("hnsw_ef_construction", hnsw.ef_construction.to_string()),
         ("generation", summary.generation.to_string()),
+        ("chunking", chunking),
     ];
     for (k, v) in pairs {
         tx.execute(

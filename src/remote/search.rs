@@ -139,6 +139,62 @@ impl Remote {
         Ok((found, undated))
     }
 
+    /// What `status --backend` reports: the collection's identity and counts, and its size on the
+    /// server (tables and their indexes); with `files`, every document.
+    pub fn status(&self, files: bool) -> Result<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let t = &self.tables;
+        let mut c = self.client.borrow_mut();
+        let row = c.query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM {d}), (SELECT count(*) FROM {d} WHERE date IS NOT NULL), (SELECT count(*) FROM {p}),
+                        pg_total_relation_size('{d}') + pg_total_relation_size('{p}') + pg_total_relation_size('{m}')",
+                d = t.documents,
+                p = t.passages,
+                m = t.meta
+            ),
+            &[],
+        )?;
+        let (documents, dated, passages, bytes): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        let mut m = serde_json::Map::new();
+        m.insert("backend".into(), json!(self.url));
+        m.insert("collection".into(), json!(self.collection));
+        m.insert("generation".into(), json!(self.meta.generation));
+        m.insert("schema_version".into(), json!(self.meta.schema_version));
+        m.insert("model".into(), json!({"name": self.meta.model, "weights_sha256": self.meta.weights_sha256, "dimensions": self.meta.dimensions}));
+        if let Some(ch) = &self.meta.chunking {
+            m.insert("chunking".into(), serde_json::from_str(ch).unwrap_or(json!(ch)));
+        }
+        m.insert("documents".into(), json!(documents));
+        m.insert("documents_with_date".into(), json!(dated));
+        m.insert("documents_without_date".into(), json!(documents - dated));
+        m.insert("passages".into(), json!(passages));
+        m.insert("size_bytes".into(), json!(bytes));
+        if files {
+            let rows = c.query(&format!("SELECT path, doc_id, title, date, url, n_passages FROM {} ORDER BY path, doc_id", t.documents), &[])?;
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({"path": r.get::<_, String>(0), "doc_id": r.get::<_, String>(1), "title": r.get::<_, String>(2),
+                           "date": r.get::<_, Option<String>>(3), "url": r.get::<_, Option<String>>(4), "passages": r.get::<_, i32>(5)})
+                })
+                .collect();
+            m.insert("files".into(), serde_json::Value::Array(list));
+        }
+        Ok(m)
+    }
+
+    /// The `k` nearest passages' documents with their cosines, best first (`bench`).
+    pub fn nearest_documents(&self, q: &[f32], k: usize, strategy: Strategy) -> Result<Vec<(String, f32)>> {
+        let f = self.nearest(q, k, strategy, &Scope { allowed: None, except: None })?;
+        Ok(f.passages.into_iter().zip(&f.vectors).map(|(p, v)| (p.record.doc_id, dot(q, v))).collect())
+    }
+
+    /// The ids of the `k` nearest passages, best first (`bench`'s ANN recall).
+    pub fn nearest_passages(&self, q: &[f32], k: usize, strategy: Strategy) -> Result<Vec<String>> {
+        Ok(self.nearest(q, k, strategy, &Scope { allowed: None, except: None })?.passages.into_iter().map(|p| p.record.id).collect())
+    }
+
     /// The documents `filter` lets through (`None`: no filter), and the undated ones it left out.
     fn allowed(&self, filter: &search::Filter) -> Result<(Option<Vec<String>>, usize)> {
         if filter.is_empty() {
