@@ -391,6 +391,13 @@ impl Config {
         let (embedder, index) = rayon::join(|| self.load_embedder(&info), || Index::open(&self.index_dir, &info));
         Ok((embedder?, index?))
     }
+
+    /// The model and the index kept warm for `serve` and `mcp`.
+    fn searcher(&self) -> Result<semsearch::serve::Searcher> {
+        self.ensure_model()?;
+        let info = ModelInfo::read(&self.model)?;
+        semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)
+    }
 }
 
 impl SearchOpts {
@@ -558,18 +565,11 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp => {
-            let (embedder, index) = config.embedder_and_index()?;
-            let info = embedder.info().clone();
-            drop(index);
-            semsearch::serve::mcp::run(semsearch::serve::Searcher::open(&config.index_dir, &info, embedder)?)?;
+            semsearch::serve::mcp::run(config.searcher()?)?;
             Ok(0)
         }
         Command::Serve(a) => {
-            let (embedder, index) = config.embedder_and_index()?;
-            let info = embedder.info().clone();
-            drop(index);
-            let searcher = semsearch::serve::Searcher::open(&config.index_dir, &info, embedder)?;
-            semsearch::serve::run(searcher, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
+            semsearch::serve::run(config.searcher()?, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
             Ok(0)
         }
         Command::Compact(a) => {

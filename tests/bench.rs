@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::shared;
 use predicates::prelude::*;
 use std::path::PathBuf;
 
@@ -97,17 +98,6 @@ fn malformed_datasets_name_file_and_line() {
     run("query-id\tcorpus-id\tscore\nq1 a4 1\n").stderr(predicate::str::contains("test.tsv:2: expected query-id"));
     std::fs::remove_file(d.join("queries.jsonl")).unwrap();
     run("query-id\tcorpus-id\tscore\nq1\ta4\t1\n").stderr(predicate::str::contains("queries.jsonl"));
-}
-
-/// The shared labeled sets live beside the repository (CI always has them; a user's clone may not).
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = common::repo().join("..").join("shared").join("data").join(name);
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} is absent (it is only beside the repository on the project's machines)", p.display());
-        None
-    }
 }
 
 #[test]

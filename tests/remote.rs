@@ -156,20 +156,9 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
 }
 
-/// The 5,000 msmarco passages (a shared labeled set beside the repository; absent on a user's clone).
-fn msmarco() -> Option<std::path::PathBuf> {
-    let p = common::repo().join("../shared/data/msmarco-trecdl19-subset");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} is absent (it is only beside the repository on the project's machines)", p.display());
-        None
-    }
-}
-
 #[test]
 fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
-    let Some(set) = msmarco() else { return };
+    let Some(set) = common::shared("msmarco-trecdl19-subset") else { return };
     let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("ms");

@@ -84,3 +84,15 @@ pub fn ok_stdout(cmd: &mut assert_cmd::Command) -> Vec<u8> {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+/// A shared labeled set beside the repository (`../shared/data/NAME`; CI always has them, a
+/// user's clone may not: then the caller skips, and this says so).
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let p = repo().join("..").join("shared").join("data").join(name);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (it is only beside the repository on the project's machines)", p.display());
+        None
+    }
+}
