@@ -490,9 +490,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Index(a) => cmd_index(&config, a),
         Command::Ask(a) => {
-            if a.question.trim().is_empty() {
-                anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
-            }
+            search::check_question(&a.question)?;
             let filter = a.opts.filter();
             filter.check()?;
             if let Some(url) = &a.opts.backend {
@@ -618,12 +616,9 @@ fn run(cli: Cli) -> Result<i32> {
 /// The rows a filter allows (`None` without a filter); says on stderr how many undated documents a
 /// date filter left out.
 fn allowed_rows(index: &Index, filter: &search::Filter, quiet: bool) -> Result<Option<search::filter::Allowed>> {
-    if filter.is_empty() {
-        return Ok(None);
-    }
-    let allowed = filter.allowed(index)?;
-    undated_note(allowed.undated, quiet);
-    Ok(Some(allowed))
+    let allowed = filter.allowed_rows(index)?;
+    undated_note(allowed.as_ref().map_or(0, |a| a.undated), quiet);
+    Ok(allowed)
 }
 
 fn undated_note(undated: usize, quiet: bool) {

@@ -298,13 +298,20 @@ fn pool_spans(rows: &[f32], of_token: &[u16], n: usize, fallback: &[f32]) -> Vec
         if c == 0 {
             v.copy_from_slice(fallback);
         } else {
-            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-            v.iter_mut().for_each(|a| *a /= norm);
+            normalize(v);
         }
     }
     out
 }
 
+/// Scales `v` to unit length (a zero vector stays zero).
+fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|a| *a /= norm);
+}
+
+/// One unit vector per packed sequence (rows `offsets[j]..offsets[j + 1]` of `hidden`): the mean
+/// of its token states (or its first token's, for CLS pooling), L2-normalised.
 fn pool(hidden: &[f32], offsets: &[usize], dim: usize, pooling: Pooling) -> Vec<f32> {
     let mut out = vec![0f32; (offsets.len() - 1) * dim];
     for (j, v) in out.chunks_exact_mut(dim).enumerate() {
@@ -319,8 +326,7 @@ fn pool(hidden: &[f32], offsets: &[usize], dim: usize, pooling: Pooling) -> Vec<
             }
             Pooling::Cls => v.copy_from_slice(&rows[..dim]),
         }
-        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-        v.iter_mut().for_each(|a| *a /= norm);
+        normalize(v);
     }
     out
 }

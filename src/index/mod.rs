@@ -29,7 +29,7 @@ mod writer;
 
 pub use integrity::file_sum;
 pub use manifest::{Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
-pub use reader::Index;
+pub use reader::{Index, Segment};
 pub use store::{DocRecord, Passage, PassageRecord, PassageStore};
 pub use writer::{commit, next_free_segment, SegmentWriter, SegmentsWriter, WriterLock, WrittenSegment};
 

@@ -54,9 +54,9 @@ pub struct Passage {
 pub struct PassageStore {
     conn: Connection,
     path: std::path::PathBuf,
-    /// How passages are read: with their sentence vectors where the store has them (a store
-    /// written before the `sentences` table existed is read as is, every passage without).
-    select_passage: String,
+    /// Whether the store has the `sentences` table (one written before it existed is read as is,
+    /// every passage without sentence vectors).
+    has_sentences: bool,
 }
 
 const SCHEMA: &str = "
@@ -101,7 +101,7 @@ impl PassageStore {
         // One transaction for the whole segment: a segment is committed by the manifest, never
         // piecemeal, and SQLite spills pages to the file as its cache fills, so memory stays flat.
         conn.execute_batch("BEGIN")?;
-        Ok(PassageStore { conn, path: path.to_path_buf(), select_passage: select_passage(true) })
+        Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences: true })
     }
 
     pub fn open(path: &Path) -> Result<PassageStore> {
@@ -120,11 +120,11 @@ impl PassageStore {
         // A committed generation is never modified: tell SQLite so it takes no locks.
         conn.execute_batch("PRAGMA query_only=ON;")?;
         // A file that is not a database fails here or in `check`, with the damaged-index message.
-        let with_sentences = conn
+        let has_sentences = conn
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sentences'", [], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
             .unwrap_or(false);
-        Ok(PassageStore { conn, path: path.to_path_buf(), select_passage: select_passage(with_sentences) })
+        Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences })
     }
 
     /// A cheap consistency check against the manifest's counts: reads the schema, the whole
@@ -282,14 +282,30 @@ impl PassageStore {
     }
 
     pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
-        let mut st = self.conn.prepare(&format!("{} WHERE p.doc_id = ?1 ORDER BY p.row", self.select_passage))?;
+        let mut st = self.conn.prepare(&format!("{} WHERE p.doc_id = ?1 ORDER BY p.row", select_passage(self.has_sentences)))?;
         let rows = self.damaged(st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record)))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
     pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
-        let mut st = self.damaged(self.conn.prepare_cached(&format!("{} WHERE p.row = ?1", self.select_passage)))?;
+        let mut st = self.damaged(self.conn.prepare_cached(&format!("{} WHERE p.row = ?1", select_passage(self.has_sentences))))?;
         self.damaged(st.query_row([row], passage_from_row).optional())
+    }
+
+    /// The sentence vectors of rows `first..first + n`, one entry per row (`None` where a row has
+    /// none): what a reused document carries into the next generation beside its vectors.
+    pub fn sentences(&self, first: u32, n: u32) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = vec![None; n as usize];
+        if !self.has_sentences {
+            return Ok(out);
+        }
+        let mut st = self.conn.prepare_cached("SELECT row, vectors FROM sentences WHERE row >= ?1 AND row < ?2")?;
+        let rows = self.damaged(st.query_map(params![first, first + n], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))))?;
+        for r in rows {
+            let (row, v) = self.damaged(r)?;
+            out[(row - first) as usize] = Some(v);
+        }
+        Ok(out)
     }
 
     pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {

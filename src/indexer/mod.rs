@@ -266,13 +266,13 @@ impl Run<'_> {
         // Content the previous generation already embedded, cut the same way: its vectors are
         // copied instead of computed.
         let prev = self.prev;
-        let reused: Vec<Option<(&[f32], u32)>> = pending
+        let reused: Vec<Option<Reused>> = pending
             .iter()
             .zip(&chunks)
             .map(|((_, hash), cs)| {
                 let &(first, n) = self.prev_by_hash.get(hash).filter(|(_, n)| *n as usize == cs.len())?;
-                let (s, local) = prev?.locate(first)?;
-                Some((s.ann.vectors(local, n), first))
+                let (segment, local) = prev?.locate(first)?;
+                Some(Reused { segment, local, n })
             })
             .collect();
         // With each embedded passage, the vectors of its answer candidates (`search::answer`),
@@ -287,13 +287,12 @@ impl Run<'_> {
                     let body = &d.text[c.byte_start..c.byte_end];
                     let full = embedding_text(section_of(d, c), body);
                     let shift = full.len() - body.len();
-                    let spans = answer::candidates(body);
-                    let spans = if spans.len() > 1 { spans.into_iter().map(|(a, b)| (a + shift, b + shift)).collect() } else { Vec::new() };
-                    ToEmbed { text: full, spans, shift }
+                    let candidates = answer::candidates(body);
+                    ToEmbed { text: full, candidates: if candidates.len() > 1 { candidates } else { Vec::new() }, shift }
                 })
             })
             .collect();
-        let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.spans.clone()).collect();
+        let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.candidates.iter().map(|&(a, b)| (a + e.shift, b + e.shift)).collect()).collect();
         let texts: Vec<&str> = embedded.iter().map(|e| e.text.as_ref()).collect();
         let max_tokens = self.embedder.info().max_tokens;
         self.summary.tokens_embedded += chunks
@@ -322,23 +321,16 @@ impl Run<'_> {
         let sentences: Vec<Option<Vec<u8>>> = embedded
             .iter()
             .zip(sentence_vectors)
-            .map(|(e, v)| {
-                (!e.spans.is_empty() && v.len() == e.spans.len() * dim).then(|| {
-                    let local: Vec<(usize, usize)> = e.spans.iter().map(|&(a, b)| (a - e.shift, b - e.shift)).collect();
-                    answer::SentenceVectors::encode(&local, &v, dim)
-                })
-            })
+            .map(|(e, v)| (!e.candidates.is_empty() && v.len() == e.candidates.len() * dim).then(|| answer::SentenceVectors::encode(&e.candidates, &v, dim)))
             .collect();
         drop(texts);
         drop(embedded);
         let mut sentences = sentences.into_iter();
         let mut at = 0usize;
         for (((doc, hash), cs), reused) in pending.into_iter().zip(chunks).zip(reused) {
-            let stored: Vec<Option<Vec<u8>>> = match reused {
+            let stored: Vec<Option<Vec<u8>>> = match &reused {
                 // Copied with the vectors from the previous generation (none if it had none).
-                Some((_, first)) => (0..cs.len() as u32)
-                    .map(|i| Ok(prev.and_then(|p| p.passage(first + i).transpose()).transpose()?.and_then(|p| p.record.sentences)))
-                    .collect::<Result<_>>()?,
+                Some(r) => r.segment.store.sentences(r.local, r.n)?,
                 None => sentences.by_ref().take(cs.len()).collect(),
             };
             let mut stored = stored.into_iter();
@@ -372,7 +364,7 @@ impl Run<'_> {
                 url: doc.url,
             };
             let v = match reused {
-                Some((v, _)) => v,
+                Some(r) => r.segment.ann.vectors(r.local, r.n),
                 None => {
                     at += n;
                     &vectors[(at - n) * dim..at * dim]
@@ -398,12 +390,19 @@ impl Run<'_> {
     }
 }
 
-/// A passage as embedded: its text with the section prefix, its answer candidates as spans of that
-/// text (none when it has only one), and the prefix's length.
+/// A passage as embedded: its text with the section prefix, its answer candidates as spans of the
+/// passage text (none when it has only one), and where the passage text starts in `text`.
 struct ToEmbed<'a> {
     text: std::borrow::Cow<'a, str>,
-    spans: Vec<(usize, usize)>,
+    candidates: Vec<(usize, usize)>,
     shift: usize,
+}
+
+/// A document of the previous generation whose passages (vectors and sentence vectors) are copied.
+struct Reused<'a> {
+    segment: &'a crate::index::Segment,
+    local: u32,
+    n: u32,
 }
 
 fn section_of<'d>(doc: &'d Document, c: &Chunk) -> &'d str {

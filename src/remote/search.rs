@@ -86,9 +86,7 @@ impl Remote {
     /// server yet, and say so), filters applied inside the search. Also returns how many undated
     /// documents a date filter left out.
     pub fn ask(&self, embedder: &Embedder, question: &str, opts: &Options, filter: &search::Filter) -> Result<(Vec<Found>, usize)> {
-        if question.trim().is_empty() {
-            anyhow::bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
-        }
+        search::check_question(question)?;
         semantic_only(opts.mode)?;
         let (allowed, undated) = self.allowed(filter)?;
         let q = embedder.embed_one(question)?;
@@ -106,9 +104,7 @@ impl Remote {
         };
         let (q, question, except) = match target {
             search::Target::Text(text) => {
-                if text.trim().is_empty() {
-                    anyhow::bail!("--text is empty; give the text to find related passages for");
-                }
+                search::check_text(text)?;
                 semantic_only(opts.mode)?;
                 (embedder.embed_one(text)?, text.clone(), None)
             }

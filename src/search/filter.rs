@@ -96,6 +96,11 @@ impl Filter {
         Ok(())
     }
 
+    /// The rows that pass, or `None` without a filter (every row passes).
+    pub fn allowed_rows(&self, index: &Index) -> Result<Option<Allowed>> {
+        if self.is_empty() { Ok(None) } else { self.allowed(index).map(Some) }
+    }
+
     /// The rows of the documents that pass.
     pub fn allowed(&self, index: &Index) -> Result<Allowed> {
         let admits = self.admitter()?;

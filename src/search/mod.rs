@@ -183,7 +183,6 @@ pub fn resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question:
             }
         });
     }
-    drop(stored);
     let out = ranked
         .iter()
         .zip(passages)
@@ -395,10 +394,24 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
     Ok(all)
 }
 
-pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, allowed: Option<&filter::Allowed>) -> Result<Vec<Found>> {
+/// A question must have something in it (checked before anything loads, and by every store).
+pub fn check_question(question: &str) -> Result<()> {
     if question.trim().is_empty() {
         bail!("the question is empty; ask something, e.g. semsearch ask \"what did Alibaba announce?\"");
     }
+    Ok(())
+}
+
+/// `related --text` must have something in it.
+pub fn check_text(text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        bail!("--text is empty; give the text to find related passages for");
+    }
+    Ok(())
+}
+
+pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, allowed: Option<&filter::Allowed>) -> Result<Vec<Found>> {
+    check_question(question)?;
     let q = embedder.embed_one(question)?;
     let exclude = |r: u32| allowed.is_some_and(|a| !a.contains(r));
     finish(index, embedder, &q, question, &lexical::parse(question), opts, &exclude)
@@ -480,9 +493,7 @@ pub fn related(
 ) -> Result<Vec<Found>> {
     let row = match target {
         Target::Text(t) => {
-            if t.trim().is_empty() {
-                bail!("--text is empty; give the text to find related passages for");
-            }
+            check_text(t)?;
             None
         }
         Target::Passage(id) => Some(index.row_of_id(id)?.ok_or_else(|| {

@@ -109,7 +109,7 @@ impl Mcp {
         };
         self.run(move |s| {
             s.with_index(|index| {
-                let allowed = if req.filter.is_empty() { None } else { Some(req.filter.allowed(index)?) };
+                let allowed = req.filter.allowed_rows(index)?;
                 Ok(found_result(&search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?))
             })
         })
@@ -135,8 +135,7 @@ impl Mcp {
         };
         self.run(move |s| {
             s.with_index(|index| {
-                let f = &req.search.filter;
-                let allowed = if f.is_empty() { None } else { Some(f.allowed(index)?) };
+                let allowed = req.search.filter.allowed_rows(index)?;
                 Ok(found_result(&search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?))
             })
         })

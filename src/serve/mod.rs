@@ -102,7 +102,7 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
     let req = p.search(Some(search::PER_DOC)).map_err(bad_request)?;
     blocking(move || {
         s.with_index(|index| {
-            let allowed = if req.filter.is_empty() { None } else { Some(req.filter.allowed(index)?) };
+            let allowed = req.filter.allowed_rows(index)?;
             let found = search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?;
             json_response(&AskResponse {
                 question: &question,
@@ -119,8 +119,7 @@ async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Respo
     let req = Params::parse(q.as_deref()).related().map_err(bad_request)?;
     blocking(move || {
         s.with_index(|index| {
-            let f = &req.search.filter;
-            let allowed = if f.is_empty() { None } else { Some(f.allowed(index)?) };
+            let allowed = req.search.filter.allowed_rows(index)?;
             let found = search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?;
             json_response(&RelatedResponse { results: results(&found) })
         })
