@@ -180,9 +180,6 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     let remote = match &opts.backend {
         None => None,
         Some((url, collection)) => {
-            if opts.mode != search::Mode::Semantic {
-                anyhow::bail!("bench --backend measures semantic mode only so far");
-            }
             let mut client = crate::remote::conn::connect(url)?;
             let t = Instant::now();
             let pushed = crate::remote::push(&mut client, collection, &index, embedder.info(), opts.quiet)?;
@@ -214,10 +211,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
             s => s,
         };
+        let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
         let results: Vec<(String, f32)> = match &remote {
-            Some(r) => r.nearest_documents(&q, k_passages, strategy)?,
+            Some(r) => r.rank_documents(&q, text, &search_opts)?,
             None => {
-                let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
                 let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
                 hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect()
             }

@@ -267,7 +267,7 @@ struct BenchArgs {
     /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex, adaptive or rrf
     #[arg(long, default_value = "raw", hide = true)]
     fusion: search::Fusion,
-    /// Push the index to this PostgreSQL server and measure searching it there (semantic mode)
+    /// Push the index to this PostgreSQL server and measure searching it there (in --mode)
     #[arg(long, value_name = "URL")]
     backend: Option<String>,
     /// The collection for --backend [default: bench_ and the dataset folder's name]

@@ -7,7 +7,7 @@
 //! Tables, named after the collection `C`: `C_meta` (schema version, model name and checksum,
 //! dimensions, graph parameters), `C_documents`, `C_passages` (with `embedding vector(D)` under an
 //! HNSW index, `vector_cosine_ops`, the local graph's M and ef_construction, and a generated
-//! `lexical tsvector` under a GIN index).
+//! `lexical tsvector` under a GIN index), `C_terms` (each lexeme's document frequency, for BM25).
 
 pub mod conn;
 mod push;
@@ -64,6 +64,8 @@ pub(crate) struct Tables {
     pub hnsw: String,
     pub gin: String,
     pub by_doc: String,
+    /// BM25's document frequency of each lexeme (`lexeme`, `df`), recounted by every push.
+    pub terms: String,
 }
 
 impl Tables {
@@ -75,6 +77,7 @@ impl Tables {
             hnsw: format!("\"{collection}_passages_hnsw\""),
             gin: format!("\"{collection}_passages_lexical\""),
             by_doc: format!("\"{collection}_passages_doc\""),
+            terms: format!("\"{collection}_terms\""),
         }
     }
 }
@@ -89,6 +92,11 @@ pub struct CollectionMeta {
     /// How the passages were cut (the local manifest's chunking, as JSON).
     pub chunking: Option<String>,
     pub generation: u64,
+    /// Passages at the last push.
+    pub passages: Option<usize>,
+    /// Mean lexemes per passage at the last push (BM25's average length); absent in a collection
+    /// pushed before lexical search on the server.
+    pub lexical_avg_length: Option<f64>,
 }
 
 pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -> Result<Option<CollectionMeta>> {
@@ -106,6 +114,8 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             "dimensions" => m.dimensions = v.parse().ok(),
             "generation" => m.generation = v.parse().unwrap_or(0),
             "chunking" => m.chunking = Some(v),
+            "passages" => m.passages = v.parse().ok(),
+            "lexical_avg_length" => m.lexical_avg_length = v.parse().ok(),
             _ => {}
         }
     }

@@ -3,13 +3,14 @@
 //! local index uses (`search::shape_and_resolve` over the fetched candidates).
 
 use super::{check_meta, conn, read_meta, CollectionMeta, Tables};
-use crate::ann::dot;
+use crate::ann::{dot, Hit};
 use crate::embed::Embedder;
 use crate::error::Error;
 use crate::index::{Passage, PassageRecord};
-use crate::search::{self, Candidates, Found, Mode, Options, Ranked, Strategy};
+use crate::search::{self, Candidates, Found, LexicalQuery, Mode, Options, Ranked, Strategy};
 use anyhow::Result;
 use pgvector::Vector;
+use postgres::types::ToSql;
 use postgres::Client;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,24 +36,118 @@ struct Scope<'a> {
     except: Option<&'a Except>,
 }
 
-fn semantic_only(mode: Mode) -> Result<()> {
-    if mode != Mode::Semantic {
-        return Err(Error::Usage("with --backend, only --mode semantic is served so far; search the local index for hybrid and lexical".into()).into());
+/// A statement and its parameters, numbered as they are bound (`$1`, `$2`, … in the order the
+/// text asks for them), so optional conditions can be added without renumbering by hand.
+#[derive(Default)]
+struct Sql {
+    params: Vec<Box<dyn ToSql + Sync>>,
+}
+
+impl Sql {
+    /// The placeholder of `value`.
+    fn bind(&mut self, value: impl ToSql + Sync + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
     }
-    Ok(())
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    /// `scope` as a condition on a passages table: its filters, and the passage or document left out.
+    fn scope(&mut self, scope: &Scope) -> String {
+        let mut conds = vec!["TRUE".to_string()];
+        if let Some(a) = scope.allowed {
+            conds.push(format!("doc_id = ANY({})", self.bind(a.to_vec())));
+        }
+        match scope.except {
+            Some(Except::Document(d)) => conds.push(format!("doc_id <> {}", self.bind(d.clone()))),
+            Some(Except::Passage(p)) => conds.push(format!("id <> {}", self.bind(p.clone()))),
+            None => {}
+        }
+        conds.join(" AND ")
+    }
 }
 
-/// Passages the server returned for one search, numbered 0.. in the order it ranked them.
-struct Fetched {
-    name: String,
-    passages: Vec<Passage>,
-    vectors: Vec<Vec<f32>>,
+/// A question's words as the server's full-text search takes them: the `to_tsquery` text that
+/// matches (required phrases AND any of the words) and the one for the required phrases alone.
+/// `LexicalQuery` holds only runs of letters and digits, so nothing in it is tsquery syntax.
+struct TsQuery {
+    any: Option<String>,
+    required: Option<String>,
+    /// Every word, for BM25's query terms (`to_tsvector` stems them as the passages were).
+    words: String,
+}
+
+impl TsQuery {
+    fn of(q: &LexicalQuery) -> TsQuery {
+        let phrases: Vec<String> = q.required.iter().map(|p| format!("({})", p.join(" <-> "))).collect();
+        let required = (!phrases.is_empty()).then(|| phrases.join(" & "));
+        let any: Vec<String> = phrases.iter().cloned().chain(q.words.iter().cloned()).collect();
+        let any = (!any.is_empty()).then(|| match &required {
+            Some(r) => format!("({r}) & ({})", any.join(" | ")),
+            None => any.join(" | "),
+        });
+        let words = q.required.iter().flatten().chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
+        TsQuery { any, required, words }
+    }
+}
+
+/// BM25 as SQLite's FTS5 computes it (k1 = 1.2, b = 0.75, idf = ln((N − df + 0.5) / (df + 0.5)),
+/// at least 1e-6), over the server's stemmed lexemes: PostgreSQL ranks full text by `ts_rank`,
+/// which has no inverse document frequency, so a common word would count as much as a name. A
+/// passage's length is its number of distinct lexemes (`length(tsvector)`), the collection's mean
+/// of it stored by `push`.
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+
+/// Candidates the server returned for one search, numbered 0.. as they arrived: what ranking,
+/// `--per-doc` and folding need (document, vector) for all of them, the passages' text and
+/// metadata fetched only for the ones shown (`prefetch`).
+struct Pool<'a> {
+    remote: &'a Remote,
+    by_id: HashMap<String, u32>,
+    ids: Vec<String>,
+    doc_ids: Vec<String>,
     documents: Vec<u32>,
+    doc_numbers: HashMap<String, u32>,
+    vectors: Vec<Vec<f32>>,
+    passages: RefCell<HashMap<u32, Passage>>,
 }
 
-impl Candidates for Fetched {
+impl<'a> Pool<'a> {
+    fn new(remote: &'a Remote) -> Pool<'a> {
+        Pool {
+            remote,
+            by_id: HashMap::new(),
+            ids: Vec::new(),
+            doc_ids: Vec::new(),
+            documents: Vec::new(),
+            doc_numbers: HashMap::new(),
+            vectors: Vec::new(),
+            passages: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The row of a candidate (numbered on first sight).
+    fn add(&mut self, id: String, doc_id: String, vector: Vector) -> u32 {
+        if let Some(&row) = self.by_id.get(&id) {
+            return row;
+        }
+        let row = self.ids.len() as u32;
+        let n = self.doc_numbers.len() as u32;
+        self.documents.push(*self.doc_numbers.entry(doc_id.clone()).or_insert(n));
+        self.doc_ids.push(doc_id);
+        self.vectors.push(vector.to_vec());
+        self.by_id.insert(id.clone(), row);
+        self.ids.push(id);
+        row
+    }
+}
+
+impl Candidates for Pool<'_> {
     fn name(&self) -> String {
-        self.name.clone()
+        format!("{} collection {}", self.remote.url, self.remote.collection)
     }
     fn vector(&self, row: u32) -> &[f32] {
         &self.vectors[row as usize]
@@ -61,7 +156,54 @@ impl Candidates for Fetched {
         Ok(self.documents[row as usize])
     }
     fn passage(&self, row: u32) -> Result<Option<Passage>> {
-        Ok(self.passages.get(row as usize).cloned())
+        if !self.passages.borrow().contains_key(&row) {
+            self.prefetch(&[row])?;
+        }
+        Ok(self.passages.borrow().get(&row).cloned())
+    }
+    fn prefetch(&self, rows: &[u32]) -> Result<()> {
+        let ids: Vec<String> = rows.iter().filter(|r| !self.passages.borrow().contains_key(r)).map(|&r| self.ids[r as usize].clone()).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let t = &self.remote.tables;
+        let found = self.remote.client.borrow_mut().query(
+            &format!(
+                "SELECT p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end, p.n_tokens, p.section, p.text,
+                        p.sentences, d.path, d.title, d.date, d.url
+                 FROM {} p JOIN {} d USING (doc_id) WHERE p.id = ANY($1)",
+                t.passages, t.documents
+            ),
+            &[&ids],
+        )?;
+        let mut passages = self.passages.borrow_mut();
+        for r in found {
+            let row = self.by_id[&r.get::<_, String>("id")];
+            passages.insert(
+                row,
+                Passage {
+                    record: PassageRecord {
+                        row,
+                        id: r.get("id"),
+                        doc_id: r.get("doc_id"),
+                        ordinal: r.get::<_, i32>("ordinal") as u32,
+                        line_start: r.get::<_, i32>("line_start") as u32,
+                        line_end: r.get::<_, i32>("line_end") as u32,
+                        byte_start: r.get::<_, i64>("byte_start") as u64,
+                        byte_end: r.get::<_, i64>("byte_end") as u64,
+                        n_tokens: r.get::<_, i32>("n_tokens") as u32,
+                        text: r.get("text"),
+                        section: r.get("section"),
+                        sentences: r.get("sentences"),
+                    },
+                    path: r.get("path"),
+                    title: r.get("title"),
+                    date: r.get("date"),
+                    url: r.get("url"),
+                },
+            );
+        }
+        Ok(())
     }
 }
 
@@ -82,15 +224,14 @@ impl Remote {
         &self.collection
     }
 
-    /// `ask` against the server, semantic ranking (hybrid and lexical mode are not served from a
-    /// server yet, and say so), filters applied inside the search. Also returns how many undated
-    /// documents a date filter left out.
+    /// `ask` against the server, in any mode, filters applied inside the search. Also returns how
+    /// many undated documents a date filter left out.
     pub fn ask(&self, embedder: &Embedder, question: &str, opts: &Options, filter: &search::Filter) -> Result<(Vec<Found>, usize)> {
         search::check_question(question)?;
-        semantic_only(opts.mode)?;
         let (allowed, undated) = self.allowed(filter)?;
         let q = embedder.embed_one(question)?;
-        let found = self.search(embedder, &q, question, opts, Scope { allowed: allowed.as_deref(), except: None })?;
+        let words = search::lexical::parse(question);
+        let found = self.search(embedder, &q, question, &words, opts, Scope { allowed: allowed.as_deref(), except: None })?;
         Ok((found, undated))
     }
 
@@ -105,7 +246,6 @@ impl Remote {
         let (q, question, except) = match target {
             search::Target::Text(text) => {
                 search::check_text(text)?;
-                semantic_only(opts.mode)?;
                 (embedder.embed_one(text)?, text.clone(), None)
             }
             search::Target::Passage(id) => {
@@ -129,9 +269,14 @@ impl Remote {
                 (v, String::new(), Some((doc, pid)))
             }
         };
-        // From a stored passage: leave out its document, or (with same_doc) only itself.
+        // From a stored passage: leave out its document, or (with same_doc) only itself, and search
+        // by its vector (its words would find its own near copies first), as locally.
         let except = except.map(|(doc, id)| if same_doc { Except::Passage(id) } else { Except::Document(doc) });
-        let found = self.search(embedder, &q, &question, opts, Scope { allowed: allowed.as_deref(), except: except.as_ref() })?;
+        let (words, opts) = match target {
+            search::Target::Text(t) => (search::lexical::parse(t), *opts),
+            _ => (LexicalQuery::none(), Options { mode: Mode::Semantic, ..*opts }),
+        };
+        let found = self.search(embedder, &q, &question, &words, &opts, Scope { allowed: allowed.as_deref(), except: except.as_ref() })?;
         Ok((found, undated))
     }
 
@@ -180,15 +325,18 @@ impl Remote {
         Ok(m)
     }
 
-    /// The `k` nearest passages' documents with their cosines, best first (`bench`).
-    pub fn nearest_documents(&self, q: &[f32], k: usize, strategy: Strategy) -> Result<Vec<(String, f32)>> {
-        let f = self.nearest(q, k, strategy, &Scope { allowed: None, except: None })?;
-        Ok(f.passages.into_iter().zip(&f.vectors).map(|(p, v)| (p.record.doc_id, dot(q, v))).collect())
+    /// The `k` best passages' documents with their scores, best first, ranked as `opts` says (`bench`).
+    pub fn rank_documents(&self, q: &[f32], text: &str, opts: &Options) -> Result<Vec<(String, f32)>> {
+        let mut pool = Pool::new(self);
+        let ranked = self.retrieve(&mut pool, q, &search::lexical::parse(text), opts, &Scope { allowed: None, except: None })?;
+        Ok(ranked.iter().map(|r| (pool.doc_ids[r.row as usize].clone(), r.score)).collect())
     }
 
     /// The ids of the `k` nearest passages, best first (`bench`'s ANN recall).
     pub fn nearest_passages(&self, q: &[f32], k: usize, strategy: Strategy) -> Result<Vec<String>> {
-        Ok(self.nearest(q, k, strategy, &Scope { allowed: None, except: None })?.passages.into_iter().map(|p| p.record.id).collect())
+        let mut pool = Pool::new(self);
+        let hits = self.semantic(&mut pool, q, k, strategy, &Scope { allowed: None, except: None }, None)?;
+        Ok(hits.iter().map(|h| pool.ids[h.row as usize].clone()).collect())
     }
 
     /// The documents `filter` lets through (`None`: no filter), and the undated ones it left out.
@@ -210,30 +358,88 @@ impl Remote {
         Ok((Some(ids), undated))
     }
 
-    fn search(&self, embedder: &Embedder, q: &[f32], question: &str, opts: &Options, scope: Scope) -> Result<Vec<Found>> {
-        let fetched = self.nearest(q, opts.depth(), opts.strategy, &scope)?;
-        let ranked: Vec<Ranked> = (0..fetched.passages.len())
-            .map(|i| {
-                let score = dot(q, &fetched.vectors[i]);
-                Ranked { row: i as u32, score, semantic: Some((i + 1, score)), lexical: None }
-            })
-            .collect();
-        search::shape_and_resolve(&fetched, embedder, q, question, ranked, opts)
+    fn search(&self, embedder: &Embedder, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options, scope: Scope) -> Result<Vec<Found>> {
+        let mut pool = Pool::new(self);
+        let ranked = self.retrieve(&mut pool, q, words, &Options { k: opts.depth(), ..*opts }, &scope)?;
+        search::shape_and_resolve(&pool, embedder, q, question, ranked, opts)
     }
 
-    /// The `k` passages nearest to `q`: through the HNSW index with `hnsw.ef_search` = ef (at
-    /// least k: pgvector returns no more than its beam), or an exact scan (`Strategy::Exact`, and
-    /// `Auto` under `search::EXACT_BELOW` passages, as locally).
-    fn nearest(&self, q: &[f32], k: usize, strategy: Strategy, scope: &Scope) -> Result<Fetched> {
+    /// The ranking of one search, as `search::retrieve` ranks the local index: the semantic side
+    /// by the server's vector search, the lexical side by BM25 over its full-text index, fused
+    /// here by the same `search::fuse`. A required phrase restricts both sides.
+    fn retrieve(&self, pool: &mut Pool, q: &[f32], words: &LexicalQuery, opts: &Options, scope: &Scope) -> Result<Vec<Ranked>> {
+        let k = opts.k;
+        let ts = TsQuery::of(words);
+        let needs_lexical = (opts.mode != Mode::Semantic && ts.any.is_some()) || ts.required.is_some();
+        if needs_lexical && self.meta.lexical_avg_length.is_none() {
+            return Err(Error::Usage(format!(
+                "collection {} was pushed by a semsearch without lexical search on the server; push it again (nothing is re-sent but the word statistics) or use --mode semantic",
+                self.collection
+            ))
+            .into());
+        }
+        let depth = if opts.mode == Mode::Hybrid { k.max(search::FUSION_DEPTH) } else { k };
+        let semantic = match opts.mode {
+            Mode::Lexical => Vec::new(),
+            _ => self.semantic(pool, q, depth, opts.strategy, scope, ts.required.as_deref())?,
+        };
+        let lexical = match (&ts.any, opts.mode) {
+            (Some(any), Mode::Lexical | Mode::Hybrid) => {
+                let scored = self.bm25(Some(&mut *pool), &ts.words, any, scope, Lexical::Best(depth))?;
+                scored.into_iter().map(|(id, score)| Hit { row: pool.by_id[&id], score }).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(match opts.mode {
+            Mode::Semantic => Ranked::from_side(&semantic, true),
+            Mode::Lexical => Ranked::from_side(&lexical, false),
+            Mode::Hybrid if lexical.is_empty() => Ranked::from_side(&semantic[..semantic.len().min(k)], true),
+            Mode::Hybrid => {
+                let any = ts.any.as_deref().unwrap_or("");
+                let pool = &*pool;
+                let cosine = |r: u32| dot(q, pool.vector(r));
+                let mut bm25_of = |rows: &[u32]| -> Result<Vec<Hit>> {
+                    let ids: Vec<String> = rows.iter().map(|&r| pool.ids[r as usize].clone()).collect();
+                    let scored = self.bm25(None, &ts.words, any, scope, Lexical::Of(ids))?;
+                    Ok(scored.into_iter().map(|(id, score)| Hit { row: pool.by_id[&id], score }).collect())
+                };
+                let mut fused = search::fuse(&semantic, &lexical, opts.fusion, &cosine, &mut bm25_of)?;
+                fused.truncate(k);
+                fused
+            }
+        })
+    }
+
+    /// The `k` passages nearest to `q`, added to `pool`, best first: through the HNSW index with
+    /// `hnsw.ef_search` = ef (at least k: pgvector returns no more than its beam), or an exact scan
+    /// (`Strategy::Exact`, and `Auto` under `search::EXACT_BELOW` passages, as locally). With
+    /// `phrases`, only passages holding them.
+    fn semantic(&self, pool: &mut Pool, q: &[f32], k: usize, strategy: Strategy, scope: &Scope, phrases: Option<&str>) -> Result<Vec<Hit>> {
         let t = &self.tables;
-        let mut client = self.client.borrow_mut();
-        let mut tx = client.transaction()?;
-        let passages: i64 = tx.query_one(&format!("SELECT count(*) FROM {}", t.passages), &[])?.get(0);
+        let passages = match self.meta.passages {
+            Some(n) => n,
+            None => self.client.borrow_mut().query_one(&format!("SELECT count(*) FROM {}", t.passages), &[])?.get::<_, i64>(0) as usize,
+        };
         let exact = match strategy {
             Strategy::Exact => true,
-            Strategy::Auto { .. } => (passages as usize) < search::EXACT_BELOW,
+            Strategy::Auto { .. } => passages < search::EXACT_BELOW,
             Strategy::Hnsw { .. } => false,
         };
+        let mut sql = Sql::default();
+        let vector = sql.bind(Vector::from(q.to_vec()));
+        let mut filter = sql.scope(scope);
+        if let Some(p) = phrases {
+            filter.push_str(&format!(" AND lexical @@ to_tsquery('english', {})", sql.bind(p.to_string())));
+        }
+        let limit = sql.bind(k as i64);
+        let statement = format!(
+            "SELECT * FROM (SELECT id, doc_id, embedding, embedding <=> {vector} AS distance FROM {passages}
+                            WHERE {filter} ORDER BY embedding <=> {vector} LIMIT {limit}) h
+             ORDER BY distance, id",
+            passages = t.passages
+        );
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction()?;
         if exact {
             tx.batch_execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")?;
         } else {
@@ -242,65 +448,77 @@ impl Remote {
                 Strategy::Exact => unreachable!(),
             };
             tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.max(k).min(1000)))?;
-            if scope.allowed.is_some() || scope.except.is_some() {
+            if filter != "TRUE" {
                 // Filtered rows are skipped while the graph is walked, not after: k still come back.
                 tx.batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")?;
             }
         }
-        let vector = Vector::from(q.to_vec());
-        let limit = k as i64;
-        let none: Vec<String> = Vec::new();
-        let allowed = scope.allowed.map(|a| a.to_vec()).unwrap_or(none);
-        let (except_doc, except_id) = match scope.except {
-            Some(Except::Document(d)) => (d.clone(), String::new()),
-            Some(Except::Passage(p)) => (String::new(), p.clone()),
-            None => (String::new(), String::new()),
-        };
-        let restricted = scope.allowed.is_some();
-        let rows = tx.query(
-            &format!(
-                "WITH hits AS (
-                     SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text, sentences,
-                            embedding, embedding <=> $1 AS distance
-                     FROM {passages}
-                     WHERE ($3 = false OR doc_id = ANY($4)) AND doc_id <> $5 AND id <> $6
-                     ORDER BY embedding <=> $1 LIMIT $2)
-                 SELECT h.*, d.path, d.title, d.date, d.url FROM hits h JOIN {docs} d USING (doc_id) ORDER BY h.distance, h.id",
-                passages = t.passages,
-                docs = t.documents
-            ),
-            &[&vector, &limit, &restricted, &allowed, &except_doc, &except_id],
-        )?;
+        let rows = tx.query(&statement, &sql.params())?;
         tx.commit()?;
-        let mut fetched = Fetched { name: format!("{} collection {}", self.url, self.collection), passages: Vec::new(), vectors: Vec::new(), documents: Vec::new() };
-        let mut doc_numbers: HashMap<String, u32> = HashMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            let doc_id: String = r.get("doc_id");
-            let n = doc_numbers.len() as u32;
-            fetched.documents.push(*doc_numbers.entry(doc_id.clone()).or_insert(n));
-            let v: Vector = r.get("embedding");
-            fetched.vectors.push(v.to_vec());
-            fetched.passages.push(Passage {
-                record: PassageRecord {
-                    row: i as u32,
-                    id: r.get("id"),
-                    doc_id,
-                    ordinal: r.get::<_, i32>("ordinal") as u32,
-                    line_start: r.get::<_, i32>("line_start") as u32,
-                    line_end: r.get::<_, i32>("line_end") as u32,
-                    byte_start: r.get::<_, i64>("byte_start") as u64,
-                    byte_end: r.get::<_, i64>("byte_end") as u64,
-                    n_tokens: r.get::<_, i32>("n_tokens") as u32,
-                    text: r.get("text"),
-                    section: r.get("section"),
-                    sentences: r.get("sentences"),
-                },
-                path: r.get("path"),
-                title: r.get("title"),
-                date: r.get("date"),
-                url: r.get("url"),
-            });
-        }
-        Ok(fetched)
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let row = pool.add(r.get("id"), r.get("doc_id"), r.get("embedding"));
+                Hit { row, score: dot(q, pool.vector(row)) }
+            })
+            .collect())
     }
+
+    /// BM25 scores (see `K1`) of the passages matching `tsquery` (`to_tsquery` text) within
+    /// `scope`: the best `Lexical::Best(k)`, added to `pool`, or those of `Lexical::Of(ids)` that
+    /// match. `words` are the question's words, BM25's query terms.
+    fn bm25(&self, pool: Option<&mut Pool>, words: &str, tsquery: &str, scope: &Scope, which: Lexical) -> Result<Vec<(String, f32)>> {
+        let t = &self.tables;
+        let mut sql = Sql::default();
+        let n = sql.bind(self.meta.passages.unwrap_or(0) as f64);
+        let avg = sql.bind(self.meta.lexical_avg_length.unwrap_or(1.0).max(1.0));
+        let words = sql.bind(words.to_string());
+        let tsquery = sql.bind(tsquery.to_string());
+        let mut filter = sql.scope(scope);
+        let limit = match which {
+            Lexical::Best(k) => format!("LIMIT {}", sql.bind(k as i64)),
+            Lexical::Of(ids) => {
+                filter.push_str(&format!(" AND id = ANY({})", sql.bind(ids)));
+                String::new()
+            }
+        };
+        let wide = pool.is_some();
+        let statement = format!(
+            "WITH q AS (SELECT lexeme, greatest(ln(({n}::float8 - df + 0.5) / (df + 0.5)), 1e-6) AS idf FROM {terms}
+                        WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', {words})))),
+                  m AS (SELECT id, lexical FROM {passages} WHERE lexical @@ to_tsquery('english', {tsquery}) AND {filter}),
+                  s AS (SELECT m.id, sum(q.idf * x.tf * {k1_1} / (x.tf + {K1} * ({one_b} + {B} * length(m.lexical) / {avg}::float8))) AS score
+                        FROM m CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf FROM unnest(m.lexical) u) x
+                        JOIN q ON q.lexeme = x.lexeme
+                        GROUP BY m.id ORDER BY score DESC, m.id {limit})
+             SELECT s.id, s.score {columns} FROM s {join} ORDER BY s.score DESC, s.id",
+            terms = t.terms,
+            passages = t.passages,
+            k1_1 = K1 + 1.0,
+            one_b = 1.0 - B,
+            columns = if wide { ", p.doc_id, p.embedding" } else { "" },
+            join = if wide { format!("JOIN {} p USING (id)", t.passages) } else { String::new() },
+        );
+        let rows = self.client.borrow_mut().query(&statement, &sql.params())?;
+        let mut out = Vec::with_capacity(rows.len());
+        match pool {
+            Some(pool) => {
+                for r in rows {
+                    let id: String = r.get(0);
+                    pool.add(id.clone(), r.get(2), r.get(3));
+                    out.push((id, r.get::<_, f64>(1) as f32));
+                }
+            }
+            None => out.extend(rows.into_iter().map(|r| (r.get::<_, String>(0), r.get::<_, f64>(1) as f32))),
+        }
+        Ok(out)
+    }
+}
+
+/// Which passages `bm25` scores.
+enum Lexical {
+    /// The best `k`.
+    Best(usize),
+    /// These, where they match.
+    Of(Vec<String>),
 }

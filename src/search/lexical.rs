@@ -14,6 +14,11 @@ pub struct LexicalQuery {
     pub fts: Option<String>,
     /// The required phrases alone (each an FTS5 phrase), for restricting the semantic side.
     pub phrases: Option<String>,
+    /// The same query as words, for another engine's syntax (the server's tsquery): the required
+    /// phrases, each its words (letters and digits only)…
+    pub required: Vec<Vec<String>>,
+    /// … and the words any of which may match.
+    pub words: Vec<String>,
 }
 
 /// Words too common to look for (the classic English stop list, as in Lucene's default).
@@ -42,6 +47,7 @@ fn literal(s: &str) -> String {
 pub fn parse(question: &str) -> LexicalQuery {
     // Quoted stretches are phrases; an unpaired quote is text.
     let mut phrases: Vec<String> = Vec::new();
+    let mut required: Vec<Vec<String>> = Vec::new();
     let mut free = String::new();
     let mut rest = question;
     while let Some(open) = rest.find('"') {
@@ -52,11 +58,13 @@ pub fn parse(question: &str) -> LexicalQuery {
         let phrase: Vec<&str> = words(&after[..close]).collect();
         if !phrase.is_empty() {
             phrases.push(literal(&phrase.join(" ")));
+            required.push(phrase.iter().map(|w| w.to_string()).collect());
         }
         rest = &after[close + 1..];
     }
     free.push_str(rest);
     let mut terms: Vec<String> = Vec::new();
+    let mut plain: Vec<String> = Vec::new();
     let all: Vec<&str> = words(&free).collect();
     let content: Vec<&str> = all.iter().copied().filter(|w| !STOP.contains(&w.to_lowercase().as_str())).collect();
     // A question of only function words still searches for them.
@@ -64,19 +72,27 @@ pub fn parse(question: &str) -> LexicalQuery {
         let lit = literal(w);
         if !terms.contains(&lit) {
             terms.push(lit);
+            plain.push(w.to_string());
         }
     }
     if phrases.is_empty() && terms.is_empty() {
-        return LexicalQuery { fts: None, phrases: None };
+        return LexicalQuery::none();
     }
-    let required = (!phrases.is_empty()).then(|| phrases.join(" AND "));
+    let required_fts = (!phrases.is_empty()).then(|| phrases.join(" AND "));
     let any: Vec<String> = phrases.iter().cloned().chain(terms).collect();
     let any = any.join(" OR ");
-    let fts = match &required {
+    let fts = match &required_fts {
         Some(r) => format!("({r}) AND ({any})"),
         None => any,
     };
-    LexicalQuery { fts: Some(fts), phrases: required }
+    LexicalQuery { fts: Some(fts), phrases: required_fts, required, words: plain }
+}
+
+impl LexicalQuery {
+    /// No words to look for.
+    pub fn none() -> LexicalQuery {
+        LexicalQuery { fts: None, phrases: None, required: Vec::new(), words: Vec::new() }
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +118,8 @@ mod tests {
     fn quoted_phrases_are_required() {
         let q = parse(r#"why did "Kenny Ng" sell "" stocks"#);
         assert_eq!(q.phrases.as_deref(), Some(r#""Kenny Ng""#));
+        assert_eq!(q.required, vec![vec!["Kenny".to_string(), "Ng".to_string()]]);
+        assert_eq!(q.words, vec!["sell".to_string(), "stocks".to_string()]);
         assert_eq!(q.fts.as_deref(), Some(r#"("Kenny Ng") AND ("Kenny Ng" OR "sell" OR "stocks")"#));
     }
 

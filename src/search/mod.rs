@@ -93,6 +93,19 @@ pub struct Ranked {
     pub lexical: Option<(usize, f32)>,
 }
 
+impl Ranked {
+    /// One side's hits as a ranking of their own.
+    pub fn from_side(hits: &[Hit], semantic_side: bool) -> Vec<Ranked> {
+        hits.iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let side = Some((i + 1, h.score));
+                Ranked { row: h.row, score: h.score, semantic: side.filter(|_| semantic_side), lexical: side.filter(|_| !semantic_side) }
+            })
+            .collect()
+    }
+}
+
 /// Below this many passages exact search costs well under a millisecond and is never wrong.
 pub const EXACT_BELOW: usize = 20_000;
 
@@ -316,29 +329,32 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         (Some(fts), Mode::Lexical | Mode::Hybrid) => index.lexical(fts, depth, &|r| !skip(r))?,
         _ => Vec::new(),
     };
-    let ranked = |hits: &[Hit], semantic_side: bool| -> Vec<Ranked> {
-        hits.iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let side = Some((i + 1, h.score));
-                Ranked { row: h.row, score: h.score, semantic: side.filter(|_| semantic_side), lexical: side.filter(|_| !semantic_side) }
-            })
-            .collect()
-    };
+    let ranked = Ranked::from_side;
     Ok(match opts.mode {
         Mode::Semantic => ranked(&semantic, true),
         Mode::Lexical => ranked(&lexical, false),
         Mode::Hybrid if lexical.is_empty() => ranked(&semantic[..semantic.len().min(k)], true),
         Mode::Hybrid => {
-            let mut fused = fuse(index, vector, words.fts.as_deref().unwrap_or(""), &semantic, &lexical, opts.fusion)?;
+            let fts = words.fts.as_deref().unwrap_or("");
+            let cosine = |r: u32| dot(vector, index.vector(r));
+            let mut fused = fuse(&semantic, &lexical, opts.fusion, &cosine, &mut |rows: &[u32]| index.lexical_scores(fts, rows))?;
             fused.truncate(k);
             fused
         }
     })
 }
 
-/// One ranking from the two sides' candidates (see `Fusion`).
-fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[Hit], fusion: Fusion) -> Result<Vec<Ranked>> {
+/// One ranking from the two sides' candidates (see `Fusion`), wherever they were found (the local
+/// index or a server): `cosine` gives a row's similarity to the question, `bm25_of` the BM25
+/// scores of the rows given (those it finds the words in; called once, for the candidates the
+/// lexical side did not return).
+pub fn fuse(
+    semantic: &[Hit],
+    lexical: &[Hit],
+    fusion: Fusion,
+    cosine: &dyn Fn(u32) -> f32,
+    bm25_of: &mut dyn FnMut(&[u32]) -> Result<Vec<Hit>>,
+) -> Result<Vec<Ranked>> {
     let mut all: Vec<Ranked> = Vec::with_capacity(semantic.len() + lexical.len());
     let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     for (i, h) in semantic.iter().enumerate() {
@@ -360,12 +376,12 @@ fn fuse(index: &Index, vector: &[f32], fts: &str, semantic: &[Hit], lexical: &[H
         let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
     };
-    let both = |all: &[Ranked]| -> Result<(Vec<f32>, Vec<f32>)> {
-        let cosine: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| dot(vector, index.vector(r.row)), |s| s.1)).collect();
+    let mut both = |all: &[Ranked]| -> Result<(Vec<f32>, Vec<f32>)> {
+        let cosines: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| cosine(r.row), |s| s.1)).collect();
         let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
-        let found: std::collections::HashMap<u32, f32> = index.lexical_scores(fts, &missing)?.into_iter().map(|h| (h.row, h.score)).collect();
+        let found: std::collections::HashMap<u32, f32> = bm25_of(&missing)?.into_iter().map(|h| (h.row, h.score)).collect();
         let bm25: Vec<f32> = all.iter().map(|r| r.lexical.map(|l| l.1).or_else(|| found.get(&r.row).copied()).unwrap_or(0.0)).collect();
-        Ok((cosine, scale(&bm25)))
+        Ok((cosines, scale(&bm25)))
     };
     let scores: Vec<f32> = match fusion {
         Fusion::Rrf => {
@@ -426,6 +442,11 @@ pub trait Candidates {
     /// A number naming the passage's document (passages of one document share it).
     fn document_of(&self, row: u32) -> Result<u32>;
     fn passage(&self, row: u32) -> Result<Option<Passage>>;
+    /// `passage` of these rows will follow: a store that fetches them from elsewhere gets them all
+    /// in one go.
+    fn prefetch(&self, _rows: &[u32]) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Candidates for Index {
@@ -454,6 +475,8 @@ fn finish(index: &Index, embedder: &Embedder, q: &[f32], question: &str, words: 
 /// retrieval, the same for every store.
 pub fn shape_and_resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question: &str, ranked: Vec<Ranked>, opts: &Options) -> Result<Vec<Found>> {
     let (kept, folded) = present(index, ranked, opts)?;
+    let rows: Vec<u32> = kept.iter().map(|r| r.row).chain(folded.iter().map(|f| f.1)).collect();
+    index.prefetch(&rows)?;
     let mut found = resolve(index, embedder, q, question, &kept)?;
     for (i, row) in folded {
         if let Some(p) = index.passage(row)? {
@@ -539,7 +562,7 @@ pub fn related(
     // near copies first); from free text, as `ask` searches.
     let (question, words, opts) = match target {
         Target::Text(t) => (t.as_str(), lexical::parse(t), *opts),
-        _ => ("", LexicalQuery { fts: None, phrases: None }, Options { mode: Mode::Semantic, ..*opts }),
+        _ => ("", LexicalQuery::none(), Options { mode: Mode::Semantic, ..*opts }),
     };
     finish(index, embedder, &q, question, &words, &opts, &exclude)
 }
