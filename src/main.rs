@@ -767,6 +767,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
         } else {
             let v = serde_json::Value::Object(status);
             writeln!(out, "backend     {} collection {}", v["backend"].as_str().unwrap_or(""), v["collection"].as_str().unwrap_or(""))?;
+            writeln!(out, "connection  {}", v["tls"].as_str().map_or("not encrypted".to_string(), |t| format!("encrypted ({t})")))?;
             writeln!(out, "generation  {}", v["generation"])?;
             writeln!(out, "model       {} ({} dimensions)", v["model"]["name"].as_str().unwrap_or(""), v["model"]["dimensions"])?;
             writeln!(out, "documents   {} ({} with a date, {} without)", v["documents"], v["documents_with_date"], v["documents_without_date"])?;

@@ -277,3 +277,56 @@ fn bench_against_the_server_scores_as_the_local_index() {
         assert!((l - r).abs() < 0.05 && r > 0.8, "{mode}: local {l} vs server {r}");
     }
 }
+
+#[test]
+fn tls_is_negotiated_and_certificates_checked_as_libpq_does() {
+    // A PostgreSQL with TLS but without pgvector (see `start_tls`): each connection gets as far as
+    // looking for the collection ("has no collection": connected), and the server's log says
+    // whether it was encrypted.
+    let Some(pg) = PgServer::start_tls() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("idx");
+    let tls = pg.tls_dir();
+    let with = |query: &str| format!("{}?{query}", pg.url());
+    let ask = |url: &str| {
+        let out = semsearch(&index).env_remove("PGSSLMODE").env_remove("PGSSLROOTCERT").args(["ask", "x", "--collection", "news", "--backend", url]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{url}: {err}");
+        err
+    };
+    let encrypted = || pg.log().lines().filter(|l| l.contains("connection authorized") && l.contains("SSL enabled")).count();
+    let plain = || pg.log().lines().filter(|l| l.contains("connection authorized") && !l.contains("SSL enabled")).count();
+    let connects = |url: &str, tls: bool| {
+        let (e, p) = (encrypted(), plain());
+        let err = ask(url);
+        assert!(err.contains("has no collection news"), "{url}: {err}");
+        // The log line may follow the client's exit by a moment.
+        let t = std::time::Instant::now();
+        while (encrypted(), plain()) == (e, p) && t.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!((encrypted() - e, plain() - p), if tls { (1, 0) } else { (0, 1) }, "{url}: {}", pg.log());
+    };
+    let ca = tls.join("ca.pem").display().to_string();
+    connects(&with("sslmode=require"), true);
+    connects(&pg.url(), true); // prefer, the default, uses TLS when the server offers it
+    connects(&with("sslmode=disable"), false);
+    // verify-ca: the chain leads to the CA given; the name is not compared.
+    connects(&with(&format!("sslmode=verify-ca&sslrootcert={ca}")), true);
+
+    let refused = |url: &str, needle: &str| {
+        let err = ask(url);
+        assert!(err.contains(needle) && !err.contains("has no collection"), "{url}: {err}");
+    };
+    // verify-full: the certificate names db.example, not 127.0.0.1.
+    refused(&with(&format!("sslmode=verify-full&sslrootcert={ca}")), "certificate not valid for name \"127.0.0.1\"");
+    // A CA that did not sign the server's certificate (require checks the chain once a root is given).
+    let other = tls.join("other-ca.pem").display().to_string();
+    refused(&with(&format!("sslmode=verify-ca&sslrootcert={other}")), "invalid peer certificate");
+    refused(&with(&format!("sslmode=require&sslrootcert={other}")), "invalid peer certificate");
+    // Nothing to verify with; a root file that is not one; a mode that is not one.
+    refused(&with("sslmode=verify-full"), "needs the CA certificate");
+    refused(&with("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem"), "sslrootcert must name a PEM file");
+    refused(&with("sslmode=sometimes"), "is not a mode");
+}

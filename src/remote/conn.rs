@@ -1,10 +1,11 @@
 //! Connecting to PostgreSQL as libpq would: the URL's password, else `PGPASSWORD`, else the
-//! matching line of `~/.pgpass` (or `PGPASSFILE`). rust-postgres reads none of these itself.
+//! matching line of `~/.pgpass` (or `PGPASSFILE`); TLS as `sslmode` and `sslrootcert` say (see
+//! `tls`). rust-postgres reads none of these itself.
 
 use crate::error::Error;
 use anyhow::Result;
 use postgres::config::Host;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 use std::path::PathBuf;
 
 /// A server URL (`postgres://user@host:port/db`) parsed, with its password found.
@@ -29,8 +30,10 @@ pub fn config(url: &str) -> Result<Config> {
 
 /// Connects, turning the driver's errors into one line that says what to check.
 pub fn connect(url: &str) -> Result<Client> {
-    let config = config(url)?;
-    config.connect(NoTls).map_err(|e| {
+    let (rest, tls) = super::tls::split(url)?;
+    let mut config = config(&rest)?;
+    config.ssl_mode(tls.mode.driver());
+    config.connect(tls.connector()?).map_err(|e| {
         let why = match e.as_db_error() {
             Some(db) => db.message().to_string(),
             None => {
@@ -41,7 +44,7 @@ pub fn connect(url: &str) -> Result<Client> {
                 s
             }
         };
-        Error::Usage(format!("cannot connect to {}: {why}; check the server is running, the URL, and the password (URL, PGPASSWORD or ~/.pgpass)", redact(url)))
+        Error::Usage(format!("cannot connect to {}: {why}; check the server is running, the URL, the password (URL, PGPASSWORD or ~/.pgpass) and sslmode / sslrootcert", redact(url)))
             .into()
     })
 }

