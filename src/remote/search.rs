@@ -451,7 +451,9 @@ impl Remote {
                 Strategy::Auto { ef } | Strategy::Hnsw { ef } => ef,
                 Strategy::Exact => unreachable!(),
             };
-            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.max(k).min(1000)))?;
+            // Through the graph as asked: on a small or freshly analysed table the planner may
+            // otherwise prefer a sequential scan and sort (exact, and slower).
+            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}; SET LOCAL enable_seqscan = off", ef.max(k).min(1000)))?;
             if filter != "TRUE" {
                 // Filtered rows are skipped while the graph is walked, not after: k still come back.
                 tx.batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")?;
