@@ -225,13 +225,24 @@ impl PassageStore {
     }
 
     /// Rows matching the FTS5 query `fts`, best first with their BM25 score (higher is better),
-    /// keeping those `accept` takes, at most `k`. Rows are read in rank order and reading stops at
-    /// `k`, so rejected (tombstoned, filtered) rows cost one step each.
-    pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
-        let mut st = self.damaged(self.conn.prepare_cached(
-            "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)",
-        ))?;
-        let mut rows = self.damaged(st.query([fts]))?;
+    /// keeping those `accept` takes, at most `k`; with `within`, only rows that also match that
+    /// query are scored (see `LexicalQuery::selection`). Rows are read in rank order and reading
+    /// stops at `k`, so rejected (tombstoned, filtered) rows cost one step each.
+    pub fn lexical(&self, fts: &str, within: Option<&str>, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
+        // FTS5 computes bm25() for every matching row it is asked for (about a microsecond each);
+        // walking the matches without it is cheap, so the selection decides which rows pay it.
+        let mut st = self.damaged(match within {
+            None => self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)"),
+            Some(_) => self.conn.prepare_cached(
+                "SELECT rowid, s FROM (SELECT rowid, CASE WHEN rowid IN (SELECT rowid FROM lexical WHERE lexical MATCH ?2) THEN bm25(lexical) END AS s
+                                       FROM lexical WHERE lexical MATCH ?1)
+                 WHERE s IS NOT NULL ORDER BY s",
+            ),
+        })?;
+        let mut rows = self.damaged(match within {
+            None => st.query(params![fts]),
+            Some(w) => st.query(params![fts, w]),
+        })?;
         let mut out = Vec::with_capacity(k.min(1024));
         while out.len() < k {
             let Some(r) = self.damaged(rows.next())? else { break };
@@ -244,11 +255,23 @@ impl PassageStore {
         Ok(out)
     }
 
+    /// How many rows match the FTS5 query `fts` (walking its postings: well under a millisecond per
+    /// 10,000, against about ten to score them).
+    pub fn lexical_count(&self, fts: &str) -> Result<u64> {
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT count(*) FROM lexical WHERE lexical MATCH ?1"))?;
+        self.damaged(st.query_row([fts], |r| r.get(0)))
+    }
+
     /// BM25 scores for `fts` of the rows in `rows` that match it.
     pub fn lexical_of(&self, fts: &str, rows: &[u32]) -> Result<Vec<(u32, f32)>> {
         let list = serde_json::to_string(rows)?;
+        // Not `MATCH ?1 AND rowid IN (…)`: FTS5 looks each listed row up by walking the terms'
+        // postings again (~1 ms a row for common words at 200,000 passages); one walk over the
+        // matches, scoring only the listed rows, costs what one lookup did.
         let mut st = self.damaged(self.conn.prepare_cached(
-            "SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))",
+            "SELECT rowid, s FROM (SELECT rowid, CASE WHEN rowid IN (SELECT value FROM json_each(?2)) THEN bm25(lexical) END AS s
+                                   FROM lexical WHERE lexical MATCH ?1)
+             WHERE s IS NOT NULL",
         ))?;
         let rows = self.damaged(st.query_map(params![fts, list], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)? as f32))))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -435,10 +458,21 @@ mod tests {
         assert!(s.has_lexical().unwrap());
         let all = |_: u32| true;
         // Porter stemming: "texts" finds "text"; the title column matches too.
-        assert_eq!(s.lexical("texts", 10, &all).unwrap().len(), 2);
-        assert_eq!(s.lexical("\"text 1\"", 10, &all).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(s.lexical("a", 10, &|r| r == 0).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![0]);
-        assert!(s.lexical("nothing", 10, &all).unwrap().is_empty());
+        assert_eq!(s.lexical("texts", None, 10, &all).unwrap().len(), 2);
+        assert_eq!(s.lexical("\"text 1\"", None, 10, &all).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.lexical("a", None, 10, &|r| r == 0).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![0]);
+        assert!(s.lexical("nothing", None, 10, &all).unwrap().is_empty());
+        // Scored within a selection, or picked by row: the same BM25 as the whole query gives.
+        let whole = s.lexical("\"text\" OR \"1\"", None, 10, &all).unwrap();
+        assert_eq!(whole.len(), 2);
+        let within = s.lexical("\"text\" OR \"1\"", Some("\"1\""), 10, &all).unwrap();
+        assert_eq!(within, whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
+        let mut picked = s.lexical_of("\"text\" OR \"1\"", &[0, 1, 5]).unwrap();
+        picked.sort_by_key(|h| h.0);
+        let mut whole_by_row = whole.clone();
+        whole_by_row.sort_by_key(|h| h.0);
+        assert_eq!(picked, whole_by_row);
+        assert_eq!(s.lexical_count("\"text\"").unwrap(), 2);
     }
 
     #[test]

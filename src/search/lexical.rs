@@ -4,7 +4,10 @@
 //! `*`, `-`, `:`, `^`, parentheses and stray quotes are plain text), joined with OR, and BM25 ranks
 //! the passages by how many of the rarer words they hold. A `"quoted phrase"` stays a phrase and is
 //! required. Common English function words are left out of the OR: they would match nearly every
-//! passage (costing time on a large index) while BM25 gives them almost no weight.
+//! passage (costing time on a large index) while BM25 gives them almost no weight; on a large
+//! index, passages holding only words common there are not scored (`selection`).
+
+use anyhow::Result;
 
 /// The FTS5 form of a question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +49,6 @@ fn literal(s: &str) -> String {
 
 pub fn parse(question: &str) -> LexicalQuery {
     // Quoted stretches are phrases; an unpaired quote is text.
-    let mut phrases: Vec<String> = Vec::new();
     let mut required: Vec<Vec<String>> = Vec::new();
     let mut free = String::new();
     let mut rest = question;
@@ -57,38 +59,78 @@ pub fn parse(question: &str) -> LexicalQuery {
         free.push(' ');
         let phrase: Vec<&str> = words(&after[..close]).collect();
         if !phrase.is_empty() {
-            phrases.push(literal(&phrase.join(" ")));
             required.push(phrase.iter().map(|w| w.to_string()).collect());
         }
         rest = &after[close + 1..];
     }
     free.push_str(rest);
-    let mut terms: Vec<String> = Vec::new();
     let mut plain: Vec<String> = Vec::new();
     let all: Vec<&str> = words(&free).collect();
     let content: Vec<&str> = all.iter().copied().filter(|w| !STOP.contains(&w.to_lowercase().as_str())).collect();
     // A question of only function words still searches for them.
     for w in if content.is_empty() { &all } else { &content } {
-        let lit = literal(w);
-        if !terms.contains(&lit) {
-            terms.push(lit);
+        if !plain.iter().any(|p| p == w) {
             plain.push(w.to_string());
         }
     }
-    if phrases.is_empty() && terms.is_empty() {
-        return LexicalQuery::none();
-    }
-    let required_fts = (!phrases.is_empty()).then(|| phrases.join(" AND "));
-    let any: Vec<String> = phrases.iter().cloned().chain(terms).collect();
-    let any = any.join(" OR ");
-    let fts = match &required_fts {
-        Some(r) => format!("({r}) AND ({any})"),
-        None => any,
-    };
-    LexicalQuery { fts: Some(fts), phrases: required_fts, required, words: plain }
+    LexicalQuery::of(required, plain)
 }
 
+/// About how many matching passages the lexical side may score. FTS5 computes BM25 for every
+/// passage a query matches (about a microsecond each: it looks up the passage's length), so an OR
+/// of common words over a large index costs tens to hundreds of milliseconds — against a budget of
+/// 20 ms that hybrid search may add at 200,000 passages (issue 13). 10,000 is about 10 ms.
+pub const SCORED_BUDGET: u64 = 10_000;
+
 impl LexicalQuery {
+    /// The query of required phrases (each a list of words) and optional words.
+    fn of(required: Vec<Vec<String>>, words: Vec<String>) -> LexicalQuery {
+        if required.is_empty() && words.is_empty() {
+            return LexicalQuery::none();
+        }
+        let phrases: Vec<String> = required.iter().map(|p| literal(&p.join(" "))).collect();
+        let required_fts = (!phrases.is_empty()).then(|| phrases.join(" AND "));
+        let any: Vec<String> = phrases.iter().cloned().chain(words.iter().map(|w| literal(w))).collect();
+        let any = any.join(" OR ");
+        let fts = match &required_fts {
+            Some(r) => format!("({r}) AND ({any})"),
+            None => any,
+        };
+        LexicalQuery { fts: Some(fts), phrases: required_fts, required, words }
+    }
+
+    /// Which passages the lexical side scores, on an index where `passages_with(word)` passages
+    /// hold a word: `None`, all that match, when the words match at most `budget` passages together
+    /// (or a required phrase narrows the search already); otherwise the FTS5 query of the rarest
+    /// words that stay within the budget (at least the rarest one). The passages it matches are
+    /// then ranked by the whole query's BM25; passages holding only the common words are not
+    /// ranked — they would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost
+    /// most to score.
+    pub fn selection(&self, budget: u64, passages_with: &mut dyn FnMut(&str) -> Result<u64>) -> Result<Option<String>> {
+        if self.fts.is_none() || !self.required.is_empty() || self.words.len() < 2 {
+            return Ok(None);
+        }
+        let mut counted: Vec<(u64, usize)> = Vec::with_capacity(self.words.len());
+        for (i, w) in self.words.iter().enumerate() {
+            counted.push((passages_with(&literal(w))?, i));
+        }
+        if counted.iter().map(|c| c.0).sum::<u64>() <= budget {
+            return Ok(None);
+        }
+        counted.sort();
+        let mut keep = vec![false; self.words.len()];
+        let mut sum = 0;
+        for (n, i) in counted {
+            if sum > 0 && sum + n > budget {
+                break;
+            }
+            sum += n;
+            keep[i] = true;
+        }
+        let rare: Vec<String> = self.words.iter().zip(&keep).filter(|(_, &k)| k).map(|(w, _)| literal(w)).collect();
+        Ok(Some(rare.join(" OR ")))
+    }
+
     /// No words to look for.
     pub fn none() -> LexicalQuery {
         LexicalQuery { fts: None, phrases: None, required: Vec::new(), words: Vec::new() }
@@ -120,7 +162,27 @@ mod tests {
         assert_eq!(q.phrases.as_deref(), Some(r#""Kenny Ng""#));
         assert_eq!(q.required, vec![vec!["Kenny".to_string(), "Ng".to_string()]]);
         assert_eq!(q.words, vec!["sell".to_string(), "stocks".to_string()]);
-        assert_eq!(q.fts.as_deref(), Some(r#"("Kenny Ng") AND ("Kenny Ng" OR "sell" OR "stocks")"#));
+    }
+
+    #[test]
+    fn on_a_large_index_passages_with_only_common_words_are_not_scored() {
+        let q = parse("time people Everbright year");
+        let df = |w: &str| -> Result<u64> {
+            Ok(match w {
+                "\"time\"" => 16_000,
+                "\"people\"" => 3_000,
+                "\"Everbright\"" => 2,
+                _ => 9_000,
+            })
+        };
+        // Within the budget: every match is scored. Over it: those of the rarest words that fit,
+        // in the question's order.
+        assert_eq!(q.selection(100_000, &mut |w: &str| df(w)).unwrap(), None);
+        assert_eq!(q.selection(10_000, &mut |w: &str| df(w)).unwrap().as_deref(), Some(r#""people" OR "Everbright""#));
+        // Even a word over the budget alone selects when it is the rarest.
+        assert_eq!(parse("time year").selection(10, &mut |w: &str| df(w)).unwrap().as_deref(), Some(r#""year""#));
+        // A required phrase narrows the search already.
+        assert_eq!(parse(r#""Kenny Ng" time year"#).selection(10, &mut |w: &str| df(w)).unwrap(), None);
     }
 
     /// Whatever a user types, the FTS5 query runs (no syntax error reaches them).
@@ -162,17 +224,17 @@ mod tests {
         for q in ["\"Kenny Ng\"", "NOT typo", "AND-day", "near^2", "é*", "(a OR b", "\"", "col:umn", "NEAR(a b)"] {
             let parsed = parse(q);
             if let Some(fts) = &parsed.fts {
-                store.lexical(fts, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
+                store.lexical(fts, None, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
             }
         }
         let cfg = ProptestConfig { cases: 500, ..ProptestConfig::default() };
         proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/]{0,40}"#)| {
             let parsed = parse(&q);
             if let Some(fts) = &parsed.fts {
-                prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
+                prop_assert!(store.lexical(fts, None, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
             }
             if let Some(p) = &parsed.phrases {
-                prop_assert!(store.lexical(p, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
+                prop_assert!(store.lexical(p, None, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
             }
         });
     }

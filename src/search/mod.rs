@@ -316,7 +316,7 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         );
     }
     let phrase_rows: Option<std::collections::HashSet<u32>> = match &words.phrases {
-        Some(p) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
+        Some(p) => Some(index.lexical(p, None, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
         None => None,
     };
     let skip = |r: u32| exclude(r) || phrase_rows.as_ref().is_some_and(|rows| !rows.contains(&r));
@@ -326,7 +326,12 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         _ => nearest(index, vector, depth, opts.strategy, &skip),
     };
     let lexical = match (&words.fts, opts.mode) {
-        (Some(fts), Mode::Lexical | Mode::Hybrid) => index.lexical(fts, depth, &|r| !skip(r))?,
+        (Some(fts), Mode::Lexical | Mode::Hybrid) => {
+            // On a large index, passages holding only its common words are not scored (see
+            // `LexicalQuery::selection`).
+            let within = words.selection(lexical::SCORED_BUDGET, &mut |w: &str| index.lexical_count(w))?;
+            index.lexical(fts, within.as_deref(), depth, &|r| !skip(r))?
+        }
         _ => Vec::new(),
     };
     let ranked = Ranked::from_side;
