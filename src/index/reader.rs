@@ -260,6 +260,20 @@ impl Index {
         Ok(true)
     }
 
+    /// The live rows `accept` takes among those of `split`'s rare words, with the whole query's
+    /// BM25 (see `search::lexical::Selection`), unordered.
+    pub fn lexical_selected(&self, split: &crate::search::lexical::Selection, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            for (l, score) in s.store.lexical_selected(split)? {
+                if !s.is_deleted(l) && accept(s.base + l) {
+                    out.push(Hit { row: s.base + l, score });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// How many passages (tombstoned ones too) match the FTS5 query `fts`, in all segments.
     pub fn lexical_count(&self, fts: &str) -> Result<u64> {
         let mut n = 0;
@@ -270,13 +284,13 @@ impl Index {
     }
 
     /// Lexical search: the best `k` live rows `accept` takes for the FTS5 query `fts`, by BM25
-    /// (higher is better); with `within`, among the rows that also match it. Segments are scored on their own statistics; a segment holds at least
+    /// (higher is better). Segments are scored on their own statistics; a segment holds at least
     /// tens of thousands of passages once there are several, so their scores are comparable.
-    pub fn lexical(&self, fts: &str, within: Option<&str>, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
+    pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
         let mut per = Vec::with_capacity(self.segments.len());
         for s in &self.segments {
             let ok = |l: u32| !s.is_deleted(l) && accept(s.base + l);
-            let hits = s.store.lexical(fts, within, k, &ok).map_err(|e| e.context(format!("lexical search of {}", self.dir.display())))?;
+            let hits = s.store.lexical(fts, k, &ok).map_err(|e| e.context(format!("lexical search of {}", self.dir.display())))?;
             per.push(hits.into_iter().map(|(l, score)| Hit { row: l + s.base, score }).collect());
         }
         Ok(merge_hits(per, k))

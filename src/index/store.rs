@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result};
 use crate::error::Error;
+use crate::search::lexical::Selection;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
@@ -225,24 +226,11 @@ impl PassageStore {
     }
 
     /// Rows matching the FTS5 query `fts`, best first with their BM25 score (higher is better),
-    /// keeping those `accept` takes, at most `k`; with `within`, only rows that also match that
-    /// query are scored (see `LexicalQuery::selection`). Rows are read in rank order and reading
-    /// stops at `k`, so rejected (tombstoned, filtered) rows cost one step each.
-    pub fn lexical(&self, fts: &str, within: Option<&str>, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
-        // FTS5 computes bm25() for every matching row it is asked for (about a microsecond each);
-        // walking the matches without it is cheap, so the selection decides which rows pay it.
-        let mut st = self.damaged(match within {
-            None => self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)"),
-            Some(_) => self.conn.prepare_cached(
-                "SELECT rowid, s FROM (SELECT rowid, CASE WHEN rowid IN (SELECT rowid FROM lexical WHERE lexical MATCH ?2) THEN bm25(lexical) END AS s
-                                       FROM lexical WHERE lexical MATCH ?1)
-                 WHERE s IS NOT NULL ORDER BY s",
-            ),
-        })?;
-        let mut rows = self.damaged(match within {
-            None => st.query(params![fts]),
-            Some(w) => st.query(params![fts, w]),
-        })?;
+    /// keeping those `accept` takes, at most `k`. Rows are read in rank order and reading stops
+    /// at `k`, so rejected (tombstoned, filtered) rows cost one step each.
+    pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)"))?;
+        let mut rows = self.damaged(st.query([fts]))?;
         let mut out = Vec::with_capacity(k.min(1024));
         while out.len() < k {
             let Some(r) = self.damaged(rows.next())? else { break };
@@ -253,6 +241,19 @@ impl PassageStore {
             }
         }
         Ok(out)
+    }
+
+    /// Every row of `split`'s rare words with the whole query's BM25 (see `Selection`), unordered:
+    /// those holding a common word too, then those holding none, each row scored once.
+    pub fn lexical_selected(&self, split: &Selection) -> Result<Vec<(u32, f32)>> {
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1"))?;
+        let mut all = Vec::new();
+        for op in ["AND", "NOT"] {
+            let fts = format!("({}) {op} ({})", split.rare, split.common);
+            let rows = self.damaged(st.query_map([fts], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)? as f32))))?;
+            all.extend(self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())?);
+        }
+        Ok(all)
     }
 
     /// How many rows match the FTS5 query `fts` (walking its postings: well under a millisecond per
@@ -458,20 +459,24 @@ mod tests {
         assert!(s.has_lexical().unwrap());
         let all = |_: u32| true;
         // Porter stemming: "texts" finds "text"; the title column matches too.
-        assert_eq!(s.lexical("texts", None, 10, &all).unwrap().len(), 2);
-        assert_eq!(s.lexical("\"text 1\"", None, 10, &all).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(s.lexical("a", None, 10, &|r| r == 0).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![0]);
-        assert!(s.lexical("nothing", None, 10, &all).unwrap().is_empty());
+        assert_eq!(s.lexical("texts", 10, &all).unwrap().len(), 2);
+        assert_eq!(s.lexical("\"text 1\"", 10, &all).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.lexical("a", 10, &|r| r == 0).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), vec![0]);
+        assert!(s.lexical("nothing", 10, &all).unwrap().is_empty());
         // Scored within a selection, or picked by row: the same BM25 as the whole query gives.
-        let whole = s.lexical("\"text\" OR \"1\"", None, 10, &all).unwrap();
+        let whole = s.lexical("\"text\" OR \"1\"", 10, &all).unwrap();
         assert_eq!(whole.len(), 2);
-        let within = s.lexical("\"text\" OR \"1\"", Some("\"1\""), 10, &all).unwrap();
-        assert_eq!(within, whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
+        let split = crate::search::lexical::Selection { rare: "\"1\"".into(), common: "\"text\"".into() };
+        assert_eq!(s.lexical_selected(&split).unwrap(), whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
+        let split = crate::search::lexical::Selection { rare: "\"text\"".into(), common: "\"1\"".into() };
+        let mut selected = s.lexical_selected(&split).unwrap();
+        selected.sort_by_key(|h| h.0);
         let mut picked = s.lexical_of("\"text\" OR \"1\"", &[0, 1, 5]).unwrap();
         picked.sort_by_key(|h| h.0);
         let mut whole_by_row = whole.clone();
         whole_by_row.sort_by_key(|h| h.0);
         assert_eq!(picked, whole_by_row);
+        assert_eq!(selected, whole_by_row);
         assert_eq!(s.lexical_count("\"text\"").unwrap(), 2);
     }
 

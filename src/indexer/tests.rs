@@ -381,7 +381,7 @@ fn a_format_3_index_gets_its_lexical_index_without_re_embedding() {
     assert_eq!(m.format_version, crate::index::FORMAT_VERSION);
     let idx = Index::open(&dir, embedder().info()).unwrap();
     assert!(idx.has_lexical().unwrap());
-    let hits = idx.lexical("\"glacier\"", None, 5, &|_| true).unwrap();
+    let hits = idx.lexical("\"glacier\"", 5, &|_| true).unwrap();
     assert_eq!(hits.len(), 1);
     assert!(idx.passage(hits[0].row).unwrap().unwrap().record.text.contains("Glacier"));
 }
@@ -392,7 +392,7 @@ fn lexical_search_never_returns_tombstoned_passages() {
     let dir = tmp.path().join("idx");
     let notes = notes(tmp.path());
     index(&dir, std::slice::from_ref(&notes));
-    let before = Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", None, 5, &|_| true).unwrap();
+    let before = Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", 5, &|_| true).unwrap();
     assert_eq!(before.len(), 1);
     // The glacier note changes: its old passage is a tombstone in the old segment, the new one
     // lives in a new segment.
@@ -400,12 +400,12 @@ fn lexical_search_never_returns_tombstoned_passages() {
     fs::write(&glacier, "Glacier tours are sold out for the summer season.\n").unwrap();
     index(&dir, std::slice::from_ref(&notes));
     let idx = Index::open(&dir, embedder().info()).unwrap();
-    let after = idx.lexical("\"glacier\"", None, 5, &|_| true).unwrap();
+    let after = idx.lexical("\"glacier\"", 5, &|_| true).unwrap();
     assert_eq!(after.len(), 1, "only the live copy");
     assert!(idx.is_live(after[0].row));
     assert!(idx.passage(after[0].row).unwrap().unwrap().record.text.contains("sold out"));
     // And a file removed is gone lexically too.
     fs::remove_file(&glacier).unwrap();
     index(&dir, std::slice::from_ref(&notes));
-    assert!(Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", None, 5, &|_| true).unwrap().is_empty());
+    assert!(Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", 5, &|_| true).unwrap().is_empty());
 }

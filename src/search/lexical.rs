@@ -76,10 +76,23 @@ pub fn parse(question: &str) -> LexicalQuery {
     LexicalQuery::of(required, plain)
 }
 
+/// A question's words split on a large index (see `LexicalQuery::selection`): the FTS5 query of the
+/// rare words, which select the passages to rank, and of the common ones. Together they are the
+/// question's OR query: a selected passage's BM25 is that of `rare AND common` where it holds a
+/// common word (each word once in the query, so FTS5's bm25() is the whole query's), else that
+/// of `rare` alone. Both cost what the rare words match, not what the common ones do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub rare: String,
+    pub common: String,
+}
+
 /// About how many matching passages the lexical side may score. FTS5 computes BM25 for every
 /// passage a query matches (about a microsecond each: it looks up the passage's length), so an OR
-/// of common words over a large index costs tens to hundreds of milliseconds — against a budget of
-/// 20 ms that hybrid search may add at 200,000 passages (issue 13). 10,000 is about 10 ms.
+/// of common words over a large index costs 100 ms and more. Measured (`benches/lexical.rs`,
+/// 200,000 passages, 2 cores): scoring every match 100–130 ms, within this budget 30–34 ms. At
+/// the same fraction of the shared labeled sets (275 of 5,500) lexical nDCG@10 moved by ≤ 0.001
+/// and hybrid's by ≤ 0.007 either way; half of it (2.5 %) cost lexical search 0.014–0.03.
 pub const SCORED_BUDGET: u64 = 10_000;
 
 impl LexicalQuery {
@@ -101,12 +114,11 @@ impl LexicalQuery {
 
     /// Which passages the lexical side scores, on an index where `passages_with(word)` passages
     /// hold a word: `None`, all that match, when the words match at most `budget` passages together
-    /// (or a required phrase narrows the search already); otherwise the FTS5 query of the rarest
-    /// words that stay within the budget (at least the rarest one). The passages it matches are
-    /// then ranked by the whole query's BM25; passages holding only the common words are not
-    /// ranked — they would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost
-    /// most to score.
-    pub fn selection(&self, budget: u64, passages_with: &mut dyn FnMut(&str) -> Result<u64>) -> Result<Option<String>> {
+    /// (or a required phrase narrows the search already); otherwise the rarest words that stay
+    /// within the budget (at least the rarest one) select the passages, which are ranked by the
+    /// whole query's BM25. Passages holding only the other, common words are not ranked — they
+    /// would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost most to score.
+    pub fn selection(&self, budget: u64, passages_with: &mut dyn FnMut(&str) -> Result<u64>) -> Result<Option<Selection>> {
         if self.fts.is_none() || !self.required.is_empty() || self.words.len() < 2 {
             return Ok(None);
         }
@@ -127,8 +139,10 @@ impl LexicalQuery {
             sum += n;
             keep[i] = true;
         }
-        let rare: Vec<String> = self.words.iter().zip(&keep).filter(|(_, &k)| k).map(|(w, _)| literal(w)).collect();
-        Ok(Some(rare.join(" OR ")))
+        let side = |rare: bool| -> String {
+            self.words.iter().zip(&keep).filter(|(_, &k)| k == rare).map(|(w, _)| literal(w)).collect::<Vec<_>>().join(" OR ")
+        };
+        Ok(Some(Selection { rare: side(true), common: side(false) }))
     }
 
     /// No words to look for.
@@ -178,9 +192,11 @@ mod tests {
         // Within the budget: every match is scored. Over it: those of the rarest words that fit,
         // in the question's order.
         assert_eq!(q.selection(100_000, &mut |w: &str| df(w)).unwrap(), None);
-        assert_eq!(q.selection(10_000, &mut |w: &str| df(w)).unwrap().as_deref(), Some(r#""people" OR "Everbright""#));
+        let split = q.selection(10_000, &mut |w: &str| df(w)).unwrap().unwrap();
+        assert_eq!((split.rare.as_str(), split.common.as_str()), (r#""people" OR "Everbright""#, r#""time" OR "year""#));
         // Even a word over the budget alone selects when it is the rarest.
-        assert_eq!(parse("time year").selection(10, &mut |w: &str| df(w)).unwrap().as_deref(), Some(r#""year""#));
+        let split = parse("time year").selection(10, &mut |w: &str| df(w)).unwrap().unwrap();
+        assert_eq!((split.rare.as_str(), split.common.as_str()), (r#""year""#, r#""time""#));
         // A required phrase narrows the search already.
         assert_eq!(parse(r#""Kenny Ng" time year"#).selection(10, &mut |w: &str| df(w)).unwrap(), None);
     }
@@ -224,17 +240,17 @@ mod tests {
         for q in ["\"Kenny Ng\"", "NOT typo", "AND-day", "near^2", "é*", "(a OR b", "\"", "col:umn", "NEAR(a b)"] {
             let parsed = parse(q);
             if let Some(fts) = &parsed.fts {
-                store.lexical(fts, None, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
+                store.lexical(fts, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
             }
         }
         let cfg = ProptestConfig { cases: 500, ..ProptestConfig::default() };
         proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/]{0,40}"#)| {
             let parsed = parse(&q);
             if let Some(fts) = &parsed.fts {
-                prop_assert!(store.lexical(fts, None, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
+                prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
             }
             if let Some(p) = &parsed.phrases {
-                prop_assert!(store.lexical(p, None, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
+                prop_assert!(store.lexical(p, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
             }
         });
     }

@@ -316,7 +316,7 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         );
     }
     let phrase_rows: Option<std::collections::HashSet<u32>> = match &words.phrases {
-        Some(p) => Some(index.lexical(p, None, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
+        Some(p) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
         None => None,
     };
     let skip = |r: u32| exclude(r) || phrase_rows.as_ref().is_some_and(|rows| !rows.contains(&r));
@@ -325,13 +325,24 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         Mode::Lexical => Vec::new(),
         _ => nearest(index, vector, depth, opts.strategy, &skip),
     };
-    let lexical = match (&words.fts, opts.mode) {
-        (Some(fts), Mode::Lexical | Mode::Hybrid) => {
-            // On a large index, passages holding only its common words are not scored (see
-            // `LexicalQuery::selection`).
-            let within = words.selection(lexical::SCORED_BUDGET, &mut |w: &str| index.lexical_count(w))?;
-            index.lexical(fts, within.as_deref(), depth, &|r| !skip(r))?
+    // On a large index, passages holding only its common words are not scored (see
+    // `LexicalQuery::selection`): the rest are scored once, for the ranking and for fusion.
+    let within = match (&words.fts, opts.mode) {
+        (Some(_), Mode::Lexical | Mode::Hybrid) => words.selection(lexical::SCORED_BUDGET, &mut |w: &str| index.lexical_count(w))?,
+        _ => None,
+    };
+    let selected: Option<std::collections::HashMap<u32, f32>> = match &within {
+        Some(split) => Some(index.lexical_selected(split, &|r| !skip(r))?.into_iter().map(|h| (h.row, h.score)).collect()),
+        None => None,
+    };
+    let lexical = match (&words.fts, opts.mode, &selected) {
+        (Some(_), Mode::Lexical | Mode::Hybrid, Some(scored)) => {
+            let mut best: Vec<Hit> = scored.iter().map(|(&row, &score)| Hit { row, score }).collect();
+            best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+            best.truncate(depth);
+            best
         }
+        (Some(fts), Mode::Lexical | Mode::Hybrid, None) => index.lexical(fts, depth, &|r| !skip(r))?,
         _ => Vec::new(),
     };
     let ranked = Ranked::from_side;
@@ -342,7 +353,10 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         Mode::Hybrid => {
             let fts = words.fts.as_deref().unwrap_or("");
             let cosine = |r: u32| dot(vector, index.vector(r));
-            let mut fused = fuse(&semantic, &lexical, opts.fusion, &cosine, &mut |rows: &[u32]| index.lexical_scores(fts, rows))?;
+            let mut fused = fuse(&semantic, &lexical, opts.fusion, &cosine, &mut |rows: &[u32]| match &selected {
+                Some(scored) => Ok(rows.iter().filter_map(|r| scored.get(r).map(|&score| Hit { row: *r, score })).collect()),
+                None => index.lexical_scores(fts, rows),
+            })?;
             fused.truncate(k);
             fused
         }
