@@ -466,9 +466,9 @@ mod tests {
         // Scored within a selection, or picked by row: the same BM25 as the whole query gives.
         let whole = s.lexical("\"text\" OR \"1\"", 10, &all).unwrap();
         assert_eq!(whole.len(), 2);
-        let split = crate::search::lexical::Selection { rare: "\"1\"".into(), common: "\"text\"".into() };
+        let split = crate::search::lexical::Selection { rare: "\"1\"".into(), common: "\"text\"".into(), rare_words: vec!["1".into()] };
         assert_eq!(s.lexical_selected(&split).unwrap(), whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
-        let split = crate::search::lexical::Selection { rare: "\"text\"".into(), common: "\"1\"".into() };
+        let split = crate::search::lexical::Selection { rare: "\"text\"".into(), common: "\"1\"".into(), rare_words: vec!["text".into()] };
         let mut selected = s.lexical_selected(&split).unwrap();
         selected.sort_by_key(|h| h.0);
         let mut picked = s.lexical_of("\"text\" OR \"1\"", &[0, 1, 5]).unwrap();

@@ -387,7 +387,14 @@ impl Remote {
             Mode::Lexical => Vec::new(),
             _ => self.semantic(pool, q, depth, opts.strategy, scope, ts.required.as_deref())?,
         };
-        let lexical = match (&ts.any, opts.mode) {
+        // On a large collection, passages holding only its common words are not scored, as
+        // locally (`LexicalQuery::selection`): the rare words select, all words score.
+        let selecting = match (&ts.any, opts.mode) {
+            (Some(_), Mode::Lexical | Mode::Hybrid) => self.selection(words)?,
+            _ => None,
+        };
+        let matching = selecting.as_deref().or(ts.any.as_deref());
+        let lexical = match (matching, opts.mode) {
             (Some(any), Mode::Lexical | Mode::Hybrid) => {
                 let scored = self.bm25(Some(&mut *pool), &ts.words, any, scope, Lexical::Best(depth))?;
                 scored.into_iter().map(|(id, score)| Hit { row: pool.by_id[&id], score }).collect()
@@ -399,7 +406,7 @@ impl Remote {
             Mode::Lexical => Ranked::from_side(&lexical, false),
             Mode::Hybrid if lexical.is_empty() => Ranked::from_side(&semantic[..semantic.len().min(k)], true),
             Mode::Hybrid => {
-                let any = ts.any.as_deref().unwrap_or("");
+                let any = matching.unwrap_or("");
                 let pool = &*pool;
                 let cosine = |r: u32| dot(q, pool.vector(r));
                 let mut bm25_of = |rows: &[u32]| -> Result<Vec<Hit>> {
@@ -412,6 +419,26 @@ impl Remote {
                 fused
             }
         })
+    }
+
+    /// The `to_tsquery` text of the words that select the passages to score, when the question's
+    /// words match too many passages together (see `LexicalQuery::selection`), from the document
+    /// frequencies `push` counted.
+    fn selection(&self, words: &LexicalQuery) -> Result<Option<String>> {
+        if words.words.len() < 2 || !words.required.is_empty() {
+            return Ok(None);
+        }
+        let rows = self.client.borrow_mut().query(
+            &format!(
+                "SELECT w, (SELECT coalesce(sum(df), 0)::int8 FROM {} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', w))))
+                 FROM unnest($1::text[]) AS w",
+                self.tables.terms
+            ),
+            &[&words.words],
+        )?;
+        let df: HashMap<String, u64> = rows.iter().map(|r| (format!("\"{}\"", r.get::<_, String>(0)), r.get::<_, i64>(1) as u64)).collect();
+        let split = words.selection(search::lexical::SCORED_BUDGET, &mut |literal: &str| Ok(df.get(literal).copied().unwrap_or(0)))?;
+        Ok(split.map(|s| s.rare_words.join(" | ")))
     }
 
     /// The `k` passages nearest to `q`, added to `pool`, best first: through the HNSW index with

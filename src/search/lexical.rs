@@ -85,6 +85,8 @@ pub fn parse(question: &str) -> LexicalQuery {
 pub struct Selection {
     pub rare: String,
     pub common: String,
+    /// The rare words themselves (for another engine's syntax: the server's tsquery).
+    pub rare_words: Vec<String>,
 }
 
 /// About how many matching passages the lexical side may score. FTS5 computes BM25 for every
@@ -142,7 +144,8 @@ impl LexicalQuery {
         let side = |rare: bool| -> String {
             self.words.iter().zip(&keep).filter(|(_, &k)| k == rare).map(|(w, _)| literal(w)).collect::<Vec<_>>().join(" OR ")
         };
-        Ok(Some(Selection { rare: side(true), common: side(false) }))
+        let rare_words = self.words.iter().zip(&keep).filter(|(_, &k)| k).map(|(w, _)| w.clone()).collect();
+        Ok(Some(Selection { rare: side(true), common: side(false), rare_words }))
     }
 
     /// No words to look for.
