@@ -135,7 +135,7 @@ fn a_ten_megabyte_line_is_cut_to_fit_without_tokenizing_it_whole() {
     let mut i = 0usize;
     while line.len() < 9 << 20 {
         line.push_str(words[i % words.len()]);
-        line.push_str(if i % 17 == 0 { "," } else { "" });
+        line.push_str(if i.is_multiple_of(17) { "," } else { "" });
         line.push(' ');
         i += 1;
     }

@@ -1,6 +1,6 @@
-//! The embedder against sentence-transformers: every reference text must come out with cosine
-//! >= 0.9999 to the reference embedding (tests/fixtures/minilm-embeddings.jsonl, copied from
-//! ../shared/reference). Texts include ones longer than the 256-token window, empty text, scripts
+//! The embedder against sentence-transformers: every reference text must come out with a cosine
+//! of at least 0.9999 to the reference embedding (tests/fixtures/minilm-embeddings.jsonl, copied
+//! from ../shared/reference). Texts include ones longer than the 256-token window, empty text, scripts
 //! other than Latin, emoji and markup.
 
 mod common;

@@ -150,7 +150,7 @@ fn tombstones_are_filtered_with_k_results_still_returned_and_compact_equals_a_fr
             for h in &hits {
                 let text = h["text"].as_str().unwrap();
                 let n: usize = h["path"].as_str().unwrap()[11..14].parse().unwrap();
-                let changed = n % 7 == 0 && n / 7 < 15;
+                let changed = n.is_multiple_of(7) && n / 7 < 15;
                 assert_eq!(text.contains("revised"), changed, "a tombstoned version came back: {text}");
             }
         }

@@ -114,7 +114,7 @@ fn diversify_full_lists(links: &mut Links, vectors: &[f32], dim: usize) {
     let vector = |r: u32| &vectors[r as usize * dim..(r as usize + 1) * dim];
     let m0 = links.m0;
     links.layer0.par_chunks_mut(m0).enumerate().for_each(|(row, slots)| {
-        if slots.iter().any(|&s| s == NONE) {
+        if slots.contains(&NONE) {
             return;
         }
         let v = vector(row as u32);

@@ -45,7 +45,7 @@ impl PackedBert {
         if config.hidden_act != HiddenAct::Gelu {
             bail!("{}: the packed engine runs BERT models with exact (erf) GELU; SEMSEARCH_ENGINE=reference runs others", weights.display());
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             bail!("hidden_size {} is not a multiple of num_attention_heads {}", config.hidden_size, config.num_attention_heads);
         }
         let device = Device::Cpu;

@@ -264,10 +264,13 @@ pub const FOLD_COSINE: f32 = 0.78;
 /// Default `--per-doc` for `ask`: two passages of one article, then other articles.
 pub const PER_DOC: usize = 2;
 
+/// What `present` keeps, and the rows it folded as `(kept index, row)`.
+pub type Presented = (Vec<Ranked>, Vec<(usize, u32)>);
+
 /// The `k` results a reader sees from a longer ranking: weak hits dropped, at most `per_doc`
 /// passages per document, and near-duplicates of an earlier result (another document's passage at
 /// cosine ≥ `fold`) folded into it as `(kept index, row)` pairs instead of taking a place.
-pub fn present(index: &dyn Candidates, ranked: Vec<Ranked>, opts: &Options) -> Result<(Vec<Ranked>, Vec<(usize, u32)>)> {
+pub fn present(index: &dyn Candidates, ranked: Vec<Ranked>, opts: &Options) -> Result<Presented> {
     let mut kept: Vec<Ranked> = Vec::with_capacity(opts.k);
     let mut kept_docs: Vec<u32> = Vec::with_capacity(opts.k);
     let mut folded: Vec<(usize, u32)> = Vec::new();
