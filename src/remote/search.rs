@@ -532,7 +532,15 @@ impl Remote {
             columns = if wide { ", p.doc_id, p.embedding" } else { "" },
             join = if wide { format!("JOIN {} p USING (id)", t.passages) } else { String::new() },
         );
-        let rows = self.client.borrow_mut().query(&statement, &sql.params())?;
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction()?;
+        // On a small collection the planner misjudges how many passages a tsquery matches and reads
+        // them all (4–10 ms at 5,500 passages, against under 1.5 ms through the GIN index); on a
+        // large one it picks the index itself.
+        tx.batch_execute("SET LOCAL enable_seqscan = off")?;
+        let rows = tx.query(&statement, &sql.params())?;
+        tx.commit()?;
+        drop(client);
         let mut out = Vec::with_capacity(rows.len());
         match pool {
             Some(pool) => {
