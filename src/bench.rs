@@ -246,18 +246,23 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             let exact: Vec<u32> = index.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
             let t = Instant::now();
             let approx: Vec<u32> = match &remote {
-                // The server's graph against exact search over the same vectors, by passage id.
+                // The server's graph against exact search over the same vectors, by passage id
+                // (looked up here after the search is timed).
                 Some(r) => {
                     let ids = r.nearest_passages(q, 10, Strategy::Hnsw { ef })?;
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
                     let mut rows = Vec::new();
                     for id in ids {
                         rows.extend(index.row_of_id(&id)?);
                     }
                     rows
                 }
-                None => index.hnsw(q, 10, ef, &|_| true).iter().map(|h| h.row).collect(),
+                None => {
+                    let rows = index.hnsw(q, 10, ef, &|_| true).iter().map(|h| h.row).collect();
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    rows
+                }
             };
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
             agree += approx.iter().filter(|r| exact.contains(r)).count();
             total += exact.len();
         }
