@@ -109,7 +109,7 @@ struct Pool<'a> {
     by_id: HashMap<String, u32>,
     ids: Vec<String>,
     doc_ids: Vec<String>,
-    documents: Vec<u32>,
+    /// A number per document, in order of first sight (`Candidates::document_of`).
     doc_numbers: HashMap<String, u32>,
     vectors: Vec<Vec<f32>>,
     passages: RefCell<HashMap<u32, Passage>>,
@@ -122,7 +122,6 @@ impl<'a> Pool<'a> {
             by_id: HashMap::new(),
             ids: Vec::new(),
             doc_ids: Vec::new(),
-            documents: Vec::new(),
             doc_numbers: HashMap::new(),
             vectors: Vec::new(),
             passages: RefCell::new(HashMap::new()),
@@ -136,7 +135,7 @@ impl<'a> Pool<'a> {
         }
         let row = self.ids.len() as u32;
         let n = self.doc_numbers.len() as u32;
-        self.documents.push(*self.doc_numbers.entry(doc_id.clone()).or_insert(n));
+        self.doc_numbers.entry(doc_id.clone()).or_insert(n);
         self.doc_ids.push(doc_id);
         self.vectors.push(vector.to_vec());
         self.by_id.insert(id.clone(), row);
@@ -153,7 +152,7 @@ impl Candidates for Pool<'_> {
         &self.vectors[row as usize]
     }
     fn document_of(&self, row: u32) -> Result<u32> {
-        Ok(self.documents[row as usize])
+        Ok(self.doc_numbers[&self.doc_ids[row as usize]])
     }
     fn passage(&self, row: u32) -> Result<Option<Passage>> {
         if !self.passages.borrow().contains_key(&row) {
