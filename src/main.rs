@@ -392,6 +392,21 @@ impl Config {
         Ok((embedder?, index?))
     }
 
+    /// The collection `--collection` names (checked), or the index directory's.
+    fn collection(&self, given: Option<&str>) -> Result<String> {
+        match given {
+            Some(c) => semsearch::remote::collection_name(c),
+            None => Ok(semsearch::remote::default_collection(&self.index_dir)),
+        }
+    }
+
+    /// The model, and the `--backend` server's collection connected.
+    fn remote(&self, url: &str, collection: Option<&str>) -> Result<(Embedder, semsearch::remote::Remote)> {
+        let embedder = self.embedder()?;
+        let remote = semsearch::remote::Remote::open(url, &self.collection(collection)?, embedder.info())?;
+        Ok((embedder, remote))
+    }
+
     /// The model and the index kept warm for `serve` and `mcp`.
     fn searcher(&self) -> Result<semsearch::serve::Searcher> {
         self.ensure_model()?;
@@ -494,9 +509,7 @@ fn run(cli: Cli) -> Result<i32> {
             let filter = a.opts.filter();
             filter.check()?;
             if let Some(url) = &a.opts.backend {
-                let embedder = config.embedder()?;
-                let collection = a.opts.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(&config.index_dir));
-                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
+                let (embedder, remote) = config.remote(url, a.opts.collection.as_deref())?;
                 let (found, undated) = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
                 undated_note(undated, config.quiet);
                 return print_results(&found, a.opts.json);
@@ -518,9 +531,7 @@ fn run(cli: Cli) -> Result<i32> {
             let filter = a.opts.filter();
             filter.check()?;
             if let Some(url) = &a.opts.backend {
-                let embedder = config.embedder()?;
-                let collection = a.opts.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(&config.index_dir));
-                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
+                let (embedder, remote) = config.remote(url, a.opts.collection.as_deref())?;
                 let (found, undated) = remote.related(&embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
                 undated_note(undated, config.quiet);
                 return print_results(&found, a.opts.json);
@@ -538,10 +549,7 @@ fn run(cli: Cli) -> Result<i32> {
             config.ensure_model()?;
             let info = ModelInfo::read(&config.model)?;
             let index = Index::open(&config.index_dir, &info)?;
-            let collection = match &a.collection {
-                Some(c) => semsearch::remote::collection_name(c)?,
-                None => semsearch::remote::default_collection(&config.index_dir),
-            };
+            let collection = config.collection(a.collection.as_deref())?;
             let mut client = semsearch::remote::conn::connect(&a.to)?;
             let s = semsearch::remote::push(&mut client, &collection, &index, &info, config.quiet)?;
             if a.json {
@@ -757,8 +765,7 @@ fn cmd_status(config: &Config, a: StatusArgs) -> Result<i32> {
     if let Some(url) = &a.backend {
         config.ensure_model()?;
         let info = ModelInfo::read(&config.model)?;
-        let collection = a.collection.clone().unwrap_or_else(|| semsearch::remote::default_collection(dir));
-        let status = semsearch::remote::Remote::open(url, &collection, &info)?.status(a.files)?;
+        let status = semsearch::remote::Remote::open(url, &config.collection(a.collection.as_deref())?, &info)?.status(a.files)?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if a.json {
