@@ -249,7 +249,7 @@ impl PassageStore {
         let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1"))?;
         let mut all = Vec::new();
         for op in ["AND", "NOT"] {
-            let fts = format!("({}) {op} ({})", split.rare, split.common);
+            let fts = format!("({}) {op} ({})", split.rare_fts(), split.common_fts());
             let rows = self.damaged(st.query_map([fts], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)? as f32))))?;
             all.extend(self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())?);
         }
@@ -466,9 +466,9 @@ mod tests {
         // Scored within a selection, or picked by row: the same BM25 as the whole query gives.
         let whole = s.lexical("\"text\" OR \"1\"", 10, &all).unwrap();
         assert_eq!(whole.len(), 2);
-        let split = crate::search::lexical::Selection { rare: "\"1\"".into(), common: "\"text\"".into(), rare_words: vec!["1".into()] };
+        let split = crate::search::lexical::Selection { rare: vec!["1".into()], common: vec!["text".into()] };
         assert_eq!(s.lexical_selected(&split).unwrap(), whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
-        let split = crate::search::lexical::Selection { rare: "\"text\"".into(), common: "\"1\"".into(), rare_words: vec!["text".into()] };
+        let split = crate::search::lexical::Selection { rare: vec!["text".into()], common: vec!["1".into()] };
         let mut selected = s.lexical_selected(&split).unwrap();
         selected.sort_by_key(|h| h.0);
         let mut picked = s.lexical_of("\"text\" OR \"1\"", &[0, 1, 5]).unwrap();

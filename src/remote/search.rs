@@ -81,13 +81,8 @@ struct TsQuery {
 
 impl TsQuery {
     fn of(q: &LexicalQuery) -> TsQuery {
-        let phrases: Vec<String> = q.required.iter().map(|p| format!("({})", p.join(" <-> "))).collect();
-        let required = (!phrases.is_empty()).then(|| phrases.join(" & "));
-        let any: Vec<String> = phrases.iter().cloned().chain(q.words.iter().cloned()).collect();
-        let any = (!any.is_empty()).then(|| match &required {
-            Some(r) => format!("({r}) & ({})", any.join(" | ")),
-            None => any.join(" | "),
-        });
+        let syntax = search::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
+        let (any, required) = q.render(&syntax);
         let words = q.required.iter().flatten().chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
         TsQuery { any, required, words }
     }
@@ -437,7 +432,7 @@ impl Remote {
         )?;
         let df: HashMap<String, u64> = rows.iter().map(|r| (format!("\"{}\"", r.get::<_, String>(0)), r.get::<_, i64>(1) as u64)).collect();
         let split = words.selection(search::lexical::SCORED_BUDGET, &mut |literal: &str| Ok(df.get(literal).copied().unwrap_or(0)))?;
-        Ok(split.map(|s| s.rare_words.join(" | ")))
+        Ok(split.map(|s| s.rare.join(" | ")))
     }
 
     /// The `k` passages nearest to `q`, added to `pool`, best first: through the HNSW index with

@@ -76,17 +76,40 @@ pub fn parse(question: &str) -> LexicalQuery {
     LexicalQuery::of(required, plain)
 }
 
-/// A question's words split on a large index (see `LexicalQuery::selection`): the FTS5 query of the
-/// rare words, which select the passages to rank, and of the common ones. Together they are the
-/// question's OR query: a selected passage's BM25 is that of `rare AND common` where it holds a
-/// common word (each word once in the query, so FTS5's bm25() is the whole query's), else that
-/// of `rare` alone. Both cost what the rare words match, not what the common ones do.
+/// How a query engine writes a phrase, a word, and its AND and OR (with the spaces around them).
+pub struct Syntax {
+    pub phrase: fn(&[String]) -> String,
+    pub word: fn(&str) -> String,
+    pub and: &'static str,
+    pub or: &'static str,
+}
+
+/// A question's words split on a large index (see `LexicalQuery::selection`): the rare words, which
+/// select the passages to rank, and the common ones. Together they are the question's OR query: a
+/// selected passage's BM25 is that of `rare AND common` where it holds a common word (each word
+/// once in the query, so FTS5's bm25() is the whole query's), else that of `rare` alone. Both cost
+/// what the rare words match, not what the common ones do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
-    pub rare: String,
-    pub common: String,
-    /// The rare words themselves (for another engine's syntax: the server's tsquery).
-    pub rare_words: Vec<String>,
+    pub rare: Vec<String>,
+    pub common: Vec<String>,
+}
+
+impl Selection {
+    /// The FTS5 query of the rare words.
+    pub fn rare_fts(&self) -> String {
+        any_of(&self.rare)
+    }
+
+    /// The FTS5 query of the common words.
+    pub fn common_fts(&self) -> String {
+        any_of(&self.common)
+    }
+}
+
+/// Words as an FTS5 query matching any of them.
+fn any_of(words: &[String]) -> String {
+    words.iter().map(|w| literal(w)).collect::<Vec<_>>().join(" OR ")
 }
 
 /// About how many matching passages the lexical side may score. FTS5 computes BM25 for every
@@ -100,18 +123,24 @@ pub const SCORED_BUDGET: u64 = 10_000;
 impl LexicalQuery {
     /// The query of required phrases (each a list of words) and optional words.
     fn of(required: Vec<Vec<String>>, words: Vec<String>) -> LexicalQuery {
-        if required.is_empty() && words.is_empty() {
-            return LexicalQuery::none();
-        }
-        let phrases: Vec<String> = required.iter().map(|p| literal(&p.join(" "))).collect();
-        let required_fts = (!phrases.is_empty()).then(|| phrases.join(" AND "));
-        let any: Vec<String> = phrases.iter().cloned().chain(words.iter().map(|w| literal(w))).collect();
-        let any = any.join(" OR ");
-        let fts = match &required_fts {
-            Some(r) => format!("({r}) AND ({any})"),
-            None => any,
+        let mut q = LexicalQuery { fts: None, phrases: None, required, words };
+        (q.fts, q.phrases) = q.render(&Syntax { phrase: |p| literal(&p.join(" ")), word: literal, and: " AND ", or: " OR " });
+        q
+    }
+
+    /// The query in another engine's syntax: the query that matches (the required phrases AND any
+    /// of the phrases and words) and the required phrases alone; `None` where there is nothing.
+    pub fn render(&self, s: &Syntax) -> (Option<String>, Option<String>) {
+        let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
+        let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
+        let any: Vec<String> = phrases.into_iter().chain(self.words.iter().map(|w| (s.word)(w))).collect();
+        let any = (!any.is_empty()).then(|| any.join(s.or));
+        let matching = match (&required, any) {
+            (Some(r), Some(any)) => Some(format!("({r}){}({any})", s.and)),
+            (None, any) => any,
+            (Some(_), None) => unreachable!("a required phrase is among the alternatives"),
         };
-        LexicalQuery { fts: Some(fts), phrases: required_fts, required, words }
+        (matching, required)
     }
 
     /// Which passages the lexical side scores, on an index where `passages_with(word)` passages
@@ -141,11 +170,8 @@ impl LexicalQuery {
             sum += n;
             keep[i] = true;
         }
-        let side = |rare: bool| -> String {
-            self.words.iter().zip(&keep).filter(|(_, &k)| k == rare).map(|(w, _)| literal(w)).collect::<Vec<_>>().join(" OR ")
-        };
-        let rare_words = self.words.iter().zip(&keep).filter(|(_, &k)| k).map(|(w, _)| w.clone()).collect();
-        Ok(Some(Selection { rare: side(true), common: side(false), rare_words }))
+        let side = |rare: bool| -> Vec<String> { self.words.iter().zip(&keep).filter(|(_, &k)| k == rare).map(|(w, _)| w.clone()).collect() };
+        Ok(Some(Selection { rare: side(true), common: side(false) }))
     }
 
     /// No words to look for.
@@ -196,10 +222,10 @@ mod tests {
         // in the question's order.
         assert_eq!(q.selection(100_000, &mut |w: &str| df(w)).unwrap(), None);
         let split = q.selection(10_000, &mut |w: &str| df(w)).unwrap().unwrap();
-        assert_eq!((split.rare.as_str(), split.common.as_str()), (r#""people" OR "Everbright""#, r#""time" OR "year""#));
+        assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""people" OR "Everbright""#, r#""time" OR "year""#));
         // Even a word over the budget alone selects when it is the rarest.
         let split = parse("time year").selection(10, &mut |w: &str| df(w)).unwrap().unwrap();
-        assert_eq!((split.rare.as_str(), split.common.as_str()), (r#""year""#, r#""time""#));
+        assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""year""#, r#""time""#));
         // A required phrase narrows the search already.
         assert_eq!(parse(r#""Kenny Ng" time year"#).selection(10, &mut |w: &str| df(w)).unwrap(), None);
     }
