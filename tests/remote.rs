@@ -5,7 +5,7 @@
 mod common;
 use common::pg::PgServer;
 use common::{json_lines, ok_stdout, sample_corpus, semsearch};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn ask_json(index: &Path, args: &[&str], q: &str) -> Vec<serde_json::Value> {
     json_lines(&ok_stdout(semsearch(index).args(["ask", "--json", "-k", "10"]).args(args).arg(q)))
@@ -19,6 +19,14 @@ const QUESTIONS: [&str; 6] = [
     "Did Jack Ma meet Xi Jinping?",
     "What AI app did Alibaba Cloud launch for iPhone users?",
 ];
+
+/// The sample articles copied into `tmp` and indexed there: (corpus, index).
+fn indexed_sample(tmp: &Path) -> (PathBuf, PathBuf) {
+    let corpus = sample_corpus(tmp);
+    let index = tmp.join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    (corpus, index)
+}
 
 /// ids and scores of results, for comparing a server's answers with the local index's.
 fn ranking(hits: &[serde_json::Value]) -> Vec<(String, f64)> {
@@ -45,9 +53,7 @@ fn same_ranking(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
 fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incremental() {
     let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let corpus = sample_corpus(tmp.path());
-    let index = tmp.path().join("idx");
-    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let (corpus, index) = indexed_sample(tmp.path());
     let url = pg.url();
 
     let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
@@ -154,9 +160,7 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
 fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let corpus = sample_corpus(tmp.path());
-    let index = tmp.path().join("idx");
-    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    let (_, index) = indexed_sample(tmp.path());
     let url = pg.url();
     ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
 
