@@ -510,14 +510,22 @@ impl Remote {
             }
         };
         let wide = pool.is_some();
+        // Per matching passage, only the question's lexemes are unnested (`setweight` marks them,
+        // `ts_filter` keeps the marked: both C loops over the tsvector) and summed in place, with each
+        // lexeme's idf found by its position in the question's array: no row per lexeme of the
+        // passage and no hash join and regrouping. At 220,000 passages, for words in 23,680 of
+        // them: 75 ms, against 210–237 ms when every lexeme of each passage was unnested and joined
+        // with the question's.
         let statement = format!(
-            "WITH q AS (SELECT lexeme, greatest(ln(({n}::float8 - df + 0.5) / (df + 0.5)), 1e-6) AS idf FROM {terms}
-                        WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', {words})))),
+            "WITH q AS (SELECT array_agg(lexeme) AS lx, array_agg(greatest(ln(({n}::float8 - df + 0.5) / (df + 0.5)), 1e-6)) AS idf
+                        FROM {terms} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', {words})))),
                   m AS (SELECT id, lexical FROM {passages} WHERE lexical @@ to_tsquery('english', {tsquery}) AND {filter}),
-                  s AS (SELECT m.id, sum(q.idf * x.tf * {k1_1} / (x.tf + {K1} * ({one_b} + {B} * length(m.lexical) / {avg}::float8))) AS score
-                        FROM m CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf FROM unnest(m.lexical) u) x
-                        JOIN q ON q.lexeme = x.lexeme
-                        GROUP BY m.id ORDER BY score DESC, m.id {limit})
+                  s AS (SELECT m.id, x.score FROM m CROSS JOIN q CROSS JOIN LATERAL (
+                            SELECT sum(q.idf[array_position(q.lx, u.lexeme)] * cardinality(u.positions) * {k1_1}
+                                       / (cardinality(u.positions) + {K1} * ({one_b} + {B} * length(m.lexical) / {avg}::float8))) AS score
+                            FROM unnest(ts_filter(setweight(m.lexical, 'A', q.lx), '{{a}}')) u) x
+                        WHERE x.score IS NOT NULL
+                        ORDER BY x.score DESC, m.id {limit})
              SELECT s.id, s.score {columns} FROM s {join} ORDER BY s.score DESC, s.id",
             terms = t.terms,
             passages = t.passages,
