@@ -479,6 +479,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
+const DISK_FULL: &str = " (the disk is full: free space and re-run; the index is unchanged)";
+
 /// What to do about an error the message alone does not say how to fix.
 fn hint(e: &anyhow::Error) -> &'static str {
     match semsearch::error::io_error(e) {
@@ -486,7 +488,8 @@ fn hint(e: &anyhow::Error) -> &'static str {
             " (the open-files limit is too low: raise it, e.g. `ulimit -n 4096`, and re-run; the index is unchanged)"
         }
         Some(io) if io.kind() == std::io::ErrorKind::PermissionDenied => " (check the permissions of that path)",
-        Some(io) if io.kind() == std::io::ErrorKind::StorageFull => " (the disk is full: free space and re-run; the index is unchanged)",
+        Some(io) if io.kind() == std::io::ErrorKind::StorageFull => DISK_FULL,
+        _ if semsearch::error::disk_full(e) => DISK_FULL,
         _ => "",
     }
 }

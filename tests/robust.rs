@@ -1,6 +1,7 @@
 //! Keeping the index right as articles change: add, change, delete and rename across runs,
 //! tombstones filtered at search time, compaction equal to a fresh build, readers during a write,
-//! and hostile input that warns instead of failing.
+//! hostile input that warns instead of failing, and a disk that fills during a run (a real one: a
+//! small tmpfs, which needs root, as CI has).
 
 mod common;
 
@@ -294,4 +295,89 @@ fn hostile_input_warns_per_file_and_never_aborts_the_run() {
     semsearch(&index).args(["related", "--text", " "]).assert().code(2).stderr(predicate::str::contains("--text is empty"));
     // A bad --max-file-size is a usage error.
     semsearch(&index).args(["index", "--max-file-size", "lots"]).arg(&c).assert().code(2).stderr(predicate::str::contains("not a size"));
+}
+
+/// A small filesystem of its own (tmpfs, `size` as mount takes it), unmounted when dropped; `None`
+/// with a message where mounting is not allowed (not root) and `CI` is unset. Under CI it must work.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir.path()).output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(std::env::var_os("CI").is_none(), "cannot mount a tmpfs for the full-disk test: {why}");
+                eprintln!("skipped: the full-disk test mounts a small tmpfs, which needs root ({why})");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(self.path()).status().unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_full_disk_fails_the_run_in_one_line_and_leaves_the_index_and_the_space_as_they_were() {
+    // The sample articles' index takes ~130 KB; 300 notes more need over a megabyte.
+    let Some(disk) = SmallDisk::mount("512k") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let news = sample_corpus(work.path());
+    let more = notes(work.path(), 300);
+    let index = disk.path().join("ix");
+    semsearch(&index).args(["index", "-q"]).arg(&news).assert().code(0);
+    let question = "How much will Alibaba invest in AI and cloud over the next three years?";
+    let before = ask(&index, question, 5, "--exact");
+    assert_eq!(before.len(), 5);
+    let files = files_in(&index);
+
+    let out = semsearch(&index).args(["index", "-q"]).arg(&news).arg(&more).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("disk is full: free space and re-run; the index is unchanged"), "{err}");
+    assert!(err.contains(&index.display().to_string()), "the message names the file: {err}");
+    // The unfinished segment went with the run: the disk holds what it held before.
+    assert_eq!(files_in(&index), files);
+    // The previous index answers as before, and a run on the still-full disk fails the same way
+    // (nothing of the first failure is left to make it worse).
+    assert_eq!(ask(&index, question, 5, "--exact"), before);
+    let again = semsearch(&index).args(["index", "-q"]).arg(&news).arg(&more).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(files_in(&index), files);
+
+    // With room, the same run completes and the notes are found.
+    disk.resize("16m");
+    semsearch(&index).args(["index", "-q"]).arg(&news).arg(&more).assert().code(0);
+    assert_eq!(status(&index)["documents"], 312, "{}", status(&index));
+    assert_eq!(ask(&index, question, 5, "--exact"), before);
+    let hit = &ask(&index, "Note 123 on tram lines", 1, "--exact")[0];
+    assert!(hit["text"].as_str().unwrap().contains("tram lines"), "{hit}");
 }

@@ -106,7 +106,9 @@ pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration)
     if stamps != known {
         let tmp = dir.join(format!("{VERIFIED}.tmp.{}", std::process::id()));
         if let Ok(json) = serde_json::to_vec(&stamps) {
-            if fs::write(&tmp, json).is_ok() && fs::rename(&tmp, &stamp_path).is_err() {
+            // Best effort (it only saves the next reader some hashing), but never a stray file:
+            // on a full disk the write fails after creating it.
+            if fs::write(&tmp, json).is_err() || fs::rename(&tmp, &stamp_path).is_err() {
                 let _ = fs::remove_file(&tmp);
             }
         }

@@ -97,11 +97,12 @@ impl PassageStore {
     /// commit (fsync, then the manifest swap), so SQLite's own journal is not needed while building.
     pub fn create(path: &Path) -> Result<PassageStore> {
         let conn = Connection::open(path).with_context(|| format!("cannot create {}", path.display()))?;
-        conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")?;
-        conn.execute_batch(SCHEMA)?;
+        let create = |sql: &str| conn.execute_batch(sql).with_context(|| format!("cannot create {}", path.display()));
+        create("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")?;
+        create(SCHEMA)?;
         // One transaction for the whole segment: a segment is committed by the manifest, never
         // piecemeal, and SQLite spills pages to the file as its cache fills, so memory stays flat.
-        conn.execute_batch("BEGIN")?;
+        create("BEGIN")?;
         Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences: true })
     }
 

@@ -249,6 +249,7 @@ pub fn commit(dir: &Path, meta: &Meta, prev: Option<&Meta>) -> Result<()> {
 
 /// Holds the writer lock for the index directory while alive.
 pub struct WriterLock {
+    dir: PathBuf,
     _file: File,
 }
 
@@ -263,6 +264,38 @@ impl WriterLock {
             }
             file.lock_exclusive().with_context(|| format!("cannot lock {}", path.display()))?;
         }
-        Ok(WriterLock { _file: file })
+        remove_uncommitted(dir);
+        Ok(WriterLock { dir: dir.to_path_buf(), _file: file })
+    }
+}
+
+/// A run that fails (a full disk, above all) takes its unfinished segments with it, instead of
+/// leaving them to fill the disk until a later run commits; one killed outright leaves them to
+/// the next writer, which removes them when it takes the lock.
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        remove_uncommitted(&self.dir);
+    }
+}
+
+/// Removes the segment files no committed manifest can name: numbers from the manifest's
+/// `next_segment` up (each run writes above it, and a manifest names only segments below its own),
+/// or every segment file when nothing was ever committed. Only the writer-lock holder calls this, so
+/// no other run is writing them; readers open only files a manifest names. With a manifest that
+/// cannot be read, nothing is removed (the run that follows decides what to rebuild).
+fn remove_uncommitted(dir: &Path) {
+    let first = match Meta::read(dir) {
+        Ok(Some(m)) => m.next_segment,
+        Ok(None) => 0,
+        Err(_) => return,
+    };
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let n = name.strip_prefix("seg-").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<u64>().ok());
+        if n.is_some_and(|n| n >= first) {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
