@@ -2,6 +2,7 @@
 //! and a `semsearch` command bound to it.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod pg;
 
 use semsearch::model::{ModelInfo, ModelLocation};
