@@ -52,7 +52,7 @@ enum Command {
     Serve(ServeArgs),
     /// Serve the search to AI assistants over the Model Context Protocol (stdio): tools search,
     /// related and status
-    Mcp,
+    Mcp(BackendArgs),
     /// Merge the index's segments (one per 65,536 passages), dropping deleted passages and rebuilding the graphs
     Compact(CompactArgs),
     /// Manage the embedding model
@@ -320,6 +320,20 @@ struct ServeArgs {
     /// the server's own page can
     #[arg(long, value_name = "ORIGIN")]
     cors: Option<String>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Where `serve` and `mcp` answer from, when not the local index.
+#[derive(Args)]
+struct BackendArgs {
+    /// Answer from a collection on this PostgreSQL server (postgres://user@host:port/db) instead of
+    /// the local index; questions are still embedded here
+    #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND")]
+    backend: Option<String>,
+    /// The collection on the --backend server [default: the index directory's name]
+    #[arg(long, value_name = "NAME")]
+    collection: Option<String>,
 }
 
 #[derive(Args)]
@@ -407,11 +421,15 @@ impl Config {
         Ok((embedder, remote))
     }
 
-    /// The model and the index kept warm for `serve` and `mcp`.
-    fn searcher(&self) -> Result<semsearch::serve::Searcher> {
+    /// The model and the index (or the `--backend` server's collection) kept warm for `serve`
+    /// and `mcp`.
+    fn searcher(&self, b: &BackendArgs) -> Result<semsearch::serve::Searcher> {
         self.ensure_model()?;
         let info = ModelInfo::read(&self.model)?;
-        semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)
+        match &b.backend {
+            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection(b.collection.as_deref())?, &info, self.load_embedder(&info)?),
+            None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?),
+        }
     }
 }
 
@@ -573,12 +591,12 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Mcp => {
-            semsearch::serve::mcp::run(config.searcher()?)?;
+        Command::Mcp(b) => {
+            semsearch::serve::mcp::run(config.searcher(&b)?)?;
             Ok(0)
         }
         Command::Serve(a) => {
-            semsearch::serve::run(config.searcher()?, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
+            semsearch::serve::run(config.searcher(&a.backend)?, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
             Ok(0)
         }
         Command::Compact(a) => {

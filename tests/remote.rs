@@ -334,3 +334,103 @@ fn tls_is_negotiated_and_certificates_checked_as_libpq_does() {
     refused(&with("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem"), "sslrootcert must name a PEM file");
     refused(&with("sslmode=sometimes"), "is not a mode");
 }
+
+/// `q` for a URL query.
+fn encoded(q: &str) -> String {
+    q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[test]
+fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_pushes() {
+    use common::http::Server;
+    let Some(pg) = PgServer::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (corpus, index) = indexed_sample(tmp.path());
+    let url = pg.url();
+    ok_stdout(semsearch(&index).args(["push", "-q", "--to", &url, "--collection", "news"]));
+
+    // A wrong collection is refused before the server listens: one line, exit 2.
+    let out = semsearch(&index).args(["serve", "--addr", "127.0.0.1:0", "--backend", &url, "--collection", "nosuch"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has no collection nosuch") && err.trim_end().lines().count() == 1, "{err}");
+
+    let local = Server::start(&index);
+    let remote = Server::start_with(&index, &["--addr", "127.0.0.1:0", "--backend", &url, "--collection", "news"]);
+    let results = |v: &serde_json::Value| ranking(v["results"].as_array().unwrap_or_else(|| panic!("no results in {v}")));
+    // Semantic: as the local index answers. Every mode: as `ask --backend` answers (the server's
+    // BM25 stems and counts lengths as PostgreSQL does, so hybrid scores differ a little from local).
+    for q in QUESTIONS {
+        for mode in ["semantic", "hybrid", "lexical"] {
+            let path = format!("/api/ask?q={}&k=10&mode={mode}&exact=1", encoded(q));
+            let b = remote.get(&path);
+            assert_eq!(b.0, 200, "{q} {mode}: {}", b.1);
+            let what = format!("{q} ({mode})");
+            let cli = ask_json(&index, &["--exact", "--mode", mode, "--backend", &url, "--collection", "news"], q);
+            same_ranking(&ranking(&cli), &results(&b.1), &what);
+            assert_eq!(cli[0]["answer"], b.1["results"][0]["answer"], "{what}");
+            if mode == "semantic" {
+                let a = local.get(&path);
+                same_ranking(&results(&a.1), &results(&b.1), &what);
+            }
+        }
+    }
+    // related, from the top passage of the first question; its passage in context.
+    let (_, top) = local.get(&format!("/api/ask?q={}&k=1", encoded(QUESTIONS[0])));
+    let id = top["results"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/related?id={id}&k=4&exact=1");
+    same_ranking(&results(&local.get(&path).1), &results(&remote.get(&path).1), "related");
+    let path = format!("/api/passage/{id}?context=2");
+    let (a, b) = (local.get(&path), remote.get(&path));
+    assert_eq!((a.0, b.0), (200, 200), "{} / {}", a.1, b.1);
+    assert_eq!(a.1, b.1);
+    assert_eq!(remote.get("/api/passage/0000000000000000").0, 404);
+    let (status, s) = remote.get("/api/status");
+    assert_eq!(status, 200, "{s}");
+    assert_eq!((s["collection"].as_str(), s["documents"].as_u64()), (Some("news"), local.get("/api/status").1["documents"].as_u64()), "{s}");
+
+    // A push while it runs: the next request sees the new document (no restart).
+    std::fs::write(corpus.join("fresh.txt"), "Harbour cranes\n\nThe Kittiwake Harbour Board ordered four electric cranes from Liebherr for its container quay.\n").unwrap();
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    ok_stdout(semsearch(&index).args(["push", "-q", "--to", &url, "--collection", "news"]));
+    let (_, s2) = remote.get("/api/status");
+    assert_eq!(s2["documents"].as_u64(), s["documents"].as_u64().map(|n| n + 1), "{s2}");
+    let (_, found) = remote.get(&format!("/api/ask?q={}&k=1&mode=hybrid", encoded("Who ordered cranes from Liebherr?")));
+    assert_eq!(found["results"][0]["path"], "news/fresh.txt", "{found}");
+    // … with the collection's new word statistics (BM25's passage count and mean length), as a
+    // fresh connection has them.
+    let (_, after) = remote.get(&format!("/api/ask?q={}&k=10&mode=hybrid&exact=1", encoded(QUESTIONS[3])));
+    let cli = ask_json(&index, &["--exact", "--mode", "hybrid", "--backend", &url, "--collection", "news"], QUESTIONS[3]);
+    same_ranking(&ranking(&cli), &results(&after), "hybrid after the push");
+
+    // mcp --backend: the search tool answers from the server.
+    let mut child = common::spawn_semsearch(&index)
+        .args(["mcp", "--backend", &url, "--collection", "news"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, Write};
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for msg in [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}}),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search", "arguments": {"question": "Who ordered cranes from Liebherr?", "k": 1, "mode": "hybrid"}}}),
+    ] {
+        writeln!(stdin, "{msg}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let reply = loop {
+        let v: serde_json::Value = serde_json::from_str(&out.next().expect("a reply").unwrap()).unwrap();
+        if v["id"] == 2 {
+            break v;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(reply["result"]["isError"], true, "{reply}");
+    let body: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(body["results"][0]["path"], "news/fresh.txt", "{body}");
+}

@@ -6,7 +6,7 @@ use super::{check_meta, conn, read_meta, CollectionMeta, Tables};
 use crate::ann::{dot, Hit};
 use crate::embed::Embedder;
 use crate::error::Error;
-use crate::index::{Passage, PassageRecord};
+use crate::index::{DocRecord, Passage, PassageRecord};
 use crate::search::{self, Candidates, Found, LexicalQuery, Mode, Options, Ranked, Strategy};
 use anyhow::Result;
 use pgvector::Vector;
@@ -321,6 +321,77 @@ impl Remote {
             m.insert("files".into(), serde_json::Value::Array(list));
         }
         Ok(m)
+    }
+
+    /// Reads the collection's statistics again (its passage count and mean length, which BM25
+    /// uses, change with each push): for a connection kept open across requests (`serve`).
+    pub fn refresh(&mut self, model: &crate::model::ModelInfo) -> Result<()> {
+        let meta = read_meta(self.client.get_mut(), &self.tables)?
+            .ok_or_else(|| Error::NotFound(format!("{} has no collection {} any more", self.url, self.collection)))?;
+        check_meta(&meta, &self.collection, model)?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// The passage `id` with up to `context` passages of its document before and after it, in
+    /// document order, and its document: (before, passage, after, document).
+    pub fn passage_in_context(&self, id: &str, context: usize) -> Result<(Vec<PassageRecord>, PassageRecord, Vec<PassageRecord>, DocRecord)> {
+        let t = &self.tables;
+        let mut c = self.client.borrow_mut();
+        let doc = c
+            .query_opt(
+                &format!(
+                    "SELECT d.doc_id, d.path, d.title, d.content_hash, d.date, d.url, d.n_passages, p.ordinal
+                     FROM {} p JOIN {} d USING (doc_id) WHERE p.id = $1",
+                    t.passages, t.documents
+                ),
+                &[&id],
+            )?
+            .ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
+        let at: i32 = doc.get("ordinal");
+        let document = DocRecord {
+            doc_id: doc.get("doc_id"),
+            path: doc.get("path"),
+            title: doc.get("title"),
+            content_hash: doc.get("content_hash"),
+            first_row: 0,
+            n_passages: doc.get::<_, i32>("n_passages") as u32,
+            date: doc.get("date"),
+            url: doc.get("url"),
+        };
+        let rows = c.query(
+            &format!(
+                "SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text
+                 FROM {} WHERE doc_id = $1 AND ordinal BETWEEN $2 AND $3 ORDER BY ordinal",
+                t.passages
+            ),
+            &[&document.doc_id, &(at - context as i32), &(at + context as i32)],
+        )?;
+        let (mut before, mut this, mut after) = (Vec::new(), None, Vec::new());
+        for r in rows {
+            let ordinal: i32 = r.get("ordinal");
+            let record = PassageRecord {
+                row: 0,
+                id: r.get("id"),
+                doc_id: r.get("doc_id"),
+                ordinal: ordinal as u32,
+                line_start: r.get::<_, i32>("line_start") as u32,
+                line_end: r.get::<_, i32>("line_end") as u32,
+                byte_start: r.get::<_, i64>("byte_start") as u64,
+                byte_end: r.get::<_, i64>("byte_end") as u64,
+                n_tokens: r.get::<_, i32>("n_tokens") as u32,
+                text: r.get("text"),
+                section: r.get("section"),
+                sentences: None,
+            };
+            match ordinal.cmp(&at) {
+                std::cmp::Ordering::Less => before.push(record),
+                std::cmp::Ordering::Equal => this = Some(record),
+                std::cmp::Ordering::Greater => after.push(record),
+            }
+        }
+        let this = this.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
+        Ok((before, this, after, document))
     }
 
     /// The `k` best passages' documents with their scores, best first, ranked as `opts` says (`bench`).

@@ -107,12 +107,7 @@ impl Mcp {
             (Ok(q), Ok(r)) => (q, r),
             (Err(e), _) | (_, Err(e)) => return Ok(tool_error(e)),
         };
-        self.run(move |s| {
-            s.with_index(|index| {
-                let allowed = req.filter.allowed_rows(index)?;
-                Ok(found_result(&search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?))
-            })
-        })
+        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?.0)))
         .await
     }
 
@@ -133,12 +128,7 @@ impl Mcp {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e)),
         };
-        self.run(move |s| {
-            s.with_index(|index| {
-                let allowed = req.search.filter.allowed_rows(index)?;
-                Ok(found_result(&search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?))
-            })
-        })
+        self.run(move |s| Ok(found_result(&s.related(&req)?)))
         .await
     }
 
@@ -146,10 +136,7 @@ impl Mcp {
         description = "Describe the user's search index: how many documents and passages it holds, how many are dated, the embedding model, its size on disk. Use it to tell whether the documents the user means are indexed at all."
     )]
     async fn status(&self) -> Result<CallToolResult, ErrorData> {
-        self.run(|s| {
-            let report = crate::status::report(s.dir(), false)?.ok_or_else(|| anyhow::anyhow!("no index in {}", s.dir().display()))?;
-            Ok(CallToolResult::structured(serde_json::Value::Object(report)))
-        })
+        self.run(|s| Ok(CallToolResult::structured(serde_json::Value::Object(s.status()?))))
         .await
     }
 }

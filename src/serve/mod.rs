@@ -11,7 +11,7 @@ pub mod params;
 pub mod searcher;
 
 use crate::error::Error;
-use crate::output::{JsonHit, JsonPassage};
+use crate::output::JsonHit;
 use crate::search;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -101,16 +101,8 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
     let question = p.question().map_err(bad_request)?;
     let req = p.search(Some(search::PER_DOC)).map_err(bad_request)?;
     blocking(move || {
-        s.with_index(|index| {
-            let allowed = req.filter.allowed_rows(index)?;
-            let found = search::ask(index, &s.embedder, &question, &req.options, allowed.as_ref())?;
-            json_response(&AskResponse {
-                question: &question,
-                mode: mode_name(req.options.mode),
-                undated_left_out: allowed.as_ref().map_or(0, |a| a.undated),
-                results: results(&found),
-            })
-        })
+        let (found, undated) = s.ask(&question, &req)?;
+        json_response(&AskResponse { question: &question, mode: mode_name(req.options.mode), undated_left_out: undated, results: results(&found) })
     })
     .await
 }
@@ -118,21 +110,14 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
 async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = Params::parse(q.as_deref()).related().map_err(bad_request)?;
     blocking(move || {
-        s.with_index(|index| {
-            let allowed = req.search.filter.allowed_rows(index)?;
-            let found = search::related(index, &s.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())?;
-            json_response(&RelatedResponse { results: results(&found) })
-        })
+        let found = s.related(&req)?;
+        json_response(&RelatedResponse { results: results(&found) })
     })
     .await
 }
 
 async fn status(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
-    blocking(move || {
-        let report = crate::status::report(s.dir(), false)?.ok_or_else(|| Error::NotFound(format!("no index in {}", s.dir().display())))?;
-        Ok(Json(serde_json::Value::Object(report)))
-    })
-    .await
+    blocking(move || Ok(Json(serde_json::Value::Object(s.status()?)))).await
 }
 
 /// A passage with up to `context` (default 1, at most 10) passages of its document before and after it.
@@ -142,21 +127,7 @@ async fn passage(State(s): State<Shared>, UrlPath(id): UrlPath<String>, RawQuery
         None | Some("") => 1,
         Some(v) => v.parse().ok().filter(|&n| n <= 10).ok_or_else(|| bad_request(format!("context={v:?} is not a number from 0 to 10")))?,
     };
-    blocking(move || {
-        s.with_index(|index| {
-            let row = index.row_of_id(&id)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
-            let p = index.passage(row)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
-            let doc = index
-                .document(&p.record.doc_id)?
-                .ok_or_else(|| Error::damaged(&index.dir, format!("passage {id} has no document")))?;
-            let all = index.passages_of(&doc)?;
-            let at = p.record.ordinal as usize;
-            let before: Vec<_> = all[at.saturating_sub(context).min(all.len())..at.min(all.len())].iter().map(|r| JsonPassage::new(r, &doc)).collect();
-            let after: Vec<_> = all.iter().skip(at + 1).take(context).map(|r| JsonPassage::new(r, &doc)).collect();
-            Ok(Json(json!({"passage": JsonPassage::new(&p.record, &doc), "before": before, "after": after})))
-        })
-    })
-    .await
+    blocking(move || Ok(Json(s.passage(&id, context)?))).await
 }
 
 async fn not_found() -> ApiError {

@@ -1,5 +1,8 @@
 //! `Searcher`: the model loaded once and the index kept open across requests, following the
-//! generations `semsearch index` commits.
+//! generations `semsearch index` commits; or, with `--backend`, connections to a collection on a
+//! PostgreSQL server kept open (one per search running, its statistics re-read per request so a
+//! push is followed without a restart). `serve` and `mcp` call only `ask`, `related`, `status`
+//! and `passage`, the same for both.
 //!
 //! An `Index` holds SQLite connections, which one thread at a time may use, so requests do not
 //! share one: each generation keeps a pool of opened indexes, a request takes one (opening another
@@ -12,17 +15,42 @@
 //! finish on the old one, whose files stay readable until its last handle is dropped (a committed
 //! file is unlinked, never rewritten).
 
+use super::params::{RelatedRequest, SearchRequest};
 use crate::embed::Embedder;
-use crate::index::Index;
+use crate::error::Error;
+use crate::index::{DocRecord, Index, PassageRecord};
 use crate::model::ModelInfo;
+use crate::output::JsonPassage;
+use crate::remote::Remote;
+use crate::search::{self, Found};
 use anyhow::{Context, Result};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+/// What `serve` and `mcp` answer from: the model, and the local index or a collection on a
+/// PostgreSQL server (`--backend`), behind the same four calls.
 pub struct Searcher {
+    pub embedder: Embedder,
+    source: Source,
+}
+
+enum Source {
+    Local(LocalIndex),
+    Server(ServerPool),
+}
+
+/// Connections to the server, one per search running, kept open between requests.
+struct ServerPool {
+    url: String,
+    collection: String,
+    info: ModelInfo,
+    idle: Mutex<Vec<Remote>>,
+}
+
+struct LocalIndex {
     dir: PathBuf,
     info: ModelInfo,
-    pub embedder: Embedder,
     current: RwLock<Arc<Generation>>,
     /// Held while a new generation is opened, so a burst of requests opens it once.
     reopening: Mutex<()>,
@@ -52,20 +80,101 @@ impl Searcher {
     /// a missing or damaged index is an error before the server starts.
     pub fn open(dir: &Path, info: &ModelInfo, embedder: Embedder) -> Result<Searcher> {
         let (manifest, index) = open_generation(dir, info)?;
-        Ok(Searcher {
+        let local = LocalIndex {
             dir: dir.to_path_buf(),
             info: info.clone(),
-            embedder,
             current: RwLock::new(Arc::new(Generation::new(manifest, index))),
             reopening: Mutex::new(()),
             max_handles: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        })
+        };
+        Ok(Searcher { embedder, source: Source::Local(local) })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Answers from `collection` on the PostgreSQL server at `url`; connects now, so a wrong URL,
+    /// a server down or a missing collection is an error before the server starts.
+    pub fn connect(url: &str, collection: &str, info: &ModelInfo, embedder: Embedder) -> Result<Searcher> {
+        let first = Remote::open(url, collection, info)?;
+        let pool = ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), idle: Mutex::new(vec![first]) };
+        Ok(Searcher { embedder, source: Source::Server(pool) })
     }
 
+    /// `ask`: the results and how many undated documents a date filter left out.
+    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<(Vec<Found>, usize)> {
+        match &self.source {
+            Source::Local(l) => l.with_index(|index| {
+                let allowed = req.filter.allowed_rows(index)?;
+                let found = search::ask(index, &self.embedder, question, &req.options, allowed.as_ref())?;
+                Ok((found, allowed.as_ref().map_or(0, |a| a.undated)))
+            }),
+            Source::Server(s) => s.with_remote(|r| r.ask(&self.embedder, question, &req.options, &req.filter)),
+        }
+    }
+
+    pub fn related(&self, req: &RelatedRequest) -> Result<Vec<Found>> {
+        match &self.source {
+            Source::Local(l) => l.with_index(|index| {
+                let allowed = req.search.filter.allowed_rows(index)?;
+                search::related(index, &self.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())
+            }),
+            Source::Server(s) => s.with_remote(|r| Ok(r.related(&self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter)?.0)),
+        }
+    }
+
+    /// What `semsearch status --json` reports (with `--backend` for a server).
+    pub fn status(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        match &self.source {
+            Source::Local(l) => crate::status::report(&l.dir, false)?.ok_or_else(|| Error::NotFound(format!("no index in {}", l.dir.display())).into()),
+            Source::Server(s) => s.with_remote(|r| r.status(false)),
+        }
+    }
+
+    /// A passage with up to `context` passages of its document before and after it.
+    pub fn passage(&self, id: &str, context: usize) -> Result<serde_json::Value> {
+        fn shown(before: &[PassageRecord], p: &PassageRecord, after: &[PassageRecord], doc: &DocRecord) -> serde_json::Value {
+            let list = |rs: &[PassageRecord]| serde_json::Value::Array(rs.iter().map(|r| json!(JsonPassage::new(r, doc))).collect());
+            json!({"passage": JsonPassage::new(p, doc), "before": list(before), "after": list(after)})
+        }
+        match &self.source {
+            Source::Local(l) => l.with_index(|index| {
+                let row = index.row_of_id(id)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
+                let p = index.passage(row)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
+                let doc = index.document(&p.record.doc_id)?.ok_or_else(|| Error::damaged(&index.dir, format!("passage {id} has no document")))?;
+                let all = index.passages_of(&doc)?;
+                let at = p.record.ordinal as usize;
+                let before = &all[at.saturating_sub(context).min(all.len())..at.min(all.len())];
+                let after = all.get(at + 1..).unwrap_or(&[]);
+                Ok(shown(before, &p.record, &after[..after.len().min(context)], &doc))
+            }),
+            Source::Server(s) => s.with_remote(|r| {
+                let (before, p, after, doc) = r.passage_in_context(id, context)?;
+                Ok(shown(&before, &p, &after, &doc))
+            }),
+        }
+    }
+}
+
+impl ServerPool {
+    /// Runs `f` with a connection of its own, its collection statistics re-read. A connection
+    /// that failed is not kept (the server may have restarted): the next request connects anew.
+    fn with_remote<T>(&self, f: impl FnOnce(&Remote) -> Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let remote = match idle {
+            Some(mut r) => match r.refresh(&self.info) {
+                Ok(()) => r,
+                Err(_) => Remote::open(&self.url, &self.collection, &self.info)?,
+            },
+            None => Remote::open(&self.url, &self.collection, &self.info)?,
+        };
+        let out = f(&remote);
+        let broken = out.as_ref().err().is_some_and(|e| e.chain().any(|c| c.downcast_ref::<postgres::Error>().is_some_and(|p| p.is_closed())));
+        if !broken {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(remote);
+        }
+        out
+    }
+}
+
+impl LocalIndex {
     /// The generation to answer from: the current one, or the one `index` committed since.
     fn generation(&self) -> Result<Arc<Generation>> {
         let manifest = read_manifest(&self.dir)?;
@@ -85,7 +194,7 @@ impl Searcher {
     }
 
     /// Runs `f` with an index of the current generation to itself.
-    pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
+    fn with_index<T>(&self, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
         let generation = self.generation()?;
         let idle = {
             let mut pool = lock(&generation.pool);
