@@ -403,6 +403,9 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     let cli = ask_json(&index, &["--exact", "--mode", "hybrid", "--backend", &url, "--collection", "news"], QUESTIONS[3]);
     same_ranking(&ranking(&cli), &results(&after), "hybrid after the push");
 
+    // Stopped, it exits cleanly (its server connections closed outside the async runtime).
+    assert_eq!(remote.terminate().code(), Some(0));
+
     // mcp --backend: the search tool answers from the server.
     let mut child = common::spawn_semsearch(&index)
         .args(["mcp", "--backend", &url, "--collection", "news"])

@@ -154,10 +154,13 @@ impl ServerHandler for Mcp {
 
 /// Serves MCP on stdin/stdout until the client closes it.
 pub fn run(searcher: Searcher) -> anyhow::Result<()> {
+    let searcher = Arc::new(searcher);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
-        let service = Mcp::new(Arc::new(searcher)).serve(rmcp::transport::stdio()).await?;
+    let done = rt.block_on(async {
+        let service = Mcp::new(searcher.clone()).serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
         Ok(())
-    })
+    });
+    super::release(rt, searcher);
+    done
 }

@@ -168,9 +168,10 @@ pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
 
 /// Serves until Ctrl-C (or SIGTERM): requests in flight finish first.
 pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
+    let searcher = Arc::new(searcher);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
-        let app = router(Arc::new(searcher), opts.cors.as_deref())?;
+    let done = rt.block_on(async {
+        let app = router(searcher.clone(), opts.cors.as_deref())?;
         let listener = tokio::net::TcpListener::bind(opts.addr)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}; choose another --addr", opts.addr)))?;
@@ -185,7 +186,17 @@ pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
             eprintln!("semsearch: stopped");
         }
         Ok(())
-    })
+    });
+    release(rt, searcher);
+    done
+}
+
+/// Stops the runtime, then drops the searcher outside it: a server connection's client (the
+/// synchronous `postgres` one) closes by running a runtime of its own, which tokio refuses inside
+/// another's.
+fn release(rt: tokio::runtime::Runtime, searcher: Shared) {
+    drop(rt);
+    drop(searcher);
 }
 
 async fn shutdown() {

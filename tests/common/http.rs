@@ -51,6 +51,13 @@ impl Server {
         Server { child, base, said: seen }
     }
 
+    /// Stops it as a service manager would (SIGTERM) and returns how it exited.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+
     /// Status code and body (JSON, or the page's text as a JSON string).
     pub fn get(&self, path: &str) -> (u16, Value) {
         let (status, _, body) = self.get_from(path, None);
