@@ -407,32 +407,11 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     assert_eq!(remote.terminate().code(), Some(0));
 
     // mcp --backend: the search tool answers from the server.
-    let mut child = common::spawn_semsearch(&index)
-        .args(["mcp", "--backend", &url, "--collection", "news"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::{BufRead, Write};
-    let mut stdin = child.stdin.take().unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    for msg in [
-        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}}),
-        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search", "arguments": {"question": "Who ordered cranes from Liebherr?", "k": 1, "mode": "hybrid"}}}),
-    ] {
-        writeln!(stdin, "{msg}").unwrap();
-    }
-    stdin.flush().unwrap();
-    let reply = loop {
-        let v: serde_json::Value = serde_json::from_str(&out.next().expect("a reply").unwrap()).unwrap();
-        if v["id"] == 2 {
-            break v;
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut cmd = common::spawn_semsearch(&index);
+    cmd.args(["mcp", "--backend", &url, "--collection", "news"]);
+    let mut mcp = common::http::McpClient::spawn(cmd);
+    mcp.initialize();
+    let reply = mcp.call(2, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "Who ordered cranes from Liebherr?", "k": 1, "mode": "hybrid"}}));
     assert_ne!(reply["result"]["isError"], true, "{reply}");
     let body: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(body["results"][0]["path"], "news/fresh.txt", "{body}");

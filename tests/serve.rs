@@ -2,12 +2,10 @@
 //! sample articles, called over HTTP like any client would.
 
 mod common;
-use common::http::Server;
+use common::http::{McpClient, Server};
 use common::{json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
 fn sample_index(tmp: &Path) -> (PathBuf, PathBuf) {
     let corpus = sample_corpus(tmp);
@@ -237,55 +235,16 @@ fn the_page_in_a_real_browser_shows_the_answer_in_the_first_card() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
 }
 
-/// One JSON-RPC exchange with `semsearch mcp` over its stdio.
-struct McpClient {
-    child: Child,
-    out: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-impl McpClient {
-    fn send(&mut self, msg: Value) {
-        use std::io::Write;
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{msg}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next message on stdout: every line there must be JSON-RPC (logs go to stderr).
-    fn recv(&mut self) -> Value {
-        let line = self.out.next().expect("a reply").unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
-        assert_eq!(v["jsonrpc"], "2.0", "{v}");
-        v
-    }
-
-    fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
-        self.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let reply = self.recv();
-        assert_eq!(reply["id"], id, "{reply}");
-        reply
-    }
-}
-
-impl Drop for McpClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn mcp_initializes_lists_its_tools_and_answers_a_search() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, index) = sample_index(tmp.path());
-    let mut child = spawn_semsearch(&index).arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut mcp = McpClient { child, out };
-
-    let init = mcp.call(1, "initialize", serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}));
+    let mut cmd = spawn_semsearch(&index);
+    cmd.arg("mcp");
+    let mut mcp = McpClient::spawn(cmd);
+    let init = mcp.initialize();
     assert_eq!(init["result"]["serverInfo"]["name"], "semsearch", "{init}");
     assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
-    mcp.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
 
     let list = mcp.call(2, "tools/list", serde_json::json!({}));
     let tools = list["result"]["tools"].as_array().unwrap();

@@ -176,20 +176,7 @@ impl Candidates for Pool<'_> {
             passages.insert(
                 row,
                 Passage {
-                    record: PassageRecord {
-                        row,
-                        id: r.get("id"),
-                        doc_id: r.get("doc_id"),
-                        ordinal: r.get::<_, i32>("ordinal") as u32,
-                        line_start: r.get::<_, i32>("line_start") as u32,
-                        line_end: r.get::<_, i32>("line_end") as u32,
-                        byte_start: r.get::<_, i64>("byte_start") as u64,
-                        byte_end: r.get::<_, i64>("byte_end") as u64,
-                        n_tokens: r.get::<_, i32>("n_tokens") as u32,
-                        text: r.get("text"),
-                        section: r.get("section"),
-                        sentences: r.get("sentences"),
-                    },
+                    record: passage_record(&r, row),
                     path: r.get("path"),
                     title: r.get("title"),
                     date: r.get("date"),
@@ -361,7 +348,7 @@ impl Remote {
         };
         let rows = c.query(
             &format!(
-                "SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text
+                "SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text, NULL::bytea AS sentences
                  FROM {} WHERE doc_id = $1 AND ordinal BETWEEN $2 AND $3 ORDER BY ordinal",
                 t.passages
             ),
@@ -370,20 +357,7 @@ impl Remote {
         let (mut before, mut this, mut after) = (Vec::new(), None, Vec::new());
         for r in rows {
             let ordinal: i32 = r.get("ordinal");
-            let record = PassageRecord {
-                row: 0,
-                id: r.get("id"),
-                doc_id: r.get("doc_id"),
-                ordinal: ordinal as u32,
-                line_start: r.get::<_, i32>("line_start") as u32,
-                line_end: r.get::<_, i32>("line_end") as u32,
-                byte_start: r.get::<_, i64>("byte_start") as u64,
-                byte_end: r.get::<_, i64>("byte_end") as u64,
-                n_tokens: r.get::<_, i32>("n_tokens") as u32,
-                text: r.get("text"),
-                section: r.get("section"),
-                sentences: None,
-            };
+            let record = passage_record(&r, 0);
             match ordinal.cmp(&at) {
                 std::cmp::Ordering::Less => before.push(record),
                 std::cmp::Ordering::Equal => this = Some(record),
@@ -626,6 +600,24 @@ impl Remote {
             None => out.extend(rows.into_iter().map(|r| (r.get::<_, String>(0), r.get::<_, f64>(1) as f32))),
         }
         Ok(out)
+    }
+}
+
+/// A passage as the server stores it (a row with its columns by name), numbered `row` here.
+fn passage_record(r: &postgres::Row, row: u32) -> PassageRecord {
+    PassageRecord {
+        row,
+        id: r.get("id"),
+        doc_id: r.get("doc_id"),
+        ordinal: r.get::<_, i32>("ordinal") as u32,
+        line_start: r.get::<_, i32>("line_start") as u32,
+        line_end: r.get::<_, i32>("line_end") as u32,
+        byte_start: r.get::<_, i64>("byte_start") as u64,
+        byte_end: r.get::<_, i64>("byte_end") as u64,
+        n_tokens: r.get::<_, i32>("n_tokens") as u32,
+        text: r.get("text"),
+        section: r.get("section"),
+        sentences: r.get("sentences"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `semsearch serve` as a test runs it: the real binary on a free loopback port, called over HTTP.
+//! `semsearch serve` and `semsearch mcp` as a test runs them: the real binary on a free loopback
+//! port, called over HTTP, or over its stdio.
 
 use super::spawn_semsearch;
 use serde_json::Value;
@@ -76,6 +77,58 @@ impl Server {
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().expect("a body");
         (status, allow, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+
+/// One JSON-RPC exchange with `semsearch mcp` over its stdio.
+pub struct McpClient {
+    pub child: Child,
+    pub out: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl McpClient {
+    /// `semsearch mcp …` as built by `cmd`, its stdio piped to this client (stderr dropped).
+    pub fn spawn(mut cmd: std::process::Command) -> McpClient {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("semsearch mcp starts");
+        let out = BufReader::new(child.stdout.take().unwrap()).lines();
+        McpClient { child, out }
+    }
+
+    /// `initialize`, and the `initialized` notification: its reply.
+    pub fn initialize(&mut self) -> Value {
+        let init = self.call(1, "initialize", serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}));
+        self.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        init
+    }
+
+    pub fn send(&mut self, msg: Value) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next message on stdout: every line there must be JSON-RPC (logs go to stderr).
+    pub fn recv(&mut self) -> Value {
+        let line = self.out.next().expect("a reply").unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{v}");
+        v
+    }
+
+    pub fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let reply = self.recv();
+        assert_eq!(reply["id"], id, "{reply}");
+        reply
+    }
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
