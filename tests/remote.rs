@@ -403,6 +403,22 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     let cli = ask_json(&index, &["--exact", "--mode", "hybrid", "--backend", &url, "--collection", "news"], QUESTIONS[3]);
     same_ranking(&ranking(&cli), &results(&after), "hybrid after the push");
 
+    // Sixteen requests at once: all answered alike, on at most one server connection per core
+    // (the others wait for one; idle ones stay open for the next requests).
+    let path = format!("/api/ask?q={}&k=3&mode=hybrid", encoded(QUESTIONS[1]));
+    let expected = results(&remote.get(&path).1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16).map(|_| scope.spawn(|| remote.get(&path))).collect();
+        for w in workers {
+            let (status, body) = w.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+            same_ranking(&expected, &results(&body), "in parallel");
+        }
+    });
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let connections: usize = pg.sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").trim().parse().unwrap();
+    assert!(connections - 1 <= cores, "{connections} connections (one is this query's) for {cores} cores");
+
     // Stopped, it exits cleanly (its server connections closed outside the async runtime).
     assert_eq!(remote.terminate().code(), Some(0));
 

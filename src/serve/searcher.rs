@@ -45,7 +45,15 @@ struct ServerPool {
     url: String,
     collection: String,
     info: ModelInfo,
-    idle: Mutex<Vec<Remote>>,
+    connections: Mutex<Connections>,
+    returned: Condvar,
+    max_open: usize,
+}
+
+struct Connections {
+    idle: Vec<Remote>,
+    /// Connections of this pool, idle or in use.
+    open: usize,
 }
 
 struct LocalIndex {
@@ -94,7 +102,14 @@ impl Searcher {
     /// a server down or a missing collection is an error before the server starts.
     pub fn connect(url: &str, collection: &str, info: &ModelInfo, embedder: Embedder) -> Result<Searcher> {
         let first = Remote::open(url, collection, info)?;
-        let pool = ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), idle: Mutex::new(vec![first]) };
+        let pool = ServerPool {
+            url: url.to_string(),
+            collection: collection.to_string(),
+            info: info.clone(),
+            connections: Mutex::new(Connections { idle: vec![first], open: 1 }),
+            returned: Condvar::new(),
+            max_open: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
         Ok(Searcher { embedder, source: Source::Server(pool) })
     }
 
@@ -154,10 +169,27 @@ impl Searcher {
 }
 
 impl ServerPool {
-    /// Runs `f` with a connection of its own, its collection statistics re-read. A connection
-    /// that failed is not kept (the server may have restarted): the next request connects anew.
+    /// Runs `f` with a connection of its own, its collection statistics re-read. At most
+    /// `max_open` connections, as the local index has at most one handle per core: more searches at
+    /// once only queue on the cores and take server connections (a server allows ~100 in all);
+    /// requests beyond it wait for one. A connection that failed is not kept (the server may have
+    /// restarted): the next request connects anew.
     fn with_remote<T>(&self, f: impl FnOnce(&Remote) -> Result<T>) -> Result<T> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = {
+            let mut c = self.lock();
+            loop {
+                if let Some(r) = c.idle.pop() {
+                    break Some(r);
+                }
+                if c.open < self.max_open {
+                    c.open += 1;
+                    break None;
+                }
+                c = self.returned.wait(c).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        // The slot is given back unless the connection goes back to the pool.
+        let slot = Slot(self);
         let remote = match idle {
             Some(mut r) => match r.refresh(&self.info) {
                 Ok(()) => r,
@@ -168,9 +200,26 @@ impl ServerPool {
         let out = f(&remote);
         let broken = out.as_ref().err().is_some_and(|e| e.chain().any(|c| c.downcast_ref::<postgres::Error>().is_some_and(|p| p.is_closed())));
         if !broken {
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(remote);
+            std::mem::forget(slot);
+            self.lock().idle.push(remote);
+            self.returned.notify_one();
         }
         out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection slot taken from a `ServerPool`; dropping it frees the slot (the connection failed
+/// or was never made, also when the search panicked).
+struct Slot<'a>(&'a ServerPool);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.lock().open -= 1;
+        self.0.returned.notify_one();
     }
 }
 
