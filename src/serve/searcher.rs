@@ -1,6 +1,6 @@
 //! `Searcher`: the model loaded once and the index kept open across requests, following the
 //! generations `semsearch index` commits; or, with `--backend`, connections to a collection on a
-//! PostgreSQL server kept open (one per search running, its statistics re-read per request so a
+//! PostgreSQL server kept open (at most one per core, its statistics re-read per request so a
 //! push is followed without a restart). `serve` and `mcp` call only `ask`, `related`, `status`
 //! and `passage`, the same for both.
 //!
@@ -40,7 +40,7 @@ enum Source {
     Server(ServerPool),
 }
 
-/// Connections to the server, one per search running, kept open between requests.
+/// Connections to the server, kept open between requests (see `with_remote`).
 struct ServerPool {
     url: String,
     collection: String,
