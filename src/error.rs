@@ -56,12 +56,12 @@ impl Error {
     }
 }
 
-/// The OS error behind `e`, if it is one (for `main`'s hints and exit codes).
 /// SQLite's "database or disk is full" (it reports ENOSPC as its own code, not as an OS error).
 pub fn disk_full(e: &anyhow::Error) -> bool {
     e.chain().any(|c| matches!(c.downcast_ref::<rusqlite::Error>(), Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::DiskFull))
 }
 
+/// The OS error behind `e`, if it is one (for `main`'s hints and exit codes).
 pub fn io_error(e: &anyhow::Error) -> Option<&std::io::Error> {
     e.chain().find_map(|c| c.downcast_ref::<std::io::Error>())
 }

@@ -214,15 +214,16 @@ impl WrittenSegment {
 pub fn next_free_segment(dir: &Path, manifest_next: u64) -> u64 {
     let mut next = manifest_next;
     if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if let Some(n) = name.strip_prefix("seg-").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<u64>().ok()) {
-                next = next.max(n + 1);
-            }
+        for n in entries.flatten().filter_map(|e| segment_number(&e.file_name().to_string_lossy())) {
+            next = next.max(n + 1);
         }
     }
     next
+}
+
+/// The segment a file of the index directory belongs to (`seg-N.*`).
+fn segment_number(name: &str) -> Option<u64> {
+    name.strip_prefix("seg-").and_then(|r| r.split('.').next()).and_then(|n| n.parse().ok())
 }
 
 /// Swaps `meta.json` atomically, then removes files that neither this generation nor the previous
@@ -291,10 +292,7 @@ fn remove_uncommitted(dir: &Path) {
     };
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        let n = name.strip_prefix("seg-").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<u64>().ok());
-        if n.is_some_and(|n| n >= first) {
+        if segment_number(&e.file_name().to_string_lossy()).is_some_and(|n| n >= first) {
             let _ = fs::remove_file(e.path());
         }
     }
