@@ -45,15 +45,7 @@ struct ServerPool {
     url: String,
     collection: String,
     info: ModelInfo,
-    connections: Mutex<Connections>,
-    returned: Condvar,
-    max_open: usize,
-}
-
-struct Connections {
-    idle: Vec<Remote>,
-    /// Connections of this pool, idle or in use.
-    open: usize,
+    connections: Handles<Remote>,
 }
 
 struct LocalIndex {
@@ -62,26 +54,94 @@ struct LocalIndex {
     current: RwLock<Arc<Generation>>,
     /// Held while a new generation is opened, so a burst of requests opens it once.
     reopening: Mutex<()>,
-    max_handles: usize,
 }
 
 struct Generation {
     manifest: Vec<u8>,
-    pool: Mutex<Pool>,
+    handles: Handles<Index>,
+}
+
+/// Handles one thread at a time may use (a generation's opened indexes, server connections), at
+/// most `max` open: a request takes an idle one, or opens another while under `max`, or waits for
+/// one to come back. No lock is held while a handle is in use, only while taking or returning it.
+struct Handles<T> {
+    state: Mutex<Pool<T>>,
     returned: Condvar,
+    max: usize,
 }
 
-struct Pool {
-    idle: Vec<Index>,
-    /// Handles of this generation, idle or in use.
-    opened: usize,
+struct Pool<T> {
+    idle: Vec<T>,
+    /// Handles open, idle or in use.
+    open: usize,
 }
 
-impl Generation {
-    fn new(manifest: Vec<u8>, index: Index) -> Generation {
-        Generation { manifest, pool: Mutex::new(Pool { idle: vec![index], opened: 1 }), returned: Condvar::new() }
+impl<T> Handles<T> {
+    fn new(first: T, max: usize) -> Handles<T> {
+        Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max }
+    }
+
+    /// A handle to use alone: `ready` is given an idle one (`None`: a free slot to open one in)
+    /// and returns the handle to use; when it fails, the slot is freed.
+    fn lease(&self, ready: impl FnOnce(Option<T>) -> Result<T>) -> Result<Lease<'_, T>> {
+        let idle = {
+            let mut pool = self.lock();
+            loop {
+                if let Some(h) = pool.idle.pop() {
+                    break Some(h);
+                }
+                if pool.open < self.max {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        // From here the slot is the lease's: dropped without a handle, it frees the slot.
+        let mut lease = Lease { handles: self, handle: None };
+        lease.handle = Some(ready(idle)?);
+        Ok(lease)
+    }
+
+    /// The pool, also after a request panicked while holding it (the pool itself is still whole).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// A handle taken from `Handles`, returned when dropped (also when the search panics), or
+/// discarded.
+struct Lease<'a, T> {
+    handles: &'a Handles<T>,
+    handle: Option<T>,
+}
+
+impl<T> Lease<'_, T> {
+    /// Closes the handle instead of returning it (a connection that failed), freeing its slot.
+    fn discard(mut self) {
+        self.handle = None;
+    }
+}
+
+impl<T> std::ops::Deref for Lease<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.handle.as_ref().expect("a lease holds its handle until dropped")
+    }
+}
+
+impl<T> Drop for Lease<'_, T> {
+    fn drop(&mut self) {
+        let mut pool = self.handles.lock();
+        match self.handle.take() {
+            Some(h) => pool.idle.push(h),
+            None => pool.open -= 1,
+        }
+        drop(pool);
+        self.handles.returned.notify_one();
+    }
+}
+
 
 impl Searcher {
     /// Loads nothing itself: `embedder` is the loaded model; the index at `dir` is opened now, so
@@ -91,9 +151,8 @@ impl Searcher {
         let local = LocalIndex {
             dir: dir.to_path_buf(),
             info: info.clone(),
-            current: RwLock::new(Arc::new(Generation::new(manifest, index))),
+            current: RwLock::new(Arc::new(Generation { manifest, handles: Handles::new(index, cores()) })),
             reopening: Mutex::new(()),
-            max_handles: std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
         Ok(Searcher { embedder, source: Source::Local(local) })
     }
@@ -106,9 +165,7 @@ impl Searcher {
             url: url.to_string(),
             collection: collection.to_string(),
             info: info.clone(),
-            connections: Mutex::new(Connections { idle: vec![first], open: 1 }),
-            returned: Condvar::new(),
-            max_open: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            connections: Handles::new(first, cores()),
         };
         Ok(Searcher { embedder, source: Source::Server(pool) })
     }
@@ -169,58 +226,26 @@ impl Searcher {
 }
 
 impl ServerPool {
-    /// Runs `f` with a connection of its own, its collection statistics re-read. At most
-    /// `max_open` connections, as the local index has at most one handle per core: more searches at
-    /// once only queue on the cores and take server connections (a server allows ~100 in all);
-    /// requests beyond it wait for one. A connection that failed is not kept (the server may have
+    /// Runs `f` with a connection of its own, its collection statistics re-read. At most one
+    /// connection per core, as local index handles: more searches at once only queue on the cores
+    /// and take server connections (a server allows ~100 in all); requests beyond it wait for one. A connection that failed is not kept (the server may have
     /// restarted): the next request connects anew.
     fn with_remote<T>(&self, f: impl FnOnce(&Remote) -> Result<T>) -> Result<T> {
-        let idle = {
-            let mut c = self.lock();
-            loop {
-                if let Some(r) = c.idle.pop() {
-                    break Some(r);
-                }
-                if c.open < self.max_open {
-                    c.open += 1;
-                    break None;
-                }
-                c = self.returned.wait(c).unwrap_or_else(|p| p.into_inner());
-            }
-        };
-        // The slot is given back unless the connection goes back to the pool.
-        let slot = Slot(self);
-        let remote = match idle {
+        let remote = self.connections.lease(|idle| match idle {
             Some(mut r) => match r.refresh(&self.info) {
-                Ok(()) => r,
-                Err(_) => Remote::open(&self.url, &self.collection, &self.info)?,
+                Ok(()) => Ok(r),
+                Err(_) => Remote::open(&self.url, &self.collection, &self.info),
             },
-            None => Remote::open(&self.url, &self.collection, &self.info)?,
-        };
+            None => Remote::open(&self.url, &self.collection, &self.info),
+        })?;
         let out = f(&remote);
         let broken = out.as_ref().err().is_some_and(|e| e.chain().any(|c| c.downcast_ref::<postgres::Error>().is_some_and(|p| p.is_closed())));
-        if !broken {
-            std::mem::forget(slot);
-            self.lock().idle.push(remote);
-            self.returned.notify_one();
+        if broken {
+            remote.discard();
         }
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
-        self.connections.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// A connection slot taken from a `ServerPool`; dropping it frees the slot (the connection failed
-/// or was never made, also when the search panicked).
-struct Slot<'a>(&'a ServerPool);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.lock().open -= 1;
-        self.0.returned.notify_one();
-    }
 }
 
 impl LocalIndex {
@@ -237,7 +262,7 @@ impl LocalIndex {
             return Ok(current);
         }
         let (manifest, index) = open_generation(&self.dir, &self.info)?;
-        let fresh = Arc::new(Generation::new(manifest, index));
+        let fresh = Arc::new(Generation { manifest, handles: Handles::new(index, cores()) });
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         Ok(fresh)
     }
@@ -245,49 +270,17 @@ impl LocalIndex {
     /// Runs `f` with an index of the current generation to itself.
     fn with_index<T>(&self, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
         let generation = self.generation()?;
-        let idle = {
-            let mut pool = lock(&generation.pool);
-            loop {
-                if let Some(i) = pool.idle.pop() {
-                    break Some(i);
-                }
-                if pool.opened < self.max_handles {
-                    pool.opened += 1;
-                    break None;
-                }
-                pool = generation.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
-            }
-        };
-        let index = match idle {
-            Some(i) => i,
-            None => Index::open(&self.dir, &self.info).inspect_err(|_| {
-                lock(&generation.pool).opened -= 1;
-                generation.returned.notify_one();
-            })?,
-        };
-        let lease = Lease { generation: &generation, index: Some(index) };
-        f(lease.index.as_ref().expect("leased"))
+        let index = generation.handles.lease(|idle| match idle {
+            Some(i) => Ok(i),
+            None => Index::open(&self.dir, &self.info),
+        })?;
+        f(&index)
     }
 }
 
-/// A handle taken from a generation's pool, returned when dropped (also when the search panics).
-struct Lease<'a> {
-    generation: &'a Generation,
-    index: Option<Index>,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        if let Some(i) = self.index.take() {
-            lock(&self.generation.pool).idle.push(i);
-            self.generation.returned.notify_one();
-        }
-    }
-}
-
-/// The pool, also after a request panicked while holding it (the pool itself is still whole).
-fn lock(m: &Mutex<Pool>) -> std::sync::MutexGuard<'_, Pool> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The cap on handles: a search is CPU work, so more at once than cores only add handles.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn read_manifest(dir: &Path) -> Result<Vec<u8>> {
