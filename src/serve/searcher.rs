@@ -68,6 +68,9 @@ struct Handles<T> {
     state: Mutex<Pool<T>>,
     returned: Condvar,
     max: usize,
+    /// Whether a handle whose search panicked goes back to the pool (an index: it holds nothing
+    /// of the search) or is closed (a server connection, which may be mid-conversation).
+    reuse_after_panic: bool,
 }
 
 struct Pool<T> {
@@ -77,8 +80,8 @@ struct Pool<T> {
 }
 
 impl<T> Handles<T> {
-    fn new(first: T, max: usize) -> Handles<T> {
-        Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max }
+    fn new(first: T, max: usize, reuse_after_panic: bool) -> Handles<T> {
+        Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max, reuse_after_panic }
     }
 
     /// A handle to use alone: `ready` is given an idle one (`None`: a free slot to open one in)
@@ -109,8 +112,8 @@ impl<T> Handles<T> {
     }
 }
 
-/// A handle taken from `Handles`, returned when dropped (also when the search panics), or
-/// discarded.
+/// A handle taken from `Handles`, returned when dropped (when the search panicked, as
+/// `reuse_after_panic` says), or discarded.
 struct Lease<'a, T> {
     handles: &'a Handles<T>,
     handle: Option<T>,
@@ -132,8 +135,12 @@ impl<T> std::ops::Deref for Lease<'_, T> {
 
 impl<T> Drop for Lease<'_, T> {
     fn drop(&mut self) {
+        let mut handle = self.handle.take();
+        if std::thread::panicking() && !self.handles.reuse_after_panic {
+            handle = None;
+        }
         let mut pool = self.handles.lock();
-        match self.handle.take() {
+        match handle {
             Some(h) => pool.idle.push(h),
             None => pool.open -= 1,
         }
@@ -151,7 +158,7 @@ impl Searcher {
         let local = LocalIndex {
             dir: dir.to_path_buf(),
             info: info.clone(),
-            current: RwLock::new(Arc::new(Generation { manifest, handles: Handles::new(index, cores()) })),
+            current: RwLock::new(Arc::new(Generation { manifest, handles: Handles::new(index, cores(), true) })),
             reopening: Mutex::new(()),
         };
         Ok(Searcher { embedder, source: Source::Local(local) })
@@ -165,7 +172,7 @@ impl Searcher {
             url: url.to_string(),
             collection: collection.to_string(),
             info: info.clone(),
-            connections: Handles::new(first, cores()),
+            connections: Handles::new(first, cores(), false),
         };
         Ok(Searcher { embedder, source: Source::Server(pool) })
     }
@@ -262,7 +269,7 @@ impl LocalIndex {
             return Ok(current);
         }
         let (manifest, index) = open_generation(&self.dir, &self.info)?;
-        let fresh = Arc::new(Generation { manifest, handles: Handles::new(index, cores()) });
+        let fresh = Arc::new(Generation { manifest, handles: Handles::new(index, cores(), true) });
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         Ok(fresh)
     }
