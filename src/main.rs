@@ -210,13 +210,8 @@ struct SearchOpts {
     /// first as `also`
     #[arg(long)]
     no_fold: bool,
-    /// Search a collection on this PostgreSQL server (postgres://user@host:port/db) instead of the
-    /// local index; the question is still embedded here
-    #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND")]
-    backend: Option<String>,
-    /// The collection on the --backend server [default: the index directory's name]
-    #[arg(long, value_name = "NAME")]
-    collection: Option<String>,
+    #[command(flatten)]
+    server: BackendArgs,
 }
 
 #[derive(Args)]
@@ -324,7 +319,7 @@ struct ServeArgs {
     backend: BackendArgs,
 }
 
-/// Where `serve` and `mcp` answer from, when not the local index.
+/// Where `ask`, `related`, `serve` and `mcp` answer from, when not the local index.
 #[derive(Args)]
 struct BackendArgs {
     /// Answer from a collection on this PostgreSQL server (postgres://user@host:port/db) instead of
@@ -529,8 +524,8 @@ fn run(cli: Cli) -> Result<i32> {
             search::check_question(&a.question)?;
             let filter = a.opts.filter();
             filter.check()?;
-            if let Some(url) = &a.opts.backend {
-                let (embedder, remote) = config.remote(url, a.opts.collection.as_deref())?;
+            if let Some(url) = &a.opts.server.backend {
+                let (embedder, remote) = config.remote(url, a.opts.server.collection.as_deref())?;
                 let (found, undated) = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
                 undated_note(undated, config.quiet);
                 return print_results(&found, a.opts.json);
@@ -551,8 +546,8 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let filter = a.opts.filter();
             filter.check()?;
-            if let Some(url) = &a.opts.backend {
-                let (embedder, remote) = config.remote(url, a.opts.collection.as_deref())?;
+            if let Some(url) = &a.opts.server.backend {
+                let (embedder, remote) = config.remote(url, a.opts.server.collection.as_deref())?;
                 let (found, undated) = remote.related(&embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
                 undated_note(undated, config.quiet);
                 return print_results(&found, a.opts.json);
