@@ -28,6 +28,16 @@ fn indexed_sample(tmp: &Path) -> (PathBuf, PathBuf) {
     (corpus, index)
 }
 
+/// A real server with the sample articles indexed in `tmp` and pushed as collection `news`:
+/// (server, corpus, index, URL).
+fn pushed_sample(tmp: &Path) -> Option<(PgServer, PathBuf, PathBuf, String)> {
+    let pg = PgServer::start()?;
+    let (corpus, index) = indexed_sample(tmp);
+    let url = pg.url();
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
+    Some((pg, corpus, index, url))
+}
+
 /// ids and scores of results, for comparing a server's answers with the local index's.
 fn ranking(hits: &[serde_json::Value]) -> Vec<(String, f64)> {
     hits.iter().map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap())).collect()
@@ -158,11 +168,8 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
 
 #[test]
 fn refusals_and_connection_errors_are_one_line_and_exit_2() {
-    let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (_, index) = indexed_sample(tmp.path());
-    let url = pg.url();
-    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
+    let Some((pg, _, index, url)) = pushed_sample(tmp.path()) else { return };
 
     let fails = |args: &[&str], needle: &str| {
         let out = semsearch(&index).args(args).output().unwrap();
@@ -343,11 +350,8 @@ fn encoded(q: &str) -> String {
 #[test]
 fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_pushes() {
     use common::http::Server;
-    let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (corpus, index) = indexed_sample(tmp.path());
-    let url = pg.url();
-    ok_stdout(semsearch(&index).args(["push", "-q", "--to", &url, "--collection", "news"]));
+    let Some((pg, corpus, index, url)) = pushed_sample(tmp.path()) else { return };
 
     // A wrong collection is refused before the server listens: one line, exit 2.
     let out = semsearch(&index).args(["serve", "--addr", "127.0.0.1:0", "--backend", &url, "--collection", "nosuch"]).output().unwrap();
