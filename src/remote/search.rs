@@ -464,7 +464,7 @@ impl Remote {
     /// words match too many passages together (see `LexicalQuery::selection`), from the document
     /// frequencies `push` counted.
     fn selection(&self, words: &LexicalQuery) -> Result<Option<String>> {
-        if words.words.len() < 2 || !words.required.is_empty() {
+        if !words.may_select() {
             return Ok(None);
         }
         let rows = self.client.borrow_mut().query(

@@ -143,6 +143,12 @@ impl LexicalQuery {
         (matching, required)
     }
 
+    /// Whether `selection` can narrow the passages scored at all: two words or more, and no
+    /// required phrase (which narrows the search already). A store may skip counting otherwise.
+    pub fn may_select(&self) -> bool {
+        self.fts.is_some() && self.required.is_empty() && self.words.len() >= 2
+    }
+
     /// Which passages the lexical side scores, on an index where `passages_with(word)` passages
     /// hold a word: `None`, all that match, when the words match at most `budget` passages together
     /// (or a required phrase narrows the search already); otherwise the rarest words that stay
@@ -150,7 +156,7 @@ impl LexicalQuery {
     /// whole query's BM25. Passages holding only the other, common words are not ranked — they
     /// would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost most to score.
     pub fn selection(&self, budget: u64, passages_with: &mut dyn FnMut(&str) -> Result<u64>) -> Result<Option<Selection>> {
-        if self.fts.is_none() || !self.required.is_empty() || self.words.len() < 2 {
+        if !self.may_select() {
             return Ok(None);
         }
         let mut counted: Vec<(u64, usize)> = Vec::with_capacity(self.words.len());
