@@ -10,7 +10,9 @@
 use semsearch::embed::Embedder;
 use semsearch::index::Index;
 use semsearch::model::{ModelInfo, ModelLocation};
+use semsearch::ann::Hit;
 use semsearch::search::{self, Strategy};
+use semsearch::store::{Scope, Store, Walk};
 use std::time::Instant;
 
 // The allocator and its setting as in the semsearch binary, so the figures are the product's.
@@ -33,27 +35,29 @@ fn main() -> anyhow::Result<()> {
     let (mut retrieve_semantic_ms, mut retrieve_hybrid_ms) = (Vec::new(), Vec::new());
     let opts = |mode| search::Options::plain(10, Strategy::Auto { ef: 64 }, mode);
     let lexical = index.has_lexical()?;
+    let everything = search::Filter::default();
     for i in 0..200 {
         let q = format!("what about {} ({i})?", topics[i % topics.len()]);
         let t = Instant::now();
         let v = embedder.embed_one(&q)?;
-        let hits = search::nearest(&index, &v, 10, Strategy::Auto { ef: 64 }, &|_| false);
+        let hits = nearest(&index, &v, Strategy::Auto { ef: 64 });
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(hits.len() == 10.min(index.live()));
         let t = Instant::now();
-        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic), None)?;
+        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic), &everything)?.0;
         ask_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(!found.is_empty());
         if lexical {
             let words = search::lexical::parse(&q);
             for (mode, times) in [(search::Mode::Semantic, &mut retrieve_semantic_ms), (search::Mode::Hybrid, &mut retrieve_hybrid_ms)] {
                 let t = Instant::now();
-                let ranked = search::retrieve(&index, &v, &words, &opts(mode), &|_| false)?;
+                let mut found = Store::open(&index, Scope { filter: &everything, except: None })?;
+                let ranked = search::retrieve(&mut *found, &v, &words, &opts(mode))?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 anyhow::ensure!(!ranked.is_empty());
             }
             let t = Instant::now();
-            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid), None)?;
+            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid), &everything)?.0;
             hybrid_ms.push(t.elapsed().as_secs_f64() * 1e3);
             anyhow::ensure!(!found.is_empty());
         }
@@ -65,9 +69,9 @@ fn main() -> anyhow::Result<()> {
     let (mut hnsw_us, mut agree) = (Vec::new(), 0usize);
     for q in &queries {
         let t = Instant::now();
-        let hits = search::nearest(&index, q, 10, Strategy::Hnsw { ef: 64 }, &|_| false);
+        let hits = nearest(&index, q, Strategy::Hnsw { ef: 64 });
         hnsw_us.push(t.elapsed().as_secs_f64() * 1e6);
-        let exact = search::nearest(&index, q, 10, Strategy::Exact, &|_| false);
+        let exact = nearest(&index, q, Strategy::Exact);
         agree += hits.iter().filter(|h| exact.iter().any(|e| e.row == h.row)).count();
     }
     let mut synth = serde_json::Map::new();
@@ -79,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         let (mut us, mut hit) = (Vec::new(), 0usize);
         for (i, q) in qs.chunks_exact(dim).enumerate() {
             let t = Instant::now();
-            let hits = search::nearest(&index, q, 10, Strategy::Hnsw { ef: 64 }, &|_| false);
+            let hits = nearest(&index, q, Strategy::Hnsw { ef: 64 });
             us.push(t.elapsed().as_secs_f64() * 1e6);
             // synth_index writes passage i at row i, across segments too.
             hit += hits.iter().filter(|h| gt[i * 10..i * 10 + 10].contains(&h.row)).count();
@@ -111,4 +115,12 @@ fn main() -> anyhow::Result<()> {
     out.as_object_mut().expect("an object").extend(synth);
     println!("{out}");
     Ok(())
+}
+
+/// The semantic side alone, as `search` walks the index for `strategy`.
+fn nearest(index: &Index, q: &[f32], strategy: Strategy) -> Vec<Hit> {
+    match search::walk(strategy, index.live()) {
+        Walk::Exact => index.exact(q, 10, &|_| true),
+        Walk::Graph { ef } => index.hnsw(q, 10, ef, &|_| true),
+    }
 }

@@ -8,6 +8,7 @@
 use semsearch::embed::{Embed, HashingEmbedder};
 use semsearch::index::Index;
 use semsearch::search::{self, lexical, Mode, Strategy};
+use semsearch::store::{Filter, Scope, Store};
 use std::time::Instant;
 
 #[global_allocator]
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v.get("q").or(v.get("text")).and_then(|x| x.as_str()).map(str::to_string))
         .collect();
+    let everything = Filter::default();
     let (mut semantic, mut hybrid) = (Vec::new(), Vec::new());
     for round in 0..3 {
         for q in &questions {
@@ -32,7 +34,8 @@ fn main() -> anyhow::Result<()> {
             for (mode, times) in [(Mode::Semantic, &mut semantic), (Mode::Hybrid, &mut hybrid)] {
                 let opts = search::Options::plain(10, Strategy::Auto { ef: 64 }, mode);
                 let t = Instant::now();
-                let hits = search::retrieve(&index, &v, &words, &opts, &|_| false)?;
+                let mut found = Store::open(&index, Scope { filter: &everything, except: None })?;
+                let hits = search::retrieve(&mut *found, &v, &words, &opts)?;
                 // The first round warms the page cache.
                 if round > 0 {
                     times.push(t.elapsed().as_secs_f64() * 1e3);

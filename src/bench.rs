@@ -6,7 +6,9 @@ use crate::eval::{self, Run};
 use crate::index::{Index, Meta};
 use crate::indexer::{self, BuildOptions, InMemory};
 use crate::ingest;
+use crate::ann::Hit;
 use crate::search::{self, Strategy};
+use crate::store::{Candidates, Filter, LexicalQuery, Scope, Store, Walk};
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -166,12 +168,6 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     }
     let index = Index::open(&dir, embedder.info())?;
     let docs = index.documents()?;
-    let mut doc_of_row = vec![0u32; index.rows()];
-    for (i, d) in docs.iter().enumerate() {
-        for r in d.first_row..d.first_row + d.n_passages {
-            doc_of_row[r as usize] = i as u32;
-        }
-    }
     report.insert("documents".into(), json!(docs.len()));
     report.insert("passages".into(), json!(index.live()));
     report.insert("index_size_bytes".into(), json!(index_size(&index)));
@@ -191,6 +187,12 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             Some(crate::remote::Remote::open(url, collection, embedder.info())?)
         }
     };
+    let store: &dyn Store = match &remote {
+        Some(r) => r,
+        None => &index,
+    };
+    let everything = Filter::default();
+    let scope = Scope { filter: &everything, except: None };
 
     // Queries: embed each (timed), search (timed), aggregate passages to documents.
     let queries: Vec<&(String, String)> = set.queries.iter().filter(|(id, _)| set.qrels.contains_key(id)).collect();
@@ -212,14 +214,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             s => s,
         };
         let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
-        let results: Vec<(String, f32)> = match &remote {
-            Some(r) => r.rank_documents(&q, text, &search_opts)?,
-            None => {
-                let hits = search::retrieve(&index, &q, &search::lexical::parse(text), &search_opts, &|_| false)?;
-                hits.iter().map(|h| (docs[doc_of_row[h.row as usize] as usize].doc_id.clone(), h.score)).collect()
-            }
-        };
+        let mut found = store.open(scope)?;
+        let hits = search::retrieve(&mut *found, &q, &search::lexical::parse(text), &search_opts)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
+        let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
         let mut ranked = eval::ranked(&results);
         ranked.truncate(DEPTH);
         run.insert(qid.clone(), ranked);
@@ -236,33 +234,29 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     ms_stats(&mut report, "query_embed", t_embed);
     ms_stats(&mut report, "query_search", t_search);
 
-    // ANN recall@10 against exact search over the same vectors, per ef.
+    // ANN recall@10 against exact search over the same vectors (the local index's), per ef; a
+    // server's graph is compared by passage id.
+    let passage_ids = |found: &dyn Candidates, hits: &[Hit]| -> Result<Vec<String>> {
+        found.prefetch(&hits.iter().map(|h| h.row).collect::<Vec<_>>())?;
+        hits.iter().filter_map(|h| found.passage(h.row).transpose()).map(|p| Ok(p?.record.id)).collect()
+    };
+    let mut exact = Vec::with_capacity(qvecs.len());
+    for q in &qvecs {
+        let mut found = Store::open(&index, scope)?;
+        let hits = found.nearest(q, 10, Walk::Exact, &LexicalQuery::none())?;
+        exact.push(passage_ids(&*found, &hits)?);
+    }
     let mut sweep = Vec::new();
     for &ef in &opts.efs {
         let mut agree = 0usize;
         let mut total = 0usize;
         let mut lat = Vec::new();
-        for q in &qvecs {
-            let exact: Vec<u32> = index.exact(q, 10, &|_| true).iter().map(|h| h.row).collect();
+        for (q, exact) in qvecs.iter().zip(&exact) {
+            let mut found = store.open(scope)?;
             let t = Instant::now();
-            let approx: Vec<u32> = match &remote {
-                // The server's graph against exact search over the same vectors, by passage id
-                // (looked up here after the search is timed).
-                Some(r) => {
-                    let ids = r.nearest_passages(q, 10, Strategy::Hnsw { ef })?;
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    let mut rows = Vec::new();
-                    for id in ids {
-                        rows.extend(index.row_of_id(&id)?);
-                    }
-                    rows
-                }
-                None => {
-                    let rows = index.hnsw(q, 10, ef, &|_| true).iter().map(|h| h.row).collect();
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    rows
-                }
-            };
+            let hits = found.nearest(q, 10, Walk::Graph { ef }, &LexicalQuery::none())?;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            let approx = passage_ids(&*found, &hits)?;
             agree += approx.iter().filter(|r| exact.contains(r)).count();
             total += exact.len();
         }

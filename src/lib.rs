@@ -23,3 +23,4 @@ pub mod search;
 pub mod serve;
 pub mod settings;
 pub mod status;
+pub mod store;

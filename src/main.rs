@@ -13,6 +13,7 @@ use semsearch::indexer::{self, BuildOptions};
 use semsearch::model::{self, ModelInfo, ModelLocation};
 use semsearch::output;
 use semsearch::search::{self, Strategy, Target};
+use semsearch::store::Store;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -409,11 +410,20 @@ impl Config {
         }
     }
 
-    /// The model, and the `--backend` server's collection connected.
-    fn remote(&self, url: &str, collection: Option<&str>) -> Result<(Embedder, semsearch::remote::Remote)> {
-        let embedder = self.embedder()?;
-        let remote = semsearch::remote::Remote::open(url, &self.collection(collection)?, embedder.info())?;
-        Ok((embedder, remote))
+    /// The model, and where to search: the `--backend` server's collection connected, or the
+    /// local index.
+    fn store(&self, b: &BackendArgs) -> Result<(Embedder, Box<dyn Store>)> {
+        match &b.backend {
+            Some(url) => {
+                let embedder = self.embedder()?;
+                let remote = semsearch::remote::Remote::open(url, &self.collection(b.collection.as_deref())?, embedder.info())?;
+                Ok((embedder, Box::new(remote)))
+            }
+            None => {
+                let (embedder, index) = self.embedder_and_index()?;
+                Ok((embedder, Box::new(index)))
+            }
+        }
     }
 
     /// The model and the index (or the `--backend` server's collection) kept warm for `serve`
@@ -524,15 +534,9 @@ fn run(cli: Cli) -> Result<i32> {
             search::check_question(&a.question)?;
             let filter = a.opts.filter();
             filter.check()?;
-            if let Some(url) = &a.opts.server.backend {
-                let (embedder, remote) = config.remote(url, a.opts.server.collection.as_deref())?;
-                let (found, undated) = remote.ask(&embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
-                undated_note(undated, config.quiet);
-                return print_results(&found, a.opts.json);
-            }
-            let (embedder, index) = config.embedder_and_index()?;
-            let allowed = allowed_rows(&index, &filter, config.quiet)?;
-            let found = search::ask(&index, &embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), allowed.as_ref())?;
+            let (embedder, store) = config.store(&a.opts.server)?;
+            let (found, undated) = search::ask(&*store, &embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
+            undated_note(undated, config.quiet);
             print_results(&found, a.opts.json)
         }
         Command::Related(a) => {
@@ -546,15 +550,9 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let filter = a.opts.filter();
             filter.check()?;
-            if let Some(url) = &a.opts.server.backend {
-                let (embedder, remote) = config.remote(url, a.opts.server.collection.as_deref())?;
-                let (found, undated) = remote.related(&embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
-                undated_note(undated, config.quiet);
-                return print_results(&found, a.opts.json);
-            }
-            let (embedder, index) = config.embedder_and_index()?;
-            let allowed = allowed_rows(&index, &filter, config.quiet)?;
-            let found = search::related(&index, &embedder, &target, a.same_doc, &a.opts.search(None), allowed.as_ref())?;
+            let (embedder, store) = config.store(&a.opts.server)?;
+            let (found, undated) = search::related(&*store, &embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
+            undated_note(undated, config.quiet);
             print_results(&found, a.opts.json)
         }
         Command::Embed(a) => cmd_embed(&config, a),
@@ -635,14 +633,6 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
-}
-
-/// The rows a filter allows (`None` without a filter); says on stderr how many undated documents a
-/// date filter left out.
-fn allowed_rows(index: &Index, filter: &search::Filter, quiet: bool) -> Result<Option<search::filter::Allowed>> {
-    let allowed = filter.allowed_rows(index)?;
-    undated_note(allowed.as_ref().map_or(0, |a| a.undated), quiet);
-    Ok(allowed)
 }
 
 fn undated_note(undated: usize, quiet: bool) {

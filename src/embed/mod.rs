@@ -32,6 +32,11 @@ pub trait Embed: Sync {
     /// `texts.len() * dimensions` floats, row i for texts[i]; `progress` gets texts done.
     fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>>;
 
+    /// One text's vector (a question).
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text], &mut |_| {})
+    }
+
     /// As `embed`, and for each text unit vectors of byte spans of it (`spans[i]`, sorted, not
     /// overlapping): `spans[i].len() * dimensions` floats, or none where the implementation has no
     /// span vectors. Here each span is embedded as a text of its own; `Embedder` pools them from

@@ -24,6 +24,7 @@
 mod integrity;
 mod manifest;
 mod reader;
+mod search;
 pub mod store;
 mod writer;
 

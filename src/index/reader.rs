@@ -175,6 +175,12 @@ impl Index {
         Ok(s.store.first_row_of(local)?.map(|f| f + s.base))
     }
 
+    /// The id of the document holding `row`.
+    pub fn doc_id_of(&self, row: u32) -> Result<Option<String>> {
+        let Some((s, local)) = self.locate(row) else { return Ok(None) };
+        s.store.doc_id_of(local)
+    }
+
     /// Live documents that have a publication date.
     pub fn dated_documents(&self) -> Result<usize> {
         let mut n = 0;
@@ -261,8 +267,8 @@ impl Index {
     }
 
     /// The live rows `accept` takes among those of `split`'s rare words, with the whole query's
-    /// BM25 (see `search::lexical::Selection`), unordered.
-    pub fn lexical_selected(&self, split: &crate::search::lexical::Selection, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
+    /// BM25 (see `store::Selection`), unordered.
+    pub fn lexical_selected(&self, split: &crate::store::Selection, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
         let mut out = Vec::new();
         for s in &self.segments {
             for (l, score) in s.store.lexical_selected(split)? {

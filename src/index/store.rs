@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use crate::error::Error;
-use crate::search::lexical::Selection;
+use crate::store::Selection;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
@@ -287,6 +287,12 @@ impl PassageStore {
         self.damaged(st.query_row([row], |r| r.get(0)).optional())
     }
 
+    /// The id of the document holding passage `row`.
+    pub fn doc_id_of(&self, row: u32) -> Result<Option<String>> {
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT doc_id FROM passages WHERE row = ?1"))?;
+        self.damaged(st.query_row([row], |r| r.get(0)).optional())
+    }
+
     /// (first row, passages) of the documents that have a date.
     pub fn dated_documents(&self) -> Result<Vec<(u32, u32)>> {
         let mut st = self.conn.prepare("SELECT first_row, n_passages FROM documents WHERE date IS NOT NULL")?;
@@ -467,9 +473,9 @@ mod tests {
         // Scored within a selection, or picked by row: the same BM25 as the whole query gives.
         let whole = s.lexical("\"text\" OR \"1\"", 10, &all).unwrap();
         assert_eq!(whole.len(), 2);
-        let split = crate::search::lexical::Selection { rare: vec!["1".into()], common: vec!["text".into()] };
+        let split = crate::store::Selection { rare: vec!["1".into()], common: vec!["text".into()] };
         assert_eq!(s.lexical_selected(&split).unwrap(), whole.iter().filter(|h| h.0 == 1).copied().collect::<Vec<_>>());
-        let split = crate::search::lexical::Selection { rare: vec!["text".into()], common: vec!["1".into()] };
+        let split = crate::store::Selection { rare: vec!["text".into()], common: vec!["1".into()] };
         let mut selected = s.lexical_selected(&split).unwrap();
         selected.sort_by_key(|h| h.0);
         let mut picked = s.lexical_of("\"text\" OR \"1\"", &[0, 1, 5]).unwrap();

@@ -371,8 +371,11 @@ fn a_format_3_index_gets_its_lexical_index_without_re_embedding() {
     // A quoted phrase needs the lexical index in every mode: a clear error, not SQLite's.
     let opts = crate::search::Options::plain(3, crate::search::Strategy::Exact, crate::search::Mode::Semantic);
     let q = embedder().embed_one("glacier melt");
-    let err = crate::search::retrieve(&old, &q, &crate::search::lexical::parse("\"glacier melt\""), &opts, &|_| false).unwrap_err();
+    let everything = crate::store::Filter::default();
+    let mut search = crate::store::Store::open(&old, crate::store::Scope { filter: &everything, except: None }).unwrap();
+    let err = crate::search::retrieve(&mut *search, &q, &crate::search::lexical::parse("\"glacier melt\""), &opts).unwrap_err();
     assert!(format!("{err:#}").contains("has no lexical index"), "{err:#}");
+    drop(search);
     drop(old);
     let s = index(&dir, std::slice::from_ref(&notes));
     assert_eq!(s.passages_embedded, 0, "nothing re-embedded");

@@ -1,8 +1,8 @@
 //! A second home for an index: a collection on a PostgreSQL server with pgvector, which a team
 //! shares. The model stays where the user is (questions and passages are embedded locally);
 //! storage and search move to the server. `push` publishes a local index to it, incrementally and
-//! in one transaction; `Remote` searches it and hands its candidates to the same shaping and
-//! answering as the local index (`search::Candidates`), so the results read the same.
+//! in one transaction; `Remote` is a `store::Store`, so `search` ranks, shapes and answers its
+//! candidates with the code it runs over the local index, and the results read the same.
 //!
 //! Tables, named after the collection `C`: `C_meta` (schema version, model name and checksum,
 //! dimensions, graph parameters), `C_documents`, `C_passages` (with `embedding vector(D)` under an

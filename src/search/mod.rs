@@ -1,16 +1,18 @@
 //! Search: a question (or a passage) -> ranked passages, each with its best-matching sentence.
 
+//!
+//! Written once over `store::Store`: the local index and a server's collection find candidates;
+//! everything that decides what a reader sees (the candidates each side contributes, fusion, the
+//! score floor, the per-document cap, folding, the answer sentence) is here.
+
 use crate::ann::{dot, Hit};
-use crate::embed::Embedder;
-use crate::index::Index;
+use crate::embed::Embed;
 use crate::index::Passage;
+use crate::store::{Candidates, Except, Retrieval, Scope, Store, Walk};
 use anyhow::{bail, Result};
 
 pub mod answer;
-pub mod filter;
-pub mod lexical;
-pub use filter::Filter;
-pub use lexical::LexicalQuery;
+pub use crate::store::{filter, lexical, Filter, LexicalQuery, Target};
 
 /// Which evidence ranks the passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,22 +141,19 @@ impl Found {
     }
 }
 
-/// Rows to leave out of results.
-pub type Exclude<'a> = &'a (dyn Fn(u32) -> bool + Sync);
-
-pub fn nearest(index: &Index, q: &[f32], k: usize, strategy: Strategy, exclude: Exclude) -> Vec<Hit> {
-    let accept = |r: u32| !exclude(r);
+/// The semantic side's walk for `strategy` over a store of `live` passages.
+pub fn walk(strategy: Strategy, live: usize) -> Walk {
     match strategy {
-        Strategy::Exact => index.exact(q, k, &accept),
-        Strategy::Auto { .. } if index.live() < EXACT_BELOW => index.exact(q, k, &accept),
-        Strategy::Auto { ef } | Strategy::Hnsw { ef } => index.hnsw(q, k, ef, &accept),
+        Strategy::Exact => Walk::Exact,
+        Strategy::Auto { .. } if live < EXACT_BELOW => Walk::Exact,
+        Strategy::Auto { ef } | Strategy::Hnsw { ef } => Walk::Graph { ef },
     }
 }
 
 /// Looks the rows up and picks each passage's answer sentence (see `answer`): from the sentence
 /// vectors stored with the passage; for passages stored without them (an index written before
 /// they were, or by the reference engine) the sentences are embedded now, all in one batch.
-pub fn resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question: &str, ranked: &[Ranked]) -> Result<Vec<Found>> {
+pub fn resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question: &str, ranked: &[Ranked]) -> Result<Vec<Found>> {
     let mut passages = Vec::with_capacity(ranked.len());
     for h in ranked {
         match index.passage(h.row)? {
@@ -162,7 +161,7 @@ pub fn resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question:
             None => bail!("{}: passage row {} is missing; the index is damaged, re-run `semsearch index`", index.name(), h.row),
         }
     }
-    let dim = embedder.dimensions();
+    let dim = embedder.info().dimensions;
     let words = answer::QuestionWords::new(question);
     let stored: Vec<Option<answer::SentenceVectors>> =
         passages.iter().map(|p| p.record.sentences.as_deref().and_then(|b| answer::SentenceVectors::decode(b, dim))).collect();
@@ -306,46 +305,29 @@ pub fn present(index: &dyn Candidates, ranked: Vec<Ranked>, opts: &Options) -> R
     Ok((kept, folded))
 }
 
-/// The ranking of one search: the semantic side looks for `vector`, the lexical side for `words`;
-/// `exclude` rows never come back. A required phrase in `words` restricts both sides to the
-/// passages that hold it.
-pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Ranked>> {
+/// The ranking of one search: the semantic side looks for `vector`, the lexical side for `words`,
+/// in the store's scope. A required phrase in `words` restricts both sides to the passages that
+/// hold it.
+pub fn retrieve(store: &mut dyn Retrieval, vector: &[f32], words: &LexicalQuery, opts: &Options) -> Result<Vec<Ranked>> {
     let k = opts.k;
-    let needs_lexical = (opts.mode != Mode::Semantic && words.fts.is_some()) || words.phrases.is_some();
-    if needs_lexical && !index.has_lexical()? {
-        bail!(
-            "{} has no lexical index (it was built by an older semsearch); re-run `semsearch index` to add it (nothing is re-embedded), or use --mode semantic",
-            index.dir.display()
-        );
-    }
-    let phrase_rows: Option<std::collections::HashSet<u32>> = match &words.phrases {
-        Some(p) => Some(index.lexical(p, usize::MAX, &|r| !exclude(r))?.into_iter().map(|h| h.row).collect()),
-        None => None,
-    };
-    let skip = |r: u32| exclude(r) || phrase_rows.as_ref().is_some_and(|rows| !rows.contains(&r));
     let depth = if opts.mode == Mode::Hybrid { k.max(FUSION_DEPTH) } else { k };
     let semantic = match opts.mode {
         Mode::Lexical => Vec::new(),
-        _ => nearest(index, vector, depth, opts.strategy, &skip),
-    };
-    // On a large index, passages holding only its common words are not scored (see
-    // `LexicalQuery::selection`): the rest are scored once, for the ranking and for fusion.
-    let within = match (&words.fts, opts.mode) {
-        (Some(_), Mode::Lexical | Mode::Hybrid) => words.selection(lexical::SCORED_BUDGET, &mut |w: &str| index.lexical_count(w))?,
-        _ => None,
-    };
-    let selected: Option<std::collections::HashMap<u32, f32>> = match &within {
-        Some(split) => Some(index.lexical_selected(split, &|r| !skip(r))?.into_iter().map(|h| (h.row, h.score)).collect()),
-        None => None,
-    };
-    let lexical = match (&words.fts, opts.mode, &selected) {
-        (Some(_), Mode::Lexical | Mode::Hybrid, Some(scored)) => {
-            let mut best: Vec<Hit> = scored.iter().map(|(&row, &score)| Hit { row, score }).collect();
-            best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
-            best.truncate(depth);
-            best
+        _ => {
+            let walk = walk(opts.strategy, store.live());
+            store.nearest(vector, depth, walk, words)?
         }
-        (Some(fts), Mode::Lexical | Mode::Hybrid, None) => index.lexical(fts, depth, &|r| !skip(r))?,
+    };
+    let lexical = match opts.mode {
+        Mode::Lexical | Mode::Hybrid if words.fts.is_some() => {
+            // On a large store, passages holding only its common words are not scored (see
+            // `LexicalQuery::selection`): the rest are scored once, for the ranking and for fusion.
+            let selection = match words.may_select() {
+                true => words.selection(lexical::SCORED_BUDGET, &store.word_counts(&words.words)?),
+                false => None,
+            };
+            store.lexical(words, selection.as_ref(), depth)?
+        }
         _ => Vec::new(),
     };
     let ranked = Ranked::from_side;
@@ -354,12 +336,9 @@ pub fn retrieve(index: &Index, vector: &[f32], words: &LexicalQuery, opts: &Opti
         Mode::Lexical => ranked(&lexical, false),
         Mode::Hybrid if lexical.is_empty() => ranked(&semantic[..semantic.len().min(k)], true),
         Mode::Hybrid => {
-            let fts = words.fts.as_deref().unwrap_or("");
-            let cosine = |r: u32| dot(vector, index.vector(r));
-            let mut fused = fuse(&semantic, &lexical, opts.fusion, &cosine, &mut |rows: &[u32]| match &selected {
-                Some(scored) => Ok(rows.iter().filter_map(|r| scored.get(r).map(|&score| Hit { row: *r, score })).collect()),
-                None => index.lexical_scores(fts, rows),
-            })?;
+            let store = &*store;
+            let cosine = |r: u32| dot(vector, store.vector(r));
+            let mut fused = fuse(&semantic, &lexical, opts.fusion, &cosine, &mut |rows: &[u32]| store.bm25_of(rows))?;
             fused.truncate(k);
             fused
         }
@@ -448,54 +427,26 @@ pub fn check_text(text: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn ask(index: &Index, embedder: &Embedder, question: &str, opts: &Options, allowed: Option<&filter::Allowed>) -> Result<Vec<Found>> {
+/// `ask`: the question embedded, searched in `store` under `filter`, shaped for a reader. Also
+/// returns how many undated documents a date filter left out.
+pub fn ask(store: &dyn Store, embedder: &dyn Embed, question: &str, opts: &Options, filter: &Filter) -> Result<(Vec<Found>, usize)> {
     check_question(question)?;
     let q = embedder.embed_one(question)?;
-    let exclude = |r: u32| allowed.is_some_and(|a| !a.contains(r));
-    finish(index, embedder, &q, question, &lexical::parse(question), opts, &exclude)
-}
-
-/// What shaping results (`present`) and choosing their answers (`resolve`) need of the passages a
-/// search found, wherever they are stored: the local index, or the candidates a server returned.
-pub trait Candidates {
-    /// For messages: where the passages are.
-    fn name(&self) -> String;
-    fn vector(&self, row: u32) -> &[f32];
-    /// A number naming the passage's document (passages of one document share it).
-    fn document_of(&self, row: u32) -> Result<u32>;
-    fn passage(&self, row: u32) -> Result<Option<Passage>>;
-    /// `passage` of these rows will follow: a store that fetches them from elsewhere gets them all
-    /// in one go.
-    fn prefetch(&self, _rows: &[u32]) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl Candidates for Index {
-    fn name(&self) -> String {
-        self.dir.display().to_string()
-    }
-    fn vector(&self, row: u32) -> &[f32] {
-        Index::vector(self, row)
-    }
-    fn document_of(&self, row: u32) -> Result<u32> {
-        Ok(self.document_first_row(row)?.unwrap_or(row))
-    }
-    fn passage(&self, row: u32) -> Result<Option<Passage>> {
-        Index::passage(self, row)
-    }
+    let mut search = store.open(Scope { filter, except: None })?;
+    let found = finish(&mut *search, embedder, &q, question, &lexical::parse(question), opts)?;
+    Ok((found, search.undated()))
 }
 
 /// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
 /// the results with their folded passages.
-fn finish(index: &Index, embedder: &Embedder, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options, exclude: Exclude) -> Result<Vec<Found>> {
-    let ranked = retrieve(index, q, words, &Options { k: opts.depth(), ..*opts }, exclude)?;
-    shape_and_resolve(index, embedder, q, question, ranked, opts)
+fn finish(search: &mut dyn Retrieval, embedder: &dyn Embed, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options) -> Result<Vec<Found>> {
+    let ranked = retrieve(search, q, words, &Options { k: opts.depth(), ..*opts })?;
+    shape_and_resolve(search, embedder, q, question, ranked, opts)
 }
 
 /// `present` and `resolve`, with the folded passages looked up: the part of a search after
-/// retrieval, the same for every store.
-pub fn shape_and_resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32], question: &str, ranked: Vec<Ranked>, opts: &Options) -> Result<Vec<Found>> {
+/// retrieval.
+fn shape_and_resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question: &str, ranked: Vec<Ranked>, opts: &Options) -> Result<Vec<Found>> {
     let (kept, folded) = present(index, ranked, opts)?;
     let rows: Vec<u32> = kept.iter().map(|r| r.row).chain(folded.iter().map(|f| f.1)).collect();
     index.prefetch(&rows)?;
@@ -508,85 +459,26 @@ pub fn shape_and_resolve(index: &dyn Candidates, embedder: &Embedder, q: &[f32],
     Ok(found)
 }
 
-/// What `related` starts from.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Passage(String),
-    PathLine(String, u32),
-    Text(String),
-}
-
-impl Target {
-    /// `ID`, `PATH:LINE`, or (with `--text`) free text.
-    pub fn parse(s: &str) -> Target {
-        if let Some((path, line)) = s.rsplit_once(':') {
-            if let Ok(line) = line.parse::<u32>() {
-                return Target::PathLine(path.to_string(), line);
-            }
-        }
-        Target::Passage(s.to_string())
-    }
-}
-
-pub fn related(
-    index: &Index,
-    embedder: &Embedder,
-    target: &Target,
-    same_doc: bool,
-    opts: &Options,
-    allowed: Option<&filter::Allowed>,
-) -> Result<Vec<Found>> {
-    let row = match target {
-        Target::Text(t) => {
-            check_text(t)?;
-            None
-        }
-        Target::Passage(id) => Some(index.row_of_id(id)?.ok_or_else(|| {
-            crate::error::Error::NotFound(format!(
-                "no passage with id {id} in {}; ids come from `semsearch ask --json` (they change when a document changes)",
-                index.dir.display()
-            ))
-        })?),
-        Target::PathLine(path, line) => {
-            let stored = crate::docpath::PathKeys::for_index(&index.dir).key(std::path::Path::new(path));
-            let row = match index.row_at_line(&stored, *line)? {
-                Some(r) => Some(r),
-                None => index.row_at_line(path, *line)?,
-            };
-            Some(row.ok_or_else(|| {
-                crate::error::Error::NotFound(format!(
-                    "{path}:{line} is not inside an indexed passage of {}; check the path and line (see `semsearch ask --json`)",
-                    index.dir.display()
-                ))
-            })?)
-        }
-    };
-    let (q, exclude_range) = match row {
-        Some(r) => {
-            let p = index.passage(r)?.expect("a live row from the store");
-            let range = if same_doc {
-                (r, r + 1)
-            } else {
-                let d = index.document(&p.record.doc_id)?.ok_or_else(|| {
-                    anyhow::anyhow!("{}: passage {} has no document; the index is damaged, re-run `semsearch index`", index.dir.display(), p.record.id)
-                })?;
-                (d.first_row, d.first_row + d.n_passages)
-            };
-            (index.vector(r).to_vec(), Some(range))
-        }
-        None => match target {
-            Target::Text(t) => (embedder.embed_one(t)?, None),
-            _ => unreachable!(),
-        },
-    };
-    let exclude = |r: u32| exclude_range.is_some_and(|(a, b)| r >= a && r < b) || allowed.is_some_and(|a| !a.contains(r));
+/// `related`: passages like a stored one (by its vector, its own document left out, or with
+/// `same_doc` only itself) or like free text (searched as `ask` searches it). Also returns how many
+/// undated documents a date filter left out.
+pub fn related(store: &dyn Store, embedder: &dyn Embed, target: &Target, same_doc: bool, opts: &Options, filter: &Filter) -> Result<(Vec<Found>, usize)> {
     // From a stored passage the search is by its vector (its words would find the passage's own
     // near copies first); from free text, as `ask` searches.
-    let (question, words, opts) = match target {
-        Target::Text(t) => (t.as_str(), lexical::parse(t), *opts),
-        _ => ("", LexicalQuery::none(), Options { mode: Mode::Semantic, ..*opts }),
+    let (q, except, question, words, opts) = match target {
+        Target::Text(t) => {
+            check_text(t)?;
+            (embedder.embed_one(t)?, None, t.as_str(), lexical::parse(t), *opts)
+        }
+        _ => {
+            let origin = store.origin(target)?;
+            let except = if same_doc { Except::Passage(origin.id) } else { Except::Document(origin.doc_id) };
+            (origin.vector, Some(except), "", LexicalQuery::none(), Options { mode: Mode::Semantic, ..*opts })
+        }
     };
-    finish(index, embedder, &q, question, &words, &opts, &exclude)
+    let mut search = store.open(Scope { filter, except: except.as_ref() })?;
+    let found = finish(&mut *search, embedder, &q, question, &words, &opts)?;
+    Ok((found, search.undated()))
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 use super::params::{RelatedRequest, SearchRequest};
 use crate::embed::Embedder;
 use crate::error::Error;
-use crate::index::{DocRecord, Index, PassageRecord};
+use crate::index::{Index, PassageRecord};
+use crate::store::Store;
 use crate::model::ModelInfo;
 use crate::output::JsonPassage;
 use crate::remote::Remote;
@@ -177,26 +178,22 @@ impl Searcher {
         Ok(Searcher { embedder, source: Source::Server(pool) })
     }
 
-    /// `ask`: the results and how many undated documents a date filter left out.
-    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<(Vec<Found>, usize)> {
+    /// Runs `f` with the store to answer from: a local index of the current generation, or a
+    /// server connection, to itself.
+    fn with_store<T>(&self, f: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
         match &self.source {
-            Source::Local(l) => l.with_index(|index| {
-                let allowed = req.filter.allowed_rows(index)?;
-                let found = search::ask(index, &self.embedder, question, &req.options, allowed.as_ref())?;
-                Ok((found, allowed.as_ref().map_or(0, |a| a.undated)))
-            }),
-            Source::Server(s) => s.with_remote(|r| r.ask(&self.embedder, question, &req.options, &req.filter)),
+            Source::Local(l) => l.with_index(|index| f(index)),
+            Source::Server(s) => s.with_remote(|r| f(r)),
         }
     }
 
+    /// `ask`: the results and how many undated documents a date filter left out.
+    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<(Vec<Found>, usize)> {
+        self.with_store(|store| search::ask(store, &self.embedder, question, &req.options, &req.filter))
+    }
+
     pub fn related(&self, req: &RelatedRequest) -> Result<Vec<Found>> {
-        match &self.source {
-            Source::Local(l) => l.with_index(|index| {
-                let allowed = req.search.filter.allowed_rows(index)?;
-                search::related(index, &self.embedder, &req.target, req.same_doc, &req.search.options, allowed.as_ref())
-            }),
-            Source::Server(s) => s.with_remote(|r| Ok(r.related(&self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter)?.0)),
-        }
+        self.with_store(|store| Ok(search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter)?.0))
     }
 
     /// What `semsearch status --json` reports (with `--backend` for a server).
@@ -209,26 +206,9 @@ impl Searcher {
 
     /// A passage with up to `context` passages of its document before and after it.
     pub fn passage(&self, id: &str, context: usize) -> Result<serde_json::Value> {
-        fn shown(before: &[PassageRecord], p: &PassageRecord, after: &[PassageRecord], doc: &DocRecord) -> serde_json::Value {
-            let list = |rs: &[PassageRecord]| serde_json::Value::Array(rs.iter().map(|r| json!(JsonPassage::new(r, doc))).collect());
-            json!({"passage": JsonPassage::new(p, doc), "before": list(before), "after": list(after)})
-        }
-        match &self.source {
-            Source::Local(l) => l.with_index(|index| {
-                let row = index.row_of_id(id)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
-                let p = index.passage(row)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
-                let doc = index.document(&p.record.doc_id)?.ok_or_else(|| Error::damaged(&index.dir, format!("passage {id} has no document")))?;
-                let all = index.passages_of(&doc)?;
-                let at = p.record.ordinal as usize;
-                let before = &all[at.saturating_sub(context).min(all.len())..at.min(all.len())];
-                let after = all.get(at + 1..).unwrap_or(&[]);
-                Ok(shown(before, &p.record, &after[..after.len().min(context)], &doc))
-            }),
-            Source::Server(s) => s.with_remote(|r| {
-                let (before, p, after, doc) = r.passage_in_context(id, context)?;
-                Ok(shown(&before, &p, &after, &doc))
-            }),
-        }
+        let c = self.with_store(|store| store.passage_in_context(id, context))?;
+        let list = |rs: &[PassageRecord]| serde_json::Value::Array(rs.iter().map(|r| json!(JsonPassage::new(r, &c.document))).collect());
+        Ok(json!({"passage": JsonPassage::new(&c.passage, &c.document), "before": list(&c.before), "after": list(&c.after)}))
     }
 }
 

@@ -1,10 +1,10 @@
 //! Filters: which documents a search may return, decided before it runs.
 //!
-//! A filter becomes a set of allowed rows that both sides of the search consult while they search
-//! (the graph walk keeps going until it holds enough allowed rows; the lexical side skips the
-//! others), so `-k` results still come back when enough documents match.
+//! Each store turns a filter into what it searches under (the local index: a set of allowed rows
+//! that both sides consult while they search, the graph walk going on until it holds enough of
+//! them; a server: a condition on the documents), so `-k` results still come back when enough
+//! documents match.
 
-use crate::index::Index;
 use anyhow::{bail, Result};
 use globset::{Glob, GlobMatcher};
 
@@ -21,21 +21,6 @@ pub struct Filter {
     /// `2025`, `2025-03`, `2025-03-06`).
     pub since: Option<String>,
     pub until: Option<String>,
-}
-
-/// The rows a filter allows, and what it left out for want of a date.
-pub struct Allowed {
-    bits: Vec<u64>,
-    /// Documents without a date, left out by `--since`/`--until`.
-    pub undated: usize,
-    /// Documents that pass the filter.
-    pub documents: usize,
-}
-
-impl Allowed {
-    pub fn contains(&self, row: u32) -> bool {
-        self.bits.get(row as usize / 64).is_some_and(|w| w & (1u64 << (row % 64)) != 0)
-    }
 }
 
 enum PathRule {
@@ -94,33 +79,6 @@ impl Filter {
             }
         }
         Ok(())
-    }
-
-    /// The rows that pass, or `None` without a filter (every row passes).
-    pub fn allowed_rows(&self, index: &Index) -> Result<Option<Allowed>> {
-        if self.is_empty() { Ok(None) } else { self.allowed(index).map(Some) }
-    }
-
-    /// The rows of the documents that pass.
-    pub fn allowed(&self, index: &Index) -> Result<Allowed> {
-        let admits = self.admitter()?;
-        let mut bits = vec![0u64; index.rows().div_ceil(64)];
-        let (mut undated, mut documents) = (0, 0);
-        for d in index.documents()? {
-            match admits(&d.doc_id, &d.path, d.date.as_deref()) {
-                Admit::Yes => {}
-                Admit::No => continue,
-                Admit::Undated => {
-                    undated += 1;
-                    continue;
-                }
-            }
-            documents += 1;
-            for r in d.first_row..d.first_row + d.n_passages {
-                bits[r as usize / 64] |= 1u64 << (r % 64);
-            }
-        }
-        Ok(Allowed { bits, undated, documents })
     }
 
     /// The test a document passes (by its id, path and date), for stores that list documents

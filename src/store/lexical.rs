@@ -7,8 +7,6 @@
 //! passage (costing time on a large index) while BM25 gives them almost no weight; on a large
 //! index, passages holding only words common there are not scored (`selection`).
 
-use anyhow::Result;
-
 /// The FTS5 form of a question.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LexicalQuery {
@@ -43,7 +41,7 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// An FTS5 string literal (double quotes doubled inside; words have none, but this is the rule).
-fn literal(s: &str) -> String {
+pub fn literal(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -149,22 +147,20 @@ impl LexicalQuery {
         self.fts.is_some() && self.required.is_empty() && self.words.len() >= 2
     }
 
-    /// Which passages the lexical side scores, on an index where `passages_with(word)` passages
-    /// hold a word: `None`, all that match, when the words match at most `budget` passages together
-    /// (or a required phrase narrows the search already); otherwise the rarest words that stay
-    /// within the budget (at least the rarest one) select the passages, which are ranked by the
-    /// whole query's BM25. Passages holding only the other, common words are not ranked — they
-    /// would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost most to score.
-    pub fn selection(&self, budget: u64, passages_with: &mut dyn FnMut(&str) -> Result<u64>) -> Result<Option<Selection>> {
-        if !self.may_select() {
-            return Ok(None);
+    /// Which passages the lexical side scores, on a store where `counts[i]` passages hold
+    /// `words[i]` (`Retrieval::word_counts`): `None`, all that match, when the words match at most
+    /// `budget` passages together (or a required phrase narrows the search already); otherwise the
+    /// rarest words that stay within the budget (at least the rarest one) select the passages,
+    /// which are ranked by the whole query's BM25. Passages holding only the other, common words are
+    /// not ranked — they would rank low: those words weigh least in BM25 (idf ≈ ln(N / n)) and cost
+    /// most to score.
+    pub fn selection(&self, budget: u64, counts: &[u64]) -> Option<Selection> {
+        if !self.may_select() || counts.len() != self.words.len() {
+            return None;
         }
-        let mut counted: Vec<(u64, usize)> = Vec::with_capacity(self.words.len());
-        for (i, w) in self.words.iter().enumerate() {
-            counted.push((passages_with(&literal(w))?, i));
-        }
+        let mut counted: Vec<(u64, usize)> = counts.iter().copied().zip(0..).collect();
         if counted.iter().map(|c| c.0).sum::<u64>() <= budget {
-            return Ok(None);
+            return None;
         }
         counted.sort();
         let mut keep = vec![false; self.words.len()];
@@ -177,7 +173,7 @@ impl LexicalQuery {
             keep[i] = true;
         }
         let side = |rare: bool| -> Vec<String> { self.words.iter().zip(&keep).filter(|(_, &k)| k == rare).map(|(w, _)| w.clone()).collect() };
-        Ok(Some(Selection { rare: side(true), common: side(false) }))
+        Some(Selection { rare: side(true), common: side(false) })
     }
 
     /// No words to look for.
@@ -216,24 +212,29 @@ mod tests {
     #[test]
     fn on_a_large_index_passages_with_only_common_words_are_not_scored() {
         let q = parse("time people Everbright year");
-        let df = |w: &str| -> Result<u64> {
-            Ok(match w {
-                "\"time\"" => 16_000,
-                "\"people\"" => 3_000,
-                "\"Everbright\"" => 2,
-                _ => 9_000,
-            })
+        let df = |q: &LexicalQuery| -> Vec<u64> {
+            q.words
+                .iter()
+                .map(|w| match w.as_str() {
+                    "time" => 16_000,
+                    "people" => 3_000,
+                    "Everbright" => 2,
+                    _ => 9_000,
+                })
+                .collect()
         };
         // Within the budget: every match is scored. Over it: those of the rarest words that fit,
         // in the question's order.
-        assert_eq!(q.selection(100_000, &mut |w: &str| df(w)).unwrap(), None);
-        let split = q.selection(10_000, &mut |w: &str| df(w)).unwrap().unwrap();
+        assert_eq!(q.selection(100_000, &df(&q)), None);
+        let split = q.selection(10_000, &df(&q)).unwrap();
         assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""people" OR "Everbright""#, r#""time" OR "year""#));
         // Even a word over the budget alone selects when it is the rarest.
-        let split = parse("time year").selection(10, &mut |w: &str| df(w)).unwrap().unwrap();
+        let q = parse("time year");
+        let split = q.selection(10, &df(&q)).unwrap();
         assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""year""#, r#""time""#));
         // A required phrase narrows the search already.
-        assert_eq!(parse(r#""Kenny Ng" time year"#).selection(10, &mut |w: &str| df(w)).unwrap(), None);
+        let q = parse(r#""Kenny Ng" time year"#);
+        assert_eq!(q.selection(10, &df(&q)), None);
     }
 
     /// Whatever a user types, the FTS5 query runs (no syntax error reaches them).
