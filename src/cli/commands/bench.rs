@@ -1,0 +1,51 @@
+//! `semsearch bench DATASET`: retrieval quality, ANN recall and speed on a labeled set.
+
+use crate::cli::args::BenchArgs;
+use crate::cli::config::Config;
+use anyhow::Result;
+use semsearch::ann::HnswParams;
+use std::io::Write;
+
+pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
+    if a.ef.is_empty() || a.ef.contains(&0) {
+        anyhow::bail!("--ef takes positive beam widths, e.g. --ef 16,32,64,128");
+    }
+    let embedder = config.embedder()?;
+    let opts = semsearch::bench::BenchOptions {
+        index: config.index_explicit.clone(),
+        no_chunk: a.no_chunk,
+        exact: a.exact,
+        efs: a.ef,
+        chunking: a.chunking.params(embedder.info().max_tokens),
+        hnsw: HnswParams::default(),
+        run_file: a.run_file,
+        quiet: config.quiet,
+        mode: a.mode,
+        fusion: a.fusion,
+        backend: match a.backend {
+            None => None,
+            Some(url) => {
+                let name = a.collection.clone().unwrap_or_else(|| {
+                    let dataset = a.dataset.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let cut = if a.no_chunk { "_whole".to_string() } else { format!("_{}_{}", a.chunking.max_tokens, a.chunking.overlap) };
+                    let mut c = format!("bench_{}", semsearch::remote::default_collection(std::path::Path::new(&dataset)));
+                    c.truncate(40 - cut.len());
+                    c.push_str(&cut);
+                    c
+                });
+                Some((url, semsearch::remote::collection_name(&name)?))
+            }
+        },
+    };
+    let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        out.write_all(b"\n")?;
+    } else {
+        semsearch::bench::write_human(&mut out, &report)?;
+    }
+    Ok(0)
+}
+

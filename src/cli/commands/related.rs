@@ -1,0 +1,24 @@
+//! `semsearch related ID|PATH:LINE` or `--text TEXT`: passages like a stored one, or like the text.
+
+use super::{print_results, undated_note};
+use crate::cli::args::RelatedArgs;
+use crate::cli::config::Config;
+use anyhow::Result;
+use semsearch::search::{self, Target};
+
+pub fn run(config: &Config, a: RelatedArgs) -> Result<i32> {
+    let target = match (&a.text, &a.target) {
+        (Some(t), _) => Target::Text(t.clone()),
+        (None, Some(t)) => Target::parse(t),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    if !matches!(target, Target::Text(_)) && a.opts.mode != search::Mode::Semantic && !config.quiet {
+        eprintln!("semsearch: note: --mode applies to --text; from a stored passage the search is by its vector (semantic)");
+    }
+    let filter = a.opts.filter();
+    filter.check()?;
+    let (embedder, store) = config.store(&a.opts.server)?;
+    let (found, undated) = search::related(&*store, &embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
+    undated_note(undated, config.quiet);
+    print_results(&found, a.opts.json)
+}

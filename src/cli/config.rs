@@ -1,0 +1,104 @@
+//! `Config`: the global flags and the environment, read once, as the commands take them.
+
+use super::args::{BackendArgs, Cli};
+use anyhow::Result;
+use semsearch::embed::Embedder;
+use semsearch::index::{self, Index};
+use semsearch::model::{ModelInfo, ModelLocation};
+use semsearch::store::Store;
+use std::path::PathBuf;
+
+/// The high-level configuration commands run with.
+pub struct Config {
+    pub index_dir: PathBuf,
+    /// The index directory only when given (`bench` uses a temporary one otherwise).
+    pub index_explicit: Option<PathBuf>,
+    pub model: ModelLocation,
+    pub quiet: bool,
+    pub env: semsearch::settings::EnvSettings,
+}
+
+impl Config {
+    pub fn from_cli(cli: &Cli) -> Result<Config> {
+        Ok(Config {
+            index_dir: cli.index.clone().unwrap_or_else(discover_index),
+            index_explicit: cli.index.clone(),
+            model: ModelLocation::resolve(cli.model.as_deref())?,
+            quiet: cli.quiet,
+            env: semsearch::settings::EnvSettings::from_env()?,
+        })
+    }
+
+    pub fn embedder(&self) -> Result<Embedder> {
+        self.ensure_model()?;
+        self.load_embedder(&ModelInfo::read(&self.model)?)
+    }
+
+    pub fn ensure_model(&self) -> Result<()> {
+        self.model.ensure_with(Some(&self.env.python), self.quiet)
+    }
+
+    pub fn load_embedder(&self, info: &ModelInfo) -> Result<Embedder> {
+        Embedder::load_with(info, self.env.engine, self.env.batch_tokens)
+    }
+
+    /// The model and the index, loaded side by side (a cold `ask` spends most of its start in
+    /// the two, and neither needs the other: opening the index needs only the model's identity).
+    pub fn embedder_and_index(&self) -> Result<(Embedder, Index)> {
+        self.ensure_model()?;
+        let info = ModelInfo::read(&self.model)?;
+        let (embedder, index) = rayon::join(|| self.load_embedder(&info), || Index::open(&self.index_dir, &info));
+        Ok((embedder?, index?))
+    }
+
+    /// The collection `--collection` names (checked), or the index directory's.
+    pub fn collection(&self, given: Option<&str>) -> Result<String> {
+        match given {
+            Some(c) => semsearch::remote::collection_name(c),
+            None => Ok(semsearch::remote::default_collection(&self.index_dir)),
+        }
+    }
+
+    /// The model, and where to search: the `--backend` server's collection connected, or the
+    /// local index.
+    pub fn store(&self, b: &BackendArgs) -> Result<(Embedder, Box<dyn Store>)> {
+        match &b.backend {
+            Some(url) => {
+                let embedder = self.embedder()?;
+                let remote = semsearch::remote::Remote::open(url, &self.collection(b.collection.as_deref())?, embedder.info())?;
+                Ok((embedder, Box::new(remote)))
+            }
+            None => {
+                let (embedder, index) = self.embedder_and_index()?;
+                Ok((embedder, Box::new(index)))
+            }
+        }
+    }
+
+    /// The model and the index (or the `--backend` server's collection) kept warm for `serve`
+    /// and `mcp`.
+    pub fn searcher(&self, b: &BackendArgs) -> Result<semsearch::serve::Searcher> {
+        self.ensure_model()?;
+        let info = ModelInfo::read(&self.model)?;
+        match &b.backend {
+            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection(b.collection.as_deref())?, &info, self.load_embedder(&info)?),
+            None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?),
+        }
+    }
+}
+
+/// The index when `--index` is not given: the nearest `.semsearch` holding an index in the current
+/// folder or above it, as git finds `.git` (so `ask` works from a subfolder of a notes folder), else
+/// `.semsearch` here (where `index` creates one).
+pub fn discover_index() -> PathBuf {
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join(index::DEFAULT_DIR);
+            if candidate.join("meta.json").is_file() {
+                return if dir == cwd { PathBuf::from(index::DEFAULT_DIR) } else { candidate };
+            }
+        }
+    }
+    PathBuf::from(index::DEFAULT_DIR)
+}
+
