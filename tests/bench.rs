@@ -1,7 +1,7 @@
 //! `bench` end to end: on the small labeled set in tests/fixtures/news-qa (made from the sample
 //! articles), and on the shared labeled sets where ../shared/data is present.
 
-mod common;
+use crate::common;
 
 use common::shared;
 use predicates::prelude::*;

@@ -2,7 +2,7 @@
 //! passage; no passage exceeds its budget (so never the model window); line ranges point at the
 //! lines that hold the passage.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use semsearch::chunk::{ChunkParams, Chunker};

@@ -1,7 +1,7 @@
 //! The built binary on the sample corpus: questions and their expected passages, `related`,
 //! `embed`, and bad input (errors name the file and line, exit 2, nothing corrupted).
 
-mod common;
+use crate::common;
 
 use common::{json_lines, sample_corpus, semsearch};
 use predicates::prelude::*;

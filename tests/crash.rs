@@ -2,7 +2,7 @@
 //! before the run or as after it, and a follow-up `index` completes with no passage lost or
 //! duplicated.
 
-mod common;
+use crate::common;
 
 use common::{copy_dir, json_lines, sample_corpus, semsearch};
 use std::path::Path;

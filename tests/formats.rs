@@ -1,7 +1,7 @@
 //! Formats as a reader sees them, end to end with the real model: Markdown headings and front
 //! matter, saved web pages with their boilerplate, hostile HTML, JSONL metadata, shell completions.
 
-mod common;
+use crate::common;
 use common::{analyst_folder, json_lines, ok_stdout, repo, semsearch};
 use std::path::{Path, PathBuf};
 

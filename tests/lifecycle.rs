@@ -2,7 +2,7 @@
 //! from the folder that holds the index, under every spelling of that folder), and a run that
 //! cannot open the index for a reason other than damage (too few open files) changing nothing.
 
-mod common;
+use crate::common;
 
 use common::{json_lines, model_location, ok_stdout};
 use std::path::Path;

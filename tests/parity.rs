@@ -3,7 +3,7 @@
 //! from ../shared/reference). Texts include ones longer than the 256-token window, empty text, scripts
 //! other than Latin, emoji and markup.
 
-mod common;
+use crate::common;
 
 use semsearch::embed::{Embedder, EngineKind};
 

@@ -2,7 +2,7 @@
 //! `common::pg`): the sample articles pushed, searched through the server, pushed again after
 //! changes; refusals and connection errors.
 
-mod common;
+use crate::common;
 use common::pg::PgServer;
 use common::{json_lines, ok_stdout, sample_corpus, semsearch};
 use std::path::{Path, PathBuf};

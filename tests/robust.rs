@@ -3,7 +3,7 @@
 //! hostile input that warns instead of failing, and a disk that fills during `index` or
 //! `model fetch` (a real one: a small tmpfs, which needs root, as CI has).
 
-mod common;
+use crate::common;
 
 use common::{json_lines, sample_corpus, semsearch};
 use predicates::prelude::*;

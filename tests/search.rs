@@ -1,7 +1,7 @@
 //! Lexical and hybrid search on the real model and the sample articles: names the embedding cannot
 //! place, FTS5 syntax in questions, quoted phrases, the per-side ranks in `--json`.
 
-mod common;
+use crate::common;
 use common::{json_lines, ok_stdout, sample_corpus, semsearch};
 use std::path::{Path, PathBuf};
 

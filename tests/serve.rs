@@ -1,7 +1,7 @@
 //! `semsearch serve` end to end: the real binary on a free loopback port over a real index of the
 //! sample articles, called over HTTP like any client would.
 
-mod common;
+use crate::common;
 use common::http::{McpClient, Server};
 use common::{json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
 use serde_json::Value;
