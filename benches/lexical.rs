@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use semsearch::index::{DocRecord, PassageRecord, PassageStore};
-use semsearch::search::lexical::{parse, SCORED_BUDGET};
+use semsearch::search::lexical::{literal, parse, SCORED_BUDGET};
 
 const PASSAGES: u32 = 200_000;
 
@@ -81,14 +81,15 @@ fn bench(c: &mut Criterion) {
     ] {
         let q = parse(question);
         let fts = q.fts.clone().unwrap();
-        let within = q.selection(SCORED_BUDGET, &mut |w: &str| s.lexical_count(w)).unwrap();
+        let counts = |q: &semsearch::search::LexicalQuery| -> Vec<u64> { q.words.iter().map(|w| s.lexical_count(&literal(w)).unwrap()).collect() };
+        let within = q.selection(SCORED_BUDGET, &counts(&q));
         eprintln!("{name}: {fts} — scored within {within:?}");
         g.bench_function(format!("{name}/every_match_scored"), |b| b.iter(|| s.lexical(&fts, 100, &all).unwrap()));
         // The selection chosen (word counts) and its passages scored: what hybrid search then
         // also takes the semantic candidates' BM25 from.
         g.bench_function(format!("{name}/selection_scored"), |b| {
             b.iter(|| {
-                let within = q.selection(SCORED_BUDGET, &mut |w: &str| s.lexical_count(w)).unwrap().unwrap();
+                let within = q.selection(SCORED_BUDGET, &counts(&q)).unwrap();
                 s.lexical_selected(&within).unwrap()
             })
         });

@@ -88,6 +88,8 @@ impl Lanes for Portable {
         Portable([0.0; 8])
     }
     #[inline(always)]
+    // Three arrays indexed alike read clearer as one index than as zipped iterators.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn madd(self, a: Self, b: Self) -> Self {
         let mut r = self.0;
         for i in 0..8 {

@@ -223,11 +223,9 @@ fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32) {
     }
     *gap = Gap::None;
     // A code block's text holds its own line breaks: each byte after one is on the next line.
-    let mut l = line;
-    for piece in s.split_inclusive('\n') {
+    for (l, piece) in (line..).zip(s.split_inclusive('\n')) {
         out.text.push_str(piece);
         out.line_of.extend(std::iter::repeat_n(l, piece.len()));
-        l += 1;
     }
 }
 
