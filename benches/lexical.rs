@@ -75,10 +75,9 @@ fn bench(c: &mut Criterion) {
     let all = |_: u32| true;
     let mut g = c.benchmark_group("lexical_200k");
     g.sample_size(20);
-    for (name, question) in [
-        ("common_words", "What did the company say about its plans for the year?"),
-        ("names", "What did Kenny Ng of Everbright Securities say about Alibaba?"),
-    ] {
+    for (name, question) in
+        [("common_words", "What did the company say about its plans for the year?"), ("names", "What did Kenny Ng of Everbright Securities say about Alibaba?")]
+    {
         let q = parse(question);
         let fts = q.fts.clone().unwrap();
         let counts = |q: &semsearch::search::LexicalQuery| -> Vec<u64> { q.words.iter().map(|w| s.lexical_count(&literal(w)).unwrap()).collect() };

@@ -49,7 +49,8 @@ fn main() {
             hit += res.iter().filter(|h| truth.contains(&h.row)).count();
         }
         lat.sort_by(f64::total_cmp);
-        sweep.push(serde_json::json!({"ef": ef, "recall@10": hit as f64 / (nq * 10) as f64, "search_p50_us": lat[nq / 2], "search_p95_us": lat[nq * 95 / 100]}));
+        sweep
+            .push(serde_json::json!({"ef": ef, "recall@10": hit as f64 / (nq * 10) as f64, "search_p50_us": lat[nq / 2], "search_p95_us": lat[nq * 95 / 100]}));
     }
     println!(
         "{}",

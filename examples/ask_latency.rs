@@ -7,10 +7,10 @@
 //! queries against its ground truth: recall@10 and latency at ef=64, over every segment.
 //!
 //! Usage: cargo run --release --example ask_latency -- INDEX_DIR [SYNTH_DIR]
+use semsearch::ann::Hit;
 use semsearch::embed::Embedder;
 use semsearch::index::Index;
 use semsearch::model::{ModelInfo, ModelLocation};
-use semsearch::ann::Hit;
 use semsearch::search::{self, Strategy};
 use semsearch::store::{Scope, Store, Walk};
 use std::time::Instant;

@@ -24,13 +24,8 @@ fn main() -> anyhow::Result<()> {
     let loc = ModelLocation::resolve(std::env::var_os("SEMSEARCH_MODEL_DIR").map(std::path::PathBuf::from).as_deref())?;
     let info = ModelInfo::read(&loc)?;
     let embedder = Embedder::load_engine(&info, kind)?;
-    let real_tokens: usize = embedder
-        .tokenizer()
-        .encode_batch(texts.clone(), true)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .iter()
-        .map(|e| e.get_ids().len())
-        .sum();
+    let real_tokens: usize =
+        embedder.tokenizer().encode_batch(texts.clone(), true).map_err(|e| anyhow::anyhow!("{e}"))?.iter().map(|e| e.get_ids().len()).sum();
     let t = std::time::Instant::now();
     let v = embedder.embed(&texts, &mut |_| {})?;
     let s = t.elapsed().as_secs_f64();

@@ -1,12 +1,12 @@
 //! Bench: index a labeled set, run its queries, and report quality, ANN recall, speed and size.
 
+use crate::ann::Hit;
 use crate::chunk::ChunkParams;
 use crate::embed::Embedder;
 use crate::eval::{self, Run};
 use crate::index::{Index, Meta};
 use crate::indexer::{self, BuildOptions, InMemory};
 use crate::ingest;
-use crate::ann::Hit;
 use crate::search::{self, Strategy};
 use crate::store::{Candidates, Filter, LexicalQuery, Scope, Store, Walk};
 use anyhow::{Context, Result};
@@ -85,9 +85,8 @@ fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Valu
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let dim = embedder.dimensions();
-    let cos: Vec<f64> = (0..pairs.len())
-        .map(|i| crate::ann::dot(&v[2 * i * dim..(2 * i + 1) * dim], &v[(2 * i + 1) * dim..(2 * i + 2) * dim]) as f64)
-        .collect();
+    let cos: Vec<f64> =
+        (0..pairs.len()).map(|i| crate::ann::dot(&v[2 * i * dim..(2 * i + 1) * dim], &v[(2 * i + 1) * dim..(2 * i + 2) * dim]) as f64).collect();
     let gold: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     Ok(json!({
         "dataset": path.parent().unwrap_or(path).display().to_string(),
@@ -116,7 +115,14 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     report.insert("dataset".into(), json!(dataset.display().to_string()));
     report.insert("kind".into(), json!("retrieval"));
     report.insert("model".into(), json!(embedder.info().name));
-    report.insert("chunking".into(), json!(if opts.no_chunk { "none (whole documents, title + text)".to_string() } else { format!("{} tokens, overlap {}", opts.chunking.max_tokens, opts.chunking.overlap_tokens) }));
+    report.insert(
+        "chunking".into(),
+        json!(if opts.no_chunk {
+            "none (whole documents, title + text)".to_string()
+        } else {
+            format!("{} tokens, overlap {}", opts.chunking.max_tokens, opts.chunking.overlap_tokens)
+        }),
+    );
     let default_ef = opts.hnsw.ef_search;
     let quality_ef = if opts.efs.contains(&default_ef) { default_ef } else { opts.efs[0] };
     report.insert("search".into(), json!(if opts.exact { "exact".to_string() } else { format!("hnsw ef={quality_ef}") }));
@@ -133,7 +139,11 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             anyhow::bail!(
                 "{}: this index was built with other chunking ({}); give another --index, or the same options",
                 dir.display(),
-                if m.chunking.whole_documents { "--no-chunk".to_string() } else { format!("--max-tokens {} --overlap {}", m.chunking.max_tokens, m.chunking.overlap_tokens) }
+                if m.chunking.whole_documents {
+                    "--no-chunk".to_string()
+                } else {
+                    format!("--max-tokens {} --overlap {}", m.chunking.max_tokens, m.chunking.overlap_tokens)
+                }
             );
         }
     }

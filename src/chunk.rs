@@ -149,8 +149,7 @@ impl Chunker {
                 if over || (new_paragraph && cur_tokens >= budget / 2) {
                     close(&cur, cur_tokens, &mut chunks);
                     let last = cur[cur.len() - 1];
-                    let carry = !new_paragraph && cur.len() > 1 && last.tokens <= self.params.overlap_tokens
-                        && last.tokens + u.tokens <= budget;
+                    let carry = !new_paragraph && cur.len() > 1 && last.tokens <= self.params.overlap_tokens && last.tokens + u.tokens <= budget;
                     cur.clear();
                     cur_tokens = 0;
                     if carry {

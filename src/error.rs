@@ -15,7 +15,9 @@ pub enum Error {
     #[error("{path}: index format version {version} was written by an older semsearch; re-run `semsearch index` to rebuild it")]
     OlderFormat { path: PathBuf, version: u64 },
     /// Written by a newer semsearch: never touched.
-    #[error("{path}: index format version {version}, this semsearch reads version {supported}; use a newer semsearch, or delete {dir} and re-run `semsearch index`")]
+    #[error(
+        "{path}: index format version {version}, this semsearch reads version {supported}; use a newer semsearch, or delete {dir} and re-run `semsearch index`"
+    )]
     NewerFormat { path: PathBuf, dir: PathBuf, version: u64, supported: u32 },
     #[error("no index in {dir}; build one with `semsearch index PATH...` (or pass --index DIR)")]
     NoIndex { dir: PathBuf },

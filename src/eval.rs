@@ -26,9 +26,7 @@ pub struct BeirSet {
 }
 
 fn read_lines(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| {
-        format!("cannot read {}; a BEIR set needs corpus.jsonl, queries.jsonl and qrels/test.tsv", path.display())
-    })
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}; a BEIR set needs corpus.jsonl, queries.jsonl and qrels/test.tsv", path.display()))
 }
 
 /// Reads `queries.jsonl` and `qrels/test.tsv`, and checks that every qrel names a known query and a
@@ -43,8 +41,7 @@ pub fn load_beir(dir: &Path) -> Result<BeirSet> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON ({e})", corpus_path.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON ({e})", corpus_path.display(), i + 1))?;
         match v.get("_id") {
             Some(serde_json::Value::String(s)) => doc_ids.insert(s.clone()),
             Some(serde_json::Value::Number(n)) => doc_ids.insert(n.to_string()),
@@ -56,8 +53,7 @@ pub fn load_beir(dir: &Path) -> Result<BeirSet> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON ({e})", qpath.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}:{}: invalid JSON ({e})", qpath.display(), i + 1))?;
         let id = match v.get("_id") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -107,12 +103,7 @@ pub fn ranked(results: &[(String, f32)]) -> Vec<(String, f32)> {
 }
 
 pub fn ndcg_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) -> f64 {
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, (d, _))| rel.get(d).copied().unwrap_or(0).max(0) as f64 / (i as f64 + 2.0).log2())
-        .sum();
+    let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, (d, _))| rel.get(d).copied().unwrap_or(0).max(0) as f64 / (i as f64 + 2.0).log2()).sum();
     let mut ideal: Vec<i32> = rel.values().copied().filter(|&g| g > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
     let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &g)| g as f64 / (i as f64 + 2.0).log2()).sum();

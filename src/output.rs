@@ -128,20 +128,11 @@ pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
     out.flush()
 }
 
-
 pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io::Result<()> {
-    let (bold, dim, green, yellow, reset) = if color {
-        ("\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[1;33m", "\x1b[0m")
-    } else {
-        ("", "", "", "", "")
-    };
+    let (bold, dim, green, yellow, reset) = if color { ("\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[1;33m", "\x1b[0m") } else { ("", "", "", "", "") };
     for f in found {
         let r = &f.passage.record;
-        let lines = if r.line_start == r.line_end {
-            format!("{}", r.line_start)
-        } else {
-            format!("{}-{}", r.line_start, r.line_end)
-        };
+        let lines = if r.line_start == r.line_end { format!("{}", r.line_start) } else { format!("{}-{}", r.line_start, r.line_end) };
         writeln!(out, "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  id {}{reset}", f.rank, f.passage.path, lines, f.score, r.id)?;
         // The section path starts with the title where the document has headings.
         let heading = if r.section.is_empty() { &f.passage.title } else { &r.section };
@@ -266,4 +257,3 @@ pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64)
     }
     Ok(())
 }
-

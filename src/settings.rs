@@ -36,13 +36,7 @@ impl EnvSettings {
     }
 
     pub fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Result<EnvSettings> {
-        let mut s = EnvSettings {
-            engine: EngineKind::Packed,
-            simd_cap: Simd::Avx512,
-            batch_tokens: None,
-            python: "python3".into(),
-            unknown: Vec::new(),
-        };
+        let mut s = EnvSettings { engine: EngineKind::Packed, simd_cap: Simd::Avx512, batch_tokens: None, python: "python3".into(), unknown: Vec::new() };
         let usage = |name: &str, value: &str, want: &str| Error::Usage(format!("{name}={value}: {want}"));
         for (name, value) in vars {
             if !name.starts_with("SEMSEARCH_") {

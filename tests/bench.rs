@@ -34,9 +34,24 @@ fn bench_on_fixture_reports_every_figure() {
     assert_eq!(r["documents"], 31);
     assert_eq!(r["queries"], 10);
     for key in [
-        "ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100", "ann_recall@10",
-        "query_p50_ms", "query_p95_ms", "query_p99_ms", "query_embed_p50_ms", "query_search_p50_ms",
-        "passages_per_s", "tokens_per_s", "index_build_ms", "peak_rss_bytes", "index_size_bytes",
+        "ndcg@10",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "recall@100",
+        "mrr@10",
+        "map@100",
+        "ann_recall@10",
+        "query_p50_ms",
+        "query_p95_ms",
+        "query_p99_ms",
+        "query_embed_p50_ms",
+        "query_search_p50_ms",
+        "passages_per_s",
+        "tokens_per_s",
+        "index_build_ms",
+        "peak_rss_bytes",
+        "index_size_bytes",
     ] {
         assert!(r[key].is_number(), "{key} missing: {r}");
     }
@@ -56,8 +71,14 @@ fn bench_on_fixture_reports_every_figure() {
     assert_eq!(lines[0][3], "1");
     // The report's MRR@10 agrees with the run file.
     let qrels = std::fs::read_to_string(fixture().join("qrels/test.tsv")).unwrap();
-    let relevant: std::collections::HashSet<(String, String)> =
-        qrels.lines().skip(1).map(|l| { let f: Vec<&str> = l.split('\t').collect(); (f[0].to_string(), f[1].to_string()) }).collect();
+    let relevant: std::collections::HashSet<(String, String)> = qrels
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect();
     let mut mrr = 0.0;
     for q in 1..=10 {
         let qid = format!("q{q}");

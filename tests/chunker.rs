@@ -67,18 +67,15 @@ fn word() -> impl Strategy<Value = String> {
 }
 
 fn sentence() -> impl Strategy<Value = String> {
-    (prop::collection::vec(word(), 1..40), prop_oneof![Just("."), Just("?"), Just("!"), Just("")])
-        .prop_map(|(w, end)| format!("{}{end}", w.join(" ")))
+    (prop::collection::vec(word(), 1..40), prop_oneof![Just("."), Just("?"), Just("!"), Just("")]).prop_map(|(w, end)| format!("{}{end}", w.join(" ")))
 }
 
 fn paragraph() -> impl Strategy<Value = String> {
-    (prop::collection::vec(sentence(), 1..8), prop_oneof![Just(" "), Just("\n"), Just("  ")])
-        .prop_map(|(s, sep)| s.join(sep))
+    (prop::collection::vec(sentence(), 1..8), prop_oneof![Just(" "), Just("\n"), Just("  ")]).prop_map(|(s, sep)| s.join(sep))
 }
 
 fn document() -> impl Strategy<Value = String> {
-    (prop::collection::vec(paragraph(), 1..8), prop_oneof![Just("\n\n"), Just("\n\n\n"), Just("\r\n\r\n"), Just("\n \n")])
-        .prop_map(|(p, sep)| p.join(sep))
+    (prop::collection::vec(paragraph(), 1..8), prop_oneof![Just("\n\n"), Just("\n\n\n"), Just("\r\n\r\n"), Just("\n \n")]).prop_map(|(p, sep)| p.join(sep))
 }
 
 proptest! {
@@ -166,11 +163,8 @@ fn passages_stay_inside_sections_and_fit_with_their_prefix() {
     let second = text.find("The second").unwrap();
     let third = text.find("The third").unwrap();
     let mut d = doc(&text);
-    d.sections = vec![
-        (0, "Markets".into()),
-        (second, "Markets › A much longer heading about energy prices in the winter".into()),
-        (third, "Markets › Outlook".into()),
-    ];
+    d.sections =
+        vec![(0, "Markets".into()), (second, "Markets › A much longer heading about energy prices in the winter".into()), (third, "Markets › Outlook".into())];
     let chunks = c.chunk(&d).unwrap();
     assert!(chunks.len() >= 3);
     for ch in &chunks {

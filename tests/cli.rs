@@ -82,7 +82,9 @@ fn human_output_shows_path_line_and_answer() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("1. news/alibaba-ai-investment.txt:"))
-        .stdout(predicate::str::contains("> Alibaba Group Holding Ltd., co-founded by Chinese entrepreneur Jack Ma, on Monday pledged to invest US$52.4 billion"));
+        .stdout(predicate::str::contains(
+            "> Alibaba Group Holding Ltd., co-founded by Chinese entrepreneur Jack Ma, on Monday pledged to invest US$52.4 billion",
+        ));
 }
 
 #[test]
@@ -139,10 +141,7 @@ fn rel_first_id(id: &str) -> serde_json::Value {
 
 #[test]
 fn related_text_finds_matching_brief() {
-    let out = semsearch(sample_index())
-        .args(["related", "--text", "Liang meets the Chinese president at a summit", "--json", "-k", "1"])
-        .output()
-        .unwrap();
+    let out = semsearch(sample_index()).args(["related", "--text", "Liang meets the Chinese president at a summit", "--json", "-k", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let rel = json_lines(&out.stdout);
     assert!(rel[0]["text"].as_str().unwrap().contains("Liang Wenfeng"), "{}", rel[0]["text"]);
@@ -191,11 +190,8 @@ fn every_simd_path_gives_reference_embeddings_and_answers() {
             worst = worst.min(cos);
         }
         assert!(worst >= 0.9999, "{level}: min cosine {worst} over {} texts", refs.len());
-        let out = semsearch(sample_index())
-            .env("SEMSEARCH_SIMD", level)
-            .args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"])
-            .output()
-            .unwrap();
+        let out =
+            semsearch(sample_index()).env("SEMSEARCH_SIMD", level).args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         answers.push(json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>());
     }
@@ -281,11 +277,7 @@ fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let index = dir.path().join("idx");
 
-    semsearch(&index)
-        .args(["index", "no/such/dir"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no/such/dir: no such file or directory"));
+    semsearch(&index).args(["index", "no/such/dir"]).assert().code(2).stderr(predicate::str::contains("no/such/dir: no such file or directory"));
 
     let bins = dir.path().join("bins");
     std::fs::create_dir_all(&bins).unwrap();
@@ -319,12 +311,7 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(std::fs::read(index.join("meta.json")).unwrap(), meta_before);
     semsearch(&index).args(["ask", "Alibaba", "-k", "1"]).assert().code(0);
     // Without --strict the bad line is a warning naming file and line; the good record is indexed.
-    semsearch(&index)
-        .arg("index")
-        .arg(&bad)
-        .assert()
-        .code(0)
-        .stderr(predicate::str::contains("bad.jsonl:2: skipped: invalid JSON"));
+    semsearch(&index).arg("index").arg(&bad).assert().code(0).stderr(predicate::str::contains("bad.jsonl:2: skipped: invalid JSON"));
     semsearch(&index).args(["status", "--json"]).assert().stdout(predicate::str::contains("\"documents\":13"));
 
     semsearch(&index).args(["ask", ""]).assert().code(2).stderr(predicate::str::contains("question is empty"));
@@ -352,11 +339,7 @@ fn index_from_another_model_is_refused() {
     std::fs::write(&meta_path, m.to_json()).unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
     for args in [vec!["ask", "Alibaba"], vec!["index", corpus.to_str().unwrap()]] {
-        semsearch(&index)
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("was built with model other-model"));
+        semsearch(&index).args(&args).assert().code(2).stderr(predicate::str::contains("was built with model other-model"));
     }
     meta["format_version"] = 99.into();
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
@@ -396,11 +379,7 @@ fn killed_index_run_leaves_previous_index_usable() {
     let after_state = common::ok_stdout(semsearch(&finished).args(["ask", "shipping routes and port numbers", "--json"]));
     assert_ne!(after_state, before, "the big input changes the answers, so the two states are told apart");
     for delay_ms in [150u64, 400, 900] {
-        let mut child = common::spawn_semsearch(&index)
-            .args(["-q", "index"])
-            .arg(&big)
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_semsearch(&index).args(["-q", "index"]).arg(&big).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let status = child.wait().unwrap();
@@ -446,7 +425,9 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
                 .assert()
                 .code(2)
                 .stdout(predicate::str::is_empty())
-                .stderr(predicate::str::contains(name.as_str()).and(predicate::str::contains("damaged")).and(predicate::str::contains("re-run `semsearch index`")))
+                .stderr(
+                    predicate::str::contains(name.as_str()).and(predicate::str::contains("damaged")).and(predicate::str::contains("re-run `semsearch index`")),
+                )
                 .stderr(predicate::str::contains("panicked").not());
         }
         std::fs::write(&f, &bytes).unwrap();
@@ -497,7 +478,10 @@ fn status_predicts_what_index_does() {
     };
     let s = status(&[]);
     assert_eq!(s["documents"], 12);
-    assert_eq!(s["passages"].as_u64(), Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100", "--per-doc", "0", "--no-fold"]))).len() as u64));
+    assert_eq!(
+        s["passages"].as_u64(),
+        Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100", "--per-doc", "0", "--no-fold"]))).len() as u64)
+    );
     assert_eq!(s["model"]["name"], "all-MiniLM-L6-v2");
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
 
@@ -534,14 +518,7 @@ fn concurrent_index_runs_take_turns() {
     let para: String = (0..1000).map(|i| format!("Paragraph {i} is about freight trains and depot number {i}.\n\n")).collect();
     std::fs::write(&big, para).unwrap();
     let index = dir.path().join("idx");
-    let spawn = |path: &Path| {
-        common::spawn_semsearch(&index)
-            .arg("index")
-            .arg(path)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |path: &Path| common::spawn_semsearch(&index).arg("index").arg(path).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let first = spawn(&big);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let second = spawn(&corpus);
@@ -608,8 +585,7 @@ fn small_cli_gaps_a_new_user_hits() {
     std::fs::write(notes.join(".gitignore"), "private.txt\n").unwrap();
     std::fs::write(notes.join("private.txt"), "My private note about the salary negotiation.\n").unwrap();
     std::fs::write(notes.join("public.txt"), "A public note about the tram timetable.\n").unwrap();
-    let s: serde_json::Value =
-        serde_json::from_slice(&common::ok_stdout(semsearch(&index).args(["index", "--json"]).arg(&notes))).unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&common::ok_stdout(semsearch(&index).args(["index", "--json"]).arg(&notes))).unwrap();
     assert_eq!(s["documents"], 1, "{s}");
     let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "salary negotiation", "--json", "-k", "5"])));
     assert!(hits.iter().all(|h| h["path"].as_str().unwrap().ends_with("public.txt")), "{hits:?}");

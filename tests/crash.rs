@@ -53,11 +53,7 @@ fn sigkill_at_twenty_points_never_leaves_a_half_index() {
         // some land after the commit even when a loaded machine makes this run slower than that one.
         let fraction = if point < 16 { point as f64 / 16.0 } else { [1.25, 1.5, 2.0, 3.0][point as usize - 16] };
         let delay = full.mul_f64(fraction);
-        let mut child = common::spawn_semsearch(&index)
-            .args(["-q", "index"])
-            .arg(&briefs)
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_semsearch(&index).args(["-q", "index"]).arg(&briefs).spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
@@ -77,8 +73,7 @@ fn sigkill_at_twenty_points_never_leaves_a_half_index() {
         assert_eq!(answers(&index), after_answers);
         // No leftovers of the killed run beyond the kept previous generation (verified.json, the
         // cache of files already checked, is not part of a generation).
-        let names: Vec<String> =
-            std::fs::read_dir(&index).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&index).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         let files = names.iter().filter(|n| n.as_str() != "verified.json").count();
         assert!(files <= 8, "kill at {delay:?}: {files} files in the index directory: {names:?}");
         assert!(!names.iter().any(|n| n.contains(".tmp")), "kill at {delay:?}: temporary files left: {names:?}");

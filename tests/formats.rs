@@ -72,9 +72,23 @@ fn web_pages_index_only_their_article() {
     let pages: Vec<_> = all_passages(&index).into_iter().filter(|p| p["path"].as_str().unwrap().ends_with(".html")).collect();
     assert!(pages.len() >= 4, "{pages:?}");
     let boilerplate = [
-        "cookies", "Accept all", "Manage preferences", "Most read", "Celebrity chef", "Lottery winner", "Subscribe",
-        "All rights reserved", "Terms and conditions", "Sign in", "Newsletters", "Related stories", "Airport parking",
-        "Advertise", "dataLayer", "position: fixed", "Coastal Times",
+        "cookies",
+        "Accept all",
+        "Manage preferences",
+        "Most read",
+        "Celebrity chef",
+        "Lottery winner",
+        "Subscribe",
+        "All rights reserved",
+        "Terms and conditions",
+        "Sign in",
+        "Newsletters",
+        "Related stories",
+        "Airport parking",
+        "Advertise",
+        "dataLayer",
+        "position: fixed",
+        "Coastal Times",
     ];
     for p in &pages {
         let text = p["text"].as_str().unwrap();

@@ -53,8 +53,7 @@ fn notes_folder_index_dot_sees_deletes_renames_and_changes_under_every_spelling(
         let status = summary(in_folder(&notes).args(["status", "--json", &arg]));
         assert_eq!(status["would"]["removed"], serde_json::json!(["bees.txt", "lighthouse.txt"]), "{spelling}: {status}");
         let s = summary(in_folder(&notes).args(["index", "--json", &arg]));
-        let counts = ["documents_removed", "documents_renamed", "documents_updated", "documents_unchanged", "documents_added"]
-            .map(|k| s[k].as_u64().unwrap());
+        let counts = ["documents_removed", "documents_renamed", "documents_updated", "documents_unchanged", "documents_added"].map(|k| s[k].as_u64().unwrap());
         assert_eq!(counts, [1, 1, 1, 1, 0], "{spelling}: {s}");
         assert_eq!(s["passages_embedded"], 1, "{spelling}: only the changed note is embedded");
         assert_eq!(s["documents"], 3);

@@ -73,7 +73,8 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
     assert_eq!(pg.sql("SELECT value FROM news_meta WHERE key = 'model'"), "all-MiniLM-L6-v2");
 
     // status --backend: the collection's counts.
-    let status: serde_json::Value = serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &url, "--collection", "news"]))).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &url, "--collection", "news"]))).unwrap();
     assert_eq!((status["documents"].as_u64(), status["passages"].as_u64(), status["generation"].as_u64()), (Some(12), Some(19), Some(1)), "{status}");
     assert_eq!(status["model"]["name"], "all-MiniLM-L6-v2");
 
@@ -98,10 +99,10 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
     assert_eq!((narrowed.len(), &narrowed[0]["doc_id"]), (1, &serde_json::Value::from("news/news-briefs.txt:3")));
     let top = &ask_json(&index, &[], QUESTIONS[0])[0];
     let (id, path, line) = (top["id"].as_str().unwrap(), top["path"].as_str().unwrap(), top["line_start"].to_string());
-    for target in [vec![id.to_string()], vec![format!("{path}:{line}")], vec!["--text".into(), "chatbots in hospitals".into()], vec!["--same-doc".into(), id.to_string()]] {
-        let related = |extra: &[&str]| {
-            json_lines(&ok_stdout(semsearch(&index).args(["related", "--json", "-k", "4"]).args(extra).args(&target)))
-        };
+    for target in
+        [vec![id.to_string()], vec![format!("{path}:{line}")], vec!["--text".into(), "chatbots in hospitals".into()], vec!["--same-doc".into(), id.to_string()]]
+    {
+        let related = |extra: &[&str]| json_lines(&ok_stdout(semsearch(&index).args(["related", "--json", "-k", "4"]).args(extra).args(&target)));
         let there = related(&remote);
         assert_eq!(there, related(&[]), "{target:?}");
         assert!(!there.is_empty(), "{target:?}");
@@ -300,7 +301,12 @@ fn tls_is_negotiated_and_certificates_checked_as_libpq_does() {
     let tls = pg.tls_dir();
     let with = |query: &str| format!("{}?{query}", pg.url());
     let ask = |url: &str| {
-        let out = semsearch(&index).env_remove("PGSSLMODE").env_remove("PGSSLROOTCERT").args(["ask", "x", "--collection", "news", "--backend", url]).output().unwrap();
+        let out = semsearch(&index)
+            .env_remove("PGSSLMODE")
+            .env_remove("PGSSLROOTCERT")
+            .args(["ask", "x", "--collection", "news", "--backend", url])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(2), "{url}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{url}: {err}");
@@ -394,7 +400,11 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     assert_eq!((s["collection"].as_str(), s["documents"].as_u64()), (Some("news"), local.get("/api/status").1["documents"].as_u64()), "{s}");
 
     // A push while it runs: the next request sees the new document (no restart).
-    std::fs::write(corpus.join("fresh.txt"), "Harbour cranes\n\nThe Kittiwake Harbour Board ordered four electric cranes from Liebherr for its container quay.\n").unwrap();
+    std::fs::write(
+        corpus.join("fresh.txt"),
+        "Harbour cranes\n\nThe Kittiwake Harbour Board ordered four electric cranes from Liebherr for its container quay.\n",
+    )
+    .unwrap();
     ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
     ok_stdout(semsearch(&index).args(["push", "-q", "--to", &url, "--collection", "news"]));
     let (_, s2) = remote.get("/api/status");
@@ -431,7 +441,11 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     cmd.args(["mcp", "--backend", &url, "--collection", "news"]);
     let mut mcp = common::http::McpClient::spawn(cmd);
     mcp.initialize();
-    let reply = mcp.call(2, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "Who ordered cranes from Liebherr?", "k": 1, "mode": "hybrid"}}));
+    let reply = mcp.call(
+        2,
+        "tools/call",
+        serde_json::json!({"name": "search", "arguments": {"question": "Who ordered cranes from Liebherr?", "k": 1, "mode": "hybrid"}}),
+    );
     assert_ne!(reply["result"]["isError"], true, "{reply}");
     let body: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(body["results"][0]["path"], "news/fresh.txt", "{body}");

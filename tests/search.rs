@@ -54,8 +54,24 @@ fn search_syntax_in_questions_is_plain_text() {
     let tmp = tempfile::tempdir().unwrap();
     let index = sample_index(tmp.path());
     for q in [
-        "NOT Alibaba", "Alibaba AND", "\"unterminated", "cloud*", "-invest", "Alibaba: cloud", "^AI", "(AI OR", "NEAR(AI cloud)",
-        "a\"b\"c", "\"\"", "***", "e-commerce", "C++ / Rust?", "col:Alibaba", "{title}: AI", "100%", "'quoted'",
+        "NOT Alibaba",
+        "Alibaba AND",
+        "\"unterminated",
+        "cloud*",
+        "-invest",
+        "Alibaba: cloud",
+        "^AI",
+        "(AI OR",
+        "NEAR(AI cloud)",
+        "a\"b\"c",
+        "\"\"",
+        "***",
+        "e-commerce",
+        "C++ / Rust?",
+        "col:Alibaba",
+        "{title}: AI",
+        "100%",
+        "'quoted'",
     ] {
         for mode in ["lexical", "hybrid"] {
             let out = semsearch(&index).args(["ask", "--json", "--mode", mode, "--", q]).output().unwrap();

@@ -259,7 +259,11 @@ fn mcp_initializes_lists_its_tools_and_answers_a_search() {
     assert_eq!(search["inputSchema"]["required"], serde_json::json!(["question"]), "{search}");
 
     // tools/call search: the passage that answers, with its path:line and answer sentence.
-    let r = mcp.call(3, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "Which hospital uses DeepSeek in its medical records?", "k": 2}}));
+    let r = mcp.call(
+        3,
+        "tools/call",
+        serde_json::json!({"name": "search", "arguments": {"question": "Which hospital uses DeepSeek in its medical records?", "k": 2}}),
+    );
     assert_ne!(r["result"]["isError"], true, "{r}");
     let text = r["result"]["content"][0]["text"].as_str().unwrap();
     let body: Value = serde_json::from_str(text).unwrap();

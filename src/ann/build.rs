@@ -188,8 +188,7 @@ pub fn connect_unreachable(links: &mut Links, vectors: &[f32], dim: usize) -> us
         }
         let q = vector(row);
         // Reachable rows, nearest first.
-        let mut near: Vec<(f32, u32)> =
-            (0..n as u32).into_par_iter().filter(|&r| seen[r as usize]).map(|r| (dot(q, vector(r)), r)).collect();
+        let mut near: Vec<(f32, u32)> = (0..n as u32).into_par_iter().filter(|&r| seen[r as usize]).map(|r| (dot(q, vector(r)), r)).collect();
         // Only the nearest few are sorted (one of them nearly always has a free slot); all if not.
         let nearest_first = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         let few = near.len().min(64);

@@ -8,8 +8,8 @@
 
 mod build;
 
-pub use build::{connect_unreachable, Links, NONE};
 use anyhow::{bail, Context, Result};
+pub use build::{connect_unreachable, Links, NONE};
 use hnsw_rs::prelude::Distance;
 use memmap2::Mmap;
 use std::cmp::Ordering;
@@ -181,11 +181,7 @@ pub fn write_links(path: &Path, links: &Links) -> Result<()> {
     let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
     out.write_all(GRAPH_MAGIC)?;
     let n = links.levels.len();
-    let header: [u32; 5] = if n == 0 {
-        [0, 0, 0, 0, NONE]
-    } else {
-        [n as u32, links.m0 as u32, links.m_up as u32, links.upper.len() as u32, links.entry]
-    };
+    let header: [u32; 5] = if n == 0 { [0, 0, 0, 0, NONE] } else { [n as u32, links.m0 as u32, links.m_up as u32, links.upper.len() as u32, links.entry] };
     let mut words: Vec<u32> = header.to_vec();
     if n > 0 {
         words.extend_from_slice(&links.layer0);
@@ -265,8 +261,7 @@ impl AnnIndex {
             return Err(damaged());
         }
         let words: &[u32] = bytemuck::cast_slice(&graph[..]);
-        let (gn, m0, m_up, top, entry) =
-            (words[2] as usize, words[3] as usize, words[4] as usize, words[5] as usize, words[6]);
+        let (gn, m0, m_up, top, entry) = (words[2] as usize, words[3] as usize, words[4] as usize, words[5] as usize, words[6]);
         if gn != n || m0 > MAX_LINKS || m_up > MAX_LINKS {
             return Err(damaged());
         }

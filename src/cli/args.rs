@@ -354,4 +354,3 @@ impl SearchOpts {
         search::Filter { paths: self.paths.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() }
     }
 }
-

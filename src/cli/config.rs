@@ -101,4 +101,3 @@ pub fn discover_index() -> PathBuf {
     }
     PathBuf::from(index::DEFAULT_DIR)
 }
-

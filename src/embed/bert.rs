@@ -51,8 +51,8 @@ impl PackedBert {
         let device = Device::Cpu;
         // SAFETY: the weights file is mapped read-only; semsearch never writes it while it is
         // mapped, and the model cache is replaced by rename, never rewritten in place.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
-            .with_context(|| format!("cannot load {}", weights.display()))?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }.with_context(|| format!("cannot load {}", weights.display()))?;
         // Checkpoints saved from BertForMaskedLM and the like put the model under "bert.".
         let prefixed = vb.contains_tensor("bert.embeddings.word_embeddings.weight");
         let vb = if prefixed { vb.pp("bert") } else { vb };
@@ -74,10 +74,7 @@ impl PackedBert {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 let att = l.pp("attention");
                 let me = att.pp("self");
-                let qkv_weight = Tensor::cat(
-                    &[me.get((h, h), "query.weight")?, me.get((h, h), "key.weight")?, me.get((h, h), "value.weight")?],
-                    0,
-                )?;
+                let qkv_weight = Tensor::cat(&[me.get((h, h), "query.weight")?, me.get((h, h), "key.weight")?, me.get((h, h), "value.weight")?], 0)?;
                 let qkv_bias = Tensor::cat(&[me.get(h, "query.bias")?, me.get(h, "key.bias")?, me.get(h, "value.bias")?], 0)?;
                 let out = att.pp("output");
                 Ok(Layer {
@@ -92,15 +89,7 @@ impl PackedBert {
                 })
             })
             .collect::<candle_core::Result<Vec<Layer>>>()?;
-        Ok(PackedBert {
-            word,
-            position,
-            embedding_norm,
-            layers,
-            heads: config.num_attention_heads,
-            hidden: h,
-            eps: config.layer_norm_eps as f32,
-        })
+        Ok(PackedBert { word, position, embedding_norm, layers, heads: config.num_attention_heads, hidden: h, eps: config.layer_norm_eps as f32 })
     }
 
     /// Last hidden states of every token of every sequence, packed into one (tokens × hidden)
@@ -167,11 +156,13 @@ impl WordRows {
             }
             WordRows::File { file, offset, rows } => {
                 let mut x = vec![0f32; ids.len() * h];
-                x.par_chunks_mut(h).zip(ids.par_iter()).try_for_each(|(out, &id)| {
-                    let at = offset + ((id as usize).min(rows - 1) * h * 4) as u64;
-                    read_exact_at(file, bytemuck::cast_slice_mut(out), at)
-                })
-                .context("cannot read the model's word embeddings")?;
+                x.par_chunks_mut(h)
+                    .zip(ids.par_iter())
+                    .try_for_each(|(out, &id)| {
+                        let at = offset + ((id as usize).min(rows - 1) * h * 4) as u64;
+                        read_exact_at(file, bytemuck::cast_slice_mut(out), at)
+                    })
+                    .context("cannot read the model's word embeddings")?;
                 // safetensors stores little-endian; on a big-endian machine the bytes need turning around.
                 if cfg!(target_endian = "big") {
                     x.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
@@ -195,7 +186,10 @@ fn f32_tensor_offset(file: &mut std::fs::File, name: &str, len: usize) -> Result
     let mut header = vec![0u8; n as usize];
     file.read_exact(&mut header)?;
     let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header).context("safetensors header")?;
-    Ok(meta.info(name).filter(|i| i.dtype == safetensors::Dtype::F32 && i.data_offsets.1 - i.data_offsets.0 == len * 4).map(|i| 8 + n + i.data_offsets.0 as u64))
+    Ok(meta
+        .info(name)
+        .filter(|i| i.dtype == safetensors::Dtype::F32 && i.data_offsets.1 - i.data_offsets.0 == len * 4)
+        .map(|i| 8 + n + i.data_offsets.0 as u64))
 }
 
 fn read_exact_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {

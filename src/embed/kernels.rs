@@ -56,8 +56,7 @@ pub fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k
                         acc[t] += x[t] * y[t];
                     }
                 }
-                let tail: f32 =
-                    ar.chunks_exact(16).remainder().iter().zip(wr.chunks_exact(16).remainder()).map(|(x, y)| x * y).sum();
+                let tail: f32 = ar.chunks_exact(16).remainder().iter().zip(wr.chunks_exact(16).remainder()).map(|(x, y)| x * y).sum();
                 out_t[c * m + i] = acc.iter().sum::<f32>() + tail;
             }
         }
@@ -190,10 +189,7 @@ pub fn exp(x: f32) -> f32 {
     let n = t - MAGIC;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     // exp(r) on |r| <= ln2/2 by its Taylor polynomial to degree 7 (remainder below 1e-8).
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let bits = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
     f32::from_bits((p.to_bits() as i32).wrapping_add(bits << 23) as u32)
 }
@@ -203,8 +199,7 @@ pub fn exp(x: f32) -> f32 {
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let y = 1.0
-        - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * exp(-a * a);
+    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * exp(-a * a);
     y.copysign(x)
 }
 

@@ -13,8 +13,8 @@ mod kernels;
 mod ops;
 mod reference;
 
-pub use crate::model::Pooling;
 use crate::model::ModelInfo;
+pub use crate::model::Pooling;
 use anyhow::{anyhow, Context, Result};
 use bert::PackedBert;
 use candle_transformers::models::bert::Config;
@@ -113,18 +113,16 @@ impl Embedder {
     /// `kind` with `tokens_per_batch` (None: `TOKENS_PER_BATCH`), as settings say.
     pub fn load_with(info: &ModelInfo, kind: EngineKind, tokens_per_batch: Option<usize>) -> Result<Embedder> {
         let config_path = info.dir.join("config.json");
-        let config: Config = serde_json::from_str(
-            &std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?,
-        )
-        .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
+        let config: Config = serde_json::from_str(&std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?)
+            .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
         let weights = info.dir.join("model.safetensors");
         // The tokenizer (a JSON parse) loads beside the weights (copies into tensors).
         let (engine, tokenizer) = rayon::join(
             || -> Result<Engine> {
                 Ok(match kind {
-                    EngineKind::Packed => Engine::Packed(
-                        PackedBert::load(&weights, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?,
-                    ),
+                    EngineKind::Packed => {
+                        Engine::Packed(PackedBert::load(&weights, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?)
+                    }
                     EngineKind::Reference => Engine::Reference(Reference::load(&weights, &config)?),
                 })
             },
@@ -281,7 +279,11 @@ fn span_of_tokens(e: &tokenizers::Encoding, spans: &[(usize, usize)]) -> Vec<u16
                 j += 1;
             }
             let inside = j < spans.len() && start >= spans[j].0 && j < u16::MAX as usize;
-            if inside { j as u16 } else { u16::MAX }
+            if inside {
+                j as u16
+            } else {
+                u16::MAX
+            }
         })
         .collect()
 }

@@ -83,8 +83,7 @@ impl Stamp {
 /// changed since they were last found good. Returns how many files were hashed.
 pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration) -> Result<usize> {
     let stamp_path = dir.join(VERIFIED);
-    let known: BTreeMap<String, Stamp> =
-        fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let known: BTreeMap<String, Stamp> = fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let checked: Vec<(String, Option<Stamp>, bool)> = meta
         .files
         .par_iter()
@@ -139,7 +138,6 @@ fn verify_file(dir: &Path, name: &str, want: &FileSum) -> Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0} is missing")]
 pub(super) struct Missing(pub String);
-
 
 #[cfg(test)]
 mod tests {

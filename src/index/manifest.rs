@@ -31,13 +31,7 @@ pub struct ModelMeta {
 
 impl From<&ModelInfo> for ModelMeta {
     fn from(m: &ModelInfo) -> Self {
-        ModelMeta {
-            name: m.name.clone(),
-            weights_sha256: m.weights_sha256.clone(),
-            dimensions: m.dimensions,
-            max_tokens: m.max_tokens,
-            pooling: m.pooling,
-        }
+        ModelMeta { name: m.name.clone(), weights_sha256: m.weights_sha256.clone(), dimensions: m.dimensions, max_tokens: m.max_tokens, pooling: m.pooling }
     }
 }
 
@@ -111,8 +105,7 @@ impl Meta {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(Error::damaged(&path, "not UTF-8 text")),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::damaged(&path, format!("not valid JSON ({e})")))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::damaged(&path, format!("not valid JSON ({e})")))?;
         let Some(version) = v["format_version"].as_u64() else {
             return Err(Error::damaged(&path, "no format_version"));
         };
@@ -123,8 +116,7 @@ impl Meta {
         if version < UPGRADABLE_FROM as u64 {
             return Err(Error::OlderFormat { path, version }.into());
         }
-        let meta: Meta =
-            serde_json::from_value(v).map_err(|e| Error::damaged(&path, format!("unexpected contents ({e})")))?;
+        let meta: Meta = serde_json::from_value(v).map_err(|e| Error::damaged(&path, format!("unexpected contents ({e})")))?;
         if meta.checksum != meta.sealed_checksum() {
             return Err(Error::damaged(&path, "checksum differs from its contents (the manifest was altered)"));
         }
@@ -215,17 +207,12 @@ impl Meta {
     }
 }
 
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
 
     pub(in crate::index) fn meta_with(segments: Vec<SegmentMeta>, passages: usize) -> Meta {
-        let files = segments
-            .iter()
-            .flat_map(|s| s.files())
-            .map(|f| (f, FileSum { bytes: 1, xxh3: "0".into() }))
-            .collect();
+        let files = segments.iter().flat_map(|s| s.files()).map(|f| (f, FileSum { bytes: 1, xxh3: "0".into() })).collect();
         Meta {
             format_version: FORMAT_VERSION,
             generation: 1,

@@ -55,9 +55,7 @@ impl Index {
             // A writer committed twice while we opened: the files we read of are gone, so the
             // manifest we read is no longer current. Read the new one.
             Err(e) if e.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => match Self::open_once(dir, model) {
-                Err(e2) if e2.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => {
-                    Err(Error::damaged(dir.join("meta.json"), format!("{e2:#}")))
-                }
+                Err(e2) if e2.chain().any(|c| c.downcast_ref::<Missing>().is_some()) => Err(Error::damaged(dir.join("meta.json"), format!("{e2:#}"))),
                 other => other,
             },
             other => other,
@@ -343,7 +341,6 @@ pub(super) fn merge_hits(per: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
     all.truncate(k);
     all
 }
-
 
 #[cfg(test)]
 mod tests {

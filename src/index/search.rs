@@ -146,8 +146,7 @@ impl Retrieval for LocalSearch<'_> {
         self.need_lexical()?;
         match selection {
             Some(split) => {
-                let scored: HashMap<u32, f32> =
-                    self.index.lexical_selected(split, &|r| !self.excluded(r))?.into_iter().map(|h| (h.row, h.score)).collect();
+                let scored: HashMap<u32, f32> = self.index.lexical_selected(split, &|r| !self.excluded(r))?.into_iter().map(|h| (h.row, h.score)).collect();
                 let mut best: Vec<Hit> = scored.iter().map(|(&row, &score)| Hit { row, score }).collect();
                 best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
                 best.truncate(k);

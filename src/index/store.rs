@@ -4,9 +4,9 @@
 //! consecutive rows, so an unchanged document can carry its vectors into the next generation as one
 //! contiguous range.
 
-use anyhow::{Context, Result};
 use crate::error::Error;
 use crate::store::Selection;
+use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
@@ -141,10 +141,7 @@ impl PassageStore {
         );
         let (d, n, rows) = self.damaged(counted)?;
         if d as usize != documents || n as usize != passages || rows as usize != passages {
-            return Err(Error::damaged(
-                &self.path,
-                format!("holds {d} documents and {rows} passages, the manifest says {documents} and {passages}"),
-            ));
+            return Err(Error::damaged(&self.path, format!("holds {d} documents and {rows} passages, the manifest says {documents} and {passages}")));
         }
         Ok(())
     }
@@ -161,9 +158,9 @@ impl PassageStore {
     /// Write one document with its passages (rows already assigned), inside the transaction that
     /// `create` opened and `finish` commits.
     pub fn insert(&mut self, doc: &DocRecord, passages: &[PassageRecord]) -> Result<()> {
-        let mut d = self.conn.prepare_cached(
-            "INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages, date, url) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-        )?;
+        let mut d = self
+            .conn
+            .prepare_cached("INSERT INTO documents(doc_id, path, title, content_hash, first_row, n_passages, date, url) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?;
         d.execute(params![doc.doc_id, doc.path, doc.title, doc.content_hash, doc.first_row, doc.n_passages, doc.date, doc.url])
             .with_context(|| format!("{}: cannot store document {}", self.path.display(), doc.doc_id))?;
         let mut p = self.conn.prepare_cached(
@@ -176,8 +173,17 @@ impl PassageStore {
         let mut sent = self.conn.prepare_cached("INSERT INTO sentences(row, vectors) VALUES (?1,?2)")?;
         for r in passages {
             p.execute(params![
-                r.row, r.id, r.doc_id, r.ordinal, r.line_start, r.line_end, r.byte_start as i64, r.byte_end as i64,
-                r.n_tokens, r.text, r.section
+                r.row,
+                r.id,
+                r.doc_id,
+                r.ordinal,
+                r.line_start,
+                r.line_end,
+                r.byte_start as i64,
+                r.byte_end as i64,
+                r.n_tokens,
+                r.text,
+                r.section
             ])
             .with_context(|| format!("{}: cannot store passage {}", self.path.display(), r.id))?;
             lex.execute(params![r.row, doc.title, section_below_title(&r.section, &doc.title), r.text])
@@ -213,17 +219,14 @@ impl PassageStore {
     }
 
     pub fn documents(&self) -> Result<Vec<DocRecord>> {
-        let mut st = self
-            .conn
-            .prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
+        let mut st = self.conn.prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
         let rows = self.damaged(st.query_map([], doc_from_row))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
     /// Whether the store has the lexical index (segments written before format 4 have not).
     pub fn has_lexical(&self) -> Result<bool> {
-        self.damaged(self.conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'lexical'", [], |r| r.get::<_, i64>(0)))
-            .map(|n| n > 0)
+        self.damaged(self.conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'lexical'", [], |r| r.get::<_, i64>(0))).map(|n| n > 0)
     }
 
     /// Rows matching the FTS5 query `fts`, best first with their BM25 score (higher is better),
@@ -281,9 +284,7 @@ impl PassageStore {
 
     /// The first row of the document that holds passage `row`.
     pub fn first_row_of(&self, row: u32) -> Result<Option<u32>> {
-        let mut st = self.damaged(self.conn.prepare_cached(
-            "SELECT d.first_row FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.row = ?1",
-        ))?;
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT d.first_row FROM passages p JOIN documents d ON d.doc_id = p.doc_id WHERE p.row = ?1"))?;
         self.damaged(st.query_row([row], |r| r.get(0)).optional())
     }
 
@@ -301,14 +302,7 @@ impl PassageStore {
     }
 
     pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
-        let found = self
-            .conn
-            .query_row(
-                &format!("{SELECT_DOCUMENT} WHERE doc_id = ?1"),
-                [doc_id],
-                doc_from_row,
-            )
-            .optional();
+        let found = self.conn.query_row(&format!("{SELECT_DOCUMENT} WHERE doc_id = ?1"), [doc_id], doc_from_row).optional();
         self.damaged(found)
     }
 
@@ -360,10 +354,7 @@ fn section_below_title<'a>(section: &'a str, title: &str) -> &'a str {
     if section == title {
         return "";
     }
-    section
-        .strip_prefix(title)
-        .and_then(|rest| rest.strip_prefix(crate::ingest::SECTION_SEPARATOR))
-        .unwrap_or(section)
+    section.strip_prefix(title).and_then(|rest| rest.strip_prefix(crate::ingest::SECTION_SEPARATOR)).unwrap_or(section)
 }
 
 const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages, date, url FROM documents";

@@ -61,9 +61,7 @@ impl SegmentWriter {
             p.row = first + i as u32;
         }
         self.store.insert(&doc, &passages)?;
-        self.vectors
-            .write_all(bytemuck::cast_slice(vectors))
-            .with_context(|| format!("cannot write {}", self.dir.join(self.meta.vectors_file()).display()))?;
+        self.vectors.write_all(bytemuck::cast_slice(vectors)).with_context(|| format!("cannot write {}", self.dir.join(self.meta.vectors_file()).display()))?;
         self.meta.rows += n as usize;
         self.meta.documents += 1;
         Ok(Some(first))

@@ -31,8 +31,8 @@ use crate::docpath::PathKeys;
 use crate::embed::Embed;
 use crate::error::Error;
 use crate::index::{
-    commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentsWriter,
-    WriterLock, WrittenSegment, FORMAT_VERSION,
+    commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentsWriter, WriterLock, WrittenSegment,
+    FORMAT_VERSION,
 };
 use crate::ingest::{self, Document, IngestOptions, IngestReport, Sink};
 use crate::model::ModelInfo;
@@ -184,7 +184,11 @@ enum Taken {
     /// Waiting in the batch.
     Pending,
     /// Written to segment `segment` at rows `first..first + n`.
-    Written { segment: u64, first: u32, n: u32 },
+    Written {
+        segment: u64,
+        first: u32,
+        n: u32,
+    },
 }
 
 /// The state of one run while documents stream through it.
@@ -241,11 +245,14 @@ impl Run<'_> {
                 self.retired.push((o.first_row, o.n_passages));
             }
         }
-        self.seen.entry(doc.doc_id.clone()).and_modify(|t| {
-            if *t == Taken::Unchanged {
-                *t = Taken::Pending
-            }
-        }).or_insert(Taken::Pending);
+        self.seen
+            .entry(doc.doc_id.clone())
+            .and_modify(|t| {
+                if *t == Taken::Unchanged {
+                    *t = Taken::Pending
+                }
+            })
+            .or_insert(Taken::Pending);
         self.pending_bytes += doc.text.len();
         self.pending.push((doc, hash));
         if self.pending_bytes >= BATCH_BYTES {
@@ -295,13 +302,8 @@ impl Run<'_> {
         let spans: Vec<Vec<(usize, usize)>> = embedded.iter().map(|e| e.candidates.iter().map(|&(a, b)| (a + e.shift, b + e.shift)).collect()).collect();
         let texts: Vec<&str> = embedded.iter().map(|e| e.text.as_ref()).collect();
         let max_tokens = self.embedder.info().max_tokens;
-        self.summary.tokens_embedded += chunks
-            .iter()
-            .zip(&reused)
-            .filter(|(_, r)| r.is_none())
-            .flat_map(|(cs, _)| cs)
-            .map(|c| (c.n_tokens + 2).min(max_tokens))
-            .sum::<usize>();
+        self.summary.tokens_embedded +=
+            chunks.iter().zip(&reused).filter(|(_, r)| r.is_none()).flat_map(|(cs, _)| cs).map(|c| (c.n_tokens + 2).min(max_tokens)).sum::<usize>();
         let t = Instant::now();
         let done_before = self.summary.passages_embedded;
         let (bar, read) = (&self.progress, self.read);
@@ -590,13 +592,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
 }
 
 /// `index PATH...`: the paths read as `ingest` does, stored relative to the folder holding `dir`.
-pub fn index_paths(
-    dir: &Path,
-    paths: &[PathBuf],
-    ingest: IngestOptions,
-    embedder: &dyn Embed,
-    opts: &BuildOptions,
-) -> Result<(Summary, IngestReport)> {
+pub fn index_paths(dir: &Path, paths: &[PathBuf], ingest: IngestOptions, embedder: &dyn Embed, opts: &BuildOptions) -> Result<(Summary, IngestReport)> {
     let mut input = Paths { paths, keys: PathKeys::for_index(dir), opts: ingest };
     run(dir, &mut input, embedder, opts)
 }

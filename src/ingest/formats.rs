@@ -33,13 +33,7 @@ pub(super) fn text_documents(path: &str, text: String) -> Vec<Document> {
         }
         return docs;
     }
-    let title = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .filter(|l| l.chars().count() <= 200)
-        .unwrap_or_default()
-        .to_string();
+    let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.chars().count() <= 200).unwrap_or_default().to_string();
     vec![Document::plain(path.to_string(), path.to_string(), title, text, LineMap::Verbatim { first_line: 1, base_byte: 0 })]
 }
 
@@ -65,12 +59,7 @@ const URL_FIELDS: &[&str] = &["url", "link", "canonical_url"];
 
 /// One JSONL line: a document, nothing (a blank line, a record with no text), or what is wrong.
 /// A date that is not ISO 8601 (or RFC 2822) goes to `warn` and is left out; the record is kept.
-pub fn jsonl_record(
-    path: &str,
-    line_no: usize,
-    line: &str,
-    warn: &mut dyn FnMut(String),
-) -> std::result::Result<Option<Document>, String> {
+pub fn jsonl_record(path: &str, line_no: usize, line: &str, warn: &mut dyn FnMut(String)) -> std::result::Result<Option<Document>, String> {
     let line = line.trim_end_matches(['\n', '\r']);
     if line.trim().is_empty() {
         return Ok(None);

@@ -17,9 +17,7 @@ use super::markdown::{self, squash, Rendered};
 use super::{meta, Document, LineMap};
 use dom_query::Document as Dom;
 use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{
-    BufferQueue, Tag as HtmlTag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+use html5ever::tokenizer::{BufferQueue, Tag as HtmlTag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use std::cell::RefCell;
 
 /// Bytes of the file scanned for a `<meta charset>` declaration, as browsers do (the HTML
@@ -132,11 +130,8 @@ fn extract(html: &str, words: &[Word]) -> Page {
     // Every date the page states, read before Readability takes (and prunes) the DOM; JSON-LD's
     // comes back with the article and ranks second.
     let published = content(r#"meta[property="article:published_time"]"#, "content");
-    let other_dates = [
-        content(r#"meta[name="date"]"#, "content"),
-        content(r#"meta[itemprop="datePublished"]"#, "content"),
-        content("time[datetime]", "datetime"),
-    ];
+    let other_dates =
+        [content(r#"meta[name="date"]"#, "content"), content(r#"meta[itemprop="datePublished"]"#, "content"), content("time[datetime]", "datetime")];
     let cfg = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Markdown, ..Default::default() };
     let (body, ld_date) = match dom_smoothie::Readability::with_document(dom, None, Some(cfg)).and_then(|mut r| r.parse()) {
         Ok(article) if !article.text_content.trim().is_empty() => (Some(article.text_content.to_string()), article.published_time),
@@ -186,9 +181,37 @@ struct Word {
 }
 
 const BLOCK: &[&str] = &[
-    "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "section", "article", "header",
-    "footer", "blockquote", "pre", "ul", "ol", "table", "hr", "main", "aside", "nav", "figure", "figcaption", "dd",
-    "dt", "title",
+    "p",
+    "div",
+    "br",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "tr",
+    "td",
+    "th",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "ul",
+    "ol",
+    "table",
+    "hr",
+    "main",
+    "aside",
+    "nav",
+    "figure",
+    "figcaption",
+    "dd",
+    "dt",
+    "title",
 ];
 const HIDDEN: &[&str] = &["script", "style", "template", "noscript", "svg", "head", "iframe", "object"];
 

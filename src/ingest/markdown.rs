@@ -257,9 +257,7 @@ fn front_matter(yaml: &str, first_line: u32) -> FrontMatter {
         })
     };
     // The line of the date key, for a warning that points at it.
-    let date_line = |key: &str| {
-        yaml.lines().position(|l| l.trim_start().starts_with(&format!("{key}:"))).map_or(first_line, |i| first_line + i as u32)
-    };
+    let date_line = |key: &str| yaml.lines().position(|l| l.trim_start().starts_with(&format!("{key}:"))).map_or(first_line, |i| first_line + i as u32);
     let date_keys = ["date", "published", "published_at", "pubDate"];
     let date = date_keys.iter().find_map(|k| get(&[k]).map(|v| (v, date_line(k))));
     FrontMatter { title: get(&["title"]), date, url: get(&["url", "link", "canonical_url"]), invalid: None }

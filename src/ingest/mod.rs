@@ -95,11 +95,11 @@ mod html;
 mod markdown;
 mod meta;
 
+use formats::text_documents;
 pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
-use formats::text_documents;
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
 const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
@@ -234,11 +234,7 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &m
         }
         // `.gitignore` is honoured in any folder, not only inside a git repository: a notes folder
         // is rarely one, and a private note listed there must stay out of the index.
-        let walker = ignore::WalkBuilder::new(p)
-            .follow_links(opts.follow_links)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .build();
+        let walker = ignore::WalkBuilder::new(p).follow_links(opts.follow_links).require_git(false).sort_by_file_name(|a, b| a.cmp(b)).build();
         for entry in walker {
             let entry = match entry {
                 Ok(e) => e,
@@ -263,10 +259,7 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &m
             };
             if entry.file_type().is_some_and(|t| t.is_file()) {
                 r.read_file(entry.path(), false)?;
-            } else if entry.depth() > 0
-                && entry.file_type().is_some_and(|t| !t.is_dir() && !t.is_symlink())
-                && format_of(entry.path(), false).is_some()
-            {
+            } else if entry.depth() > 0 && entry.file_type().is_some_and(|t| !t.is_dir() && !t.is_symlink()) && format_of(entry.path(), false).is_some() {
                 r.out.files += 1;
                 r.out.skip(opts, keys.key(entry.path()), "not a regular file (a FIFO, socket or device)")?;
             }
@@ -486,23 +479,16 @@ fn walk_error(e: &ignore::Error) -> (Option<&Path>, String) {
             (Some(path.as_path()), why)
         }
         ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => walk_error(err),
-        ignore::Error::Loop { ancestor, child } => {
-            (Some(child.as_path()), format!("symbolic link loop (points back to {})", ancestor.display()))
-        }
+        ignore::Error::Loop { ancestor, child } => (Some(child.as_path()), format!("symbolic link loop (points back to {})", ancestor.display())),
         // walkdir's errors arrive wrapped, with the OS error only in their text.
-        ignore::Error::Io(io) if os_code(io) == Some(40 /* ELOOP */) => {
-            (None, "symbolic link loop".into())
-        }
+        ignore::Error::Io(io) if os_code(io) == Some(40 /* ELOOP */) => (None, "symbolic link loop".into()),
         ignore::Error::Io(io) => (None, format!("cannot read: {io}")),
         other => (None, other.to_string()),
     }
 }
 
 fn too_large(opts: &IngestOptions) -> String {
-    format!(
-        "larger than the {} limit; split it, or raise --max-file-size",
-        human_bytes(opts.max_file_bytes)
-    )
+    format!("larger than the {} limit; split it, or raise --max-file-size", human_bytes(opts.max_file_bytes))
 }
 
 /// The file's text, if it is text: binary (NUL bytes), non-UTF-8 and empty input is skipped.

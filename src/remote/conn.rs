@@ -10,9 +10,8 @@ use std::path::PathBuf;
 
 /// A server URL (`postgres://user@host:port/db`) parsed, with its password found.
 pub fn config(url: &str) -> Result<Config> {
-    let mut config: Config = url.parse().map_err(|e| {
-        Error::Usage(format!("{:?} is not a PostgreSQL URL ({e}); use postgres://user@host:port/database", redact(url)))
-    })?;
+    let mut config: Config =
+        url.parse().map_err(|e| Error::Usage(format!("{:?} is not a PostgreSQL URL ({e}); use postgres://user@host:port/database", redact(url))))?;
     if config.get_user().is_none() {
         config.user(&std::env::var("PGUSER").unwrap_or_else(|_| whoami()));
     }
@@ -44,8 +43,11 @@ pub fn connect(url: &str) -> Result<Client> {
                 s
             }
         };
-        Error::Usage(format!("cannot connect to {}: {why}; check the server is running, the URL, the password (URL, PGPASSWORD or ~/.pgpass) and sslmode / sslrootcert", redact(url)))
-            .into()
+        Error::Usage(format!(
+            "cannot connect to {}: {why}; check the server is running, the URL, the password (URL, PGPASSWORD or ~/.pgpass) and sslmode / sslrootcert",
+            redact(url)
+        ))
+        .into()
     })
 }
 

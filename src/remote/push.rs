@@ -186,10 +186,7 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         ("lexical_avg_length", avg_length.to_string()),
     ];
     for (k, v) in pairs {
-        tx.execute(
-            &format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta),
-            &[&k, &v],
-        )?;
+        tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta), &[&k, &v])?;
     }
     tx.commit().context("the push could not be committed; the collection is as before")?;
     summary.seconds = started.elapsed().as_secs_f64();

@@ -171,16 +171,8 @@ impl Candidates for RemoteSearch<'_> {
         let mut passages = self.passages.borrow_mut();
         for r in found {
             let row = self.by_id[&r.get::<_, String>("id")];
-            passages.insert(
-                row,
-                Passage {
-                    record: passage_record(&r, row),
-                    path: r.get("path"),
-                    title: r.get("title"),
-                    date: r.get("date"),
-                    url: r.get("url"),
-                },
-            );
+            passages
+                .insert(row, Passage { record: passage_record(&r, row), path: r.get("path"), title: r.get("title"), date: r.get("date"), url: r.get("url") });
         }
         Ok(())
     }
@@ -292,7 +284,10 @@ impl Remote {
         let mut client = conn::connect(url)?;
         let tables = Tables::of(&collection);
         let meta = read_meta(&mut client, &tables)?.ok_or_else(|| {
-            Error::NotFound(format!("{} has no collection {collection}; publish one with `semsearch push --to URL --collection {collection}`", conn::redact(url)))
+            Error::NotFound(format!(
+                "{} has no collection {collection}; publish one with `semsearch push --to URL --collection {collection}`",
+                conn::redact(url)
+            ))
         })?;
         check_meta(&meta, &collection, model)?;
         Ok(Remote { client: RefCell::new(client), collection, tables, meta, url: conn::redact(url) })
@@ -320,8 +315,7 @@ impl Remote {
         )?;
         let (documents, dated, passages, bytes): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
         // The server's view of this connection: whether TLS is in use, and which version.
-        let tls: Option<String> =
-            c.query_opt("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl", &[])?.map(|r| r.get(0));
+        let tls: Option<String> = c.query_opt("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl", &[])?.map(|r| r.get(0));
         let mut m = serde_json::Map::new();
         m.insert("backend".into(), json!(self.url));
         m.insert("collection".into(), json!(self.collection));
@@ -533,7 +527,6 @@ impl Store for Remote {
         let passage = this.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;
         Ok(InContext { before, passage, after, document })
     }
-
 }
 
 /// A passage as the server stores it (a row with its columns by name), numbered `row` here.

@@ -28,7 +28,11 @@ pub const OVERLAP_WEIGHT: f32 = 0.2;
 pub fn candidates(text: &str) -> Vec<(usize, usize)> {
     let all = sentences(text);
     let long: Vec<(usize, usize)> = all.iter().copied().filter(|&(a, b)| text[a..b].split_whitespace().count() >= MIN_WORDS).collect();
-    if long.is_empty() { all } else { long }
+    if long.is_empty() {
+        all
+    } else {
+        long
+    }
 }
 
 /// Sentence spans of `text` (trimmed, non-empty; the whole text when it has none).

@@ -114,9 +114,13 @@ pub const EXACT_BELOW: usize = 20_000;
 #[derive(Debug, Clone, Copy)]
 pub enum Strategy {
     /// Exact for small indexes, HNSW above `EXACT_BELOW`.
-    Auto { ef: usize },
+    Auto {
+        ef: usize,
+    },
     Exact,
-    Hnsw { ef: usize },
+    Hnsw {
+        ef: usize,
+    },
 }
 
 /// One ranked result.
@@ -233,19 +237,18 @@ impl Options {
     /// Ranking as a reader sees it: results under `min_score` dropped, at most `per_doc` passages of
     /// one document (0: no limit), near-duplicates folded unless `no_fold`.
     pub fn for_reader(k: usize, strategy: Strategy, mode: Mode, min_score: Option<f32>, per_doc: Option<usize>, no_fold: bool) -> Options {
-        Options {
-            min_score,
-            per_doc: per_doc.filter(|&n| n > 0),
-            fold: (!no_fold).then_some(FOLD_COSINE),
-            ..Options::plain(k, strategy, mode)
-        }
+        Options { min_score, per_doc: per_doc.filter(|&n| n > 0), fold: (!no_fold).then_some(FOLD_COSINE), ..Options::plain(k, strategy, mode) }
     }
 
     /// How many candidates to retrieve for `k` results: more when results are capped, folded or
     /// floored, so that `k` still come back.
     pub fn depth(&self) -> usize {
         let shaping = self.per_doc.is_some() || self.fold.is_some() || self.min_score.is_some();
-        if shaping { (self.k * 5).max(50) } else { self.k }
+        if shaping {
+            (self.k * 5).max(50)
+        } else {
+            self.k
+        }
     }
 
     /// Ranking as a labeled set is scored: no score floor, no capping, no folding.

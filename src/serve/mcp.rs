@@ -107,8 +107,7 @@ impl Mcp {
             (Ok(q), Ok(r)) => (q, r),
             (Err(e), _) | (_, Err(e)) => return Ok(tool_error(e)),
         };
-        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?.0)))
-        .await
+        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?.0))).await
     }
 
     #[tool(
@@ -128,16 +127,14 @@ impl Mcp {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e)),
         };
-        self.run(move |s| Ok(found_result(&s.related(&req)?)))
-        .await
+        self.run(move |s| Ok(found_result(&s.related(&req)?))).await
     }
 
     #[tool(
         description = "Describe the user's search index: how many documents and passages it holds, how many are dated, the embedding model, its size on disk. Use it to tell whether the documents the user means are indexed at all."
     )]
     async fn status(&self) -> Result<CallToolResult, ErrorData> {
-        self.run(|s| Ok(CallToolResult::structured(serde_json::Value::Object(s.status()?))))
-        .await
+        self.run(|s| Ok(CallToolResult::structured(serde_json::Value::Object(s.status()?)))).await
     }
 }
 

@@ -172,9 +172,8 @@ pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = rt.block_on(async {
         let app = router(searcher.clone(), opts.cors.as_deref())?;
-        let listener = tokio::net::TcpListener::bind(opts.addr)
-            .await
-            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}; choose another --addr", opts.addr)))?;
+        let listener =
+            tokio::net::TcpListener::bind(opts.addr).await.map_err(|e| Error::Usage(format!("cannot listen on {}: {e}; choose another --addr", opts.addr)))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             eprintln!("semsearch: warning: listening on {addr}, reachable from other machines; the API has no authentication");

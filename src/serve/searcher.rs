@@ -19,11 +19,11 @@ use super::params::{RelatedRequest, SearchRequest};
 use crate::embed::Embedder;
 use crate::error::Error;
 use crate::index::{Index, PassageRecord};
-use crate::store::Store;
 use crate::model::ModelInfo;
 use crate::output::JsonPassage;
 use crate::remote::Remote;
 use crate::search::{self, Found};
+use crate::store::Store;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -150,7 +150,6 @@ impl<T> Drop for Lease<'_, T> {
     }
 }
 
-
 impl Searcher {
     /// Loads nothing itself: `embedder` is the loaded model; the index at `dir` is opened now, so
     /// a missing or damaged index is an error before the server starts.
@@ -169,12 +168,8 @@ impl Searcher {
     /// a server down or a missing collection is an error before the server starts.
     pub fn connect(url: &str, collection: &str, info: &ModelInfo, embedder: Embedder) -> Result<Searcher> {
         let first = Remote::open(url, collection, info)?;
-        let pool = ServerPool {
-            url: url.to_string(),
-            collection: collection.to_string(),
-            info: info.clone(),
-            connections: Handles::new(first, cores(), false),
-        };
+        let pool =
+            ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), connections: Handles::new(first, cores(), false) };
         Ok(Searcher { embedder, source: Source::Server(pool) })
     }
 
@@ -232,7 +227,6 @@ impl ServerPool {
         }
         out
     }
-
 }
 
 impl LocalIndex {

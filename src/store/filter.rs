@@ -41,9 +41,7 @@ impl PathRule {
     fn matches(&self, path: &str) -> bool {
         match self {
             PathRule::Under(root) => root.is_empty() || root == "." || crate::docpath::covers(root, path),
-            PathRule::Glob { matcher, basename } => {
-                matcher.is_match(path) || (*basename && matcher.is_match(path.rsplit('/').next().unwrap_or(path)))
-            }
+            PathRule::Glob { matcher, basename } => matcher.is_match(path) || (*basename && matcher.is_match(path.rsplit('/').next().unwrap_or(path))),
         }
     }
 }

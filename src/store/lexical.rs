@@ -24,10 +24,9 @@ pub struct LexicalQuery {
 
 /// Words too common to look for (the classic English stop list, as in Lucene's default).
 const STOP: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
-    "what", "which", "who", "whom", "how", "when", "where", "why", "did", "do", "does", "has", "have", "had", "were",
-    "been", "its", "from", "about", "can", "could", "would", "should",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the",
+    "their", "then", "there", "these", "they", "this", "to", "was", "will", "with", "what", "which", "who", "whom", "how", "when", "where", "why", "did", "do",
+    "does", "has", "have", "had", "were", "been", "its", "from", "about", "can", "could", "would", "should",
 ];
 
 /// Whether `word` (lowercase) is on the stop list.

@@ -28,13 +28,7 @@ impl Server {
     }
 
     pub fn start_with(index: &Path, args: &[&str]) -> Server {
-        let mut child = spawn_semsearch(index)
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("semsearch serve starts");
+        let mut child = spawn_semsearch(index).arg("serve").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("semsearch serve starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = Vec::new();
         let base = loop {
@@ -80,7 +74,6 @@ impl Server {
     }
 }
 
-
 /// One JSON-RPC exchange with `semsearch mcp` over its stdio.
 pub struct McpClient {
     pub child: Child,
@@ -97,7 +90,11 @@ impl McpClient {
 
     /// `initialize`, and the `initialized` notification: its reply.
     pub fn initialize(&mut self) -> Value {
-        let init = self.call(1, "initialize", serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}));
+        let init = self.call(
+            1,
+            "initialize",
+            serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}),
+        );
         self.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         init
     }
@@ -131,4 +128,3 @@ impl Drop for McpClient {
         let _ = self.child.wait();
     }
 }
-

@@ -147,7 +147,12 @@ impl PgServer {
             opts.push_str(&format!(" -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key -c log_connections=on", dir.display()));
         }
         let out = server.command("pg_ctl").arg("-D").arg(&pgdata).args(["-o", &opts, "-l"]).arg(pgdata.join("log")).args(["-w", "start"]).output().unwrap();
-        assert!(out.status.success(), "pg_ctl start: {} {}", String::from_utf8_lossy(&out.stdout), std::fs::read_to_string(pgdata.join("log")).unwrap_or_default());
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(pgdata.join("log")).unwrap_or_default()
+        );
         server.sql("CREATE ROLE reader LOGIN PASSWORD 'right-password' SUPERUSER");
         Some(server)
     }
@@ -196,7 +201,23 @@ fn make_certificates(dir: &Path, uid: Option<(u32, u32)>) {
     }
     openssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=db.example"]].concat());
     std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:db.example\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
     if let Some((u, g)) = uid {

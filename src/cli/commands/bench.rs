@@ -48,4 +48,3 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
     }
     Ok(0)
 }
-

@@ -30,4 +30,3 @@ pub fn run(config: &Config, a: EmbedArgs) -> Result<i32> {
     out.flush()?;
     Ok(0)
 }
-

@@ -19,14 +19,9 @@ pub fn run(config: &Config, a: IndexArgs) -> Result<i32> {
 }
 
 fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32> {
-    std::fs::create_dir_all(&config.index_dir)
-        .with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
-    let opts = BuildOptions {
-        chunking: a.chunking.params(embedder.info().max_tokens),
-        hnsw: HnswParams::default(),
-        quiet: config.quiet,
-        ..BuildOptions::default()
-    };
+    std::fs::create_dir_all(&config.index_dir).with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
+    let opts =
+        BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet: config.quiet, ..BuildOptions::default() };
     let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -50,4 +45,3 @@ fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32>
     }
     Ok(0)
 }
-

@@ -35,4 +35,3 @@ pub fn print_results(found: &[search::Found], json: bool) -> Result<i32> {
     }
     Ok(if found.is_empty() { 1 } else { 0 })
 }
-

@@ -46,7 +46,8 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
         }
     };
     if !a.paths.is_empty() {
-        let mut input = indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
+        let mut input =
+            indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
         let (plan, _) = indexer::plan(dir, &mut input)?;
         status.insert("would".into(), serde_json::to_value(plan)?);
     }
@@ -61,4 +62,3 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     out.flush()?;
     Ok(0)
 }
-
