@@ -485,13 +485,4 @@ pub fn related(store: &dyn Store, embedder: &dyn Embed, target: &Target, same_do
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn target_parsing() {
-        assert!(matches!(Target::parse("a/b.txt:12"), Target::PathLine(p, 12) if p == "a/b.txt"));
-        assert!(matches!(Target::parse("0123abcd"), Target::Passage(_)));
-        assert!(matches!(Target::parse("c:\\x"), Target::Passage(_)));
-    }
-}
+mod tests;

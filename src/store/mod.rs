@@ -143,3 +143,15 @@ pub trait Retrieval: Candidates {
     /// are absent; a selection leaves out the rows outside it, as `lexical` did).
     fn bm25_of(&self, rows: &[u32]) -> Result<Vec<Hit>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parsing() {
+        assert!(matches!(Target::parse("a/b.txt:12"), Target::PathLine(p, 12) if p == "a/b.txt"));
+        assert!(matches!(Target::parse("0123abcd"), Target::Passage(_)));
+        assert!(matches!(Target::parse("c:\\x"), Target::Passage(_)));
+    }
+}
