@@ -11,27 +11,10 @@
 
 use crate::ingest::{Document, LineMap};
 use anyhow::{anyhow, Result};
-use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 use unicode_segmentation::UnicodeSegmentation;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkParams {
-    /// Budget per passage in word pieces, including the two special tokens.
-    pub max_tokens: usize,
-    /// Longest sentence (in word pieces) repeated at the start of the next passage.
-    pub overlap_tokens: usize,
-    /// One passage per document, truncated by the embedder at the model window (as MTEB embeds
-    /// documents), instead of sentence packing.
-    #[serde(default)]
-    pub whole_documents: bool,
-}
-
-impl Default for ChunkParams {
-    fn default() -> Self {
-        ChunkParams { max_tokens: 128, overlap_tokens: 32, whole_documents: false }
-    }
-}
+pub use crate::index::ChunkParams;
 
 /// A passage's place in its document. Byte offsets index `Document::text`.
 #[derive(Debug, Clone, PartialEq, Eq)]

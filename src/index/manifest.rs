@@ -3,7 +3,6 @@
 //! checksum of its own so that a changed byte that still parses is caught.
 
 use crate::ann::HnswParams;
-use crate::chunk::ChunkParams;
 use crate::error::Error;
 use crate::model::{ModelInfo, Pooling};
 use anyhow::{Context, Result};
@@ -11,6 +10,26 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+
+/// How passages were cut (`chunk` cuts them; recorded in the manifest, so a re-run with other
+/// parameters re-cuts every document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkParams {
+    /// Budget per passage in word pieces, including the two special tokens.
+    pub max_tokens: usize,
+    /// Longest sentence (in word pieces) repeated at the start of the next passage.
+    pub overlap_tokens: usize,
+    /// One passage per document, truncated by the embedder at the model window (as MTEB embeds
+    /// documents), instead of sentence packing.
+    #[serde(default)]
+    pub whole_documents: bool,
+}
+
+impl Default for ChunkParams {
+    fn default() -> Self {
+        ChunkParams { max_tokens: 128, overlap_tokens: 32, whole_documents: false }
+    }
+}
 
 /// Bumped whenever the files change shape; an older index is rebuilt, a newer one refused.
 /// 3: passages carry their section path, documents their date and url.

@@ -25,13 +25,15 @@ mod integrity;
 mod manifest;
 mod reader;
 mod search;
+mod sentences;
 pub mod store;
 mod writer;
 
 pub use integrity::file_sum;
-pub use manifest::{Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
+pub use manifest::{ChunkParams, Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
 pub use reader::{Index, Segment};
-pub use store::{DocRecord, Passage, PassageRecord, PassageStore};
+pub use sentences::SentenceVectors;
+pub use store::{DocRecord, Passage, PassageRecord, PassageStore, SECTION_SEPARATOR};
 pub use writer::{commit, next_free_segment, SegmentWriter, SegmentsWriter, WriterLock, WrittenSegment};
 
 /// The index directory's name when `--index` is not given.

@@ -37,7 +37,7 @@ pub struct PassageRecord {
     pub text: String,
     /// The headings above the passage (`Title › Heading`), or a record's title; may be empty.
     pub section: String,
-    /// Its answer candidates' sentence vectors (`search::answer::SentenceVectors`), for a passage
+    /// Its answer candidates' sentence vectors (`index::SentenceVectors`), for a passage
     /// with more than one; `None` also for passages stored before these were (see `sentences`).
     pub sentences: Option<Vec<u8>>,
 }
@@ -349,12 +349,15 @@ impl PassageStore {
     }
 }
 
+/// Separator of a section path's parts.
+pub const SECTION_SEPARATOR: &str = " › ";
+
 /// What a passage's section adds to its document's title (the title is indexed in its own column).
 fn section_below_title<'a>(section: &'a str, title: &str) -> &'a str {
     if section == title {
         return "";
     }
-    section.strip_prefix(title).and_then(|rest| rest.strip_prefix(crate::ingest::SECTION_SEPARATOR)).unwrap_or(section)
+    section.strip_prefix(title).and_then(|rest| rest.strip_prefix(SECTION_SEPARATOR)).unwrap_or(section)
 }
 
 const SELECT_DOCUMENT: &str = "SELECT doc_id, path, title, content_hash, first_row, n_passages, date, url FROM documents";

@@ -10,8 +10,7 @@
 use super::{meta, Document, LineMap};
 use pulldown_cmark::{Event, HeadingLevel, MetadataBlockKind, Options, Parser, Tag, TagEnd};
 
-/// Separator of a section path's parts.
-pub const SECTION_SEPARATOR: &str = " › ";
+pub use crate::index::SECTION_SEPARATOR;
 
 /// What the parser found.
 #[derive(Debug, Default)]
