@@ -6,7 +6,8 @@ use crate::search::Found;
 use serde::Serialize;
 use std::io::Write;
 
-#[derive(Serialize)]
+/// One result as `ask --json`, the API and the MCP tools give it.
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonHit<'a> {
     pub rank: usize,
     pub score: f32,
@@ -34,7 +35,8 @@ pub struct JsonHit<'a> {
     pub also: Vec<JsonAlso<'a>>,
 }
 
-#[derive(Serialize)]
+/// A near-duplicate passage folded into a result.
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonAlso<'a> {
     pub id: &'a str,
     pub doc_id: &'a str,
@@ -87,7 +89,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
 }
 
 /// A stored passage with its document's fields (the server's `/api/passage`).
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonPassage<'a> {
     pub id: &'a str,
     pub doc_id: &'a str,
@@ -100,6 +102,16 @@ pub struct JsonPassage<'a> {
     pub date: Option<&'a str>,
     pub url: Option<&'a str>,
     pub text: &'a str,
+}
+
+/// A passage with its neighbours in its document (`/api/passage/ID`).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct PassageInContext<'a> {
+    pub passage: JsonPassage<'a>,
+    /// Up to `context` passages before it, in document order.
+    pub before: Vec<JsonPassage<'a>>,
+    /// Up to `context` passages after it, in document order.
+    pub after: Vec<JsonPassage<'a>>,
 }
 
 impl<'a> JsonPassage<'a> {

@@ -4,7 +4,7 @@
 use crate::common;
 use common::http::{McpClient, Server};
 use common::{json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 fn sample_index(tmp: &Path) -> (PathBuf, PathBuf) {
@@ -92,10 +92,14 @@ fn every_endpoint_answers_as_the_commands_do() {
 
     // Bad parameters: 400 naming the parameter; what is not there: 404.
     for (path, needle) in [
-        ("/api/ask?k=3", "q is missing"),
+        ("/api/ask?k=3", "missing field `question`"),
         ("/api/ask?q=x&k=0", "k=0"),
-        ("/api/ask?q=x&k=lots", "k="),
-        ("/api/ask?q=x&mode=fuzzy", "mode="),
+        ("/api/ask?q=x&k=lots", "k: \"lots\""),
+        ("/api/ask?q=x&mode=fuzzy", "mode: \"fuzzy\""),
+        // An unknown parameter is named, not ignored (a misspelled filter would search everything).
+        ("/api/ask?q=x&paths=notes", "unknown parameter \"paths\""),
+        ("/api/related?id=x&sme_doc=1", "unknown parameter \"sme_doc\""),
+        ("/api/passage/x?contxt=2", "unknown parameter \"contxt\""),
         ("/api/ask?q=x&since=last+week", "since"),
         ("/api/related?k=2", "give one of"),
         ("/api/passage/x?context=99", "context="),
@@ -285,11 +289,87 @@ fn mcp_initializes_lists_its_tools_and_answers_a_search() {
     let r = mcp.call(6, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "gold", "mode": "fuzzy"}}));
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("mode"), "{r}");
-    let r = mcp.call(7, "tools/call", serde_json::json!({"name": "related", "arguments": {"id": "0000000000000000"}}));
+    let r = mcp.call(7, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "gold", "paths": ["notes"]}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("unknown parameter \"paths\""), "{r}");
+    let r = mcp.call(8, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "gold", "k": 51}}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let r = mcp.call(9, "tools/call", serde_json::json!({"name": "related", "arguments": {"id": "0000000000000000"}}));
     assert_eq!(r["result"]["isError"], true, "{r}");
 
     // Closing stdin ends it cleanly.
     drop(mcp.child.stdin.take());
     let status = mcp.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// The API's own description (`/api/openapi.json`, generated from the request and response types)
+/// holds for what the server answers: every live response, successes and errors, validates against
+/// the schema the document gives for its path and status, and every parameter the document lists
+/// is one the server takes (an unknown one is a 400).
+#[test]
+fn live_responses_match_the_openapi_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+    let (status, doc) = server.get("/api/openapi.json");
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0", "{doc}");
+    let check = |route: &str, url: &str, want: u16| -> Value {
+        let (status, body) = server.get(url);
+        assert_eq!(status, want, "{url}: {body}");
+        let schema = &doc["paths"][route]["get"]["responses"][want.to_string()]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{route} documents no {want} response");
+        // The whole document is the root, so the schema's $refs into components resolve.
+        let mut root = doc.clone();
+        for (k, v) in schema.as_object().unwrap() {
+            root[k] = v.clone();
+        }
+        let validator = jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{route}: not a schema: {e}"));
+        let errors: Vec<String> = validator.iter_errors(&body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{url}: {errors:?}\n{body}");
+        // The check has teeth: the same body with a field taken out or mistyped fails it.
+        let mut broken = body.clone();
+        let key = broken.as_object().and_then(|o| o.keys().next().cloned());
+        if let (Some(key), Some(_)) = (key, schema.get("$ref")) {
+            broken[&key] = json!({"not": "this"});
+            assert!(!validator.is_valid(&broken), "{url}: a mistyped {key} passed");
+        }
+        body
+    };
+    for mode in ["semantic", "hybrid", "lexical"] {
+        let body = check("/api/ask", &format!("/api/ask?q=How+much+will+Alibaba+invest%3F&k=5&mode={mode}&path=news&per_doc=1"), 200);
+        assert!(!body["results"].as_array().unwrap().is_empty(), "{mode}: {body}");
+    }
+    let body = check("/api/ask", "/api/ask?question=Who+is+Kenny+Ng%3F&exact=1&no_fold=1&since=2020", 200);
+    assert!(body["undated_left_out"].as_u64().is_some(), "{body}");
+    let top = check("/api/ask", "/api/ask?q=Alibaba+cloud&k=1", 200)["results"][0]["id"].as_str().unwrap().to_string();
+    check("/api/related", &format!("/api/related?id={top}&k=3"), 200);
+    check("/api/related", "/api/related?text=gold+prices&mode=hybrid", 200);
+    check("/api/passage/{id}", &format!("/api/passage/{top}?context=2"), 200);
+    check("/api/status", "/api/status", 200);
+    check("/api/ask", "/api/ask?q=x&paths=news", 400);
+    check("/api/ask", "/api/ask?q=x&k=lots", 400);
+    check("/api/related", "/api/related?id=0000000000000000", 404);
+    check("/api/passage/{id}", "/api/passage/0000000000000000", 404);
+    // Every documented query parameter is accepted (a value of the right type for each).
+    for (route, base) in [("/api/ask", "/api/ask?q=gold"), ("/api/related", "/api/related?text=gold")] {
+        for p in doc["paths"][route]["get"]["parameters"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            let value = match name {
+                "q" | "question" | "text" => continue,
+                "mode" => "hybrid",
+                "since" | "until" => "2025",
+                "path" => "news",
+                "doc" => "news/gold.txt",
+                "id" | "line" => continue,
+                "min_score" => "0.1",
+                "hnsw" | "exact" if route == "/api/related" => "0",
+                _ if p["schema"]["type"].to_string().contains("boolean") => "1",
+                _ => "3",
+            };
+            let (status, body) = server.get(&format!("{base}&{name}={value}"));
+            assert_eq!(status, 200, "{route} {name}={value}: {body}");
+        }
+    }
 }

@@ -2,9 +2,8 @@
 //! small parsers of their values. `config.rs` turns the global flags into a `Config`.
 
 use clap::{Args, Parser, Subcommand};
-use semsearch::ann::HnswParams;
 use semsearch::chunk::ChunkParams;
-use semsearch::search::{self, Strategy};
+use semsearch::search::{self, request::SearchParams};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -95,15 +94,6 @@ impl IngestOpts {
     }
 }
 
-/// `-k`: a positive number of results (`-k 0` would always find nothing and exit 1 silently).
-pub fn parse_k(s: &str) -> std::result::Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("0 results asked for; give -k 1 or more".into()),
-        Ok(k) => Ok(k),
-        Err(_) => Err(format!("{s:?} is not a number of results; e.g. -k 10")),
-    }
-}
-
 /// `100M`, `1G`, `512K` or a number of bytes.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
@@ -141,51 +131,15 @@ pub struct IndexArgs {
     pub json: bool,
 }
 
+/// The flags of a search (`ask`, `related`): the search itself is `SearchParams`, the one request
+/// the HTTP API and the MCP tools also take.
 #[derive(Args)]
 pub struct SearchOpts {
-    /// Number of results (1 or more)
-    #[arg(short, default_value_t = 5, value_parser = parse_k)]
-    pub k: usize,
+    #[command(flatten)]
+    pub params: SearchParams,
     /// One JSON object per result, one per line
     #[arg(long)]
     pub json: bool,
-    /// Exact (brute-force) search instead of the HNSW graph
-    #[arg(long, conflicts_with = "hnsw")]
-    pub exact: bool,
-    /// Always use the HNSW graph (by default small indexes are searched exactly)
-    #[arg(long)]
-    pub hnsw: bool,
-    /// HNSW beam width
-    #[arg(long, default_value_t = HnswParams::default().ef_search)]
-    pub ef: usize,
-    /// hybrid (meaning and words, fused), semantic (meaning: the embedding) or lexical (words: BM25)
-    #[arg(long, default_value = "semantic", value_name = "MODE")]
-    pub mode: search::Mode,
-    /// Only documents whose path matches (repeatable): a glob (`*.md` matches at any depth,
-    /// `notes/**/*.md`), or a file or folder (`notes`)
-    #[arg(long = "path", value_name = "GLOB")]
-    pub paths: Vec<String>,
-    /// Only this document (its doc_id, from --json)
-    #[arg(long, value_name = "ID")]
-    pub doc: Option<String>,
-    /// Only documents dated on or after DATE (ISO 8601: 2025-03-06, 2025-03, 2025); undated
-    /// documents are left out, and counted on stderr
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
-    /// Only documents dated on or before DATE
-    #[arg(long, value_name = "DATE")]
-    pub until: Option<String>,
-    /// Drop results scoring under X (cosine in semantic mode, cosine + 0.3 x scaled BM25 in hybrid,
-    /// BM25 in lexical), so a question nothing answers exits 1
-    #[arg(long, value_name = "X")]
-    pub min_score: Option<f32>,
-    /// At most N passages of one document (0: no limit) [default: 2 for ask, none for related]
-    #[arg(long, value_name = "N")]
-    pub per_doc: Option<usize>,
-    /// Keep near-duplicate passages of other documents as results instead of folding them into the
-    /// first as `also`
-    #[arg(long)]
-    pub no_fold: bool,
     #[command(flatten)]
     pub server: BackendArgs,
 }
@@ -332,25 +286,4 @@ pub enum ModelCommand {
     },
     /// Print the model directory in use
     Path,
-}
-
-impl SearchOpts {
-    pub fn strategy(&self) -> Strategy {
-        if self.exact {
-            Strategy::Exact
-        } else if self.hnsw {
-            Strategy::Hnsw { ef: self.ef }
-        } else {
-            Strategy::Auto { ef: self.ef }
-        }
-    }
-
-    /// `per_doc_default`: `ask` caps passages per document, `related` does not.
-    pub fn search(&self, per_doc_default: Option<usize>) -> search::Options {
-        search::Options::for_reader(self.k, self.strategy(), self.mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold)
-    }
-
-    pub fn filter(&self) -> search::Filter {
-        search::Filter { paths: self.paths.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() }
-    }
 }

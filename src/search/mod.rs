@@ -12,10 +12,12 @@ use crate::store::{Candidates, Except, Retrieval, Scope, Store, Walk};
 use anyhow::{bail, Result};
 
 pub mod answer;
+pub mod request;
 pub use crate::store::{filter, lexical, Filter, LexicalQuery, Target};
 
 /// Which evidence ranks the passages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Both, fused (see `fuse`).
     Hybrid,

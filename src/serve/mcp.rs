@@ -1,18 +1,17 @@
 //! `semsearch mcp`: the search as tools for AI assistants, over the Model Context Protocol on
 //! stdio, with the official Rust SDK (rmcp). stdout carries the protocol only; logs go to stderr.
 //!
-//! The tools take the API's parameters (checked by the same `Params`) and answer with the objects
+//! The tools take the API's parameters (`search::request`, checked in the same place) and answer with the objects
 //! `ask --json` prints, as JSON text a model reads (and as structured content for clients that
 //! use it). A bad argument is a tool error the model can read and correct, not a protocol error.
 
-use super::params::Params;
 use super::Searcher;
 use crate::output::JsonHit;
 use crate::search;
+use crate::search::request::{AskRequest, Parsed, RelatedRequest};
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
-use serde::Deserialize;
+use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -21,36 +20,6 @@ pub struct Mcp {
     searcher: Arc<Searcher>,
     #[allow(dead_code, reason = "read by the code #[tool_handler] generates")]
     tool_router: ToolRouter<Mcp>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct SearchArgs {
-    /// The question, in plain language, as a person would ask it ("How much will Alibaba invest in AI?"). Names, figures and "quoted phrases" are matched as words in hybrid and lexical mode.
-    question: String,
-    /// How many passages to return (1 to 50; default 5).
-    k: Option<usize>,
-    /// "semantic" (default: by meaning), "hybrid" (meaning and words; best for names, tickers, numbers, rare terms), or "lexical" (words only, BM25).
-    mode: Option<String>,
-    /// Only documents whose path matches one of these globs or folders (e.g. "notes/**", "*.md").
-    paths: Option<Vec<String>>,
-    /// Only documents dated on or after this ISO 8601 date (2025-03-06, 2025-03 or 2025); undated documents are left out.
-    since: Option<String>,
-    /// Only documents dated on or before this ISO 8601 date.
-    until: Option<String>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct RelatedArgs {
-    /// The id of a passage from an earlier search result.
-    id: Option<String>,
-    /// Or a document path as results show it (with `line`).
-    path: Option<String>,
-    /// The line inside `path`.
-    line: Option<u32>,
-    /// Or a piece of text to find passages like.
-    text: Option<String>,
-    /// How many passages to return (1 to 50; default 5).
-    k: Option<usize>,
 }
 
 /// Most results a tool call returns: a model's context is the budget.
@@ -92,20 +61,10 @@ impl Mcp {
     #[tool(
         description = "Search the user's own indexed articles, notes and reports for the passages that answer a question. Returns passages best first, each with its file path and line numbers (path:line_start), title and section, date, the passage text, the single sentence that best answers the question (\"answer\"), a relevance score, and an id for the related tool. Use it whenever the user asks about something that may be in their documents; cite results as path:line."
     )]
-    async fn search(&self, Parameters(a): Parameters<SearchArgs>) -> Result<CallToolResult, ErrorData> {
-        if a.k.is_some_and(|k| k > MAX_K) {
-            return Ok(tool_error(format!("k={} is too many; ask for 1 to {MAX_K}", a.k.unwrap_or_default())));
-        }
-        let mut pairs = vec![("q".to_string(), a.question)];
-        pairs.extend(a.k.map(|k| ("k".into(), k.to_string())));
-        pairs.extend(a.mode.map(|m| ("mode".into(), m)));
-        pairs.extend(a.paths.unwrap_or_default().into_iter().map(|p| ("path".into(), p)));
-        pairs.extend(a.since.map(|d| ("since".into(), d)));
-        pairs.extend(a.until.map(|d| ("until".into(), d)));
-        let p = Params::from_pairs(pairs);
-        let (question, req) = match (p.question(), p.search(Some(search::PER_DOC))) {
-            (Ok(q), Ok(r)) => (q, r),
-            (Err(e), _) | (_, Err(e)) => return Ok(tool_error(e)),
+    async fn search(&self, Parameters(Parsed(a)): Parameters<Parsed<AskRequest>>) -> Result<CallToolResult, ErrorData> {
+        let (question, req) = match a.and_then(|a| a.check(MAX_K)) {
+            Ok(r) => r,
+            Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
         self.run(move |s| Ok(found_result(&s.ask(&question, &req)?.0))).await
     }
@@ -113,19 +72,10 @@ impl Mcp {
     #[tool(
         description = "Find passages in the user's documents related to one passage (by its id from a search result, or by path and line) or to a piece of text: other articles on the same story or topic. Passages of the same document are left out. Returns the same fields as search."
     )]
-    async fn related(&self, Parameters(a): Parameters<RelatedArgs>) -> Result<CallToolResult, ErrorData> {
-        if a.k.is_some_and(|k| k > MAX_K) {
-            return Ok(tool_error(format!("k={} is too many; ask for 1 to {MAX_K}", a.k.unwrap_or_default())));
-        }
-        let mut pairs = Vec::new();
-        pairs.extend(a.id.map(|v| ("id".to_string(), v)));
-        pairs.extend(a.path.map(|v| ("path".to_string(), v)));
-        pairs.extend(a.line.map(|v| ("line".to_string(), v.to_string())));
-        pairs.extend(a.text.map(|v| ("text".to_string(), v)));
-        pairs.extend(a.k.map(|k| ("k".to_string(), k.to_string())));
-        let req = match Params::from_pairs(pairs).related() {
+    async fn related(&self, Parameters(Parsed(a)): Parameters<Parsed<RelatedRequest>>) -> Result<CallToolResult, ErrorData> {
+        let req = match a.and_then(|a| a.check(MAX_K)) {
             Ok(r) => r,
-            Err(e) => return Ok(tool_error(e)),
+            Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
         self.run(move |s| Ok(found_result(&s.related(&req)?))).await
     }

@@ -7,6 +7,7 @@
 //! model and the index), and the async workers only move bytes.
 
 pub mod mcp;
+pub mod openapi;
 pub mod params;
 pub mod searcher;
 
@@ -18,9 +19,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use params::Params;
 pub use searcher::Searcher;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -37,7 +36,7 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
+        (self.0, Json(ErrorResponse { error: self.1 })).into_response()
     }
 }
 
@@ -82,33 +81,45 @@ fn results(found: &[search::Found]) -> Vec<JsonHit<'_>> {
     found.iter().map(JsonHit::from).collect()
 }
 
-#[derive(serde::Serialize)]
-struct AskResponse<'a> {
-    question: &'a str,
-    mode: &'static str,
+/// What `/api/ask` answers.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct AskResponse<'a> {
+    /// The question as searched.
+    pub question: &'a str,
+    /// The mode it was searched in.
+    pub mode: search::Mode,
     /// Documents without a date that a date filter left out.
-    undated_left_out: usize,
-    results: Vec<JsonHit<'a>>,
+    pub undated_left_out: usize,
+    /// Best first.
+    pub results: Vec<JsonHit<'a>>,
 }
 
-#[derive(serde::Serialize)]
-struct RelatedResponse<'a> {
-    results: Vec<JsonHit<'a>>,
+/// What `/api/related` answers.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct RelatedResponse<'a> {
+    /// Best first.
+    pub results: Vec<JsonHit<'a>>,
+}
+
+/// What an API error answers, with status 400 (a bad request: the message names the parameter),
+/// 404 (no such passage or endpoint) or 500.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorResponse {
+    /// One line saying what is wrong and what to do.
+    pub error: String,
 }
 
 async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let p = Params::parse(q.as_deref());
-    let question = p.question().map_err(bad_request)?;
-    let req = p.search(Some(search::PER_DOC)).map_err(bad_request)?;
+    let (question, req) = params::ask(q.as_deref()).map_err(bad_request)?;
     blocking(move || {
         let (found, undated) = s.ask(&question, &req)?;
-        json_response(&AskResponse { question: &question, mode: mode_name(req.options.mode), undated_left_out: undated, results: results(&found) })
+        json_response(&AskResponse { question: &question, mode: req.options.mode, undated_left_out: undated, results: results(&found) })
     })
     .await
 }
 
 async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let req = Params::parse(q.as_deref()).related().map_err(bad_request)?;
+    let req = params::related(q.as_deref()).map_err(bad_request)?;
     blocking(move || {
         let found = s.related(&req)?;
         json_response(&RelatedResponse { results: results(&found) })
@@ -122,24 +133,17 @@ async fn status(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiE
 
 /// A passage with up to `context` (default 1, at most 10) passages of its document before and after it.
 async fn passage(State(s): State<Shared>, UrlPath(id): UrlPath<String>, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
-    let p = Params::parse(q.as_deref());
-    let context: usize = match p.get("context") {
-        None | Some("") => 1,
-        Some(v) => v.parse().ok().filter(|&n| n <= 10).ok_or_else(|| bad_request(format!("context={v:?} is not a number from 0 to 10")))?,
-    };
+    let context = params::passage(q.as_deref()).map_err(bad_request)?;
     blocking(move || Ok(Json(s.passage(&id, context)?))).await
 }
 
-async fn not_found() -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "no such endpoint; see /api/ask, /api/related, /api/status, /api/passage/ID".into())
+/// The API described (OpenAPI 3.1), generated from the request and response types.
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi::document())
 }
 
-fn mode_name(m: search::Mode) -> &'static str {
-    match m {
-        search::Mode::Hybrid => "hybrid",
-        search::Mode::Semantic => "semantic",
-        search::Mode::Lexical => "lexical",
-    }
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such endpoint; see /api/ask, /api/related, /api/status, /api/passage/ID, /api/openapi.json".into())
 }
 
 /// The search page: one file, compiled in.
@@ -154,6 +158,7 @@ pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
         .route("/api/related", get(related))
         .route("/api/status", get(status))
         .route("/api/passage/{id}", get(passage))
+        .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
         .with_state(searcher);
     if let Some(origin) = cors {

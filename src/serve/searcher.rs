@@ -15,17 +15,16 @@
 //! finish on the old one, whose files stay readable until its last handle is dropped (a committed
 //! file is unlinked, never rewritten).
 
-use super::params::{RelatedRequest, SearchRequest};
 use crate::embed::Embedder;
 use crate::error::Error;
 use crate::index::{Index, PassageRecord};
 use crate::model::ModelInfo;
-use crate::output::JsonPassage;
+use crate::output::{JsonPassage, PassageInContext};
 use crate::remote::Remote;
+use crate::search::request::{Related as RelatedRequest, SearchRequest};
 use crate::search::{self, Found};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
@@ -199,11 +198,15 @@ impl Searcher {
         }
     }
 
-    /// A passage with up to `context` passages of its document before and after it.
+    /// A passage with up to `context` passages of its document before and after it, as
+    /// `/api/passage` answers (`output::PassageInContext`).
     pub fn passage(&self, id: &str, context: usize) -> Result<serde_json::Value> {
         let c = self.with_store(|store| store.passage_in_context(id, context))?;
-        let list = |rs: &[PassageRecord]| serde_json::Value::Array(rs.iter().map(|r| json!(JsonPassage::new(r, &c.document))).collect());
-        Ok(json!({"passage": JsonPassage::new(&c.passage, &c.document), "before": list(&c.before), "after": list(&c.after)}))
+        fn list<'a>(rs: &'a [PassageRecord], doc: &'a crate::index::DocRecord) -> Vec<JsonPassage<'a>> {
+            rs.iter().map(|r| JsonPassage::new(r, doc)).collect()
+        }
+        let d = &c.document;
+        Ok(serde_json::to_value(PassageInContext { passage: JsonPassage::new(&c.passage, d), before: list(&c.before, d), after: list(&c.after, d) })?)
     }
 }
 

@@ -8,10 +8,9 @@ use semsearch::search;
 
 pub fn run(config: &Config, a: AskArgs) -> Result<i32> {
     search::check_question(&a.question)?;
-    let filter = a.opts.filter();
-    filter.check()?;
+    let req = a.opts.params.check(Some(search::PER_DOC), usize::MAX).map_err(|e| anyhow::anyhow!(e))?;
     let (embedder, store) = config.store(&a.opts.server)?;
-    let (found, undated) = search::ask(&*store, &embedder, &a.question, &a.opts.search(Some(search::PER_DOC)), &filter)?;
+    let (found, undated) = search::ask(&*store, &embedder, &a.question, &req.options, &req.filter)?;
     undated_note(undated, config.quiet);
     print_results(&found, a.opts.json)
 }

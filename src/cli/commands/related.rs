@@ -12,13 +12,12 @@ pub fn run(config: &Config, a: RelatedArgs) -> Result<i32> {
         (None, Some(t)) => Target::parse(t),
         (None, None) => unreachable!("clap requires one"),
     };
-    if !matches!(target, Target::Text(_)) && a.opts.mode != search::Mode::Semantic && !config.quiet {
+    if !matches!(target, Target::Text(_)) && a.opts.params.mode.is_some_and(|m| m != search::Mode::Semantic) && !config.quiet {
         eprintln!("semsearch: note: --mode applies to --text; from a stored passage the search is by its vector (semantic)");
     }
-    let filter = a.opts.filter();
-    filter.check()?;
+    let req = a.opts.params.check(None, usize::MAX).map_err(|e| anyhow::anyhow!(e))?;
     let (embedder, store) = config.store(&a.opts.server)?;
-    let (found, undated) = search::related(&*store, &embedder, &target, a.same_doc, &a.opts.search(None), &filter)?;
+    let (found, undated) = search::related(&*store, &embedder, &target, a.same_doc, &req.options, &req.filter)?;
     undated_note(undated, config.quiet);
     print_results(&found, a.opts.json)
 }
