@@ -15,18 +15,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// How `bench` runs.
 pub struct BenchOptions {
+    /// An index directory to build the corpus into, or reuse when its chunking matches (else a temporary one).
     pub index: Option<PathBuf>,
+    /// Embed each document whole (title + text), as MTEB does, instead of cutting passages.
     pub no_chunk: bool,
+    /// Exact search for the quality figures (else HNSW at the quality ef).
     pub exact: bool,
     /// ef values for the ANN recall sweep; quality is measured at the default ef when it is in
     /// the list, else at the first.
     pub efs: Vec<usize>,
+    /// How passages are cut.
     pub chunking: ChunkParams,
+    /// The graph's build parameters and default beam.
     pub hnsw: crate::ann::HnswParams,
+    /// Where to write a TREC run file.
     pub run_file: Option<PathBuf>,
+    /// No progress bars.
     pub quiet: bool,
+    /// Which evidence ranks (semantic, lexical, hybrid).
     pub mode: search::Mode,
+    /// How hybrid fuses the two sides.
     pub fusion: search::Fusion,
     /// Push the index to this PostgreSQL server (URL, collection) and search it there.
     pub backend: Option<(String, String)>,
@@ -65,6 +75,7 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs the benchmark of `dataset` (a BEIR folder or an STS-B file) and returns its report.
 pub fn run(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
     if !dataset.is_dir() {
         anyhow::bail!("{}: not a directory; give a folder with corpus.jsonl, queries.jsonl and qrels/test.tsv (or sts-test.tsv)", dataset.display());

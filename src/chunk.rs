@@ -19,9 +19,13 @@ pub use crate::index::ChunkParams;
 /// A passage's place in its document. Byte offsets index `Document::text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
+    /// Where the passage starts in `Document::text`.
     pub byte_start: usize,
+    /// Where it ends (exclusive).
     pub byte_end: usize,
+    /// Its first source line (1-based).
     pub line_start: u32,
+    /// Its last source line.
     pub line_end: u32,
     /// Word pieces of the passage text (its section prefix not counted).
     pub n_tokens: usize,
@@ -48,6 +52,7 @@ struct Unit {
     tokens: usize,
 }
 
+/// Cuts documents into passages with the model's own tokenizer counting the budget.
 pub struct Chunker {
     tokenizer: Tokenizer,
     params: ChunkParams,
@@ -66,6 +71,7 @@ impl Chunker {
         Ok(Chunker { tokenizer, params })
     }
 
+    /// The parameters it cuts with.
     pub fn params(&self) -> ChunkParams {
         self.params
     }
@@ -75,6 +81,7 @@ impl Chunker {
         self.tokenizer.encode_fast(text, false).map(|e| e.len()).unwrap_or(usize::MAX)
     }
 
+    /// The passages of `doc`, in order; every non-whitespace byte is in one.
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>> {
         let lines = LineLookup::new(doc);
         let section_of = |off: usize| doc.section_index(off);

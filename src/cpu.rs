@@ -8,10 +8,14 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
+/// The widest vector instructions the kernels use on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Simd {
+    /// Plain x86-64 (SSE2).
     Base = 0,
+    /// AVX2 and FMA.
     Avx2 = 1,
+    /// AVX-512 (F, BW, VL, DQ).
     Avx512 = 2,
 }
 
@@ -23,6 +27,7 @@ pub fn cap(level: Simd) {
     CAP.store(level as u8, Ordering::Relaxed);
 }
 
+/// The path chosen for this process (once; `SEMSEARCH_SIMD` may narrow it).
 pub fn simd() -> Simd {
     static LEVEL: OnceLock<Simd> = OnceLock::new();
     *LEVEL.get_or_init(|| {

@@ -5,28 +5,68 @@
 
 use std::path::PathBuf;
 
+/// The errors that call for different action by the user; `main` maps them to exit codes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file of the index does not match what the manifest recorded, or the manifest itself is
     /// unreadable: the next `index` run rebuilds it.
     #[error("{path}: {why}; the index is damaged, re-run `semsearch index` to rebuild it")]
-    Damaged { path: PathBuf, why: String },
+    Damaged {
+        /// The file (or the index directory).
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Written by an older semsearch: rebuilt by the next `index` run.
     #[error("{path}: index format version {version} was written by an older semsearch; re-run `semsearch index` to rebuild it")]
-    OlderFormat { path: PathBuf, version: u64 },
+    OlderFormat {
+        /// The manifest.
+        path: PathBuf,
+        /// The version it records.
+        version: u64,
+    },
     /// Written by a newer semsearch: never touched.
     #[error(
         "{path}: index format version {version}, this semsearch reads version {supported}; use a newer semsearch, or delete {dir} and re-run `semsearch index`"
     )]
-    NewerFormat { path: PathBuf, dir: PathBuf, version: u64, supported: u32 },
+    NewerFormat {
+        /// The manifest.
+        path: PathBuf,
+        /// The index directory.
+        dir: PathBuf,
+        /// The version it records.
+        version: u64,
+        /// The version this semsearch reads.
+        supported: u32,
+    },
     #[error("no index in {dir}; build one with `semsearch index PATH...` (or pass --index DIR)")]
-    NoIndex { dir: PathBuf },
+    /// No index where one was looked for.
+    NoIndex {
+        /// Where.
+        dir: PathBuf,
+    },
     /// The index was built with another model than the one loaded.
     #[error("index {dir} was built with model {built} ({built_sha}…), not {loaded} ({loaded_sha}…); use the same --model, or another --index, or delete {dir} to rebuild")]
-    OtherModel { dir: PathBuf, built: String, built_sha: String, loaded: String, loaded_sha: String },
+    OtherModel {
+        /// The index directory.
+        dir: PathBuf,
+        /// The model that built it.
+        built: String,
+        /// Its weights' checksum.
+        built_sha: String,
+        /// The model loaded.
+        loaded: String,
+        /// Its weights' checksum.
+        loaded_sha: String,
+    },
     /// Input the user can fix: `at` names the file (and line) or the flag.
     #[error("{at}: {why}")]
-    BadInput { at: String, why: String },
+    BadInput {
+        /// `file`, `file:line` or the flag.
+        at: String,
+        /// What is wrong and what to do.
+        why: String,
+    },
     /// Settings that cannot be used (a flag or a SEMSEARCH_* variable).
     #[error("{0}")]
     Usage(String),
@@ -36,10 +76,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// A `Damaged` error for `path`.
     pub fn damaged(path: impl Into<PathBuf>, why: impl std::fmt::Display) -> anyhow::Error {
         Error::Damaged { path: path.into(), why: why.to_string() }.into()
     }
 
+    /// A `BadInput` error at `at`.
     pub fn bad_input(at: impl Into<String>, why: impl Into<String>) -> anyhow::Error {
         Error::BadInput { at: at.into(), why: why.into() }.into()
     }

@@ -19,9 +19,13 @@ pub type Qrels = BTreeMap<String, HashMap<String, i32>>;
 /// query id -> (document id, score); any order, duplicates allowed (the best score counts).
 pub type Run = BTreeMap<String, Vec<(String, f32)>>;
 
+/// A labeled retrieval set in BEIR's layout.
 pub struct BeirSet {
+    /// Its corpus.jsonl.
     pub corpus_path: std::path::PathBuf,
+    /// (query id, text) pairs.
     pub queries: Vec<(String, String)>,
+    /// The relevance judgements.
     pub qrels: Qrels,
 }
 
@@ -102,6 +106,7 @@ pub fn ranked(results: &[(String, f32)]) -> Vec<(String, f32)> {
     v
 }
 
+/// nDCG@k as trec_eval computes it (graded, linear gains).
 pub fn ndcg_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) -> f64 {
     let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, (d, _))| rel.get(d).copied().unwrap_or(0).max(0) as f64 / (i as f64 + 2.0).log2()).sum();
     let mut ideal: Vec<i32> = rel.values().copied().filter(|&g| g > 0).collect();
@@ -122,6 +127,7 @@ fn is_rel(rel: &HashMap<String, i32>, d: &str) -> bool {
     rel.get(d).is_some_and(|&g| g >= 1)
 }
 
+/// The share of relevant documents among the first k.
 pub fn recall_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) -> f64 {
     let n = n_relevant(rel);
     if n == 0 {
@@ -130,10 +136,12 @@ pub fn recall_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize)
     ranked.iter().take(k).filter(|(d, _)| is_rel(rel, d)).count() as f64 / n as f64
 }
 
+/// The reciprocal rank of the first relevant document within k (0 if none).
 pub fn mrr_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) -> f64 {
     ranked.iter().take(k).position(|(d, _)| is_rel(rel, d)).map(|i| 1.0 / (i + 1) as f64).unwrap_or(0.0)
 }
 
+/// Average precision within the first k.
 pub fn map_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) -> f64 {
     let n = n_relevant(rel);
     if n == 0 {
@@ -188,6 +196,7 @@ pub fn load_sts(path: &Path) -> Result<Vec<(f64, String, String)>> {
     Ok(out)
 }
 
+/// Pearson's correlation coefficient.
 pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
@@ -217,6 +226,7 @@ fn ranks(x: &[f64]) -> Vec<f64> {
     r
 }
 
+/// Spearman's rank correlation (ties get their mean rank).
 pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     pearson(&ranks(x), &ranks(y))
 }

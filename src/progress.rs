@@ -8,6 +8,7 @@ fn visible(quiet: bool) -> bool {
     !quiet && std::io::stderr().is_terminal()
 }
 
+/// A progress bar of `len` steps on stderr, hidden when `quiet` or stderr is not a terminal.
 pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     if !visible(quiet) || len == 0 {
         return ProgressBar::hidden();
@@ -26,6 +27,7 @@ pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// A spinner for work of unknown length, hidden as bars are.
 pub fn spinner(what: &str, quiet: bool) -> ProgressBar {
     if !visible(quiet) {
         return ProgressBar::hidden();

@@ -15,6 +15,7 @@ use std::ffi::OsString;
 const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR"];
 const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_TOKENS", "SEMSEARCH_PYTHON"];
 
+/// Every `SEMSEARCH_*` variable, read and checked once at start.
 #[derive(Debug, Clone)]
 pub struct EnvSettings {
     /// SEMSEARCH_ENGINE=packed|reference: which BERT implementation embeds.
@@ -31,10 +32,12 @@ pub struct EnvSettings {
 }
 
 impl EnvSettings {
+    /// From the process's environment.
     pub fn from_env() -> Result<EnvSettings> {
         Self::from_vars(std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v)))
     }
 
+    /// From the given variables (tests).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Result<EnvSettings> {
         let mut s = EnvSettings { engine: EngineKind::Packed, simd_cap: Simd::Avx512, batch_tokens: None, python: "python3".into(), unknown: Vec::new() };
         let usage = |name: &str, value: &str, want: &str| Error::Usage(format!("{name}={value}: {want}"));

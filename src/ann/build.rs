@@ -16,13 +16,17 @@ pub const NONE: u32 = u32::MAX;
 
 /// The built graph: each row's level and its neighbour rows per layer.
 pub struct Links {
+    /// Each row's top layer (0: layer 0 only).
     pub levels: Vec<u8>,
     /// Layer 0, `m0` slots per row (NONE-padded).
     pub layer0: Vec<u32>,
+    /// Slots per row on layer 0.
     pub m0: usize,
     /// Layers 1..=top: the member rows (ascending) and their `m_up`-slot neighbour rows.
     pub upper: Vec<(Vec<u32>, Vec<u32>)>,
+    /// Slots per row on the upper layers.
     pub m_up: usize,
+    /// The row a search starts from (on the top layer).
     pub entry: u32,
 }
 

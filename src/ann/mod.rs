@@ -24,10 +24,12 @@ pub const MAX_LINKS: usize = 256;
 /// Cache lines of each neighbour's vector requested ahead of scoring it (a 384-d vector is 24).
 const PREFETCH_LINES: usize = 24;
 
+/// The HNSW graph's parameters: how it is built and how wide a search's beam is.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct HnswParams {
     /// Links per point on the upper layers (layer 0 gets twice as many).
     pub m: usize,
+    /// Beam width while inserting (more: a better graph, a slower build).
     pub ef_construction: usize,
     /// Beam width at query time.
     pub ef_search: usize,
@@ -234,11 +236,14 @@ pub struct AnnIndex {
 /// A search hit: vector row and cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
+    /// The row found (a segment's row, or an index-wide one once merged).
     pub row: u32,
+    /// Its similarity to the query (cosine of unit vectors; higher is better).
     pub score: f32,
 }
 
 impl AnnIndex {
+    /// Maps a segment's vectors (`n` × `dim` f32) and graph, checking their sizes.
     pub fn open(vectors_path: &Path, graph_path: &Path, n: usize, dim: usize) -> Result<AnnIndex> {
         let vf = File::open(vectors_path).with_context(|| format!("cannot open {}", vectors_path.display()))?;
         // SAFETY: index files are immutable once committed (a new generation gets new files), so the
@@ -281,18 +286,22 @@ impl AnnIndex {
         Ok(AnnIndex { vectors, graph, n, dim, m0, m_up, entry, layers })
     }
 
+    /// Rows in the segment.
     pub fn len(&self) -> usize {
         self.n
     }
 
+    /// Whether the segment has no rows.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
 
+    /// Dimensions of each vector.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// The stored unit vector of `row`.
     pub fn vector(&self, row: u32) -> &[f32] {
         self.vectors(row, 1)
     }

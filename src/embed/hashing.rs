@@ -10,12 +10,14 @@ use crate::model::{ModelInfo, Pooling};
 use anyhow::{anyhow, Result};
 use tokenizers::Tokenizer;
 
+/// The hashing stand-in for the model (see the module comment); tests only.
 pub struct HashingEmbedder {
     info: ModelInfo,
     tokenizer: Tokenizer,
 }
 
 impl HashingEmbedder {
+    /// A stand-in with vectors of `dimensions`.
     pub fn new(dimensions: usize) -> Result<HashingEmbedder> {
         let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
             "normalizer":{"type":"Lowercase"},"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,
@@ -32,6 +34,7 @@ impl HashingEmbedder {
         Ok(HashingEmbedder { info, tokenizer })
     }
 
+    /// The unit vector of `text`'s hashed words.
     pub fn embed_one(&self, text: &str) -> Vec<f32> {
         let dim = self.info.dimensions;
         let mut v = vec![0f32; dim];

@@ -27,7 +27,9 @@ pub use hashing::HashingEmbedder;
 /// pieces) and vectors for texts. `Embedder` runs the real model; `HashingEmbedder` is a small
 /// deterministic stand-in for lifecycle tests and memory measurements that need no model files.
 pub trait Embed: Sync {
+    /// The model's identity, dimensions, window and pooling.
     fn info(&self) -> &ModelInfo;
+    /// The tokenizer that counts a passage's budget.
     fn tokenizer(&self) -> &Tokenizer;
     /// `texts.len() * dimensions` floats, row i for texts[i]; `progress` gets texts done.
     fn embed(&self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<f32>>;
@@ -83,7 +85,9 @@ const TOKENS_PER_BATCH: usize = 2048;
 /// (candle-transformers' `BertModel`) with SEMSEARCH_ENGINE=reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
+    /// Our packed BERT on candle tensors (the default).
     Packed,
+    /// candle-transformers' BertModel on padded batches: the cross-check.
     Reference,
 }
 
@@ -92,6 +96,7 @@ enum Engine {
     Reference(Reference),
 }
 
+/// The sentence-embedding model loaded: tokenizer, engine, pooling.
 pub struct Embedder {
     engine: Engine,
     tokenizer: Tokenizer,
@@ -106,6 +111,7 @@ impl Embedder {
         Self::load_engine(info, EngineKind::Packed)
     }
 
+    /// Loads the model with the given engine.
     pub fn load_engine(info: &ModelInfo, kind: EngineKind) -> Result<Embedder> {
         Self::load_with(info, kind, None)
     }
@@ -133,14 +139,17 @@ impl Embedder {
         Ok(Embedder { engine, tokenizer, info: info.clone(), batch_size: DEFAULT_BATCH, tokens_per_batch })
     }
 
+    /// The model's identity, dimensions, window and pooling.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
+    /// Dimensions of a vector.
     pub fn dimensions(&self) -> usize {
         self.info.dimensions
     }
 
+    /// The model's tokenizer (truncating at its window).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -151,6 +160,7 @@ impl Embedder {
         self
     }
 
+    /// One text's unit vector (a question).
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         self.embed(&[text], &mut |_| {})
     }
@@ -354,6 +364,7 @@ pub fn load_tokenizer(info: &ModelInfo) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// The dot product of two vectors (their cosine when both are unit vectors).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -39,12 +39,18 @@ pub const FORMAT_VERSION: u32 = 4;
 /// `index` (or `compact`) adds by rewriting the segments from their stored passages and vectors.
 pub const UPGRADABLE_FROM: u32 = 3;
 
+/// The model the vectors were made with, as the manifest records it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
+    /// Its name.
     pub name: String,
+    /// Its weights' SHA-256 (an index answers only to the same weights).
     pub weights_sha256: String,
+    /// Dimensions of a vector.
     pub dimensions: usize,
+    /// Its window in word pieces.
     pub max_tokens: usize,
+    /// How token states become a vector.
     pub pooling: Pooling,
 }
 
@@ -57,22 +63,29 @@ impl From<&ModelInfo> for ModelMeta {
 /// Live documents and passages (tombstoned ones not counted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Counts {
+    /// Live documents.
     pub documents: usize,
+    /// Live passages.
     pub passages: usize,
 }
 
 /// A file's size and XXH3-64 checksum, as recorded when it was written.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FileSum {
+    /// The file's size.
     pub bytes: u64,
+    /// Its XXH3-64 checksum, hex.
     pub xxh3: String,
 }
 
+/// One segment: its files, rows and tombstones.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentMeta {
+    /// Its number (files are named `seg-<id>.*`).
     pub id: u64,
     /// Documents and passage rows the segment's files hold, tombstoned ones included.
     pub documents: usize,
+    /// Rows in its files, tombstoned ones included.
     pub rows: usize,
     /// Tombstones: `[first_row, count]` ranges of the passages of removed or replaced documents,
     /// sorted, one per document.
@@ -80,32 +93,46 @@ pub struct SegmentMeta {
 }
 
 impl SegmentMeta {
+    /// Its SQLite store's file name.
     pub fn passages_file(&self) -> String {
         format!("seg-{}.sqlite", self.id)
     }
+    /// Its vectors' file name.
     pub fn vectors_file(&self) -> String {
         format!("seg-{}.f32", self.id)
     }
+    /// Its graph's file name.
     pub fn graph_file(&self) -> String {
         format!("seg-{}.graph", self.id)
     }
+    /// Its three files' names.
     pub fn files(&self) -> [String; 3] {
         [self.passages_file(), self.vectors_file(), self.graph_file()]
     }
+    /// Tombstoned rows.
     pub fn deleted_rows(&self) -> usize {
         self.deleted.iter().map(|r| r[1] as usize).sum()
     }
 }
 
+/// The manifest (`meta.json`): everything a reader needs to trust and open a generation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
+    /// The layout's version (`FORMAT_VERSION` when written by this semsearch).
     pub format_version: u32,
+    /// Bumped by every commit.
     pub generation: u64,
+    /// The model the vectors were made with.
     pub model: ModelMeta,
+    /// How passages were cut.
     pub chunking: ChunkParams,
+    /// The graphs' parameters.
     pub hnsw: HnswParams,
+    /// Live documents and passages.
     pub counts: Counts,
+    /// The next free segment number (files numbered from it up belong to no manifest).
     pub next_segment: u64,
+    /// The segments, in row order.
     pub segments: Vec<SegmentMeta>,
     /// Every file of every segment.
     pub files: BTreeMap<String, FileSum>,
@@ -116,6 +143,7 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The committed manifest in `dir`, `None` if there is none; a damaged one is an error.
     pub fn read(dir: &Path) -> Result<Option<Meta>> {
         let path = dir.join("meta.json");
         let text = match fs::read_to_string(&path) {
@@ -188,6 +216,7 @@ impl Meta {
         Ok(())
     }
 
+    /// An error unless the index was built with `model` (same weights).
     pub fn check_model(&self, dir: &Path, model: &ModelInfo) -> Result<()> {
         if self.model.weights_sha256 != model.weights_sha256 || self.model.dimensions != model.dimensions {
             let short = |s: &str| s[..12.min(s.len())].to_string();
@@ -213,14 +242,17 @@ impl Meta {
         self.segments.iter().map(|s| s.rows).sum()
     }
 
+    /// Tombstoned rows in all segments.
     pub fn deleted_rows(&self) -> usize {
         self.segments.iter().map(|s| s.deleted_rows()).sum()
     }
 
+    /// The share of rows that are tombstones.
     pub fn tombstone_share(&self) -> f64 {
         self.deleted_rows() as f64 / self.rows().max(1) as f64
     }
 
+    /// The segment files' total size.
     pub fn size_bytes(&self) -> u64 {
         self.files.values().map(|f| f.bytes).sum()
     }

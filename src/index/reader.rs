@@ -13,15 +13,19 @@ use std::path::{Path, PathBuf};
 
 /// One segment of an open index: its passages, vectors and graph, and its tombstones as a bitset.
 pub struct Segment {
+    /// Its manifest entry.
     pub meta: SegmentMeta,
     /// Its first row in the index-wide row numbering.
     pub base: u32,
+    /// Its documents and passages.
     pub store: PassageStore,
+    /// Its vectors and graph, mapped.
     pub ann: AnnIndex,
     deleted: Vec<u64>,
 }
 
 impl Segment {
+    /// Whether the segment's row `local` is tombstoned.
     pub fn is_deleted(&self, local: u32) -> bool {
         is_set(&self.deleted, local)
     }
@@ -34,8 +38,11 @@ impl Segment {
 /// An open, committed index generation. Rows are numbered across segments (a segment's rows start
 /// at its `base`); tombstoned rows are never returned.
 pub struct Index {
+    /// The index directory.
     pub dir: PathBuf,
+    /// The manifest it was opened at.
     pub meta: Meta,
+    /// Its segments, in row order.
     pub segments: Vec<Segment>,
 }
 
@@ -98,6 +105,7 @@ impl Index {
         self.meta.counts.passages
     }
 
+    /// The segment holding `row` and the row's number in it.
     pub fn locate(&self, row: u32) -> Option<(&Segment, u32)> {
         self.segment_of(row).map(|(i, local)| (&self.segments[i], local))
     }
@@ -109,11 +117,13 @@ impl Index {
         ((row - s.base) < s.meta.rows as u32).then_some((i, row - s.base))
     }
 
+    /// The stored unit vector of `row`.
     pub fn vector(&self, row: u32) -> &[f32] {
         let (s, local) = self.locate(row).expect("row inside the index");
         s.ann.vector(local)
     }
 
+    /// Whether `row` exists and is not tombstoned.
     pub fn is_live(&self, row: u32) -> bool {
         self.locate(row).is_some_and(|(s, l)| !s.is_deleted(l))
     }
@@ -130,6 +140,7 @@ impl Index {
         }))
     }
 
+    /// The live row of passage `id`.
     pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
         for s in &self.segments {
             if let Some(l) = s.store.row_of_id(id)? {

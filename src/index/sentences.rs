@@ -36,10 +36,12 @@ impl<'a> SentenceVectors<'a> {
         (bytes.len() == 2 + count * (12 + dim) && count > 0).then_some(SentenceVectors { bytes, dim, count })
     }
 
+    /// Sentences stored.
     pub fn len(&self) -> usize {
         self.count
     }
 
+    /// Whether none are.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -49,11 +51,13 @@ impl<'a> SentenceVectors<'a> {
         &self.bytes[2 + i * size..2 + (i + 1) * size]
     }
 
+    /// Sentence i's byte span in the passage text.
     pub fn span(&self, i: usize) -> (usize, usize) {
         let e = self.entry(i);
         (u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize, u32::from_le_bytes(e[4..8].try_into().unwrap()) as usize)
     }
 
+    /// Every sentence's span.
     pub fn spans(&self) -> Vec<(usize, usize)> {
         (0..self.count).map(|i| self.span(i)).collect()
     }

@@ -10,30 +10,49 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
+/// A document as a segment stores it.
 #[derive(Debug, Clone)]
 pub struct DocRecord {
+    /// Its id (the path, or `path#record` for a JSONL record).
     pub doc_id: String,
+    /// Its path, relative to the folder holding the index.
     pub path: String,
+    /// Its title.
     pub title: String,
+    /// XXH3 of its content (unchanged content is never re-embedded).
     pub content_hash: String,
+    /// Its first passage's row.
     pub first_row: u32,
+    /// Its passages (consecutive rows).
     pub n_passages: u32,
     /// Publication date, ISO 8601 as the source gave it.
     pub date: Option<String>,
+    /// Its source URL (from front matter, a JSONL field or a page's canonical link).
     pub url: Option<String>,
 }
 
+/// A passage as a segment stores it.
 #[derive(Debug, Clone)]
 pub struct PassageRecord {
+    /// Its row (in the segment, or index-wide once read through `Index`).
     pub row: u32,
+    /// Its id: stable while its document is unchanged.
     pub id: String,
+    /// Its document's id.
     pub doc_id: String,
+    /// Its place in its document (0-based).
     pub ordinal: u32,
+    /// Its first source line (1-based).
     pub line_start: u32,
+    /// Its last source line.
     pub line_end: u32,
+    /// Where it starts in its document's text.
     pub byte_start: u64,
+    /// Where it ends.
     pub byte_end: u64,
+    /// Its word pieces.
     pub n_tokens: u32,
+    /// Its text.
     pub text: String,
     /// The headings above the passage (`Title › Heading`), or a record's title; may be empty.
     pub section: String,
@@ -45,13 +64,19 @@ pub struct PassageRecord {
 /// A passage with its document's fields, as search results need it.
 #[derive(Debug, Clone)]
 pub struct Passage {
+    /// The passage.
     pub record: PassageRecord,
+    /// Its document's path.
     pub path: String,
+    /// Its document's title.
     pub title: String,
+    /// Its document's date (ISO 8601).
     pub date: Option<String>,
+    /// Its document's URL.
     pub url: Option<String>,
 }
 
+/// A segment's SQLite store: documents, passages, the lexical index and sentence vectors.
 pub struct PassageStore {
     conn: Connection,
     path: std::path::PathBuf,
@@ -106,6 +131,7 @@ impl PassageStore {
         Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences: true })
     }
 
+    /// Opens a committed segment's store read-only.
     pub fn open(path: &Path) -> Result<PassageStore> {
         let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
             Ok(c) => c,
@@ -218,6 +244,7 @@ impl PassageStore {
         Ok(())
     }
 
+    /// Its documents, in row order.
     pub fn documents(&self) -> Result<Vec<DocRecord>> {
         let mut st = self.conn.prepare(&format!("{SELECT_DOCUMENT} ORDER BY first_row"))?;
         let rows = self.damaged(st.query_map([], doc_from_row))?;
@@ -301,17 +328,20 @@ impl PassageStore {
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
+    /// The document `doc_id`.
     pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>> {
         let found = self.conn.query_row(&format!("{SELECT_DOCUMENT} WHERE doc_id = ?1"), [doc_id], doc_from_row).optional();
         self.damaged(found)
     }
 
+    /// A document's passages, in order.
     pub fn passages_of(&self, doc_id: &str) -> Result<Vec<PassageRecord>> {
         let mut st = self.conn.prepare(&format!("{} WHERE p.doc_id = ?1 ORDER BY p.row", select_passage(self.has_sentences)))?;
         let rows = self.damaged(st.query_map([doc_id], |r| Ok(passage_from_row(r)?.record)))?;
         self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())
     }
 
+    /// The passage at `row`.
     pub fn passage(&self, row: u32) -> Result<Option<Passage>> {
         let mut st = self.damaged(self.conn.prepare_cached(&format!("{} WHERE p.row = ?1", select_passage(self.has_sentences))))?;
         self.damaged(st.query_row([row], passage_from_row).optional())
@@ -333,6 +363,7 @@ impl PassageStore {
         Ok(out)
     }
 
+    /// The row of passage `id`.
     pub fn row_of_id(&self, id: &str) -> Result<Option<u32>> {
         self.damaged(self.conn.query_row("SELECT row FROM passages WHERE id = ?1", [id], |r| r.get(0)).optional())
     }

@@ -39,6 +39,7 @@ impl SegmentWriter {
         Ok(SegmentWriter { dir: dir.to_path_buf(), meta, dim, store, vectors })
     }
 
+    /// The segment's number.
     pub fn id(&self) -> u64 {
         self.meta.id
     }
@@ -105,6 +106,7 @@ pub struct SegmentsWriter {
 }
 
 impl SegmentsWriter {
+    /// Starts writing segments numbered from `first_id` up, at most `cap` rows each.
     pub fn create(dir: &Path, first_id: u64, dim: usize, cap: usize) -> Result<SegmentsWriter> {
         let current = SegmentWriter::create(dir, first_id, dim)?;
         Ok(SegmentsWriter { dir: dir.to_path_buf(), dim, cap: cap.max(1), current, full: Vec::new() })
@@ -153,6 +155,7 @@ impl SegmentsWriter {
 /// of the same run (in another segment) is tombstoned with `supersede`.
 pub struct WrittenSegment {
     dir: PathBuf,
+    /// Its manifest entry.
     pub meta: SegmentMeta,
     dim: usize,
 }
@@ -177,6 +180,7 @@ impl WrittenSegment {
         Ok((self.meta, sums, graph_seconds))
     }
 
+    /// Tombstones `n` rows from `first` (a document this run replaced or removed).
     pub fn supersede(&mut self, first: u32, n: u32) {
         self.meta.deleted.push([first, n]);
         self.meta.deleted.sort_unstable();
@@ -253,6 +257,7 @@ pub struct WriterLock {
 }
 
 impl WriterLock {
+    /// Takes the index's writer lock (waiting, with a notice, while another run holds it).
     pub fn acquire(dir: &Path, quiet: bool) -> Result<WriterLock> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create index directory {}", dir.display()))?;
         let path = dir.join("lock");

@@ -72,8 +72,11 @@ pub trait Documents {
 
 /// Files and directories, read as `ingest` does.
 pub struct Paths<'a> {
+    /// The files and folders to index.
     pub paths: &'a [PathBuf],
+    /// How their paths become stored keys.
     pub keys: PathKeys,
+    /// How files are read.
     pub opts: IngestOptions,
 }
 
@@ -88,7 +91,9 @@ impl Documents for Paths<'_> {
 
 /// Documents already in memory (a labeled set's corpus, a synthetic one), covering `roots`.
 pub struct InMemory {
+    /// The documents.
     pub documents: Vec<Document>,
+    /// The paths they count as coming from (documents there not seen are removed).
     pub roots: Vec<String>,
 }
 
@@ -105,9 +110,13 @@ impl Documents for InMemory {
     }
 }
 
+/// How an `index` run builds.
 pub struct BuildOptions {
+    /// How passages are cut.
     pub chunking: ChunkParams,
+    /// The graphs' parameters.
     pub hnsw: HnswParams,
+    /// No progress bars or notices.
     pub quiet: bool,
     /// Rows at which a segment is full (`SEGMENT_ROWS`; smaller in tests of the roll-over).
     pub segment_rows: usize,
@@ -122,17 +131,26 @@ impl Default for BuildOptions {
 /// What an `index` run did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Summary {
+    /// Files read.
     pub files: usize,
+    /// Files skipped (with a warning).
     pub skipped: usize,
+    /// Live documents after the run.
     pub documents: usize,
+    /// Live passages after the run.
     pub passages: usize,
+    /// Documents new to the index.
     pub documents_added: usize,
+    /// Documents whose content changed.
     pub documents_updated: usize,
+    /// Documents gone from the paths given.
     pub documents_removed: usize,
     /// Documents under a new id (a renamed or moved file) with the content of one this run
     /// removed: counted here, not as added and removed, and their vectors are reused.
     pub documents_renamed: usize,
+    /// Documents left as they were.
     pub documents_unchanged: usize,
+    /// Passages embedded by this run.
     pub passages_embedded: usize,
     /// Word pieces the model ran over (special tokens included, truncated at the window).
     pub tokens_embedded: usize,
@@ -140,10 +158,15 @@ pub struct Summary {
     pub passages_tombstoned: usize,
     /// Whether this run merged the segments and rebuilt the graph.
     pub compacted: bool,
+    /// Segments after the run.
     pub segments: usize,
+    /// The share of rows that are tombstones.
     pub tombstone_share: f64,
+    /// Time spent embedding.
     pub embed_seconds: f64,
+    /// Time spent building graphs.
     pub graph_seconds: f64,
+    /// The run's wall time.
     pub seconds: f64,
 }
 

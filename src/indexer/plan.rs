@@ -16,9 +16,13 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
+    /// New to the index.
     Added,
+    /// Its content changed.
     Updated,
+    /// Left as it is.
     Unchanged,
+    /// Gone from the paths given.
     Removed,
     /// Not seen in this run and not under its paths: left as it is.
     Kept,
@@ -79,13 +83,19 @@ pub fn fate_of_unseen(doc: &DocRecord, roots: &[String], unreadable: &[String]) 
 /// What `index PATH...` would do, without doing it (no model needed).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Plan {
+    /// Documents that would be added.
     pub added: Vec<String>,
+    /// Documents that would be re-embedded.
     pub updated: Vec<String>,
+    /// Documents that would be removed.
     pub removed: Vec<String>,
+    /// Documents that would stay as they are.
     pub unchanged: usize,
+    /// Documents outside the paths given, kept.
     pub kept: usize,
 }
 
+/// What `index` would do with `input`, without embedding or writing anything.
 pub fn plan(dir: &Path, input: &mut dyn Documents) -> Result<(Plan, IngestReport)> {
     let prev_docs: Vec<DocRecord> = match Meta::read(dir)? {
         Some(_) => Index::open_any(dir)?.documents()?,

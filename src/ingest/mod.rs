@@ -12,14 +12,19 @@ use anyhow::{Context, Result};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
+/// A document read from a file (or a JSONL record): its text and where each byte came from.
 #[derive(Debug, Clone)]
 pub struct Document {
     /// Stable identity: the path (relative to the index root when inside it), `path:line` for one
     /// snippet of a line-per-snippet file, or the record's `_id` for JSONL.
     pub doc_id: String,
+    /// Its path, as stored.
     pub path: String,
+    /// Its title.
     pub title: String,
+    /// Its text, as passages are cut from it.
     pub text: String,
+    /// Source lines of its bytes.
     pub lines: LineMap,
     /// Where the headings above the text change: (byte offset in `text` where a section starts,
     /// its path `Title › Heading › Subheading`), in order. Empty for formats without headings.
@@ -37,9 +42,17 @@ pub struct Document {
 #[derive(Debug, Clone)]
 pub enum LineMap {
     /// `text` is a verbatim slice of the file beginning at `first_line`, `base_byte`.
-    Verbatim { first_line: u32, base_byte: u64 },
+    Verbatim {
+        /// The line the text starts on.
+        first_line: u32,
+        /// The byte of the file the text starts at.
+        base_byte: u64,
+    },
     /// `text` came from one line (a JSONL record): every offset maps to it.
-    Record { line: u32 },
+    Record {
+        /// The record's line.
+        line: u32,
+    },
     /// `text` was extracted (HTML): the source line of every byte.
     Mapped(Vec<u32>),
 }
@@ -73,14 +86,18 @@ impl Document {
 /// A file that was not indexed, and why.
 #[derive(Debug, Clone)]
 pub struct Skip {
+    /// The file (or `file:line`).
     pub path: String,
+    /// Why it was skipped.
     pub reason: String,
 }
 
 /// What reading the paths found, besides the documents handed to the sink.
 #[derive(Debug, Default)]
 pub struct IngestReport {
+    /// Files read.
     pub files: usize,
+    /// Files skipped, with why.
     pub skipped: Vec<Skip>,
     /// Keys of files and folders that exist but could not be read (permissions, I/O errors): the
     /// documents indexed from them are kept, not taken for deleted.

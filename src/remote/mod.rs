@@ -86,12 +86,17 @@ impl Tables {
 /// What a collection says about itself (`C_meta`).
 #[derive(Debug, Clone, Default)]
 pub struct CollectionMeta {
+    /// The table layout's version.
     pub schema_version: Option<u32>,
+    /// The model the vectors were made with.
     pub model: Option<String>,
+    /// Its weights' SHA-256.
     pub weights_sha256: Option<String>,
+    /// Dimensions of a vector.
     pub dimensions: Option<usize>,
     /// How the passages were cut (the local manifest's chunking, as JSON).
     pub chunking: Option<String>,
+    /// Bumped by every push.
     pub generation: u64,
     /// Passages at the last push.
     pub passages: Option<usize>,

@@ -18,16 +18,26 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+/// What a push did.
 #[derive(Debug, Default, Serialize)]
 pub struct PushSummary {
+    /// The collection.
     pub collection: String,
+    /// Documents there now.
     pub documents: usize,
+    /// Passages there now.
     pub passages: usize,
+    /// Documents sent (new or changed).
     pub documents_sent: usize,
+    /// Their passages.
     pub passages_sent: usize,
+    /// Documents deleted there (gone from the index).
     pub documents_deleted: usize,
+    /// Documents already there as they are.
     pub documents_unchanged: usize,
+    /// The collection's generation after the push.
     pub generation: u64,
+    /// The push's wall time.
     pub seconds: f64,
 }
 

@@ -19,7 +19,9 @@ pub struct Remote {
     client: RefCell<Client>,
     collection: String,
     tables: Tables,
+    /// What the collection says about itself.
     pub meta: CollectionMeta,
+    /// The server's URL, without its password.
     pub url: String,
 }
 
@@ -293,6 +295,7 @@ impl Remote {
         Ok(Remote { client: RefCell::new(client), collection, tables, meta, url: conn::redact(url) })
     }
 
+    /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
     }

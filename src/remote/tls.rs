@@ -23,13 +23,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+/// libpq's `sslmode`: whether to encrypt and what to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Never encrypt.
     Disable,
+    /// Plain, encrypted only if the server insists.
     Allow,
+    /// Encrypted when the server offers it (the default).
     Prefer,
+    /// Always encrypted; the certificate checked only when roots are given.
     Require,
+    /// Encrypted, the certificate's chain checked.
     VerifyCa,
+    /// Encrypted, the chain and the server's name checked.
     VerifyFull,
 }
 
@@ -67,6 +74,7 @@ enum Roots {
 /// The TLS settings of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// The mode asked for.
     pub mode: Mode,
     /// A file named in the URL or environment must be readable; the default one is used only when present.
     roots: Option<Roots>,

@@ -56,6 +56,7 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
 pub struct QuestionWords(Vec<String>);
 
 impl QuestionWords {
+    /// The question's content words, as answers are scored against them.
     pub fn new(question: &str) -> QuestionWords {
         let all: Vec<String> = word_set(question);
         let content: Vec<String> = all.iter().filter(|w| !lexical::is_stop_word(w)).cloned().collect();

@@ -48,14 +48,23 @@ pub enum Fusion {
     /// semantic and the rest of the lexical one. Every candidate has both scores: the cosine of a
     /// lexical-only candidate is computed from its stored vector, the BM25 of a semantic-only one
     /// by a lexical query restricted to it (0 when it has none of the words).
-    Convex { semantic_weight: f32 },
+    Convex {
+        /// The semantic side's share (0–1).
+        semantic_weight: f32,
+    },
     /// The cosine as it is (an absolute scale: a question the embedding cannot place scores low
     /// everywhere) plus `lexical_weight` times the BM25 scaled to [0, 1] over the candidates.
-    RawCosine { lexical_weight: f32 },
+    RawCosine {
+        /// The weight of the scaled BM25.
+        lexical_weight: f32,
+    },
     /// As `RawCosine`, with the lexical weight scaled by how unsure the semantic side is:
     /// `lexical_weight × (1 − best cosine)`. A question the embedding places well (best cosine
     /// near 1) ranks by meaning; one it cannot place (a bare name: best cosine 0.2) leans on the words.
-    Adaptive { lexical_weight: f32 },
+    Adaptive {
+        /// The weight of the scaled BM25 when the best cosine is 0.
+        lexical_weight: f32,
+    },
 }
 
 /// `bench --fusion` names: raw (the default), convex, adaptive, rrf.
@@ -89,7 +98,9 @@ pub const FUSION_DEPTH: usize = 100;
 /// A row with the evidence that ranked it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
+    /// The row (the store's number within one search).
     pub row: u32,
+    /// The score it is ranked by.
     pub score: f32,
     /// (1-based rank, cosine) on the semantic side, where it found the row.
     pub semantic: Option<(usize, f32)>,
@@ -113,14 +124,19 @@ impl Ranked {
 /// Below this many passages exact search costs well under a millisecond and is never wrong.
 pub const EXACT_BELOW: usize = 20_000;
 
+/// How the semantic side searches: exactly, through the graph, or by the store's size.
 #[derive(Debug, Clone, Copy)]
 pub enum Strategy {
     /// Exact for small indexes, HNSW above `EXACT_BELOW`.
     Auto {
+        /// Beam width when the graph is used.
         ef: usize,
     },
+    /// Every vector scored.
     Exact,
+    /// Always through the graph.
     Hnsw {
+        /// Beam width.
         ef: usize,
     },
 }
@@ -128,20 +144,27 @@ pub enum Strategy {
 /// One ranked result.
 #[derive(Debug, Clone)]
 pub struct Found {
+    /// 1-based rank.
     pub rank: usize,
+    /// The score it was ranked by.
     pub score: f32,
+    /// (1-based rank, cosine) on the semantic side, where it found the passage.
     pub semantic: Option<(usize, f32)>,
+    /// (1-based rank, BM25) on the lexical side, where it found the passage.
     pub lexical: Option<(usize, f32)>,
     /// Near-duplicate passages of other documents folded into this one (the same wire story in
     /// several files), best first.
     pub also: Vec<Passage>,
+    /// The passage, with its document's fields.
     pub passage: Passage,
     /// The sentence of the passage closest to the query, as a byte range of `passage.record.text`.
     pub answer: (usize, usize),
+    /// The answer sentence's score.
     pub answer_score: f32,
 }
 
 impl Found {
+    /// The answer sentence's text.
     pub fn answer_text(&self) -> &str {
         &self.passage.record.text[self.answer.0..self.answer.1]
     }
@@ -223,9 +246,13 @@ pub fn resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question
 /// How a search ranks and how many it returns.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// Results to return.
     pub k: usize,
+    /// How the semantic side searches.
     pub strategy: Strategy,
+    /// Which evidence ranks.
     pub mode: Mode,
+    /// How hybrid fuses the two sides.
     pub fusion: Fusion,
     /// Results under this score are dropped.
     pub min_score: Option<f32>,

@@ -79,7 +79,9 @@ pub struct SearchParams {
 /// A checked search: how it ranks and what it may return.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
+    /// How it ranks and how many it returns.
     pub options: Options,
+    /// Which documents it may return.
     pub filter: Filter,
 }
 
@@ -121,6 +123,7 @@ pub struct AskRequest {
     /// AI?"). Names, figures and "quoted phrases" are matched as words in hybrid and lexical mode.
     #[serde(alias = "q")]
     pub question: String,
+    /// How to search.
     #[serde(flatten)]
     pub search: SearchParams,
 }
@@ -152,6 +155,7 @@ pub struct RelatedRequest {
     /// Allow passages from the target's own document.
     #[serde(deserialize_with = "lenient::flag")]
     pub same_doc: bool,
+    /// How to search (with `line`, `path` names the document instead).
     #[serde(flatten)]
     pub search: SearchParams,
 }
@@ -159,8 +163,11 @@ pub struct RelatedRequest {
 /// A checked `related` request.
 #[derive(Debug, Clone)]
 pub struct Related {
+    /// What it starts from.
     pub target: Target,
+    /// Whether passages of the target's own document may come back.
     pub same_doc: bool,
+    /// The checked search.
     pub search: SearchRequest,
 }
 
@@ -199,6 +206,7 @@ impl PassageRequest {
     /// Most neighbours a request may ask for.
     pub const MAX_CONTEXT: usize = 10;
 
+    /// The number of neighbours, or what is wrong.
     pub fn check(&self) -> Result<usize, String> {
         let n = self.context.unwrap_or(1);
         if n > Self::MAX_CONTEXT {

@@ -15,6 +15,7 @@ use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt
 use serde_json::json;
 use std::sync::Arc;
 
+/// The MCP server: the search's tools over one `Searcher`.
 #[derive(Clone)]
 pub struct Mcp {
     searcher: Arc<Searcher>,
@@ -54,6 +55,7 @@ impl Mcp {
 
 #[tool_router]
 impl Mcp {
+    /// The tools over `searcher`.
     pub fn new(searcher: Arc<Searcher>) -> Mcp {
         Mcp { searcher, tool_router: Self::tool_router() }
     }

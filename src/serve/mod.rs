@@ -25,9 +25,11 @@ use std::sync::Arc;
 
 /// How the server runs.
 pub struct ServeOptions {
+    /// Where to listen.
     pub addr: SocketAddr,
     /// An origin allowed to call the API from its pages (`--cors`); none: same origin only.
     pub cors: Option<String>,
+    /// No notices on stderr.
     pub quiet: bool,
 }
 
@@ -151,6 +153,7 @@ async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))], Html(include_str!("page.html")))
 }
 
+/// The routes: the page, the API and its description, over `searcher`; with `cors`, that origin may call the API from its pages.
 pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
     let mut app = Router::new()
         .route("/", get(page))

@@ -31,6 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 /// What `serve` and `mcp` answer from: the model, and the local index or a collection on a
 /// PostgreSQL server (`--backend`), behind the same four calls.
 pub struct Searcher {
+    /// The model, loaded once.
     pub embedder: Embedder,
     source: Source,
 }
@@ -186,6 +187,7 @@ impl Searcher {
         self.with_store(|store| search::ask(store, &self.embedder, question, &req.options, &req.filter))
     }
 
+    /// `related`: the passages like the target.
     pub fn related(&self, req: &RelatedRequest) -> Result<Vec<Found>> {
         self.with_store(|store| Ok(search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter)?.0))
     }

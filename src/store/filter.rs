@@ -20,6 +20,7 @@ pub struct Filter {
     /// Only documents dated on or after / on or before this ISO 8601 date (a prefix is enough:
     /// `2025`, `2025-03`, `2025-03-06`).
     pub since: Option<String>,
+    /// Only documents dated on or before this date.
     pub until: Option<String>,
 }
 
@@ -59,6 +60,7 @@ fn on_or_before(date: &str, bound: &str) -> bool {
 }
 
 impl Filter {
+    /// Whether it lets every document through.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty() && self.doc.is_none() && self.since.is_none() && self.until.is_none()
     }
@@ -103,8 +105,11 @@ impl Filter {
 /// Whether a document passes a filter; `Undated`: left out by a date bound for having no date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
+    /// It passes.
     Yes,
+    /// It does not.
     No,
+    /// Left out for having no date while a date bound is set.
     Undated,
 }
 

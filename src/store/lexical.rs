@@ -44,6 +44,7 @@ pub fn literal(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// The lexical query of a question: its quoted phrases required, its other words any of which may match (function words dropped).
 pub fn parse(question: &str) -> LexicalQuery {
     // Quoted stretches are phrases; an unpaired quote is text.
     let mut required: Vec<Vec<String>> = Vec::new();
@@ -75,9 +76,13 @@ pub fn parse(question: &str) -> LexicalQuery {
 
 /// How a query engine writes a phrase, a word, and its AND and OR (with the spaces around them).
 pub struct Syntax {
+    /// Writes a phrase.
     pub phrase: fn(&[String]) -> String,
+    /// Writes a word.
     pub word: fn(&str) -> String,
+    /// Joins what all must match.
     pub and: &'static str,
+    /// Joins what any may match.
     pub or: &'static str,
 }
 
@@ -88,7 +93,9 @@ pub struct Syntax {
 /// what the rare words match, not what the common ones do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
+    /// The rare words, which select the passages to score.
     pub rare: Vec<String>,
+    /// The common words, which only add to the score.
     pub common: Vec<String>,
 }
 

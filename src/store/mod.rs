@@ -45,7 +45,9 @@ impl Target {
 pub struct Origin {
     /// Its stored vector (the search is by it).
     pub vector: Vec<f32>,
+    /// Its id.
     pub id: String,
+    /// Its document's id.
     pub doc_id: String,
 }
 
@@ -61,7 +63,9 @@ pub enum Except {
 /// The passages one search may return.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
+    /// The documents it may return.
     pub filter: &'a Filter,
+    /// What it leaves out besides.
     pub except: Option<&'a Except>,
 }
 
@@ -71,15 +75,22 @@ pub enum Walk {
     /// Every vector scored.
     Exact,
     /// Through the HNSW graph with beam `ef`.
-    Graph { ef: usize },
+    Graph {
+        /// Beam width.
+        ef: usize,
+    },
 }
 
 /// A passage with up to `context` passages of its document before and after it, in document
 /// order, and the document.
 pub struct InContext {
+    /// Passages before it, in document order.
     pub before: Vec<PassageRecord>,
+    /// The passage.
     pub passage: PassageRecord,
+    /// Passages after it, in document order.
     pub after: Vec<PassageRecord>,
+    /// Its document.
     pub document: DocRecord,
 }
 
@@ -107,11 +118,13 @@ pub trait Store {
 pub trait Candidates {
     /// For messages: where the passages are.
     fn name(&self) -> String;
+    /// The stored unit vector of `row`.
     fn vector(&self, row: u32) -> &[f32];
     /// A number naming the passage's document (passages of one document share it).
     fn document_of(&self, row: u32) -> Result<u32>;
     /// The id of the passage's document.
     fn doc_id(&self, row: u32) -> Result<String>;
+    /// The passage at `row`, with its document's fields.
     fn passage(&self, row: u32) -> Result<Option<Passage>>;
     /// `passage` of these rows will follow: a store that fetches them from elsewhere gets them all
     /// in one go.
