@@ -242,7 +242,7 @@ pub struct ModelInfo {
 }
 
 /// How a text's token states become its vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The mean over real tokens.

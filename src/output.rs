@@ -230,82 +230,99 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
     out.flush()
 }
 /// `status` for people: the index's manifest in short, then what `index PATH...` would change.
-pub fn write_status(out: &mut dyn Write, v: &serde_json::Value, compact_at: f64) -> std::io::Result<()> {
-    writeln!(out, "index       {}", v["index"].as_str().unwrap_or(""))?;
-    if v.get("generation").is_some() {
-        let mib = |b: &serde_json::Value| b.as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
-        writeln!(out, "generation  {} (format {})", v["generation"], v["format_version"])?;
-        let sha = v["model"]["weights_sha256"].as_str().unwrap_or("");
-        writeln!(
-            out,
-            "model       {} (sha256 {}…), {} dimensions, {} tokens, {} pooling",
-            v["model"]["name"].as_str().unwrap_or(""),
-            &sha[..12.min(sha.len())],
-            v["model"]["dimensions"],
-            v["model"]["max_tokens"],
-            v["model"]["pooling"].as_str().unwrap_or("")
-        )?;
-        if v["chunking"]["whole_documents"] == true {
-            writeln!(out, "chunking    whole documents")?;
-        } else {
-            writeln!(out, "chunking    {} tokens, overlap {}", v["chunking"]["max_tokens"], v["chunking"]["overlap_tokens"])?;
+pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact_at: f64) -> std::io::Result<()> {
+    writeln!(out, "index       {}", v.index)?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    match &v.built {
+        Some(b) => {
+            writeln!(out, "generation  {} (format {})", b.generation, b.format_version)?;
+            let m = &b.model;
+            let pooling = match m.pooling {
+                crate::model::Pooling::Mean => "mean",
+                crate::model::Pooling::Cls => "cls",
+            };
+            writeln!(
+                out,
+                "model       {} (sha256 {}…), {} dimensions, {} tokens, {pooling} pooling",
+                m.name,
+                &m.weights_sha256[..12.min(m.weights_sha256.len())],
+                m.dimensions,
+                m.max_tokens
+            )?;
+            if b.chunking.whole_documents {
+                writeln!(out, "chunking    whole documents")?;
+            } else {
+                writeln!(out, "chunking    {} tokens, overlap {}", b.chunking.max_tokens, b.chunking.overlap_tokens)?;
+            }
+            match (b.documents_with_date, b.documents_without_date) {
+                (Some(d), Some(u)) => writeln!(out, "documents   {} ({d} with a date, {u} without)", b.documents)?,
+                _ => writeln!(out, "documents   {}", b.documents)?,
+            }
+            writeln!(out, "passages    {}", b.passages)?;
+            writeln!(
+                out,
+                "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
+                b.segments,
+                b.deleted_passages,
+                b.tombstone_share * 100.0,
+                compact_at * 100.0
+            )?;
+            let f = &b.file_bytes;
+            writeln!(
+                out,
+                "size        {:.2} MiB (passages {:.2}, vectors {:.2}, graph {:.2})",
+                mib(b.size_bytes),
+                mib(f.passages),
+                mib(f.vectors),
+                mib(f.graph)
+            )?;
+            if let Some(files) = &b.files {
+                writeln!(out, "documents:")?;
+                for f in files {
+                    // A document's id is its path unless it is one of several in a file (path:line, JSONL ids).
+                    let which = if f.doc_id == f.path { String::new() } else { format!("  [{}]", f.doc_id) };
+                    let title = if f.title.is_empty() { String::new() } else { format!("  \"{}\"", squash(&f.title)) };
+                    let date = f.date.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+                    writeln!(out, "  {}{which}{title}{date}  {} passages", f.path, f.passages)?;
+                }
+            }
         }
-        match v.get("documents_with_date") {
-            Some(d) => writeln!(out, "documents   {} ({d} with a date, {} without)", v["documents"], v["documents_without_date"])?,
-            None => writeln!(out, "documents   {}", v["documents"])?,
-        }
-        writeln!(out, "passages    {}", v["passages"])?;
-        writeln!(
-            out,
-            "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
-            v["segments"],
-            v["deleted_passages"],
-            v["tombstone_share"].as_f64().unwrap_or(0.0) * 100.0,
-            compact_at * 100.0
-        )?;
-        let f = &v["file_bytes"];
-        writeln!(
-            out,
-            "size        {:.2} MiB (passages {:.2}, vectors {:.2}, graph {:.2})",
-            mib(&v["size_bytes"]),
-            mib(&f["passages"]),
-            mib(&f["vectors"]),
-            mib(&f["graph"])
-        )?;
-    } else {
-        writeln!(out, "            (no index yet)")?;
+        None => writeln!(out, "            (no index yet)")?,
     }
-    if let Some(files) = v.get("files").and_then(|f| f.as_array()) {
-        writeln!(out, "documents:")?;
-        for f in files {
-            let (path, id) = (f["path"].as_str().unwrap_or(""), f["doc_id"].as_str().unwrap_or(""));
-            // A document's id is its path unless it is one of several in a file (path:line, JSONL ids).
-            let which = if id == path { String::new() } else { format!("  [{id}]") };
-            let title = f["title"].as_str().filter(|t| !t.is_empty()).map(|t| format!("  \"{}\"", squash(t))).unwrap_or_default();
-            let date = f["date"].as_str().map(|d| format!("  {d}")).unwrap_or_default();
-            writeln!(out, "  {path}{which}{title}{date}  {} passages", f["passages"])?;
-        }
-    }
-    if let Some(w) = v.get("would") {
-        let list = |k: &str| w[k].as_array().cloned().unwrap_or_default();
+    if let Some(w) = &v.would {
         writeln!(
             out,
             "index would add {}, update {}, remove {} documents ({} unchanged, {} outside these paths kept)",
-            list("added").len(),
-            list("updated").len(),
-            list("removed").len(),
-            w["unchanged"],
-            w["kept"]
+            w.added.len(),
+            w.updated.len(),
+            w.removed.len(),
+            w.unchanged,
+            w.kept
         )?;
-        for (k, sign) in [("added", "+"), ("updated", "~"), ("removed", "-")] {
-            let items = list(k);
+        for (items, sign) in [(&w.added, "+"), (&w.updated, "~"), (&w.removed, "-")] {
             for d in items.iter().take(10) {
-                writeln!(out, "  {sign} {}", d.as_str().unwrap_or(""))?;
+                writeln!(out, "  {sign} {d}")?;
             }
             if items.len() > 10 {
                 writeln!(out, "  {sign} … and {} more", items.len() - 10)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `status --backend` for people.
+pub fn write_collection_status(out: &mut dyn Write, v: &crate::status::CollectionStatus) -> std::io::Result<()> {
+    writeln!(out, "backend     {} collection {}", v.backend, v.collection)?;
+    writeln!(out, "connection  {}", v.tls.as_deref().map_or("not encrypted".to_string(), |t| format!("encrypted ({t})")))?;
+    writeln!(out, "generation  {}", v.generation)?;
+    let dims = v.model.dimensions.map_or("null".to_string(), |d| d.to_string());
+    writeln!(out, "model       {} ({dims} dimensions)", v.model.name.as_deref().unwrap_or(""))?;
+    writeln!(out, "documents   {} ({} with a date, {} without)", v.documents, v.documents_with_date, v.documents_without_date)?;
+    writeln!(out, "passages    {}", v.passages)?;
+    writeln!(out, "size        {:.1} MiB on the server", v.size_bytes as f64 / (1024.0 * 1024.0))?;
+    for f in v.files.iter().flatten() {
+        writeln!(out, "  {}  {} passages  {}", f.path, f.passages, f.title)?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// How passages were cut (`chunk` cuts them; recorded in the manifest, so a re-run with other
 /// parameters re-cuts every document).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChunkParams {
     /// Budget per passage in word pieces, including the two special tokens.
     pub max_tokens: usize,
@@ -40,7 +40,7 @@ pub const FORMAT_VERSION: u32 = 4;
 pub const UPGRADABLE_FROM: u32 = 3;
 
 /// The model the vectors were made with, as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ModelMeta {
     /// Its name.
     pub name: String,

@@ -6,6 +6,7 @@ use super::{check_meta, conn, read_meta, CollectionMeta, Tables};
 use crate::ann::{dot, Hit};
 use crate::error::Error;
 use crate::index::{DocRecord, Passage, PassageRecord};
+use crate::status::{CollectionModel, CollectionStatus, FileEntry};
 use crate::store::{Candidates, Except, Filter, InContext, LexicalQuery, Origin, Retrieval, Scope, Selection, Store, Target, Walk};
 use anyhow::Result;
 use pgvector::Vector;
@@ -302,8 +303,7 @@ impl Remote {
 
     /// What `status --backend` reports: the collection's identity and counts, and its size on the
     /// server (tables and their indexes); with `files`, every document.
-    pub fn status(&self, files: bool) -> Result<serde_json::Map<String, serde_json::Value>> {
-        use serde_json::json;
+    pub fn status(&self, files: bool) -> Result<CollectionStatus> {
         let t = &self.tables;
         let mut c = self.client.borrow_mut();
         let row = c.query_one(
@@ -319,33 +319,37 @@ impl Remote {
         let (documents, dated, passages, bytes): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
         // The server's view of this connection: whether TLS is in use, and which version.
         let tls: Option<String> = c.query_opt("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl", &[])?.map(|r| r.get(0));
-        let mut m = serde_json::Map::new();
-        m.insert("backend".into(), json!(self.url));
-        m.insert("collection".into(), json!(self.collection));
-        m.insert("tls".into(), json!(tls));
-        m.insert("generation".into(), json!(self.meta.generation));
-        m.insert("schema_version".into(), json!(self.meta.schema_version));
-        m.insert("model".into(), json!({"name": self.meta.model, "weights_sha256": self.meta.weights_sha256, "dimensions": self.meta.dimensions}));
-        if let Some(ch) = &self.meta.chunking {
-            m.insert("chunking".into(), serde_json::from_str(ch).unwrap_or(json!(ch)));
-        }
-        m.insert("documents".into(), json!(documents));
-        m.insert("documents_with_date".into(), json!(dated));
-        m.insert("documents_without_date".into(), json!(documents - dated));
-        m.insert("passages".into(), json!(passages));
-        m.insert("size_bytes".into(), json!(bytes));
-        if files {
-            let rows = c.query(&format!("SELECT path, doc_id, title, date, url, n_passages FROM {} ORDER BY path, doc_id", t.documents), &[])?;
-            let list: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    json!({"path": r.get::<_, String>(0), "doc_id": r.get::<_, String>(1), "title": r.get::<_, String>(2),
-                           "date": r.get::<_, Option<String>>(3), "url": r.get::<_, Option<String>>(4), "passages": r.get::<_, i32>(5)})
-                })
-                .collect();
-            m.insert("files".into(), serde_json::Value::Array(list));
-        }
-        Ok(m)
+        let files = match files {
+            true => Some(
+                c.query(&format!("SELECT path, doc_id, title, date, url, n_passages FROM {} ORDER BY path, doc_id", t.documents), &[])?
+                    .iter()
+                    .map(|r| FileEntry {
+                        path: r.get(0),
+                        doc_id: r.get(1),
+                        title: r.get(2),
+                        date: r.get(3),
+                        url: r.get(4),
+                        passages: r.get::<_, i32>(5) as u32,
+                    })
+                    .collect(),
+            ),
+            false => None,
+        };
+        Ok(CollectionStatus {
+            backend: self.url.clone(),
+            collection: self.collection.clone(),
+            tls,
+            generation: self.meta.generation,
+            schema_version: self.meta.schema_version,
+            model: CollectionModel { name: self.meta.model.clone(), weights_sha256: self.meta.weights_sha256.clone(), dimensions: self.meta.dimensions },
+            chunking: self.meta.chunking.as_ref().map(|ch| serde_json::from_str(ch).unwrap_or(serde_json::json!(ch))),
+            documents,
+            documents_with_date: dated,
+            documents_without_date: documents - dated,
+            passages,
+            size_bytes: bytes,
+            files,
+        })
     }
 
     /// Reads the collection's statistics again (its passage count and mean length, which BM25

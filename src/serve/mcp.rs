@@ -86,7 +86,7 @@ impl Mcp {
         description = "Describe the user's search index: how many documents and passages it holds, how many are dated, the embedding model, its size on disk. Use it to tell whether the documents the user means are indexed at all."
     )]
     async fn status(&self) -> Result<CallToolResult, ErrorData> {
-        self.run(|s| Ok(CallToolResult::structured(serde_json::Value::Object(s.status()?)))).await
+        self.run(|s| Ok(CallToolResult::structured(serde_json::to_value(s.status()?)?))).await
     }
 }
 

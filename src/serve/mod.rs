@@ -129,8 +129,8 @@ async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Respo
     .await
 }
 
-async fn status(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
-    blocking(move || Ok(Json(serde_json::Value::Object(s.status()?)))).await
+async fn status(State(s): State<Shared>) -> Result<Response, ApiError> {
+    blocking(move || json_response(&s.status()?)).await
 }
 
 /// A passage with up to `context` (default 1, at most 10) passages of its document before and after it.

@@ -8,6 +8,7 @@
 use super::{AskResponse, ErrorResponse, RelatedResponse};
 use crate::output::PassageInContext;
 use crate::search::request::{AskRequest, PassageRequest, RelatedRequest};
+use crate::status::StatusReport;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
@@ -30,6 +31,7 @@ pub fn document() -> Value {
     let ask = generator.subschema_for::<AskResponse>().to_value();
     let related = generator.subschema_for::<RelatedResponse>().to_value();
     let passage = generator.subschema_for::<PassageInContext>().to_value();
+    let status = generator.subschema_for::<StatusReport>().to_value();
     let paths = json!({
         "/api/ask": {"get": {
             "operationId": "ask",
@@ -52,7 +54,7 @@ pub fn document() -> Value {
         "/api/status": {"get": {
             "operationId": "status",
             "summary": "What `semsearch status --json` reports: the index (or the server's collection), its model, counts and size",
-            "responses": responses(&mut generator, json!({"type": "object"})),
+            "responses": responses(&mut generator, status),
         }},
         "/api/openapi.json": {"get": {
             "operationId": "openapi",

@@ -23,6 +23,7 @@ use crate::output::{JsonPassage, PassageInContext};
 use crate::remote::Remote;
 use crate::search::request::{Related as RelatedRequest, SearchRequest};
 use crate::search::{self, Found};
+use crate::status::StatusReport;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -193,10 +194,13 @@ impl Searcher {
     }
 
     /// What `semsearch status --json` reports (with `--backend` for a server).
-    pub fn status(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+    pub fn status(&self) -> Result<StatusReport> {
         match &self.source {
-            Source::Local(l) => crate::status::report(&l.dir, false)?.ok_or_else(|| Error::NotFound(format!("no index in {}", l.dir.display())).into()),
-            Source::Server(s) => s.with_remote(|r| r.status(false)),
+            Source::Local(l) => match crate::status::report(&l.dir, false)? {
+                Some(s) => Ok(StatusReport::Index(s)),
+                None => Err(Error::NotFound(format!("no index in {}", l.dir.display())).into()),
+            },
+            Source::Server(s) => s.with_remote(|r| Ok(StatusReport::Collection(r.status(false)?))),
         }
     }
 
