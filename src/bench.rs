@@ -10,7 +10,8 @@ use crate::ingest;
 use crate::search::{self, Strategy};
 use crate::store::{Candidates, Filter, LexicalQuery, Scope, Store, Walk};
 use anyhow::{Context, Result};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,11 +54,167 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn ms_stats(m: &mut Map<String, Value>, name: &str, mut v: Vec<f64>) {
+/// What `bench --json` prints: one object, its metric keys as in papers (`ndcg@10`), timings with
+/// their unit in the key (`query_p50_ms`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum BenchReport {
+    /// A BEIR retrieval set.
+    Retrieval(Box<RetrievalReport>),
+    /// An STS set.
+    Sts(StsReport),
+}
+
+/// Sentence similarity on an STS set: the correlation of cosines with the gold scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct StsReport {
+    /// The set's folder.
+    pub dataset: String,
+    /// `sts`.
+    pub kind: &'static str,
+    /// The model.
+    pub model: String,
+    /// Sentence pairs.
+    pub pairs: usize,
+    /// Spearman's rank correlation with the gold scores.
+    pub spearman: f64,
+    /// Pearson's correlation with them.
+    pub pearson: f64,
+    /// Time spent embedding.
+    pub embed_ms: f64,
+    /// Sentences embedded per second.
+    pub sentences_per_s: f64,
+    /// The process's peak resident memory.
+    pub peak_rss_bytes: u64,
+}
+
+/// Retrieval quality, ANN recall and speed on a BEIR set.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalReport {
+    /// The set's folder.
+    pub dataset: String,
+    /// `retrieval`.
+    pub kind: &'static str,
+    /// The model.
+    pub model: String,
+    /// How passages were cut.
+    pub chunking: String,
+    /// `exact` or `hnsw ef=N`.
+    pub search: String,
+    /// semantic, lexical or hybrid.
+    pub mode: String,
+    /// How hybrid fused (hybrid only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
+    /// The index build, when this run built it.
+    #[serde(flatten)]
+    pub build: Option<BuildFigures>,
+    /// The index reused instead (`--index` with the same chunking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_reused: Option<String>,
+    /// Documents indexed.
+    pub documents: usize,
+    /// Passages indexed.
+    pub passages: usize,
+    /// The index's size on disk.
+    pub index_size_bytes: u64,
+    /// The push to the server (`--backend`).
+    #[serde(flatten)]
+    pub push: Option<PushFigures>,
+    /// Queries with judgements.
+    pub queries: usize,
+    /// nDCG@10 (trec_eval's definition).
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    /// Recall@1.
+    #[serde(rename = "recall@1")]
+    pub recall_1: f64,
+    /// Recall@5.
+    #[serde(rename = "recall@5")]
+    pub recall_5: f64,
+    /// Recall@10.
+    #[serde(rename = "recall@10")]
+    pub recall_10: f64,
+    /// Recall@100.
+    #[serde(rename = "recall@100")]
+    pub recall_100: f64,
+    /// MRR@10.
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    /// MAP@100.
+    #[serde(rename = "map@100")]
+    pub map_100: f64,
+    /// A query's embedding and search, median.
+    pub query_p50_ms: f64,
+    /// … 95th percentile.
+    pub query_p95_ms: f64,
+    /// … 99th percentile.
+    pub query_p99_ms: f64,
+    /// A query's embedding, median.
+    pub query_embed_p50_ms: f64,
+    /// … 95th percentile.
+    pub query_embed_p95_ms: f64,
+    /// … 99th percentile.
+    pub query_embed_p99_ms: f64,
+    /// A query's search, median.
+    pub query_search_p50_ms: f64,
+    /// … 95th percentile.
+    pub query_search_p95_ms: f64,
+    /// … 99th percentile.
+    pub query_search_p99_ms: f64,
+    /// HNSW recall@10 against exact search at the quality ef.
+    #[serde(rename = "ann_recall@10")]
+    pub ann_recall_10: f64,
+    /// HNSW recall@10 and search latency per ef.
+    pub ann_sweep: Vec<AnnPoint>,
+    /// The process's peak resident memory.
+    pub peak_rss_bytes: u64,
+}
+
+/// An index build's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildFigures {
+    /// The whole build.
+    pub index_build_ms: f64,
+    /// Embedding.
+    pub embed_ms: f64,
+    /// Building the graphs.
+    pub graph_build_ms: f64,
+    /// Passages embedded per second.
+    pub passages_per_s: f64,
+    /// Word pieces embedded per second.
+    pub tokens_per_s: f64,
+}
+
+/// A push's figures (`--backend`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushFigures {
+    /// The server (without its password) and collection.
+    pub backend: String,
+    /// The push's wall time.
+    pub push_ms: f64,
+    /// Passages sent.
+    pub push_passages_sent: usize,
+    /// Passages sent per second.
+    pub push_passages_per_s: f64,
+}
+
+/// HNSW recall and latency at one beam width.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnPoint {
+    /// The beam width.
+    pub ef: usize,
+    /// Recall@10 against exact search.
+    #[serde(rename = "ann_recall@10")]
+    pub ann_recall_10: f64,
+    /// Median graph search time.
+    pub search_p50_ms: f64,
+}
+
+/// The median, 95th and 99th percentiles of `v`, in ms rounded to µs.
+fn ms_stats(mut v: Vec<f64>) -> [f64; 3] {
     v.sort_by(f64::total_cmp);
-    for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
-        m.insert(format!("{name}_{p}_ms"), json!(round(percentile(&v, q), 3)));
-    }
+    [0.5, 0.95, 0.99].map(|q| round(percentile(&v, q), 3))
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -76,18 +233,18 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Runs the benchmark of `dataset` (a BEIR folder or an STS-B file) and returns its report.
-pub fn run(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+pub fn run(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<BenchReport> {
     if !dataset.is_dir() {
         anyhow::bail!("{}: not a directory; give a folder with corpus.jsonl, queries.jsonl and qrels/test.tsv (or sts-test.tsv)", dataset.display());
     }
     let sts = dataset.join("sts-test.tsv");
     if sts.is_file() {
-        return run_sts(&sts, embedder, opts);
+        return run_sts(&sts, embedder, opts).map(BenchReport::Sts);
     }
-    run_retrieval(dataset, embedder, opts)
+    run_retrieval(dataset, embedder, opts).map(|r| BenchReport::Retrieval(Box::new(r)))
 }
 
-fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<StsReport> {
     let pairs = eval::load_sts(path)?;
     let texts: Vec<&str> = pairs.iter().flat_map(|(_, a, b)| [a.as_str(), b.as_str()]).collect();
     let bar = crate::progress::bar(texts.len() as u64, "embedding", opts.quiet);
@@ -99,20 +256,20 @@ fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Valu
     let cos: Vec<f64> =
         (0..pairs.len()).map(|i| crate::ann::dot(&v[2 * i * dim..(2 * i + 1) * dim], &v[(2 * i + 1) * dim..(2 * i + 2) * dim]) as f64).collect();
     let gold: Vec<f64> = pairs.iter().map(|p| p.0).collect();
-    Ok(json!({
-        "dataset": path.parent().unwrap_or(path).display().to_string(),
-        "kind": "sts",
-        "model": embedder.info().name,
-        "pairs": pairs.len(),
-        "spearman": round(eval::spearman(&cos, &gold), 5),
-        "pearson": round(eval::pearson(&cos, &gold), 5),
-        "embed_ms": round(secs * 1000.0, 1),
-        "sentences_per_s": round(texts.len() as f64 / secs, 1),
-        "peak_rss_bytes": peak_rss_bytes(),
-    }))
+    Ok(StsReport {
+        dataset: path.parent().unwrap_or(path).display().to_string(),
+        kind: "sts",
+        model: embedder.info().name.clone(),
+        pairs: pairs.len(),
+        spearman: round(eval::spearman(&cos, &gold), 5),
+        pearson: round(eval::pearson(&cos, &gold), 5),
+        embed_ms: round(secs * 1000.0, 1),
+        sentences_per_s: round(texts.len() as f64 / secs, 1),
+        peak_rss_bytes: peak_rss_bytes(),
+    })
 }
 
-fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<Value> {
+fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<RetrievalReport> {
     let set = eval::load_beir(dataset)?;
     let tmp;
     let dir = match &opts.index {
@@ -122,25 +279,15 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             tmp.path().join("index")
         }
     };
-    let mut report = Map::new();
-    report.insert("dataset".into(), json!(dataset.display().to_string()));
-    report.insert("kind".into(), json!("retrieval"));
-    report.insert("model".into(), json!(embedder.info().name));
-    report.insert(
-        "chunking".into(),
-        json!(if opts.no_chunk {
-            "none (whole documents, title + text)".to_string()
-        } else {
-            format!("{} tokens, overlap {}", opts.chunking.max_tokens, opts.chunking.overlap_tokens)
-        }),
-    );
+    let chunking_shown = if opts.no_chunk {
+        "none (whole documents, title + text)".to_string()
+    } else {
+        format!("{} tokens, overlap {}", opts.chunking.max_tokens, opts.chunking.overlap_tokens)
+    };
     let default_ef = opts.hnsw.ef_search;
     let quality_ef = if opts.efs.contains(&default_ef) { default_ef } else { opts.efs[0] };
-    report.insert("search".into(), json!(if opts.exact { "exact".to_string() } else { format!("hnsw ef={quality_ef}") }));
-    report.insert("mode".into(), json!(format!("{:?}", opts.mode).to_lowercase()));
-    if opts.mode == search::Mode::Hybrid {
-        report.insert("fusion".into(), json!(format!("{:?}", opts.fusion)));
-    }
+    let search_shown = if opts.exact { "exact".to_string() } else { format!("hnsw ef={quality_ef}") };
+    let fusion = (opts.mode == search::Mode::Hybrid).then(|| format!("{:?}", opts.fusion));
 
     // Index (or reuse) the corpus.
     let chunking = ChunkParams { whole_documents: opts.no_chunk, ..opts.chunking };
@@ -159,6 +306,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         }
     }
     let reuse = existing.is_some();
+    let (mut build, mut index_reused) = (None, None);
     if !reuse {
         let text = std::fs::read_to_string(&set.corpus_path).with_context(|| format!("cannot read {}", set.corpus_path.display()))?;
         // A labeled set must be whole: a malformed corpus line would skew every metric.
@@ -179,21 +327,21 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         let mut input = InMemory { documents: docs, roots: Vec::new() };
         let (summary, _) = indexer::run(&dir, &mut input, embedder, &BuildOptions { chunking, hnsw: opts.hnsw, quiet: opts.quiet, ..BuildOptions::default() })?;
         let embed_s = summary.embed_seconds.max(1e-9);
-        report.insert("index_build_ms".into(), json!(round(summary.seconds * 1000.0, 1)));
-        report.insert("embed_ms".into(), json!(round(summary.embed_seconds * 1000.0, 1)));
-        report.insert("graph_build_ms".into(), json!(round(summary.graph_seconds * 1000.0, 1)));
-        report.insert("passages_per_s".into(), json!(round(summary.passages_embedded as f64 / embed_s, 1)));
-        report.insert("tokens_per_s".into(), json!(round(summary.tokens_embedded as f64 / embed_s, 0)));
+        build = Some(BuildFigures {
+            index_build_ms: round(summary.seconds * 1000.0, 1),
+            embed_ms: round(summary.embed_seconds * 1000.0, 1),
+            graph_build_ms: round(summary.graph_seconds * 1000.0, 1),
+            passages_per_s: round(summary.passages_embedded as f64 / embed_s, 1),
+            tokens_per_s: round(summary.tokens_embedded as f64 / embed_s, 0),
+        });
     } else {
-        report.insert("index_reused".into(), json!(dir.display().to_string()));
+        index_reused = Some(dir.display().to_string());
     }
     let index = Index::open(&dir, embedder.info())?;
     let docs = index.documents()?;
-    report.insert("documents".into(), json!(docs.len()));
-    report.insert("passages".into(), json!(index.live()));
-    report.insert("index_size_bytes".into(), json!(index_size(&index)));
 
     // On a server: the index pushed (timed), then searched there.
+    let mut push = None;
     let remote = match &opts.backend {
         None => None,
         Some((url, collection)) => {
@@ -201,10 +349,12 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             let t = Instant::now();
             let pushed = crate::remote::push(&mut client, collection, &index, embedder.info(), opts.quiet)?;
             let secs = t.elapsed().as_secs_f64();
-            report.insert("backend".into(), json!(format!("{} collection {collection}", crate::remote::conn::redact(url))));
-            report.insert("push_ms".into(), json!(round(secs * 1000.0, 1)));
-            report.insert("push_passages_sent".into(), json!(pushed.passages_sent));
-            report.insert("push_passages_per_s".into(), json!(round(pushed.passages_sent as f64 / secs.max(1e-9), 1)));
+            push = Some(PushFigures {
+                backend: format!("{} collection {collection}", crate::remote::conn::redact(url)),
+                push_ms: round(secs * 1000.0, 1),
+                push_passages_sent: pushed.passages_sent,
+                push_passages_per_s: round(pushed.passages_sent as f64 / secs.max(1e-9), 1),
+            });
             Some(crate::remote::Remote::open(url, collection, embedder.info())?)
         }
     };
@@ -217,7 +367,6 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
 
     // Queries: embed each (timed), search (timed), aggregate passages to documents.
     let queries: Vec<&(String, String)> = set.queries.iter().filter(|(id, _)| set.qrels.contains_key(id)).collect();
-    report.insert("queries".into(), json!(queries.len()));
     let strategy = if opts.exact { Strategy::Exact } else { Strategy::Hnsw { ef: quality_ef } };
     let per_doc = index.live().div_ceil(docs.len().max(1));
     let k_passages = (DEPTH * per_doc + 50).min(index.live());
@@ -247,13 +396,9 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     }
     bar.finish_and_clear();
     let metrics = eval::evaluate(&run, &set.qrels);
-    for key in ["ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100"] {
-        report.insert(key.into(), json!(round(metrics[key], 5)));
-    }
+    let metric = |key: &str| round(metrics[key], 5);
     let total: Vec<f64> = t_embed.iter().zip(&t_search).map(|(a, b)| a + b).collect();
-    ms_stats(&mut report, "query", total);
-    ms_stats(&mut report, "query_embed", t_embed);
-    ms_stats(&mut report, "query_search", t_search);
+    let (query, query_embed, query_search) = (ms_stats(total), ms_stats(t_embed), ms_stats(t_search));
 
     // ANN recall@10 against exact search over the same vectors (the local index's), per ef; a
     // server's graph is compared by passage id.
@@ -282,12 +427,44 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             total += exact.len();
         }
         lat.sort_by(f64::total_cmp);
-        sweep.push(json!({"ef": ef, "ann_recall@10": round(agree as f64 / total.max(1) as f64, 5), "search_p50_ms": round(percentile(&lat, 0.5), 4)}));
+        sweep.push(AnnPoint { ef, ann_recall_10: round(agree as f64 / total.max(1) as f64, 5), search_p50_ms: round(percentile(&lat, 0.5), 4) });
     }
-    let at_quality_ef = sweep.iter().find(|r| r["ef"] == quality_ef).unwrap_or(&sweep[0]);
-    report.insert("ann_recall@10".into(), at_quality_ef["ann_recall@10"].clone());
-    report.insert("ann_sweep".into(), json!(sweep));
-    report.insert("peak_rss_bytes".into(), json!(peak_rss_bytes()));
+    let at_quality_ef = sweep.iter().find(|r| r.ef == quality_ef).unwrap_or(&sweep[0]).ann_recall_10;
+    let report = RetrievalReport {
+        dataset: dataset.display().to_string(),
+        kind: "retrieval",
+        model: embedder.info().name.clone(),
+        chunking: chunking_shown,
+        search: search_shown,
+        mode: format!("{:?}", opts.mode).to_lowercase(),
+        fusion,
+        build,
+        index_reused,
+        documents: docs.len(),
+        passages: index.live(),
+        index_size_bytes: index_size(&index),
+        push,
+        queries: queries.len(),
+        ndcg_10: metric("ndcg@10"),
+        recall_1: metric("recall@1"),
+        recall_5: metric("recall@5"),
+        recall_10: metric("recall@10"),
+        recall_100: metric("recall@100"),
+        mrr_10: metric("mrr@10"),
+        map_100: metric("map@100"),
+        query_p50_ms: query[0],
+        query_p95_ms: query[1],
+        query_p99_ms: query[2],
+        query_embed_p50_ms: query_embed[0],
+        query_embed_p95_ms: query_embed[1],
+        query_embed_p99_ms: query_embed[2],
+        query_search_p50_ms: query_search[0],
+        query_search_p95_ms: query_search[1],
+        query_search_p99_ms: query_search[2],
+        ann_recall_10: at_quality_ef,
+        ann_sweep: sweep,
+        peak_rss_bytes: peak_rss_bytes(),
+    };
 
     if let Some(path) = &opts.run_file {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
@@ -298,18 +475,19 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         }
         f.flush()?;
     }
-    Ok(Value::Object(report))
+    Ok(report)
 }
 
 fn index_size(index: &Index) -> u64 {
     index.meta.size_bytes() + std::fs::metadata(index.dir.join("meta.json")).map(|m| m.len()).unwrap_or(0)
 }
 
-/// The report as an aligned two-column table.
-pub fn write_human(out: &mut dyn Write, report: &Value) -> std::io::Result<()> {
-    let Some(map) = report.as_object() else { return Ok(()) };
+/// The report as an aligned two-column table (its JSON keys and values, the ANN sweep as a table
+/// of its own).
+pub fn write_human(out: &mut dyn Write, report: &BenchReport) -> std::io::Result<()> {
+    let Ok(Value::Object(map)) = serde_json::to_value(report) else { return Ok(()) };
     let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
-    for (k, v) in map {
+    for (k, v) in &map {
         if k == "ann_sweep" {
             continue;
         }
@@ -319,10 +497,11 @@ pub fn write_human(out: &mut dyn Write, report: &Value) -> std::io::Result<()> {
         };
         writeln!(out, "{k:<width$}  {shown}")?;
     }
-    if let Some(sweep) = map.get("ann_sweep").and_then(|s| s.as_array()) {
+    if let BenchReport::Retrieval(r) = report {
         writeln!(out, "\n{:>6}  {:>14}  {:>14}", "ef", "ann_recall@10", "search_p50_ms")?;
-        for row in sweep {
-            let cell = |k: &str| row[k].to_string();
+        for p in &r.ann_sweep {
+            let sweep = serde_json::to_value(p).unwrap_or_default();
+            let cell = |k: &str| sweep[k].to_string();
             writeln!(out, "{:>6}  {:>14}  {:>14}", cell("ef"), cell("ann_recall@10"), cell("search_p50_ms"))?;
         }
     }
