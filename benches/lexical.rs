@@ -7,8 +7,9 @@
 //! semantic side's candidates when every match is scored).
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use semsearch::index::fts::{self, literal};
 use semsearch::index::{DocRecord, PassageRecord, PassageStore};
-use semsearch::search::lexical::{literal, parse, SCORED_BUDGET};
+use semsearch::search::lexical::{parse, SCORED_BUDGET};
 
 const PASSAGES: u32 = 200_000;
 
@@ -79,7 +80,7 @@ fn bench(c: &mut Criterion) {
         [("common_words", "What did the company say about its plans for the year?"), ("names", "What did Kenny Ng of Everbright Securities say about Alibaba?")]
     {
         let q = parse(question);
-        let fts = q.fts.clone().unwrap();
+        let fts = fts::render(&q).0.unwrap();
         let counts = |q: &semsearch::search::LexicalQuery| -> Vec<u64> { q.words.iter().map(|w| s.lexical_count(&literal(w)).unwrap()).collect() };
         let within = q.selection(SCORED_BUDGET, &counts(&q));
         eprintln!("{name}: {fts} — scored within {within:?}");

@@ -21,6 +21,7 @@
 //! old `meta.json` a moment before the swap can still open them. Deleted documents are tombstones
 //! (row ranges in the manifest) that search filters out until a merge drops them.
 
+pub mod fts;
 mod integrity;
 mod manifest;
 mod reader;

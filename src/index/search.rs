@@ -2,11 +2,11 @@
 //! consult while they search, the semantic side is the segments' exact or HNSW search, the lexical
 //! side each segment's FTS5 table.
 
+use super::fts;
 use super::reader::Index;
 use super::store::{Passage, PassageRecord};
 use crate::ann::Hit;
 use crate::error::Error;
-use crate::store::lexical::literal;
 use crate::store::{Candidates, Except, Filter, InContext, LexicalQuery, Origin, Retrieval, Scope, Selection, Store, Target, Walk};
 use anyhow::{anyhow, Result};
 use std::cell::Cell;
@@ -120,10 +120,10 @@ impl Retrieval for LocalSearch<'_> {
 
     fn nearest(&mut self, q: &[f32], k: usize, walk: Walk, words: &LexicalQuery) -> Result<Vec<Hit>> {
         // A required phrase restricts the semantic side to the rows holding it.
-        let phrase_rows: Option<HashSet<u32>> = match &words.phrases {
+        let phrase_rows: Option<HashSet<u32>> = match fts::render(words).1 {
             Some(p) => {
                 self.need_lexical()?;
-                Some(self.index.lexical(p, usize::MAX, &|r| !self.excluded(r))?.into_iter().map(|h| h.row).collect())
+                Some(self.index.lexical(&p, usize::MAX, &|r| !self.excluded(r))?.into_iter().map(|h| h.row).collect())
             }
             None => None,
         };
@@ -137,12 +137,12 @@ impl Retrieval for LocalSearch<'_> {
 
     fn word_counts(&mut self, words: &[String]) -> Result<Vec<u64>> {
         self.need_lexical()?;
-        words.iter().map(|w| self.index.lexical_count(&literal(w))).collect()
+        words.iter().map(|w| self.index.lexical_count(&fts::literal(w))).collect()
     }
 
     fn lexical(&mut self, words: &LexicalQuery, selection: Option<&Selection>, k: usize) -> Result<Vec<Hit>> {
         self.last = Last::None;
-        let Some(fts) = &words.fts else { return Ok(Vec::new()) };
+        let (Some(fts), _) = fts::render(words) else { return Ok(Vec::new()) };
         self.need_lexical()?;
         match selection {
             Some(split) => {
@@ -154,8 +154,8 @@ impl Retrieval for LocalSearch<'_> {
                 Ok(best)
             }
             None => {
-                let hits = self.index.lexical(fts, k, &|r| !self.excluded(r))?;
-                self.last = Last::Fts(fts.clone());
+                let hits = self.index.lexical(&fts, k, &|r| !self.excluded(r))?;
+                self.last = Last::Fts(fts);
                 Ok(hits)
             }
         }

@@ -280,7 +280,7 @@ impl PassageStore {
         let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1"))?;
         let mut all = Vec::new();
         for op in ["AND", "NOT"] {
-            let fts = format!("({}) {op} ({})", split.rare_fts(), split.common_fts());
+            let fts = format!("({}) {op} ({})", super::fts::any_of(&split.rare), super::fts::any_of(&split.common));
             let rows = self.damaged(st.query_map([fts], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)? as f32))))?;
             all.extend(self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())?);
         }

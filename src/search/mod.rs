@@ -351,7 +351,7 @@ pub fn retrieve(store: &mut dyn Retrieval, vector: &[f32], words: &LexicalQuery,
         }
     };
     let lexical = match opts.mode {
-        Mode::Lexical | Mode::Hybrid if words.fts.is_some() => {
+        Mode::Lexical | Mode::Hybrid if words.has_words() => {
             // On a large store, passages holding only its common words are not scored (see
             // `LexicalQuery::selection`): the rest are scored once, for the ranking and for fusion.
             let selection = match words.may_select() {

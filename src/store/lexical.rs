@@ -1,22 +1,18 @@
-//! Free text to an FTS5 query that cannot fail.
+//! Free text to a lexical query that cannot fail, in no engine's syntax.
 //!
-//! A question is words, not FTS5 syntax: every word becomes a quoted FTS5 string (so `AND`, `NOT`,
-//! `*`, `-`, `:`, `^`, parentheses and stray quotes are plain text), joined with OR, and BM25 ranks
-//! the passages by how many of the rarer words they hold. A `"quoted phrase"` stays a phrase and is
-//! required. Common English function words are left out of the OR: they would match nearly every
-//! passage (costing time on a large index) while BM25 gives them almost no weight; on a large
-//! index, passages holding only words common there are not scored (`selection`).
+//! A question is words, not query syntax: it becomes runs of letters and digits, so `AND`, `NOT`,
+//! `*`, `-`, `:`, `^`, `&`, `|`, parentheses and stray quotes are plain text. Each store renders
+//! the words in its engine's syntax (`LexicalQuery::render`: FTS5 in `index::fts`, `tsquery` on
+//! the server), the words joined with OR, so BM25 ranks the passages by how many of the rarer words
+//! they hold. A `"quoted phrase"` stays a phrase and is required. Common English function words are
+//! left out of the OR: they would match nearly every passage (costing time on a large index) while
+//! BM25 gives them almost no weight; on a large index, passages holding only words common there are
+//! not scored (`selection`).
 
-/// The FTS5 form of a question.
+/// A question's words: the required phrases and the words any of which may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LexicalQuery {
-    /// The whole query: required phrases AND (phrases OR words). `None` when the question has no
-    /// word to look for.
-    pub fts: Option<String>,
-    /// The required phrases alone (each an FTS5 phrase), for restricting the semantic side.
-    pub phrases: Option<String>,
-    /// The same query as words, for another engine's syntax (the server's tsquery): the required
-    /// phrases, each its words (letters and digits only)…
+    /// The required phrases, each its words (letters and digits only)…
     pub required: Vec<Vec<String>>,
     /// … and the words any of which may match.
     pub words: Vec<String>,
@@ -37,11 +33,6 @@ pub(crate) fn is_stop_word(word: &str) -> bool {
 /// Words of `text` as the FTS5 unicode61 tokenizer sees them: runs of letters and digits.
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
-}
-
-/// An FTS5 string literal (double quotes doubled inside; words have none, but this is the rule).
-pub fn literal(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The lexical query of a question: its quoted phrases required, its other words any of which may match (function words dropped).
@@ -99,23 +90,6 @@ pub struct Selection {
     pub common: Vec<String>,
 }
 
-impl Selection {
-    /// The FTS5 query of the rare words.
-    pub fn rare_fts(&self) -> String {
-        any_of(&self.rare)
-    }
-
-    /// The FTS5 query of the common words.
-    pub fn common_fts(&self) -> String {
-        any_of(&self.common)
-    }
-}
-
-/// Words as an FTS5 query matching any of them.
-fn any_of(words: &[String]) -> String {
-    words.iter().map(|w| literal(w)).collect::<Vec<_>>().join(" OR ")
-}
-
 /// About how many matching passages the lexical side may score. FTS5 computes BM25 for every
 /// passage a query matches (about a microsecond each: it looks up the passage's length), so an OR
 /// of common words over a large index costs 100 ms and more. Measured (`benches/lexical.rs`,
@@ -127,9 +101,17 @@ pub const SCORED_BUDGET: u64 = 10_000;
 impl LexicalQuery {
     /// The query of required phrases (each a list of words) and optional words.
     fn of(required: Vec<Vec<String>>, words: Vec<String>) -> LexicalQuery {
-        let mut q = LexicalQuery { fts: None, phrases: None, required, words };
-        (q.fts, q.phrases) = q.render(&Syntax { phrase: |p| literal(&p.join(" ")), word: literal, and: " AND ", or: " OR " });
-        q
+        LexicalQuery { required, words }
+    }
+
+    /// Whether there is anything to look for.
+    pub fn has_words(&self) -> bool {
+        !self.required.is_empty() || !self.words.is_empty()
+    }
+
+    /// Whether some phrase is required.
+    pub fn has_phrases(&self) -> bool {
+        !self.required.is_empty()
     }
 
     /// The query in another engine's syntax: the query that matches (the required phrases AND any
@@ -150,7 +132,7 @@ impl LexicalQuery {
     /// Whether `selection` can narrow the passages scored at all: two words or more, and no
     /// required phrase (which narrows the search already). A store may skip counting otherwise.
     pub fn may_select(&self) -> bool {
-        self.fts.is_some() && self.required.is_empty() && self.words.len() >= 2
+        self.has_words() && self.required.is_empty() && self.words.len() >= 2
     }
 
     /// Which passages the lexical side scores, on a store where `counts[i]` passages hold
@@ -184,7 +166,7 @@ impl LexicalQuery {
 
     /// No words to look for.
     pub fn none() -> LexicalQuery {
-        LexicalQuery { fts: None, phrases: None, required: Vec::new(), words: Vec::new() }
+        LexicalQuery { required: Vec::new(), words: Vec::new() }
     }
 }
 
@@ -192,27 +174,32 @@ impl LexicalQuery {
 mod tests {
     use super::*;
 
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn words_are_quoted_and_function_words_dropped() {
+    fn words_are_kept_and_function_words_dropped() {
         let q = parse("What did Everbright Securities say?");
-        assert_eq!(q.fts.as_deref(), Some(r#""Everbright" OR "Securities" OR "say""#));
-        assert_eq!(q.phrases, None);
+        assert_eq!(q.words, strings(&["Everbright", "Securities", "say"]));
+        assert!(q.required.is_empty() && q.has_words() && !q.has_phrases());
     }
 
     #[test]
     fn syntax_in_user_text_is_text() {
         let q = parse(r#"NOT a* -b c:d ^e (f OR g) "unpaired"#);
-        assert_eq!(q.fts.as_deref(), Some(r#""b" OR "c" OR "d" OR "e" OR "f" OR "g" OR "unpaired""#));
-        assert_eq!(parse("?? -- ()").fts, None);
-        assert_eq!(parse("the of").fts.as_deref(), Some(r#""the" OR "of""#));
+        assert_eq!(q.words, strings(&["b", "c", "d", "e", "f", "g", "unpaired"]));
+        assert!(!parse("?? -- ()").has_words());
+        assert_eq!(parse("the of").words, strings(&["the", "of"]), "a question of only function words still searches for them");
     }
 
     #[test]
     fn quoted_phrases_are_required() {
         let q = parse(r#"why did "Kenny Ng" sell "" stocks"#);
-        assert_eq!(q.phrases.as_deref(), Some(r#""Kenny Ng""#));
-        assert_eq!(q.required, vec![vec!["Kenny".to_string(), "Ng".to_string()]]);
-        assert_eq!(q.words, vec!["sell".to_string(), "stocks".to_string()]);
+        assert_eq!(q.required, vec![strings(&["Kenny", "Ng"])]);
+        assert_eq!(q.words, strings(&["sell", "stocks"]));
+        let tsquery = Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
+        assert_eq!(q.render(&tsquery), (Some("((Kenny <-> Ng)) & ((Kenny <-> Ng) | sell | stocks)".to_string()), Some("(Kenny <-> Ng)".to_string())));
     }
 
     #[test]
@@ -233,67 +220,13 @@ mod tests {
         // in the question's order.
         assert_eq!(q.selection(100_000, &df(&q)), None);
         let split = q.selection(10_000, &df(&q)).unwrap();
-        assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""people" OR "Everbright""#, r#""time" OR "year""#));
+        assert_eq!((split.rare, split.common), (strings(&["people", "Everbright"]), strings(&["time", "year"])));
         // Even a word over the budget alone selects when it is the rarest.
         let q = parse("time year");
         let split = q.selection(10, &df(&q)).unwrap();
-        assert_eq!((split.rare_fts().as_str(), split.common_fts().as_str()), (r#""year""#, r#""time""#));
+        assert_eq!((split.rare, split.common), (strings(&["year"]), strings(&["time"])));
         // A required phrase narrows the search already.
         let q = parse(r#""Kenny Ng" time year"#);
         assert_eq!(q.selection(10, &df(&q)), None);
-    }
-
-    /// Whatever a user types, the FTS5 query runs (no syntax error reaches them).
-    #[test]
-    fn any_text_is_a_valid_fts5_query() {
-        use crate::index::{DocRecord, PassageRecord, PassageStore};
-        use proptest::prelude::*;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.sqlite");
-        let mut store = PassageStore::create(&path).unwrap();
-        let doc = DocRecord {
-            doc_id: "d".into(),
-            path: "d.txt".into(),
-            title: "Kenny Ng at Everbright".into(),
-            content_hash: "h".into(),
-            first_row: 0,
-            n_passages: 1,
-            date: None,
-            url: None,
-        };
-        let passage = PassageRecord {
-            row: 0,
-            id: "p0".into(),
-            doc_id: "d".into(),
-            ordinal: 0,
-            line_start: 1,
-            line_end: 1,
-            byte_start: 0,
-            byte_end: 10,
-            n_tokens: 5,
-            text: "Stocks \"rose\" 5% (NOT a typo) on AND-day: near^2 é*".into(),
-            section: String::new(),
-            sentences: None,
-        };
-        store.insert(&doc, &[passage]).unwrap();
-        store.finish().unwrap();
-        let store = PassageStore::open(&path).unwrap();
-        let all = |_: u32| true;
-        for q in ["\"Kenny Ng\"", "NOT typo", "AND-day", "near^2", "é*", "(a OR b", "\"", "col:umn", "NEAR(a b)"] {
-            let parsed = parse(q);
-            if let Some(fts) = &parsed.fts {
-                store.lexical(fts, 5, &all).unwrap_or_else(|e| panic!("{q:?} -> {fts:?}: {e:#}"));
-            }
-        }
-        let cfg = ProptestConfig { cases: 500, ..ProptestConfig::default() };
-        proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/]{0,40}"#)| {
-            let parsed = parse(&q);
-            if let Some(fts) = &parsed.fts {
-                prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
-            }
-            if let Some(p) = &parsed.phrases {
-                prop_assert!(store.lexical(p, 5, &all).is_ok(), "{:?} -> {:?}", q, p);
-            }
-        });
     }
 }

@@ -15,7 +15,7 @@ pub mod filter;
 pub mod lexical;
 
 pub use filter::Filter;
-pub use lexical::{LexicalQuery, Selection};
+pub use lexical::{LexicalQuery, Selection, Syntax};
 
 /// What `related` starts from.
 #[derive(Debug, Clone)]
