@@ -220,6 +220,11 @@ impl Store for Index {
         Ok(Origin { vector: self.vector(row).to_vec(), id: p.record.id, doc_id: p.record.doc_id })
     }
 
+    fn status(&self, files: bool) -> Result<crate::status::StatusReport> {
+        let report = crate::status::report(&self.dir, files)?.ok_or_else(|| Error::NoIndex { dir: self.dir.clone() })?;
+        Ok(crate::status::StatusReport::Index(report))
+    }
+
     fn passage_in_context(&self, id: &str, context: usize) -> Result<InContext> {
         let row = self.row_of_id(id)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
         let p = self.passage(row)?.ok_or_else(|| Error::NotFound(format!("no passage with id {id}")))?;

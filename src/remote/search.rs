@@ -438,6 +438,10 @@ impl Remote {
 }
 
 impl Store for Remote {
+    fn status(&self, files: bool) -> Result<crate::status::StatusReport> {
+        Ok(crate::status::StatusReport::Collection(Remote::status(self, files)?))
+    }
+
     fn name(&self) -> String {
         format!("{} collection {}", self.url, self.collection)
     }

@@ -196,11 +196,9 @@ impl Searcher {
     /// What `semsearch status --json` reports (with `--backend` for a server).
     pub fn status(&self) -> Result<StatusReport> {
         match &self.source {
-            Source::Local(l) => match crate::status::report(&l.dir, false)? {
-                Some(s) => Ok(StatusReport::Index(s)),
-                None => Err(Error::NotFound(format!("no index in {}", l.dir.display())).into()),
-            },
-            Source::Server(s) => s.with_remote(|r| Ok(StatusReport::Collection(r.status(false)?))),
+            // The index removed while serving: nothing to report (404), not a failure to open it.
+            Source::Local(l) if !l.dir.join("meta.json").exists() => Err(Error::NotFound(format!("no index in {}", l.dir.display())).into()),
+            _ => self.with_store(|store| store.status(false)),
         }
     }
 

@@ -110,6 +110,9 @@ pub trait Store {
 
     /// The passage `id` in its document's context (`/api/passage`).
     fn passage_in_context(&self, id: &str, context: usize) -> Result<InContext>;
+
+    /// What `status` reports about it (with `files`, every document).
+    fn status(&self, files: bool) -> Result<crate::status::StatusReport>;
 }
 
 /// What shaping results (`search::present`) and choosing their answers (`search::resolve`) need of
