@@ -182,29 +182,32 @@ pub fn write_json(out: &mut dyn Write, found: &[Found]) -> std::io::Result<()> {
 /// Results for people: path:lines, score, id, title, the passage with its answer sentence (highlighted with `color`).
 pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io::Result<()> {
     let (bold, dim, green, yellow, reset) = if color { ("\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[1;33m", "\x1b[0m") } else { ("", "", "", "", "") };
+    // Everything from a document goes through `shown`: a document's control bytes never reach the
+    // terminal (they could set its title or colours, or hide text).
+    let line = |s: &str| shown(&squash(s)).into_owned();
     for f in found {
         let r = &f.passage.record;
         let lines = if r.line_start == r.line_end { format!("{}", r.line_start) } else { format!("{}-{}", r.line_start, r.line_end) };
-        writeln!(out, "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  id {}{reset}", f.rank, f.passage.path, lines, f.score, r.id)?;
+        writeln!(out, "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  id {}{reset}", f.rank, shown(&f.passage.path), lines, f.score, shown(&r.id))?;
         // The section path starts with the title where the document has headings.
         let heading = if r.section.is_empty() { &f.passage.title } else { &r.section };
         let mut about = Vec::new();
         if let Some(d) = &f.passage.date {
-            about.push(d.as_str());
+            about.push(line(d));
         }
         if let Some(u) = &f.passage.url {
-            about.push(u.as_str());
+            about.push(line(u));
         }
         if !heading.is_empty() {
-            writeln!(out, "   {bold}{}{reset}", squash(heading))?;
+            writeln!(out, "   {bold}{}{reset}", line(heading))?;
         }
         if !about.is_empty() {
             writeln!(out, "   {dim}{}{reset}", about.join("  "))?;
         }
         let (a, b) = f.answer;
-        let before = squash(&r.text[..a]);
-        let answer = squash(&r.text[a..b]);
-        let after = squash(&r.text[b..]);
+        let before = line(&r.text[..a]);
+        let answer = line(&r.text[a..b]);
+        let after = line(&r.text[b..]);
         let mut body = String::new();
         if !before.is_empty() {
             body.push_str(&before);
@@ -221,13 +224,33 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
         }
         writeln!(out, "   {body}")?;
         for p in &f.also {
-            let date = p.date.as_deref().map(|d| format!(", {d}")).unwrap_or_default();
-            let title = if p.title.is_empty() { String::new() } else { format!("  {}", squash(&p.title)) };
-            writeln!(out, "   {dim}also in {}:{}{title}{date}{reset}", p.path, p.record.line_start)?;
+            let date = p.date.as_deref().map(|d| format!(", {}", line(d))).unwrap_or_default();
+            let title = if p.title.is_empty() { String::new() } else { format!("  {}", line(&p.title)) };
+            writeln!(out, "   {dim}also in {}:{}{title}{date}{reset}", shown(&p.path), p.record.line_start)?;
         }
         writeln!(out)?;
     }
     out.flush()
+}
+
+/// Text from a document as a terminal may show it: control characters (C0 but tab and newline,
+/// DEL, C1) and the bidirectional overrides that reorder what is shown ("Trojan Source") written as
+/// visible escapes (`\x1b`, `\u{202e}`), as ripgrep and git never pass a document's control bytes
+/// to a terminal. `--json` carries the text exactly.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| (c.is_control() && c != '\t' && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if hidden(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 /// `status` for people: the index's manifest in short, then what `index PATH...` would change.
 pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact_at: f64) -> std::io::Result<()> {
@@ -280,10 +303,10 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
                 writeln!(out, "documents:")?;
                 for f in files {
                     // A document's id is its path unless it is one of several in a file (path:line, JSONL ids).
-                    let which = if f.doc_id == f.path { String::new() } else { format!("  [{}]", f.doc_id) };
-                    let title = if f.title.is_empty() { String::new() } else { format!("  \"{}\"", squash(&f.title)) };
-                    let date = f.date.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
-                    writeln!(out, "  {}{which}{title}{date}  {} passages", f.path, f.passages)?;
+                    let which = if f.doc_id == f.path { String::new() } else { format!("  [{}]", shown(&f.doc_id)) };
+                    let title = if f.title.is_empty() { String::new() } else { format!("  \"{}\"", shown(&squash(&f.title))) };
+                    let date = f.date.as_deref().map(|d| format!("  {}", shown(d))).unwrap_or_default();
+                    writeln!(out, "  {}{which}{title}{date}  {} passages", shown(&f.path), f.passages)?;
                 }
             }
         }
@@ -301,7 +324,7 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
         )?;
         for (items, sign) in [(&w.added, "+"), (&w.updated, "~"), (&w.removed, "-")] {
             for d in items.iter().take(10) {
-                writeln!(out, "  {sign} {d}")?;
+                writeln!(out, "  {sign} {}", shown(d))?;
             }
             if items.len() > 10 {
                 writeln!(out, "  {sign} … and {} more", items.len() - 10)?;
@@ -322,7 +345,99 @@ pub fn write_collection_status(out: &mut dyn Write, v: &crate::status::Collectio
     writeln!(out, "passages    {}", v.passages)?;
     writeln!(out, "size        {:.1} MiB on the server", v.size_bytes as f64 / (1024.0 * 1024.0))?;
     for f in v.files.iter().flatten() {
-        writeln!(out, "  {}  {} passages  {}", f.path, f.passages, f.title)?;
+        writeln!(out, "  {}  {} passages  {}", shown(&f.path), f.passages, shown(&f.title))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{Passage, PassageRecord};
+    use proptest::prelude::*;
+
+    fn passage(path: &str, title: &str, section: &str, date: Option<&str>, url: Option<&str>, text: &str) -> Passage {
+        let record = PassageRecord {
+            row: 0,
+            id: "0123456789abcdef".into(),
+            doc_id: path.into(),
+            ordinal: 0,
+            line_start: 3,
+            line_end: 4,
+            byte_start: 0,
+            byte_end: text.len() as u64,
+            n_tokens: 10,
+            text: text.into(),
+            section: section.into(),
+            sentences: None,
+        };
+        Passage { record, path: path.into(), title: title.into(), date: date.map(str::to_string), url: url.map(str::to_string) }
+    }
+
+    fn found(p: Passage, also: Vec<Passage>) -> Found {
+        let text = &p.record.text;
+        // The answer: the text's first half, cut at a character boundary.
+        let mut mid = text.len() / 2;
+        while !text.is_char_boundary(mid) {
+            mid -= 1;
+        }
+        Found { rank: 1, score: 0.5, semantic: None, lexical: None, also, passage: p, answer: (0, mid), answer_score: 0.5 }
+    }
+
+    /// What a human printer wrote, our own colour sequences taken out.
+    fn printed(f: &[Found], color: bool) -> String {
+        let mut out = Vec::new();
+        write_human(&mut out, f, color).unwrap();
+        let mut s = String::from_utf8(out).unwrap();
+        for sgr in ["\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[1;33m", "\x1b[0m"] {
+            s = s.replace(sgr, "");
+        }
+        s
+    }
+
+    fn reaches_terminal(s: &str) -> Option<char> {
+        s.chars().find(|&c| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    }
+
+    #[test]
+    fn a_document_s_escape_sequences_are_shown_not_sent() {
+        let title = "Markets \x1b]0;pwned\x07 today";
+        let text = "Stocks \x1b[31mrose\x1b[0m. Gold fell\u{202e}.";
+        let f = found(passage("notes/a\x1b[2J.md", title, "", Some("2025\x1b[5m"), Some("https://x.example/\x07"), text), Vec::new());
+        for color in [false, true] {
+            let out = printed(std::slice::from_ref(&f), color);
+            assert_eq!(reaches_terminal(&out), None, "{out:?}");
+            assert!(out.contains("Markets \\x1b]0;pwned\\x07 today"), "{out}");
+            assert!(out.contains("notes/a\\x1b[2J.md:3-4"), "{out}");
+            assert!(out.contains("\\u{202e}"), "{out}");
+        }
+        // JSON carries the text exactly.
+        let mut json = Vec::new();
+        write_json(&mut json, std::slice::from_ref(&f)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["title"], title);
+        assert_eq!(v["text"], text);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Whatever bytes a document holds in any field, only newlines and our own colours reach
+        /// the terminal.
+        #[test]
+        fn the_human_printer_sends_no_control_character(
+            path in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}a-z/.]{0,20}",
+            title in any::<String>(),
+            section in any::<String>(),
+            date in proptest::option::of(any::<String>()),
+            url in proptest::option::of(any::<String>()),
+            text in any::<String>(),
+            also_title in any::<String>(),
+            color in any::<bool>(),
+        ) {
+            let also = passage(&path, &also_title, "", date.as_deref(), None, "x");
+            let f = found(passage(&path, &title, &section, date.as_deref(), url.as_deref(), &text), vec![also]);
+            let out = printed(&[f], color);
+            prop_assert_eq!(reaches_terminal(&out), None, "{:?}", out);
+        }
+    }
 }

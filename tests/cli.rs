@@ -590,3 +590,26 @@ fn small_cli_gaps_a_new_user_hits() {
     let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "salary negotiation", "--json", "-k", "5"])));
     assert!(hits.iter().all(|h| h["path"].as_str().unwrap().ends_with("public.txt")), "{hits:?}");
 }
+
+/// A document's control bytes never reach a terminal through `ask` (they could set its title or
+/// colours): the human output shows them escaped, `--json` carries them exactly.
+#[test]
+fn escape_sequences_in_a_document_are_shown_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let title = "Harbour news \u{1b}]0;owned\u{7}\u{1b}[31m";
+    let text = "Dockers in Rotterdam went on strike \u{1b}[2J over pay on Monday.";
+    let record = serde_json::json!({"_id": "r1", "title": title, "text": text});
+    std::fs::write(notes.join("wire.jsonl"), format!("{record}\n")).unwrap();
+    let index = tmp.path().join("idx");
+    common::ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&notes));
+    let human = common::ok_stdout(semsearch(&index).args(["ask", "Why did dockers strike in Rotterdam?", "-k", "1"]));
+    let human = String::from_utf8(human).unwrap();
+    assert!(!human.contains('\u{1b}') && !human.contains('\u{7}'), "{human:?}");
+    assert!(human.contains("Harbour news \\x1b]0;owned\\x07\\x1b[31m"), "{human}");
+    assert!(human.contains("strike \\x1b[2J over pay"), "{human}");
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "Why did dockers strike in Rotterdam?", "-k", "1", "--json"])));
+    assert_eq!(hits[0]["title"], title);
+    assert!(hits[0]["text"].as_str().unwrap().contains("\u{1b}[2J"));
+}
