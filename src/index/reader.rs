@@ -341,7 +341,7 @@ impl Searchable<'_> {
     }
 }
 
-fn is_set(bits: &[u64], i: u32) -> bool {
+pub(super) fn is_set(bits: &[u64], i: u32) -> bool {
     bits.get(i as usize / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
 }
 

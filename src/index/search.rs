@@ -3,7 +3,7 @@
 //! side each segment's FTS5 table.
 
 use super::fts;
-use super::reader::Index;
+use super::reader::{is_set, Index};
 use super::store::{Passage, PassageRecord};
 use crate::ann::Hit;
 use crate::error::Error;
@@ -42,7 +42,7 @@ impl Allowed {
     }
 
     fn contains(&self, row: u32) -> bool {
-        self.bits.get(row as usize / 64).is_some_and(|w| w & (1u64 << (row % 64)) != 0)
+        is_set(&self.bits, row)
     }
 }
 
@@ -93,7 +93,7 @@ impl LocalSearch<'_> {
 
 impl Candidates for LocalSearch<'_> {
     fn name(&self) -> String {
-        self.index.dir.display().to_string()
+        Store::name(self.index)
     }
     fn vector(&self, row: u32) -> &[f32] {
         self.index.vector(row)
