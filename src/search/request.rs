@@ -221,22 +221,29 @@ impl PassageRequest {
 /// itself.
 pub struct Strict<T>(pub T);
 
-/// Names a request accepts besides its schema's properties.
-fn aliases(title: &str) -> &'static [&'static str] {
-    match title {
-        "AskRequest" => &["q"],
+/// The names a request accepts besides its schema's properties, as (alias, field) pairs: the
+/// `#[serde(alias)]`s, which JSON Schema cannot say (`Strict` accepts them, the API's description
+/// lists them).
+pub fn aliases<T: JsonSchema>() -> &'static [(&'static str, &'static str)] {
+    match T::schema_name().as_ref() {
+        "AskRequest" => &[("q", "question")],
         _ => &[],
     }
+}
+
+/// The parameters a request's schema names (its fields, flattened ones included).
+fn property_names<T: JsonSchema>() -> Vec<String> {
+    let schema = schemars::schema_for!(T);
+    schema.get("properties").and_then(|p| p.as_object()).map(|p| p.keys().cloned().collect()).unwrap_or_default()
 }
 
 impl<T: DeserializeOwned + JsonSchema> Strict<T> {
     /// `value` (a JSON object) as a `T`, or one line naming the first unknown or bad parameter.
     pub fn from_value(value: serde_json::Value) -> Result<T, String> {
         if let serde_json::Value::Object(map) = &value {
-            let schema = schemars::schema_for!(T);
-            let known: Vec<&str> = schema.get("properties").and_then(|p| p.as_object()).map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-            let title = schema.get("title").and_then(|t| t.as_str()).unwrap_or("");
-            if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str()) && !aliases(title).contains(&k.as_str())) {
+            let known = property_names::<T>();
+            let alias = |k: &str| aliases::<T>().iter().any(|(a, _)| *a == k);
+            if let Some(unknown) = map.keys().find(|k| !known.contains(k) && !alias(k)) {
                 return Err(format!("unknown parameter {unknown:?}; this request takes {}", known.join(", ")));
             }
         }
@@ -244,10 +251,8 @@ impl<T: DeserializeOwned + JsonSchema> Strict<T> {
         // that part is read again on its own, where it does.
         let named = |inner: String, value: &serde_json::Value| -> String {
             let Some(map) = value.as_object() else { return inner };
-            let schema = schemars::schema_for!(SearchParams);
-            let own = schema.get("properties").and_then(|p| p.as_object());
-            let part: serde_json::Map<String, serde_json::Value> =
-                map.iter().filter(|(k, _)| own.is_some_and(|o| o.contains_key(k.as_str()))).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let own = property_names::<SearchParams>();
+            let part: serde_json::Map<String, serde_json::Value> = map.iter().filter(|(k, _)| own.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
             match serde_path_to_error::deserialize::<_, SearchParams>(serde_json::Value::Object(part)) {
                 Err(e) => {
                     let at = e.path().to_string();

@@ -7,7 +7,7 @@
 
 use super::{AskResponse, ErrorResponse, RelatedResponse};
 use crate::output::PassageInContext;
-use crate::search::request::{AskRequest, PassageRequest, RelatedRequest};
+use crate::search::request::{aliases, AskRequest, PassageRequest, RelatedRequest};
 use crate::status::StatusReport;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -36,13 +36,13 @@ pub fn document() -> Value {
         "/api/ask": {"get": {
             "operationId": "ask",
             "summary": "The passages that answer a question, best first, each with its answer sentence (as `semsearch ask --json`)",
-            "parameters": query_parameters::<AskRequest>(&[("q", "question")]),
+            "parameters": query_parameters::<AskRequest>(),
             "responses": responses(&mut generator, ask),
         }},
         "/api/related": {"get": {
             "operationId": "related",
             "summary": "Passages related to a stored passage (id, or path with line) or to a text (as `semsearch related --json`)",
-            "parameters": query_parameters::<RelatedRequest>(&[]),
+            "parameters": query_parameters::<RelatedRequest>(),
             "responses": responses(&mut generator, related),
         }},
         "/api/passage/{id}": {"get": {
@@ -77,8 +77,8 @@ pub fn document() -> Value {
 }
 
 /// A request type's fields as query parameters: name, whether required, its doc comment, its
-/// schema; `aliases` are (alias, field) pairs listed too (`q` for `question`).
-fn query_parameters<T: JsonSchema>(aliases: &[(&str, &str)]) -> Vec<Value> {
+/// schema; its aliases (`request::aliases`: `q` for `question`) listed too.
+fn query_parameters<T: JsonSchema>() -> Vec<Value> {
     let schema = schemars::schema_for!(T);
     let required: Vec<&str> = schema.get("required").and_then(|r| r.as_array()).map(|r| r.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
     let mut out = Vec::new();
@@ -91,7 +91,7 @@ fn query_parameters<T: JsonSchema>(aliases: &[(&str, &str)]) -> Vec<Value> {
             p["style"] = json!("form");
             p["explode"] = json!(true);
         }
-        for (alias, field) in aliases.iter().filter(|(_, f)| f == name) {
+        for (alias, field) in aliases::<T>().iter().filter(|(_, f)| f == name) {
             // Either name may carry it: neither is required on its own.
             if p["required"] == true {
                 p["required"] = json!(false);
@@ -110,6 +110,6 @@ fn query_parameters<T: JsonSchema>(aliases: &[(&str, &str)]) -> Vec<Value> {
 /// A path parameter, then `T`'s query parameters.
 fn path_and_query<T: JsonSchema>(name: &str, description: &str) -> Vec<Value> {
     let mut out = vec![json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})];
-    out.extend(query_parameters::<T>(&[]));
+    out.extend(query_parameters::<T>());
     out
 }
