@@ -4,7 +4,6 @@ use crate::cli::args::BenchArgs;
 use crate::cli::config::Config;
 use anyhow::Result;
 use semsearch::ann::HnswParams;
-use std::io::Write;
 
 pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
     if a.ef.is_empty() || a.ef.contains(&0) {
@@ -38,13 +37,5 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
         },
     };
     let report = semsearch::bench::run(&a.dataset, &embedder, &opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if a.json {
-        serde_json::to_writer(&mut out, &report)?;
-        out.write_all(b"\n")?;
-    } else {
-        semsearch::bench::write_human(&mut out, &report)?;
-    }
-    Ok(0)
+    super::print_report(&report, a.json, semsearch::bench::write_human)
 }

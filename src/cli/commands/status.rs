@@ -9,7 +9,6 @@ use semsearch::indexer;
 use semsearch::model::ModelInfo;
 use semsearch::output;
 use semsearch::status::IndexStatus;
-use std::io::Write;
 
 pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
@@ -17,15 +16,7 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
         config.ensure_model()?;
         let info = ModelInfo::read(&config.model)?;
         let status = semsearch::remote::Remote::open(url, &config.collection(a.collection.as_deref())?, &info)?.status(a.files)?;
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        if a.json {
-            serde_json::to_writer(&mut out, &status)?;
-            out.write_all(b"\n")?;
-        } else {
-            output::write_collection_status(&mut out, &status)?;
-        }
-        return Ok(0);
+        return super::print_report(&status, a.json, output::write_collection_status);
     }
     let mut status = match semsearch::status::report(dir, a.files)? {
         Some(s) => s,
@@ -38,14 +29,5 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
         let (plan, _) = indexer::plan(dir, &mut input)?;
         status.would = Some(plan);
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if a.json {
-        serde_json::to_writer(&mut out, &status)?;
-        out.write_all(b"\n")?;
-        return Ok(0);
-    }
-    output::write_status(&mut out, &status, semsearch::indexer::COMPACT_AT)?;
-    out.flush()?;
-    Ok(0)
+    super::print_report(&status, a.json, |out, s| output::write_status(out, s, semsearch::indexer::COMPACT_AT))
 }
