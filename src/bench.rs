@@ -383,9 +383,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
             s => s,
         };
+        // A labeled set's questions are plain text: no phrase or operator of `ask` applies.
         let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
         let mut found = store.open(scope)?;
-        let hits = search::retrieve(&mut *found, &q, &search::lexical::parse(text), &search_opts)?;
+        let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
         let mut ranked = eval::ranked(&results);

@@ -121,6 +121,27 @@ fn malformed_datasets_name_file_and_line() {
     run("query-id\tcorpus-id\tscore\nq1\ta4\t1\n").stderr(predicate::str::contains("queries.jsonl"));
 }
 
+/// The value of `| name | value |` in a labeled set's REFERENCE.md.
+fn reference_figure(set: &std::path::Path, name: &str) -> f64 {
+    let text = std::fs::read_to_string(set.join("REFERENCE.md")).unwrap();
+    let row = format!("| {name} |");
+    let line = text.lines().find(|l| l.starts_with(&row)).unwrap_or_else(|| panic!("no {name} in {}/REFERENCE.md", set.display()));
+    line.trim_end_matches('|').rsplit('|').next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn bench_reads_questions_as_plain_text_and_equals_the_reference() {
+    // 17 of squad2-dev-half's questions hold quotation marks (`"Hey Jude"`-like titles): read as
+    // `ask` syntax they would become required phrases and move the figure off the reference's.
+    let Some(d) = shared("squad2-dev-half") else { return };
+    let quoted = std::fs::read_to_string(d.join("queries.jsonl")).unwrap().lines().filter(|l| l.contains("\\\"")).count();
+    assert!(quoted > 0, "the set has quoted questions");
+    let r = bench_json(&[d.to_str().unwrap(), "--no-chunk", "--exact", "--mode", "semantic"]);
+    assert_eq!(r["queries"], 2000);
+    let (got, want) = (r["ndcg@10"].as_f64().unwrap(), reference_figure(&d, "ndcg@10"));
+    assert!((got - want).abs() < 0.00005, "nDCG@10 {got}, sentence-transformers {want}");
+}
+
 #[test]
 fn stsb_spearman_matches_the_reference() {
     let Some(d) = shared("stsb") else { return };
