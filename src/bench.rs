@@ -144,6 +144,14 @@ pub struct RetrievalReport {
     /// MAP@100.
     #[serde(rename = "map@100")]
     pub map_100: f64,
+    /// Sets with gold answers (`answers.jsonl`): the share of queries whose answer sentence, as
+    /// the tool would highlight it inside the gold passage (of a gold document's passages the one
+    /// nearest the question), holds a gold answer.
+    #[serde(rename = "answer@gold", skip_serializing_if = "Option::is_none")]
+    pub answer_gold: Option<f64>,
+    /// … and the share whose first result is relevant and its highlighted sentence holds one.
+    #[serde(rename = "answer@1", skip_serializing_if = "Option::is_none")]
+    pub answer_1: Option<f64>,
     /// A query's embedding and search, median.
     pub query_p50_ms: f64,
     /// … 95th percentile.
@@ -373,6 +381,9 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     let (mut t_embed, mut t_search) = (Vec::new(), Vec::new());
     let mut run = Run::new();
     let mut qvecs = Vec::with_capacity(queries.len());
+    // Answer sentences, judged on the local index's passages (the server's are the same records).
+    let mut answers = set.answers.as_ref().map(|a| AnswerTally::new(&index, a)).transpose()?;
+    let local = Store::open(&index, scope)?;
     let bar = crate::progress::bar(queries.len() as u64, "queries", opts.quiet);
     for (qid, text) in &queries {
         let t = Instant::now();
@@ -389,6 +400,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
+        if let Some(tally) = &mut answers {
+            let relevant = &set.qrels[qid.as_str()];
+            tally.add(qid, text, &q, relevant, &*local, &*found, hits.first(), results.first().map(|r| r.0.as_str()), embedder)?;
+        }
         let mut ranked = eval::ranked(&results);
         ranked.truncate(DEPTH);
         run.insert(qid.clone(), ranked);
@@ -453,6 +468,8 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         recall_100: metric("recall@100"),
         mrr_10: metric("mrr@10"),
         map_100: metric("map@100"),
+        answer_gold: answers.as_ref().map(|a| round(a.at_gold as f64 / a.queries.max(1) as f64, 5)),
+        answer_1: answers.as_ref().map(|a| round(a.at_1 as f64 / a.queries.max(1) as f64, 5)),
         query_p50_ms: query[0],
         query_p95_ms: query[1],
         query_p99_ms: query[2],
@@ -477,6 +494,66 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         f.flush()?;
     }
     Ok(report)
+}
+
+/// Counts of answer sentences that hold a gold answer (`answer@gold`, `answer@1`).
+struct AnswerTally<'a> {
+    /// Gold answer texts by query id.
+    gold: &'a std::collections::HashMap<String, Vec<String>>,
+    /// The local index's live rows by document id.
+    rows_of: std::collections::HashMap<String, Vec<u32>>,
+    /// Queries with gold answers.
+    queries: usize,
+    /// … whose sentence in the gold passage holds one.
+    at_gold: usize,
+    /// … whose first result is relevant and its sentence holds one.
+    at_1: usize,
+}
+
+impl<'a> AnswerTally<'a> {
+    fn new(index: &Index, gold: &'a std::collections::HashMap<String, Vec<String>>) -> Result<AnswerTally<'a>> {
+        let mut rows_of: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+        for row in (0..index.rows() as u32).filter(|&r| index.is_live(r)) {
+            if let Some(doc) = index.doc_id_of(row)? {
+                rows_of.entry(doc).or_default().push(row);
+            }
+        }
+        Ok(AnswerTally { gold, rows_of, queries: 0, at_gold: 0, at_1: 0 })
+    }
+
+    /// Judges one query: the answer sentence of the gold passage nearest `q` in `local`, and that
+    /// of the first result `top` (of document `top_doc`) in `found`.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        qid: &str,
+        question: &str,
+        q: &[f32],
+        relevant: &std::collections::HashMap<String, i32>,
+        local: &dyn Candidates,
+        found: &dyn Candidates,
+        top: Option<&search::Ranked>,
+        top_doc: Option<&str>,
+        embedder: &dyn crate::embed::Embed,
+    ) -> Result<()> {
+        let Some(gold) = self.gold.get(qid) else { return Ok(()) };
+        self.queries += 1;
+        let holds = |store: &dyn Candidates, row: u32| -> Result<bool> {
+            let ranked = search::Ranked { row, score: 0.0, semantic: None, lexical: None };
+            let found = search::resolve(store, embedder, q, question, &[ranked])?;
+            Ok(eval::holds_answer(found[0].answer_text(), gold))
+        };
+        let gold_rows = relevant.iter().filter(|(_, &g)| g > 0).flat_map(|(d, _)| self.rows_of.get(d).into_iter().flatten().copied());
+        if let Some(row) = gold_rows.max_by(|&a, &b| crate::ann::dot(q, local.vector(a)).total_cmp(&crate::ann::dot(q, local.vector(b)))) {
+            self.at_gold += usize::from(holds(local, row)?);
+        }
+        if let (Some(top), Some(doc)) = (top, top_doc) {
+            if relevant.get(doc).is_some_and(|&g| g > 0) {
+                self.at_1 += usize::from(holds(found, top.row)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn index_size(index: &Index) -> u64 {

@@ -27,6 +27,39 @@ pub struct BeirSet {
     pub queries: Vec<(String, String)>,
     /// The relevance judgements.
     pub qrels: Qrels,
+    /// Each query's gold answer texts, where the set has `answers.jsonl` beside it (SQuAD's
+    /// layout: `{"_id": query id, "answers": [text, …]}`).
+    pub answers: Option<HashMap<String, Vec<String>>>,
+}
+
+/// Reads `answers.jsonl` (one object per line: the query's `_id` and its `answers`), when present.
+fn load_answers(path: &Path) -> Result<Option<HashMap<String, Vec<String>>>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut out = HashMap::new();
+    for (i, line) in read_lines(path)?.split('\n').enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        #[derive(serde::Deserialize)]
+        struct Answers {
+            #[serde(rename = "_id")]
+            id: String,
+            answers: Vec<String>,
+        }
+        let a: Answers = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: expected {{\"_id\": query id, \"answers\": [texts]}} ({e})", path.display(), i + 1))?;
+        out.insert(a.id, a.answers);
+    }
+    Ok(Some(out))
+}
+
+/// Whether `sentence` holds one of the gold `answers`, case-insensitively (how SQuAD's answer
+/// sentence is judged in the shared sets' REFERENCE.md).
+pub fn holds_answer(sentence: &str, answers: &[String]) -> bool {
+    let s = sentence.to_lowercase();
+    answers.iter().any(|a| !a.trim().is_empty() && s.contains(&a.to_lowercase()))
 }
 
 fn read_lines(path: &Path) -> Result<String> {
@@ -89,7 +122,8 @@ pub fn load_beir(dir: &Path) -> Result<BeirSet> {
     if qrels.is_empty() {
         bail!("{}: no relevance judgements", rpath.display());
     }
-    Ok(BeirSet { corpus_path, queries, qrels })
+    let answers = load_answers(&dir.join("answers.jsonl"))?;
+    Ok(BeirSet { corpus_path, queries, qrels, answers })
 }
 
 /// One query's documents in trec_eval order, duplicates reduced to their best score.
