@@ -216,11 +216,11 @@ pub fn resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question
         let text = &p.record.text;
         answers.push(match (v, s.len()) {
             (_, 1) => (s[0], dot(q, index.vector(h.row))),
-            (Some(v), _) => answer::choose(text, s, &words, |j| v.cosine(j, q)),
+            (Some(v), _) => answer::choose(text, &p.title, s, &words, |j| v.cosine(j, q)),
             (None, n) => {
                 let at = next;
                 next += n;
-                answer::choose(text, s, &words, |j| dot(q, &vecs[(at + j) * dim..(at + j + 1) * dim]))
+                answer::choose(text, &p.title, s, &words, |j| dot(q, &vecs[(at + j) * dim..(at + j + 1) * dim]))
             }
         });
     }
