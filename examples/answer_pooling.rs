@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
     for (q, expected) in &questions {
         let qv = embedder.embed_one(q)?;
         let opts = search::Options::plain(10, Strategy::Exact, Mode::Semantic);
-        let (found, _) = search::ask(&index, &embedder, q, &opts, &search::Filter::default())?;
+        let found = search::ask(&index, &embedder, q, &opts, &search::Filter::default())?.found;
         for (rank, f) in found.iter().enumerate() {
             let text = &f.passage.record.text;
             let spans = answer::candidates(text);

@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(hits.len() == 10.min(index.live()));
         let t = Instant::now();
-        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic), &everything)?.0;
+        let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Semantic), &everything)?.found;
         ask_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(!found.is_empty());
         if lexical {
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::ensure!(!ranked.is_empty());
             }
             let t = Instant::now();
-            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid), &everything)?.0;
+            let found = search::ask(&index, &embedder, &q, &opts(search::Mode::Hybrid), &everything)?.found;
             hybrid_ms.push(t.elapsed().as_secs_f64() * 1e3);
             anyhow::ensure!(!found.is_empty());
         }

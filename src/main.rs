@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     semsearch::allocator::keep_freed_memory();
-    let cli = cli::args::Cli::parse();
+    let cli = cli::args::Cli::try_parse().unwrap_or_else(|e| with_suggestion(e).exit());
     let code = match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -26,6 +26,23 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// clap suggests a subcommand only above a Jaro similarity of 0.7, which a swapped pair of letters
+/// in a short name misses (`aks`: 0.56 to `ask`); the nearest subcommand within two edits
+/// (transpositions counted once) is suggested instead.
+fn with_suggestion(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand || e.get(ContextKind::SuggestedSubcommand).is_some() {
+        return e;
+    }
+    let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand).cloned() else { return e };
+    let command = <cli::args::Cli as clap::CommandFactory>::command();
+    let nearest = command.get_subcommands().map(|c| (strsim::osa_distance(&typed, c.get_name()), c.get_name().to_string())).filter(|(d, _)| *d <= 2).min();
+    if let Some((_, name)) = nearest {
+        e.insert(ContextKind::SuggestedSubcommand, ContextValue::String(name));
+    }
+    e
 }
 
 /// Every error's exit code, decided here alone (ripgrep's convention): a closed stdout (broken

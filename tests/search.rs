@@ -91,12 +91,57 @@ fn a_quoted_phrase_must_appear_as_a_phrase() {
     for h in &hits {
         assert!(h["text"].as_str().unwrap().contains("Kenny Ng"), "{h}");
     }
-    // Both words are in the corpus, never side by side: nothing answers, exit 1.
+    // Both words are in the corpus, never side by side: the closest without the phrase, and a
+    // notice saying so (never an empty result for a quotation).
     for mode in ["semantic", "lexical", "hybrid"] {
-        let out = semsearch(&index).args(["ask", "--json", "--mode", mode, "\"Ng Alibaba\""]).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.stdout.is_empty());
+        let out = semsearch(&index).args(["ask", "--json", "--mode", mode, "what did \"Ng Alibaba\" say"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {stderr}");
+        assert!(!json_lines(&out.stdout).is_empty(), "{mode}");
+        assert!(stderr.contains("no passage contains \"Ng Alibaba\"; showing the closest without it"), "{mode}: {stderr}");
     }
+}
+
+/// The markets fixture (our own: names, tickers and figures mentioned once), indexed.
+fn markets_index(tmp: &Path) -> PathBuf {
+    let index = tmp.join("markets-idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(common::repo().join("tests/fixtures/markets")));
+    index
+}
+
+#[test]
+fn every_empty_result_says_why_and_the_cli_forgives_what_it_can() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = markets_index(tmp.path());
+    let run = |args: &[&str]| {
+        let out = semsearch(&index).args(args).output().unwrap();
+        (out.status.code(), json_lines(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Exit 1 always comes with one line on stderr naming the cause.
+    for (args, why) in [
+        (&["ask", "--json", "--path", "nosuchdir", "Powell"][..], "no indexed document's path matches --path nosuchdir;"),
+        (&["ask", "--json", "--since", "2030", "Powell"], "no indexed document passes --since 2030 (3 undated documents left out)"),
+        (&["ask", "--json", "--min-score", "0.99", "Powell"], "every result scored under --min-score 0.99 (the best: 0."),
+        (&["ask", "--json", "--mode", "lexical", "存款准备金"], "no passage holds any of the words 存款准备金; Chinese, Japanese and Korean text"),
+        (&["ask", "--json", "--mode", "lexical", "?!"], "the question has no words to look up in lexical mode"),
+        (&["related", "--json", "--path", "nosuchdir", "--text", "rates"], "no indexed document's path matches --path nosuchdir;"),
+    ] {
+        let (code, hits, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(hits.is_empty() && stderr.contains(why), "{args:?}: {stderr}");
+    }
+    // An empty date range is a mistake (exit 2), not a question with no answer.
+    let (code, _, stderr) = run(&["ask", "--since", "2025-07-01", "--until", "2025-06-01", "Powell"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--since 2025-07-01 is after --until 2025-06-01"), "{stderr}");
+    // Unquoted words are one question; a misspelt subcommand gets a suggestion.
+    let (code, joined, stderr) = run(&["ask", "--json", "-k", "1", "what", "did", "Powell", "say"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, quoted, _) = run(&["ask", "--json", "-k", "1", "what did Powell say"]);
+    assert_eq!(joined, quoted);
+    let (code, _, stderr) = run(&["aks", "Powell"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("a similar subcommand exists: 'ask'"), "{stderr}");
 }
 
 /// The analyst's folder (dated JSONL records and pages, undated notes), indexed inside itself.

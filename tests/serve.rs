@@ -116,6 +116,11 @@ fn every_endpoint_answers_as_the_commands_do() {
     // A question nothing answers is no error: no results.
     let (status, body) = server.get("/api/ask?q=zzqx+vvbn&min_score=0.5");
     assert_eq!((status, body["results"].as_array().unwrap().len()), (200, 0), "{body}");
+    assert!(body["notices"][0].as_str().unwrap().starts_with("every result scored under --min-score 0.5"), "{body}");
+    // A quoted phrase no passage holds: the closest without it, and a notice.
+    let (status, body) = server.get("/api/ask?q=%22Ng+Alibaba%22&k=2");
+    assert_eq!((status, body["results"].as_array().unwrap().len()), (200, 2), "{body}");
+    assert_eq!(body["notices"][0], "no passage contains \"Ng Alibaba\"; showing the closest without it", "{body}");
 }
 
 #[test]
@@ -296,6 +301,12 @@ fn mcp_initializes_lists_its_tools_and_answers_a_search() {
     assert_eq!(r["result"]["isError"], true, "{r}");
     let r = mcp.call(9, "tools/call", serde_json::json!({"name": "related", "arguments": {"id": "0000000000000000"}}));
     assert_eq!(r["result"]["isError"], true, "{r}");
+
+    // Nothing found: the notice says why, for the model to read.
+    let r = mcp.call(10, "tools/call", serde_json::json!({"name": "search", "arguments": {"question": "gold", "path": ["nosuchdir"]}}));
+    let body: Value = serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(body["results"].as_array().unwrap().is_empty(), "{r}");
+    assert!(body["notices"][0].as_str().unwrap().contains("--path nosuchdir"), "{r}");
 
     // Closing stdin ends it cleanly.
     drop(mcp.child.stdin.take());

@@ -146,7 +146,9 @@ pub struct SearchOpts {
 
 #[derive(Args)]
 pub struct AskArgs {
-    pub question: String,
+    /// The question; unquoted words are joined into one (`ask what did Powell say`)
+    #[arg(value_name = "QUESTION", required = true, num_args = 1..)]
+    pub words: Vec<String>,
     #[command(flatten)]
     pub opts: SearchOpts,
 }

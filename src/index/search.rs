@@ -12,33 +12,26 @@ use anyhow::{anyhow, Result};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
-/// The rows a filter allows, and what it left out for want of a date.
+/// The rows a filter allows, and what it let through.
 struct Allowed {
     bits: Vec<u64>,
-    /// Documents without a date, left out by `--since`/`--until`.
-    undated: usize,
+    tally: crate::store::filter::Tally,
 }
 
 impl Allowed {
     /// The rows of the documents that pass `filter`.
     fn of(index: &Index, filter: &Filter) -> Result<Allowed> {
-        let admits = filter.admitter()?;
+        let mut counter = filter.counter()?;
         let mut bits = vec![0u64; index.rows().div_ceil(64)];
-        let mut undated = 0;
         for d in index.documents()? {
-            match admits(&d.doc_id, &d.path, d.date.as_deref()) {
-                crate::store::filter::Admit::Yes => {}
-                crate::store::filter::Admit::No => continue,
-                crate::store::filter::Admit::Undated => {
-                    undated += 1;
-                    continue;
-                }
+            if counter.admit(&d.doc_id, &d.path, d.date.as_deref()) != crate::store::filter::Admit::Yes {
+                continue;
             }
             for r in d.first_row..d.first_row + d.n_passages {
                 bits[r as usize / 64] |= 1u64 << (r % 64);
             }
         }
-        Ok(Allowed { bits, undated })
+        Ok(Allowed { bits, tally: counter.tally() })
     }
 
     fn contains(&self, row: u32) -> bool {
@@ -110,8 +103,8 @@ impl Candidates for LocalSearch<'_> {
 }
 
 impl Retrieval for LocalSearch<'_> {
-    fn undated(&self) -> usize {
-        self.allowed.as_ref().map_or(0, |a| a.undated)
+    fn tally(&self) -> Option<&crate::store::filter::Tally> {
+        self.allowed.as_ref().map(|a| &a.tally)
     }
 
     fn live(&self) -> usize {

@@ -92,9 +92,9 @@ const B: f64 = 0.75;
 /// passages' text and metadata fetched only for the ones shown (`prefetch`).
 struct RemoteSearch<'a> {
     remote: &'a Remote,
-    /// The documents the filter lets through (`None`: no filter), and the undated ones it left out.
+    /// The documents the filter lets through (`None`: no filter), and its tally.
     allowed: Option<Vec<String>>,
-    undated: usize,
+    tally: Option<crate::store::filter::Tally>,
     except: Option<Except>,
     passages_total: usize,
     by_id: HashMap<String, u32>,
@@ -182,8 +182,8 @@ impl Candidates for RemoteSearch<'_> {
 }
 
 impl Retrieval for RemoteSearch<'_> {
-    fn undated(&self) -> usize {
-        self.undated
+    fn tally(&self) -> Option<&crate::store::filter::Tally> {
+        self.tally.as_ref()
     }
 
     fn live(&self) -> usize {
@@ -362,23 +362,21 @@ impl Remote {
         Ok(())
     }
 
-    /// The documents `filter` lets through (`None`: no filter), and the undated ones it left out.
-    fn allowed(&self, filter: &Filter) -> Result<(Option<Vec<String>>, usize)> {
+    /// The documents `filter` lets through (`None`: no filter), and its tally.
+    fn allowed(&self, filter: &Filter) -> Result<(Option<Vec<String>>, Option<crate::store::filter::Tally>)> {
         if filter.is_empty() {
-            return Ok((None, 0));
+            return Ok((None, None));
         }
-        let admits = filter.admitter()?;
+        let mut counter = filter.counter()?;
         let rows = self.client.borrow_mut().query(&format!("SELECT doc_id, path, date FROM {}", self.tables.documents), &[])?;
-        let (mut ids, mut undated) = (Vec::new(), 0);
+        let mut ids = Vec::new();
         for r in rows {
             let (id, path, date): (String, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
-            match admits(&id, &path, date.as_deref()) {
-                crate::store::filter::Admit::Yes => ids.push(id),
-                crate::store::filter::Admit::Undated => undated += 1,
-                crate::store::filter::Admit::No => {}
+            if counter.admit(&id, &path, date.as_deref()) == crate::store::filter::Admit::Yes {
+                ids.push(id);
             }
         }
-        Ok((Some(ids), undated))
+        Ok((Some(ids), Some(counter.tally())))
     }
 
     /// BM25 scores (see `K1`) of the passages matching `tsquery` (`to_tsquery` text) within
@@ -447,7 +445,7 @@ impl Store for Remote {
     }
 
     fn open(&self, scope: Scope<'_>) -> Result<Box<dyn Retrieval + '_>> {
-        let (allowed, undated) = self.allowed(scope.filter)?;
+        let (allowed, tally) = self.allowed(scope.filter)?;
         let passages_total = match self.meta.passages {
             Some(n) => n,
             None => self.client.borrow_mut().query_one(&format!("SELECT count(*) FROM {}", self.tables.passages), &[])?.get::<_, i64>(0) as usize,
@@ -455,7 +453,7 @@ impl Store for Remote {
         Ok(Box::new(RemoteSearch {
             remote: self,
             allowed,
-            undated,
+            tally,
             except: scope.except.cloned(),
             passages_total,
             by_id: HashMap::new(),

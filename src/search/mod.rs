@@ -459,21 +459,119 @@ pub fn check_text(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `ask`: the question embedded, searched in `store` under `filter`, shaped for a reader. Also
-/// returns how many undated documents a date filter left out.
-pub fn ask(store: &dyn Store, embedder: &dyn Embed, question: &str, opts: &Options, filter: &Filter) -> Result<(Vec<Found>, usize)> {
+/// What a search returned, and what its reader is told about it.
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// The results, best first.
+    pub found: Vec<Found>,
+    /// Documents without a date that a date filter left out.
+    pub undated: usize,
+    /// One line each, for stderr, the page, the API's `notices` and MCP: a quoted phrase no
+    /// passage holds (the results are then the closest without it), and, when nothing came back,
+    /// why.
+    pub notices: Vec<String>,
+}
+
+/// `ask`: the question embedded, searched in `store` under `filter`, shaped for a reader.
+pub fn ask(store: &dyn Store, embedder: &dyn Embed, question: &str, opts: &Options, filter: &Filter) -> Result<Answered> {
     check_question(question)?;
     let q = embedder.embed_one(question)?;
     let mut search = store.open(Scope { filter, except: None })?;
-    let found = finish(&mut *search, embedder, &q, question, &lexical::parse(question), opts)?;
-    Ok((found, search.undated()))
+    search_text(&mut *search, embedder, &q, question, opts, filter, None)
+}
+
+/// Searches for a question (or `related`'s free text): with its quoted phrases required, and, when
+/// no passage holds them, again as plain words, saying so.
+fn search_text(
+    search: &mut dyn Retrieval,
+    embedder: &dyn Embed,
+    q: &[f32],
+    question: &str,
+    opts: &Options,
+    filter: &Filter,
+    except: Option<&Except>,
+) -> Result<Answered> {
+    let words = lexical::parse(question);
+    let (mut found, mut best) = finish(search, embedder, q, question, &words, opts)?;
+    let mut notices = Vec::new();
+    let nothing_admitted = search.tally().is_some_and(|t| t.admitted == 0);
+    if found.is_empty() && words.has_phrases() && !nothing_admitted {
+        let phrases: Vec<String> = words.required.iter().map(|p| format!("\"{}\"", p.join(" "))).collect();
+        let together = if phrases.len() > 1 { " together" } else { "" };
+        notices.push(format!("no passage contains {}{together}; showing the closest without it", phrases.join(" and ")));
+        (found, best) = finish(search, embedder, q, question, &lexical::plain(question), opts)?;
+    }
+    if found.is_empty() {
+        notices.push(why_empty(&*search, &lexical::plain(question), question, opts, filter, except, best));
+    }
+    Ok(Answered { found, undated: search.undated(), notices })
+}
+
+/// One line saying why a search came back empty: the index is empty, the filter let no document
+/// through (naming the pattern that matched no path), every result was under `--min-score`, or the
+/// words are in no passage (lexical mode).
+fn why_empty(
+    search: &dyn Retrieval,
+    words: &LexicalQuery,
+    question: &str,
+    opts: &Options,
+    filter: &Filter,
+    except: Option<&Except>,
+    best: Option<f32>,
+) -> String {
+    if search.live() == 0 {
+        return "the index holds no passages; add documents with `semsearch index PATH`".into();
+    }
+    if let Some(t) = search.tally().filter(|t| t.admitted == 0) {
+        let undated = match t.undated {
+            0 => String::new(),
+            n => format!(" ({n} undated documents left out)"),
+        };
+        return match t.unmatched_paths.as_slice() {
+            [] => format!("no indexed document passes {}{undated}", filter.describe()),
+            globs => format!("no indexed document's path matches --path {}; `semsearch status --files` lists the indexed paths", globs.join(", --path ")),
+        };
+    }
+    if let (Some(floor), Some(best)) = (opts.min_score, best) {
+        return format!("every result scored under --min-score {floor} (the best: {best:.3}); lower it, or leave it out");
+    }
+    if opts.mode == Mode::Lexical {
+        if !words.has_words() {
+            return "the question has no words to look up in lexical mode; use words, or --mode semantic".into();
+        }
+        let advice = if question.chars().any(is_cjk) {
+            "Chinese, Japanese and Korean text is matched as whole runs of characters between spaces or punctuation, so a question rarely meets a passage's run; use --mode semantic or hybrid"
+        } else {
+            "try --mode hybrid or semantic"
+        };
+        return format!("no passage holds any of the words {}; {advice}", words.words.join(", "));
+    }
+    match except {
+        Some(Except::Document(_)) => "no passage outside its own document is in the search (the index holds one document, or the filter allows only it)".into(),
+        Some(Except::Passage(_)) => "no other passage is in the search".into(),
+        None => "nothing matched".into(),
+    }
+}
+
+/// Whether `c` is a Han, Hiragana, Katakana or Hangul character.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 /// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
-/// the results with their folded passages.
-fn finish(search: &mut dyn Retrieval, embedder: &dyn Embed, q: &[f32], question: &str, words: &LexicalQuery, opts: &Options) -> Result<Vec<Found>> {
+/// the results with their folded passages. Also returns the best score retrieved (before the
+/// score floor).
+fn finish(
+    search: &mut dyn Retrieval,
+    embedder: &dyn Embed,
+    q: &[f32],
+    question: &str,
+    words: &LexicalQuery,
+    opts: &Options,
+) -> Result<(Vec<Found>, Option<f32>)> {
     let ranked = retrieve(search, q, words, &Options { k: opts.depth(), ..*opts })?;
-    shape_and_resolve(search, embedder, q, question, ranked, opts)
+    let best = ranked.first().map(|r| r.score);
+    Ok((shape_and_resolve(search, embedder, q, question, ranked, opts)?, best))
 }
 
 /// `present` and `resolve`, with the folded passages looked up: the part of a search after
@@ -492,25 +590,27 @@ fn shape_and_resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], qu
 }
 
 /// `related`: passages like a stored one (by its vector, its own document left out, or with
-/// `same_doc` only itself) or like free text (searched as `ask` searches it). Also returns how many
-/// undated documents a date filter left out.
-pub fn related(store: &dyn Store, embedder: &dyn Embed, target: &Target, same_doc: bool, opts: &Options, filter: &Filter) -> Result<(Vec<Found>, usize)> {
+/// `same_doc` only itself) or like free text (searched as `ask` searches it).
+pub fn related(store: &dyn Store, embedder: &dyn Embed, target: &Target, same_doc: bool, opts: &Options, filter: &Filter) -> Result<Answered> {
     // From a stored passage the search is by its vector (its words would find the passage's own
     // near copies first); from free text, as `ask` searches.
-    let (q, except, question, words, opts) = match target {
+    match target {
         Target::Text(t) => {
             check_text(t)?;
-            (embedder.embed_one(t)?, None, t.as_str(), lexical::parse(t), *opts)
+            let q = embedder.embed_one(t)?;
+            let mut search = store.open(Scope { filter, except: None })?;
+            search_text(&mut *search, embedder, &q, t, opts, filter, None)
         }
         _ => {
             let origin = store.origin(target)?;
             let except = if same_doc { Except::Passage(origin.id) } else { Except::Document(origin.doc_id) };
-            (origin.vector, Some(except), "", LexicalQuery::none(), Options { mode: Mode::Semantic, ..*opts })
+            let opts = Options { mode: Mode::Semantic, ..*opts };
+            let mut search = store.open(Scope { filter, except: Some(&except) })?;
+            let (found, best) = finish(&mut *search, embedder, &origin.vector, "", &LexicalQuery::none(), &opts)?;
+            let notices = if found.is_empty() { vec![why_empty(&*search, &LexicalQuery::none(), "", &opts, filter, Some(&except), best)] } else { Vec::new() };
+            Ok(Answered { found, undated: search.undated(), notices })
         }
-    };
-    let mut search = store.open(Scope { filter, except: except.as_ref() })?;
-    let found = finish(&mut *search, embedder, &q, question, &words, &opts)?;
-    Ok((found, search.undated()))
+    }
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ fn corpus(root: &Path) -> Index {
 }
 
 fn ask_in(store: &dyn Store, question: &str, opts: &Options, filter: &Filter) -> Vec<Found> {
-    ask(store, &embedder(), question, opts, filter).unwrap().0
+    ask(store, &embedder(), question, opts, filter).unwrap().found
 }
 
 fn doc(f: &Found) -> &str {
@@ -121,9 +121,15 @@ fn filters_apply_inside_the_search() {
     let found = ask_in(&index, "otters in the river", &reader(3, None, true), &only_d);
     assert_eq!(found.iter().map(doc).collect::<Vec<_>>(), ["d.txt"], "k results from what the filter allows, however weak");
     let dated = Filter { since: Some("2025".into()), ..Filter::default() };
-    let (found, undated) = ask(&index, &embedder(), "otters", &reader(3, None, true), &dated).unwrap();
-    assert!(found.is_empty());
-    assert_eq!(undated, 4, "none of the four has a date");
+    let a = ask(&index, &embedder(), "otters", &reader(3, None, true), &dated).unwrap();
+    assert!(a.found.is_empty());
+    assert_eq!(a.undated, 4, "none of the four has a date");
+    assert_eq!(a.notices, ["no indexed document passes --since 2025 (4 undated documents left out)"], "an empty result says why");
+    let nowhere = Filter { paths: vec!["docs".into(), "nosuchdir".into()], ..Filter::default() };
+    assert!(ask(&index, &embedder(), "otters", &reader(3, None, true), &nowhere).unwrap().notices.is_empty(), "one pattern matched");
+    let nowhere = Filter { paths: vec!["nosuchdir".into(), "*.pdf".into()], ..Filter::default() };
+    let a = ask(&index, &embedder(), "otters", &reader(3, None, true), &nowhere).unwrap();
+    assert!(a.found.is_empty() && a.notices[0].starts_with("no indexed document's path matches --path nosuchdir, --path *.pdf;"), "{:?}", a.notices);
 }
 
 #[test]
@@ -134,9 +140,9 @@ fn related_leaves_out_its_own_document_or_passage() {
     let first = &ask_in(&index, "otters dig dens in the bank", &reader(1, None, true), &all)[0];
     assert_eq!(doc(first), "a.txt");
     let id = Target::Passage(first.passage.record.id.clone());
-    let (other_docs, _) = related(&index, &embedder(), &id, false, &reader(5, None, true), &all).unwrap();
+    let other_docs = related(&index, &embedder(), &id, false, &reader(5, None, true), &all).unwrap().found;
     assert!(!other_docs.is_empty() && other_docs.iter().all(|f| doc(f) != "a.txt"));
-    let (same_doc, _) = related(&index, &embedder(), &id, true, &reader(5, None, true), &all).unwrap();
+    let same_doc = related(&index, &embedder(), &id, true, &reader(5, None, true), &all).unwrap().found;
     assert_eq!(doc(&same_doc[0]), "a.txt", "its own document's other passages are nearest");
     assert!(same_doc.iter().all(|f| f.passage.record.id != first.passage.record.id), "never itself");
     // By path and line, as the human output shows them.

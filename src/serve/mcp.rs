@@ -30,12 +30,13 @@ fn tool_error(why: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(why.into())])
 }
 
-fn found_result(found: &[search::Found]) -> CallToolResult {
-    let hits: Vec<JsonHit> = found.iter().map(JsonHit::from).collect();
-    if hits.is_empty() {
-        return CallToolResult::structured(json!({"results": [], "note": "no passage answers this; try other words or mode \"hybrid\""}));
+fn found_result(a: &search::Answered) -> CallToolResult {
+    let hits: Vec<JsonHit> = a.found.iter().map(JsonHit::from).collect();
+    if a.notices.is_empty() {
+        return CallToolResult::structured(json!({ "results": hits }));
     }
-    CallToolResult::structured(json!({ "results": hits }))
+    // The notices tell the model why nothing came back, or that a quoted phrase was dropped.
+    CallToolResult::structured(json!({ "results": hits, "notices": a.notices }))
 }
 
 impl Mcp {
@@ -68,7 +69,7 @@ impl Mcp {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
-        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?.0))).await
+        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?))).await
     }
 
     #[tool(

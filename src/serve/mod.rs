@@ -92,6 +92,9 @@ pub struct AskResponse<'a> {
     pub mode: search::Mode,
     /// Documents without a date that a date filter left out.
     pub undated_left_out: usize,
+    /// What the reader is told, one line each: a quoted phrase no passage holds (the results are
+    /// then the closest without it), and, when there are no results, why.
+    pub notices: &'a [String],
     /// Best first.
     pub results: Vec<JsonHit<'a>>,
 }
@@ -99,6 +102,8 @@ pub struct AskResponse<'a> {
 /// What `/api/related` answers.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct RelatedResponse<'a> {
+    /// When there are no results, why (one line).
+    pub notices: &'a [String],
     /// Best first.
     pub results: Vec<JsonHit<'a>>,
 }
@@ -114,8 +119,14 @@ pub struct ErrorResponse {
 async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let (question, req) = params::ask(q.as_deref()).map_err(bad_request)?;
     blocking(move || {
-        let (found, undated) = s.ask(&question, &req)?;
-        json_response(&AskResponse { question: &question, mode: req.options.mode, undated_left_out: undated, results: results(&found) })
+        let a = s.ask(&question, &req)?;
+        json_response(&AskResponse {
+            question: &question,
+            mode: req.options.mode,
+            undated_left_out: a.undated,
+            notices: &a.notices,
+            results: results(&a.found),
+        })
     })
     .await
 }
@@ -123,8 +134,8 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
 async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = params::related(q.as_deref()).map_err(bad_request)?;
     blocking(move || {
-        let found = s.related(&req)?;
-        json_response(&RelatedResponse { results: results(&found) })
+        let a = s.related(&req)?;
+        json_response(&RelatedResponse { notices: &a.notices, results: results(&a.found) })
     })
     .await
 }

@@ -21,8 +21,8 @@ use crate::index::{Index, PassageRecord};
 use crate::model::ModelInfo;
 use crate::output::{JsonPassage, PassageInContext};
 use crate::remote::Remote;
+use crate::search;
 use crate::search::request::{Related as RelatedRequest, SearchRequest};
-use crate::search::{self, Found};
 use crate::status::StatusReport;
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -183,14 +183,14 @@ impl Searcher {
         }
     }
 
-    /// `ask`: the results and how many undated documents a date filter left out.
-    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<(Vec<Found>, usize)> {
+    /// `ask`: the results, how many undated documents a date filter left out, and the notices.
+    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<search::Answered> {
         self.with_store(|store| search::ask(store, &self.embedder, question, &req.options, &req.filter))
     }
 
-    /// `related`: the passages like the target.
-    pub fn related(&self, req: &RelatedRequest) -> Result<Vec<Found>> {
-        self.with_store(|store| Ok(search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter)?.0))
+    /// `related`: the passages like the target, and the notices.
+    pub fn related(&self, req: &RelatedRequest) -> Result<search::Answered> {
+        self.with_store(|store| search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter))
     }
 
     /// What `semsearch status --json` reports (with `--backend` for a server).

@@ -78,27 +78,89 @@ impl Filter {
                 }
             }
         }
+        // No date is on or after `since` and on or before `until` (compared as dates are, on
+        // their common precision): an empty range is a mistake, not a question with no answer.
+        if let (Some(since), Some(until)) = (&self.since, &self.until) {
+            let n = since.len().min(until.len());
+            if since[..n] > until[..n] {
+                bail!("--since {since} is after --until {until}: no date is in that range; swap them");
+            }
+        }
         Ok(())
     }
 
-    /// The test a document passes (by its id, path and date), for stores that list documents
-    /// their own way (a server's collection).
-    pub fn admitter(&self) -> Result<impl Fn(&str, &str, Option<&str>) -> Admit + '_> {
+    /// Says what this filter is, as the flags that set it (`--path notes --since 2025`).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.paths.iter().map(|p| format!("--path {p}")).collect();
+        parts.extend(self.doc.iter().map(|d| format!("--doc {d}")));
+        parts.extend(self.since.iter().map(|d| format!("--since {d}")));
+        parts.extend(self.until.iter().map(|d| format!("--until {d}")));
+        parts.join(" ")
+    }
+
+    /// Counts, over a store's documents, what the filter lets through (see `Tally`): each store
+    /// passes every document through `Counter::admit` when it opens a filtered search.
+    pub fn counter(&self) -> Result<Counter<'_>> {
         self.check()?;
         let rules: Vec<PathRule> = self.paths.iter().map(|p| PathRule::new(p)).collect::<Result<_>>()?;
-        let dated = self.since.is_some() || self.until.is_some();
-        Ok(move |doc_id: &str, path: &str, date: Option<&str>| {
-            if self.doc.as_ref().is_some_and(|id| id != doc_id) || (!rules.is_empty() && !rules.iter().any(|r| r.matches(path))) {
-                return Admit::No;
+        let matched = vec![false; rules.len()];
+        Ok(Counter { filter: self, rules, matched, tally: Tally::default() })
+    }
+}
+
+/// What a filter let through of a store's documents: said when a search comes back empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Documents it lets through.
+    pub admitted: usize,
+    /// Documents without a date that `--since`/`--until` left out.
+    pub undated: usize,
+    /// The `--path` patterns no document's path matches.
+    pub unmatched_paths: Vec<String>,
+}
+
+/// A filter applied to a store's documents one by one, counting what it lets through.
+pub struct Counter<'a> {
+    filter: &'a Filter,
+    rules: Vec<PathRule>,
+    matched: Vec<bool>,
+    tally: Tally,
+}
+
+impl Counter<'_> {
+    /// Whether the document (its id, path and date) passes, counted.
+    pub fn admit(&mut self, doc_id: &str, path: &str, date: Option<&str>) -> Admit {
+        let f = self.filter;
+        let mut on_path = self.rules.is_empty();
+        for (rule, seen) in self.rules.iter().zip(&mut self.matched) {
+            if rule.matches(path) {
+                *seen = true;
+                on_path = true;
             }
-            if dated {
-                let Some(date) = date else { return Admit::Undated };
-                if self.since.as_deref().is_some_and(|s| !on_or_after(date, s)) || self.until.as_deref().is_some_and(|u| !on_or_before(date, u)) {
-                    return Admit::No;
-                }
-            }
+        }
+        let admit = if f.doc.as_ref().is_some_and(|id| id != doc_id) || !on_path {
+            Admit::No
+        } else if f.since.is_none() && f.until.is_none() {
             Admit::Yes
-        })
+        } else {
+            match date {
+                None => Admit::Undated,
+                Some(d) if f.since.as_deref().is_some_and(|s| !on_or_after(d, s)) || f.until.as_deref().is_some_and(|u| !on_or_before(d, u)) => Admit::No,
+                Some(_) => Admit::Yes,
+            }
+        };
+        match admit {
+            Admit::Yes => self.tally.admitted += 1,
+            Admit::Undated => self.tally.undated += 1,
+            Admit::No => {}
+        }
+        admit
+    }
+
+    /// What was let through, once every document was seen.
+    pub fn tally(mut self) -> Tally {
+        self.tally.unmatched_paths = self.filter.paths.iter().zip(&self.matched).filter(|(_, &m)| !m).map(|(p, _)| p.clone()).collect();
+        self.tally
     }
 }
 
@@ -135,5 +197,18 @@ mod tests {
         assert!(!on_or_after("2025-02-27", "2025-03") && on_or_before("2025-02-27", "2025-03"));
         assert!(Filter { since: Some("last week".into()), ..Filter::default() }.check().is_err());
         assert!(Filter { until: Some("2025-03".into()), ..Filter::default() }.check().is_ok());
+        let range = |since: &str, until: &str| Filter { since: Some(since.into()), until: Some(until.into()), ..Filter::default() }.check();
+        assert!(range("2025-07-01", "2025-06-01").unwrap_err().to_string().contains("is after --until"));
+        assert!(range("2025-07", "2025-07-15").is_ok() && range("2025-07-15", "2025").is_ok() && range("2025-06-01", "2025-06-01").is_ok());
+    }
+
+    #[test]
+    fn the_tally_names_the_patterns_that_matched_nothing() {
+        let f = Filter { paths: vec!["notes".into(), "nosuchdir".into()], since: Some("2025".into()), ..Filter::default() };
+        let mut c = f.counter().unwrap();
+        assert_eq!(c.admit("a", "notes/a.md", Some("2025-03-01")), Admit::Yes);
+        assert_eq!(c.admit("b", "notes/b.md", None), Admit::Undated);
+        assert_eq!(c.admit("c", "web/c.html", Some("2025-03-01")), Admit::No);
+        assert_eq!(c.tally(), Tally { admitted: 1, undated: 1, unmatched_paths: vec!["nosuchdir".to_string()] });
     }
 }

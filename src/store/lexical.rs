@@ -217,9 +217,9 @@ mod tests {
 
     #[test]
     fn plain_text_has_no_syntax() {
-        let q = plain(r#"who sang "Hey Jude" NOT in 1968"#);
+        let q = plain(r#"who sang "Hey Jude" in 1968*"#);
         assert!(q.required.is_empty(), "quotes are text");
-        assert_eq!(q.words, strings(&["sang", "Hey", "Jude", "NOT", "1968"]));
+        assert_eq!(q.words, strings(&["sang", "Hey", "Jude", "1968"]));
     }
 
     #[test]

@@ -138,8 +138,13 @@ pub trait Candidates {
 
 /// One search's access to a store: the two sides' candidates under the search's scope.
 pub trait Retrieval: Candidates {
+    /// What the search's filter let through of the store's documents (`None`: no filter).
+    fn tally(&self) -> Option<&filter::Tally>;
+
     /// Documents without a date that the filter's `--since`/`--until` left out.
-    fn undated(&self) -> usize;
+    fn undated(&self) -> usize {
+        self.tally().map_or(0, |t| t.undated)
+    }
 
     /// Passages the store holds (for choosing exact search on small stores).
     fn live(&self) -> usize;

@@ -17,23 +17,25 @@ use semsearch::output;
 use semsearch::search;
 use std::io::{IsTerminal, Write};
 
-/// Says on stderr how many undated documents a date filter left out.
-pub fn undated_note(undated: usize, quiet: bool) {
-    if undated > 0 && !quiet {
-        eprintln!("semsearch: note: {undated} documents without a date were left out by --since/--until");
+/// Prints a search's results on stdout and its notices on stderr (always, even with `-q`: they
+/// say why nothing came back, or that a quoted phrase was dropped); the exit code says whether
+/// there were results.
+pub fn print_answered(a: &search::Answered, json: bool, quiet: bool) -> Result<i32> {
+    if a.undated > 0 && !quiet {
+        eprintln!("semsearch: note: {} documents without a date were left out by --since/--until", a.undated);
     }
-}
-
-pub fn print_results(found: &[search::Found], json: bool) -> Result<i32> {
+    for n in &a.notices {
+        eprintln!("semsearch: {n}");
+    }
     let stdout = std::io::stdout();
     let color = !json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = stdout.lock();
     if json {
-        output::write_json(&mut out, found)?;
+        output::write_json(&mut out, &a.found)?;
     } else {
-        output::write_human(&mut out, found, color)?;
+        output::write_human(&mut out, &a.found, color)?;
     }
-    Ok(if found.is_empty() { 1 } else { 0 })
+    Ok(if a.found.is_empty() { 1 } else { 0 })
 }
 
 /// A report on stdout: one JSON object with `--json`, else as `human` writes it for people.

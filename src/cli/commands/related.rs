@@ -1,6 +1,6 @@
 //! `semsearch related ID|PATH:LINE` or `--text TEXT`: passages like a stored one, or like the text.
 
-use super::{print_results, undated_note};
+use super::print_answered;
 use crate::cli::args::RelatedArgs;
 use crate::cli::config::Config;
 use anyhow::Result;
@@ -17,7 +17,6 @@ pub fn run(config: &Config, a: RelatedArgs) -> Result<i32> {
     }
     let req = a.opts.params.check(None, usize::MAX).map_err(|e| anyhow::anyhow!(e))?;
     let (embedder, store) = config.store(&a.opts.server)?;
-    let (found, undated) = search::related(&*store, &embedder, &target, a.same_doc, &req.options, &req.filter)?;
-    undated_note(undated, config.quiet);
-    print_results(&found, a.opts.json)
+    let answered = search::related(&*store, &embedder, &target, a.same_doc, &req.options, &req.filter)?;
+    print_answered(&answered, a.opts.json, config.quiet)
 }
