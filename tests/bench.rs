@@ -121,6 +121,43 @@ fn malformed_datasets_name_file_and_line() {
     run("query-id\tcorpus-id\tscore\nq1\ta4\t1\n").stderr(predicate::str::contains("queries.jsonl"));
 }
 
+#[test]
+fn compare_and_baseline_give_each_metric_its_difference_and_p_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (index, run) = (tmp.path().join("qa"), tmp.path().join("semantic.run"));
+    let (index, run) = (index.to_str().unwrap(), run.to_str().unwrap());
+    let fixture = fixture();
+    let set = fixture.to_str().unwrap();
+    let semantic = bench_json(&[set, "--exact", "--index", index, "--mode", "semantic", "--run-file", run]);
+    let against_file = bench_json(&[set, "--exact", "--index", index, "--mode", "hybrid", "--baseline", run]);
+    let against_mode = bench_json(&[set, "--exact", "--index", index, "--mode", "hybrid", "--compare", "semantic"]);
+    for key in ["ndcg@10", "recall@100", "mrr@10", "map@100", "recall@1"] {
+        let d = &against_file["compared"]["metrics"][key];
+        assert_eq!(d["baseline"], semantic[key], "{key}: {against_file}");
+        let delta = against_file[key].as_f64().unwrap() - semantic[key].as_f64().unwrap();
+        assert!((d["delta"].as_f64().unwrap() - delta).abs() < 2e-5, "{key}: {d}");
+        let p = d["p"].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "{key}: {d}");
+        assert_eq!(d, &against_mode["compared"]["metrics"][key], "a run file and the mode it came from compare alike");
+    }
+    assert_eq!(against_file["compared"]["queries"], 10);
+    assert!(against_mode["compared"]["baseline"].as_str().unwrap() == "mode semantic");
+    // A run against itself: no difference, p = 1.
+    let same = bench_json(&[set, "--exact", "--index", index, "--mode", "semantic", "--baseline", run]);
+    assert_eq!(same["compared"]["metrics"]["ndcg@10"]["delta"], 0.0);
+    assert_eq!(same["compared"]["metrics"]["ndcg@10"]["p"], 1.0);
+    // A malformed run file names its line.
+    std::fs::write(tmp.path().join("bad.run"), "q1 Q0 d1 1 0.5 tag\nq2 Q0 d2\n").unwrap();
+    let out = assert_cmd::Command::cargo_bin("semsearch")
+        .unwrap()
+        .env("SEMSEARCH_MODEL_DIR", &common::model_location().dir)
+        .args(["-q", "bench", set, "--index", index, "--baseline", tmp.path().join("bad.run").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.run:2: expected `qid Q0 docid rank score tag`"), "{out:?}");
+}
+
 /// The value of `| name | value |` in a labeled set's REFERENCE.md.
 fn reference_figure(set: &std::path::Path, name: &str) -> f64 {
     let text = std::fs::read_to_string(set.join("REFERENCE.md")).unwrap();

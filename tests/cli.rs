@@ -21,8 +21,10 @@ fn sample_index() -> &'static Path {
     .1
 }
 
+/// `ask --json` in semantic mode (through `SEMSEARCH_MODE`): these questions check the model's
+/// ranking of the sample articles; the default mode (hybrid) has its own tests in `search`.
 fn ask(question: &str, k: usize) -> Vec<serde_json::Value> {
-    let out = semsearch(sample_index()).args(["ask", question, "--json", "-k", &k.to_string()]).output().unwrap();
+    let out = semsearch(sample_index()).env("SEMSEARCH_MODE", "semantic").args(["ask", question, "--json", "-k", &k.to_string()]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out.stdout)
 }
@@ -78,7 +80,7 @@ fn json_results_carry_every_field_and_point_at_the_file() {
 #[test]
 fn human_output_shows_path_line_and_answer() {
     semsearch(sample_index())
-        .args(["ask", "How much will Alibaba invest in AI and cloud over the next three years?", "-k", "2"])
+        .args(["ask", "--mode", "semantic", "How much will Alibaba invest in AI and cloud over the next three years?", "-k", "2"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("1. news/alibaba-ai-investment.txt:"))
@@ -460,7 +462,7 @@ fn damaged_index_is_reported_then_rebuilt_by_index() {
         .code(2)
         .stderr(predicate::str::contains("meta.json: not valid JSON").and(predicate::str::contains("re-run `semsearch index`")));
     semsearch(&index).arg("index").arg(&corpus).assert().success().stderr(predicate::str::contains("rebuilding"));
-    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "How much will Alibaba invest?", "--json", "-k", "1"])));
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "--mode", "semantic", "How much will Alibaba invest?", "--json", "-k", "1"])));
     assert!(hits[0]["text"].as_str().unwrap().contains("US$52.4 billion"));
 }
 

@@ -110,6 +110,34 @@ fn markets_index(tmp: &Path) -> PathBuf {
 }
 
 #[test]
+fn the_default_mode_finds_names_and_figures_first_and_highlights_the_answer() {
+    // tests/fixtures/markets-questions.jsonl: questions written for the markets fixture, each with
+    // the file that answers it and words of the sentence that does (names, tickers and figures
+    // mentioned once; "3.75%" beside a document holding "0.75%").
+    let tmp = tempfile::tempdir().unwrap();
+    let index = markets_index(tmp.path());
+    let questions = std::fs::read_to_string(common::repo().join("tests/fixtures/markets-questions.jsonl")).unwrap();
+    let mut misses = Vec::new();
+    let mut n = 0;
+    for line in questions.lines() {
+        let c: serde_json::Value = serde_json::from_str(line).unwrap();
+        let q = c["q"].as_str().unwrap();
+        let out = semsearch(&index).env_remove("SEMSEARCH_MODE").args(["ask", "--json", "-k", "3", q]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{q}: {}", String::from_utf8_lossy(&out.stderr));
+        let top = &json_lines(&out.stdout)[0];
+        assert!(top["path"].as_str().unwrap().ends_with(c["doc"].as_str().unwrap()), "{q}: first result {top}");
+        assert!(top["semantic_rank"].is_u64() || top["lexical_rank"].is_u64(), "hybrid ranks by both sides: {top}");
+        if !top["answer"].as_str().unwrap().contains(c["answer"].as_str().unwrap()) {
+            misses.push(format!("{q} -> {}", top["answer"]));
+        }
+        n += 1;
+    }
+    assert_eq!(n, 14);
+    // One known miss: "What did the Fed decide?" highlights the vote ("12-0") over the decision.
+    assert!(misses.len() <= 1, "answer sentences missed: {misses:#?}");
+}
+
+#[test]
 fn every_empty_result_says_why_and_the_cli_forgives_what_it_can() {
     let tmp = tempfile::tempdir().unwrap();
     let index = markets_index(tmp.path());
@@ -212,7 +240,7 @@ fn one_story_in_several_files_is_folded_and_per_doc_caps_an_article() {
     let tmp = tempfile::tempdir().unwrap();
     let index = sample_index(tmp.path());
     let q = "How much will Alibaba invest in AI?";
-    let (_, hits, _) = ask_with(&index, &["-k", "5", q]);
+    let (_, hits, _) = ask_with(&index, &["--mode", "semantic", "-k", "5", q]);
     // The three briefs retelling the $52bn story are folded into the article's passage on it.
     let top = &hits[0];
     assert_eq!(top["path"], "news/alibaba-ai-investment.txt");
@@ -229,11 +257,11 @@ fn one_story_in_several_files_is_folded_and_per_doc_caps_an_article() {
     let article = hits.iter().filter(|h| h["path"] == "news/alibaba-ai-investment.txt").count();
     assert!(article <= 2, "{hits:?}");
     // Without folding or capping, the briefs and more article passages come back as results.
-    let (_, plain, _) = ask_with(&index, &["-k", "5", "--no-fold", "--per-doc", "0", q]);
+    let (_, plain, _) = ask_with(&index, &["--mode", "semantic", "-k", "5", "--no-fold", "--per-doc", "0", q]);
     assert!(plain.iter().all(|h| h["also"].as_array().unwrap().is_empty()));
     assert!(plain.iter().filter(|h| h["path"] == "news/news-briefs.txt").count() >= 2, "{plain:?}");
     // The human output lists the folded copies.
-    let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "-k", "1", q]))).unwrap();
+    let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "--mode", "semantic", "-k", "1", q]))).unwrap();
     assert!(human.contains("also in news/news-briefs.txt:"), "{human}");
 }
 

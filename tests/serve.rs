@@ -26,9 +26,9 @@ fn every_endpoint_answers_as_the_commands_do() {
 
     // /api/ask: the same results, fields and order as `ask --json`.
     let q = "How much will Alibaba invest in AI over three years?";
-    let (status, body) = server.get(&format!("/api/ask?q={}&k=3", q.replace(' ', "+").replace('?', "%3F")));
+    let (status, body) = server.get(&format!("/api/ask?q={}&k=3&mode=semantic", q.replace(' ', "+").replace('?', "%3F")));
     assert_eq!(status, 200, "{body}");
-    let cli = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "3", q])));
+    let cli = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "--mode", "semantic", "-k", "3", q])));
     let api = body["results"].as_array().unwrap();
     assert_eq!(api.len(), 3);
     assert_eq!(api, &cli, "the API and `ask --json` differ");
@@ -36,6 +36,10 @@ fn every_endpoint_answers_as_the_commands_do() {
         assert!(api[0].get(key).is_some(), "no {key} in {}", api[0]);
     }
     assert!(api[0]["answer"].as_str().unwrap().contains("52.4 billion"), "{}", api[0]);
+    // Without a mode, the default (hybrid), as `ask` searches.
+    let (status, body) = server.get(&format!("/api/ask?q={}&k=3", q.replace(' ', "+").replace('?', "%3F")));
+    assert_eq!((status, &body["mode"]), (200, &serde_json::json!("hybrid")), "{body}");
+    assert_eq!(body["results"].as_array().unwrap(), &json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "3", q]))));
     // Modes and filters pass through.
     let (status, body) = server.get("/api/ask?q=Kenny+Ng&mode=hybrid&k=1");
     assert_eq!(status, 200, "{body}");
@@ -227,7 +231,7 @@ fn the_page_in_a_real_browser_shows_the_answer_in_the_first_card() {
     let (_, index) = sample_index(tmp.path());
     let server = Server::start(&index);
     // The question in the URL, as a bookmarked or shared search: the page runs it on load.
-    let url = format!("{}/?q=How+much+will+Alibaba+invest+in+AI+over+three+years%3F", server.base);
+    let url = format!("{}/?q=How+much+will+Alibaba+invest+in+AI+over+three+years%3F&mode=semantic", server.base);
     let dom = headless(&browser, &tmp.path().join("profile"), &url, &["--dump-dom"]);
     let first = dom.split("<article").nth(1).unwrap_or_else(|| panic!("no result card in the page: {dom}"));
     let first = &first[..first.find("</article>").expect("a whole card")];

@@ -188,9 +188,9 @@ pub struct BenchArgs {
     /// Write a TREC run file (qid Q0 docid rank score tag) that trec_eval reads
     #[arg(long, value_name = "PATH")]
     pub run_file: Option<PathBuf>,
-    /// hybrid, semantic or lexical (see `ask --mode`)
-    #[arg(long, default_value = "semantic", value_name = "MODE")]
-    pub mode: search::Mode,
+    /// hybrid, semantic or lexical (see `ask --mode`) [default: hybrid, or SEMSEARCH_MODE]
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<search::Mode>,
     /// How hybrid fuses the two rankings (for measuring the alternatives): raw, convex, adaptive or rrf
     #[arg(long, default_value = "raw", hide = true)]
     pub fusion: search::Fusion,
@@ -200,6 +200,13 @@ pub struct BenchArgs {
     /// The collection for --backend [default: bench_ and the dataset folder's name]
     #[arg(long, value_name = "NAME")]
     pub collection: Option<String>,
+    /// Compare with this TREC run file of the same queries, query by query: each metric's
+    /// difference and its p-value (paired randomization test)
+    #[arg(long, value_name = "RUN_FILE", conflicts_with = "compare")]
+    pub baseline: Option<PathBuf>,
+    /// Compare with the same index searched in MODE (as --baseline does with a run file)
+    #[arg(long, value_name = "MODE")]
+    pub compare: Option<search::Mode>,
     #[command(flatten)]
     pub chunking: ChunkOpts,
 }

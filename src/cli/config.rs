@@ -80,10 +80,12 @@ impl Config {
     pub fn searcher(&self, b: &BackendArgs) -> Result<semsearch::serve::Searcher> {
         self.ensure_model()?;
         let info = ModelInfo::read(&self.model)?;
-        match &b.backend {
-            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection(b.collection.as_deref())?, &info, self.load_embedder(&info)?),
-            None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?),
-        }
+        let mut searcher = match &b.backend {
+            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection(b.collection.as_deref())?, &info, self.load_embedder(&info)?)?,
+            None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?,
+        };
+        searcher.default_mode = self.env.mode;
+        Ok(searcher)
     }
 }
 

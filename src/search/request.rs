@@ -26,7 +26,7 @@ pub struct SearchParams {
     #[serde(deserialize_with = "lenient::parsed")]
     pub k: Option<usize>,
     /// hybrid (meaning and words, fused), semantic (meaning: the embedding) or lexical (words: BM25)
-    /// [default: semantic]
+    /// [default: hybrid, or SEMSEARCH_MODE]
     #[arg(long, value_name = "MODE")]
     #[serde(deserialize_with = "lenient::parsed")]
     pub mode: Option<Mode>,
@@ -88,8 +88,9 @@ pub struct SearchRequest {
 impl SearchParams {
     /// The search these parameters ask for, or what is wrong with them (one line naming the
     /// parameter). `per_doc_default` is the command's (`ask` caps, `related` does not); `max_k` the
-    /// caller's bound on results.
-    pub fn check(&self, per_doc_default: Option<usize>, max_k: usize) -> Result<SearchRequest, String> {
+    /// caller's bound on results; `default_mode` the mode when none is given (`SEMSEARCH_MODE`, or
+    /// `search::DEFAULT_MODE`).
+    pub fn check(&self, per_doc_default: Option<usize>, max_k: usize, default_mode: Mode) -> Result<SearchRequest, String> {
         let k = self.k.unwrap_or(DEFAULT_K);
         if k == 0 || k > max_k {
             return Err(format!("k={k} is out of range; ask for 1 to {max_k} results"));
@@ -110,7 +111,7 @@ impl SearchParams {
         };
         let filter = Filter { paths: self.path.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() };
         filter.check().map_err(|e| format!("{e:#}"))?;
-        let mode = self.mode.unwrap_or(Mode::Semantic);
+        let mode = self.mode.unwrap_or(default_mode);
         let options = Options::for_reader(k, strategy, mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold);
         Ok(SearchRequest { options, filter })
     }
@@ -130,12 +131,12 @@ pub struct AskRequest {
 
 impl AskRequest {
     /// The question (not empty) and the checked search.
-    pub fn check(&self, max_k: usize) -> Result<(String, SearchRequest), String> {
+    pub fn check(&self, max_k: usize, default_mode: Mode) -> Result<(String, SearchRequest), String> {
         let q = self.question.trim();
         if q.is_empty() {
             return Err("the question (q) is empty; ask something, e.g. q=what+did+Alibaba+announce".into());
         }
-        Ok((q.to_string(), self.search.check(Some(super::PER_DOC), max_k)?))
+        Ok((q.to_string(), self.search.check(Some(super::PER_DOC), max_k, default_mode)?))
     }
 }
 
@@ -174,7 +175,7 @@ pub struct Related {
 impl RelatedRequest {
     /// What it starts from and the checked search. With `line`, `path` names the passage's
     /// document instead of filtering.
-    pub fn check(&self, max_k: usize) -> Result<Related, String> {
+    pub fn check(&self, max_k: usize, default_mode: Mode) -> Result<Related, String> {
         let text = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let target = match (self.id.as_deref(), text, self.line) {
             (Some(id), None, None) => Target::Passage(id.to_string()),
@@ -186,8 +187,8 @@ impl RelatedRequest {
             _ => return Err("give one of id, text, or path with line, e.g. id=PASSAGE_ID".into()),
         };
         let search = match target {
-            Target::PathLine(..) => SearchParams { path: Vec::new(), ..self.search.clone() }.check(None, max_k)?,
-            _ => self.search.check(None, max_k)?,
+            Target::PathLine(..) => SearchParams { path: Vec::new(), ..self.search.clone() }.check(None, max_k, default_mode)?,
+            _ => self.search.check(None, max_k, default_mode)?,
         };
         Ok(Related { target, same_doc: self.same_doc, search })
     }
@@ -412,7 +413,7 @@ mod tests {
         )
         .unwrap();
         for r in [from_query, from_json] {
-            let (q, s) = r.check(1000).unwrap();
+            let (q, s) = r.check(1000, Mode::Semantic).unwrap();
             assert_eq!(q, "gold price");
             assert_eq!((s.options.k, s.options.mode, s.options.per_doc), (3, Mode::Hybrid, Some(super::super::PER_DOC)));
             assert!(matches!(s.options.strategy, Strategy::Exact));
@@ -421,7 +422,7 @@ mod tests {
         }
         // Empty values are the defaults.
         let r: AskRequest = Strict::from_pairs(&pairs("q=x&k=&mode=&ef=&no_fold=0")).unwrap();
-        let (_, s) = r.check(1000).unwrap();
+        let (_, s) = r.check(1000, Mode::Semantic).unwrap();
         assert_eq!((s.options.k, s.options.mode), (DEFAULT_K, Mode::Semantic));
     }
 
@@ -438,7 +439,7 @@ mod tests {
             ("q=x&exact=1&hnsw=1", "exact and hnsw"),
             ("q=+", "(q) is empty"),
         ] {
-            let e = Strict::<AskRequest>::from_pairs(&pairs(q)).and_then(|r| r.check(1000)).unwrap_err();
+            let e = Strict::<AskRequest>::from_pairs(&pairs(q)).and_then(|r| r.check(1000, Mode::Semantic)).unwrap_err();
             assert!(e.contains(needle), "{q}: {e}");
         }
         let e = Strict::<AskRequest>::from_value(serde_json::json!({"question": "x", "pathz": ["a"]})).unwrap_err();
@@ -448,7 +449,7 @@ mod tests {
 
     #[test]
     fn related_targets() {
-        let related = |q: &str| Strict::<RelatedRequest>::from_pairs(&pairs(q)).and_then(|r| r.check(1000));
+        let related = |q: &str| Strict::<RelatedRequest>::from_pairs(&pairs(q)).and_then(|r| r.check(1000, Mode::Semantic));
         assert!(related("id=x&text=y").is_err());
         let r = related("path=a.md&line=3").unwrap();
         assert!(matches!(r.target, Target::PathLine(ref p, 3) if p == "a.md"));

@@ -65,7 +65,7 @@ impl Mcp {
         description = "Search the user's own indexed articles, notes and reports for the passages that answer a question. Returns passages best first, each with its file path and line numbers (path:line_start), title and section, date, the passage text, the single sentence that best answers the question (\"answer\"), a relevance score, and an id for the related tool. Use it whenever the user asks about something that may be in their documents; cite results as path:line."
     )]
     async fn search(&self, Parameters(Parsed(a)): Parameters<Parsed<AskRequest>>) -> Result<CallToolResult, ErrorData> {
-        let (question, req) = match a.and_then(|a| a.check(MAX_K)) {
+        let (question, req) = match a.and_then(|a| a.check(MAX_K, self.searcher.default_mode)) {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
@@ -76,7 +76,7 @@ impl Mcp {
         description = "Find passages in the user's documents related to one passage (by its id from a search result, or by path and line) or to a piece of text: other articles on the same story or topic. Passages of the same document are left out. Returns the same fields as search."
     )]
     async fn related(&self, Parameters(Parsed(a)): Parameters<Parsed<RelatedRequest>>) -> Result<CallToolResult, ErrorData> {
-        let req = match a.and_then(|a| a.check(MAX_K)) {
+        let req = match a.and_then(|a| a.check(MAX_K, self.searcher.default_mode)) {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };

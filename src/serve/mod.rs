@@ -117,7 +117,7 @@ pub struct ErrorResponse {
 }
 
 async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let (question, req) = params::ask(q.as_deref()).map_err(bad_request)?;
+    let (question, req) = params::ask(q.as_deref(), s.default_mode).map_err(bad_request)?;
     blocking(move || {
         let a = s.ask(&question, &req)?;
         json_response(&AskResponse {
@@ -132,7 +132,7 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
 }
 
 async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let req = params::related(q.as_deref()).map_err(bad_request)?;
+    let req = params::related(q.as_deref(), s.default_mode).map_err(bad_request)?;
     blocking(move || {
         let a = s.related(&req)?;
         json_response(&RelatedResponse { notices: &a.notices, results: results(&a.found) })

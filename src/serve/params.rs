@@ -3,6 +3,7 @@
 //! parameter is a 400 naming it.
 
 use crate::search::request::{AskRequest, PassageRequest, Related, RelatedRequest, SearchRequest, Strict};
+use crate::search::Mode;
 
 /// Most results one request may ask for.
 pub const MAX_K: usize = 1000;
@@ -17,14 +18,14 @@ fn api(why: String) -> String {
     why.replace("--", "")
 }
 
-/// `/api/ask`: the question and the search.
-pub fn ask(query: Option<&str>) -> Result<(String, SearchRequest), String> {
-    Strict::<AskRequest>::from_pairs(&pairs(query)).and_then(|r| r.check(MAX_K)).map_err(api)
+/// `/api/ask`: the question and the search (in `default_mode` unless it names one).
+pub fn ask(query: Option<&str>, default_mode: Mode) -> Result<(String, SearchRequest), String> {
+    Strict::<AskRequest>::from_pairs(&pairs(query)).and_then(|r| r.check(MAX_K, default_mode)).map_err(api)
 }
 
-/// `/api/related`: what it starts from, and the search.
-pub fn related(query: Option<&str>) -> Result<Related, String> {
-    Strict::<RelatedRequest>::from_pairs(&pairs(query)).and_then(|r| r.check(MAX_K)).map_err(api)
+/// `/api/related`: what it starts from, and the search (in `default_mode` unless it names one).
+pub fn related(query: Option<&str>, default_mode: Mode) -> Result<Related, String> {
+    Strict::<RelatedRequest>::from_pairs(&pairs(query)).and_then(|r| r.check(MAX_K, default_mode)).map_err(api)
 }
 
 /// `/api/passage/ID`: how many neighbours to show.

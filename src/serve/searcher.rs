@@ -34,6 +34,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 pub struct Searcher {
     /// The model, loaded once.
     pub embedder: Embedder,
+    /// The mode of a request that names none (`serve --mode`, `SEMSEARCH_MODE`).
+    pub default_mode: search::Mode,
     source: Source,
 }
 
@@ -162,7 +164,7 @@ impl Searcher {
             current: RwLock::new(Arc::new(Generation { manifest, handles: Handles::new(index, cores(), true) })),
             reopening: Mutex::new(()),
         };
-        Ok(Searcher { embedder, source: Source::Local(local) })
+        Ok(Searcher { embedder, default_mode: search::DEFAULT_MODE, source: Source::Local(local) })
     }
 
     /// Answers from `collection` on the PostgreSQL server at `url`; connects now, so a wrong URL,
@@ -171,7 +173,7 @@ impl Searcher {
         let first = Remote::open(url, collection, info)?;
         let pool =
             ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), connections: Handles::new(first, cores(), false) };
-        Ok(Searcher { embedder, source: Source::Server(pool) })
+        Ok(Searcher { embedder, default_mode: search::DEFAULT_MODE, source: Source::Server(pool) })
     }
 
     /// Runs `f` with the store to answer from: a local index of the current generation, or a

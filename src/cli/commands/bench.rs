@@ -19,8 +19,13 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
         hnsw: HnswParams::default(),
         run_file: a.run_file,
         quiet: config.quiet,
-        mode: a.mode,
+        mode: a.mode.unwrap_or(config.env.mode),
         fusion: a.fusion,
+        baseline: match (a.baseline, a.compare) {
+            (Some(path), _) => Some(semsearch::bench::Baseline::RunFile(path)),
+            (None, Some(mode)) => Some(semsearch::bench::Baseline::Mode(mode)),
+            (None, None) => None,
+        },
         backend: match a.backend {
             None => None,
             Some(url) => {

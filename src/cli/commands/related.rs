@@ -15,7 +15,7 @@ pub fn run(config: &Config, a: RelatedArgs) -> Result<i32> {
     if !matches!(target, Target::Text(_)) && a.opts.params.mode.is_some_and(|m| m != search::Mode::Semantic) && !config.quiet {
         eprintln!("semsearch: note: --mode applies to --text; from a stored passage the search is by its vector (semantic)");
     }
-    let req = a.opts.params.check(None, usize::MAX).map_err(|e| anyhow::anyhow!(e))?;
+    let req = a.opts.params.check(None, usize::MAX, config.env.mode).map_err(|e| anyhow::anyhow!(e))?;
     let (embedder, store) = config.store(&a.opts.server)?;
     let answered = search::related(&*store, &embedder, &target, a.same_doc, &req.options, &req.filter)?;
     print_answered(&answered, a.opts.json, config.quiet)
