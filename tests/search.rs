@@ -138,6 +138,25 @@ fn the_default_mode_finds_names_and_figures_first_and_highlights_the_answer() {
 }
 
 #[test]
+fn a_wire_sentence_in_two_stories_is_one_result_and_figures_match_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = markets_index(tmp.path());
+    // ecb-wire.txt and ecb-regional.txt share their first sentence, nothing else.
+    let ask = |args: &[&str]| json_lines(&ok_stdout(semsearch(&index).env_remove("SEMSEARCH_MODE").args(["ask", "--json"]).args(args)));
+    let hits = ask(&["-k", "3", "Did the ECB keep its deposit rate unchanged?"]);
+    let ecb: Vec<&serde_json::Value> = hits.iter().filter(|h| h["path"].as_str().unwrap().contains("ecb-")).collect();
+    assert_eq!(ecb.len(), 1, "{hits:#?}");
+    assert!(ecb[0]["answer"].as_str().unwrap().starts_with("The European Central Bank kept its deposit rate at 2%"), "{hits:#?}");
+    assert_eq!(ecb[0]["also"].as_array().unwrap().len(), 1, "the other story's passage is folded in: {hits:#?}");
+    // Without folding both stories come back.
+    let plain = ask(&["-k", "3", "--no-fold", "Did the ECB keep its deposit rate unchanged?"]);
+    assert_eq!(plain.iter().filter(|h| h["path"].as_str().unwrap().contains("ecb-")).count(), 2, "{plain:#?}");
+    // "3.75%" is one figure: lexically only the passage holding it, not "0.75%" nor "0.5%".
+    let lexical = ask(&["--mode", "lexical", "3.75%"]);
+    assert!(!lexical.is_empty() && lexical.iter().all(|h| h["text"].as_str().unwrap().contains("3.75%")), "{lexical:#?}");
+}
+
+#[test]
 fn every_empty_result_says_why_and_the_cli_forgives_what_it_can() {
     let tmp = tempfile::tempdir().unwrap();
     let index = markets_index(tmp.path());

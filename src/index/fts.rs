@@ -86,7 +86,12 @@ mod tests {
             }
         }
         let cfg = ProptestConfig { cases: 500, ..ProptestConfig::default() };
-        proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/]{0,40}"#)| {
+        // Multi-byte letters and punctuation beside digits too (`565 °C`, `5–2–2`, `€3.5bn`, `中文`).
+        proptest!(cfg, |(q in r#"[a-zA-Zé0-9 "*^:()\-+.,;!?'{}\[\]~<>=&|/°–’€$%中]{0,40}"#)| {
+            let (plain_any, _) = render(&crate::store::lexical::plain(&q));
+            if let Some(fts) = &plain_any {
+                prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);
+            }
             let (any, required) = render(&parse(&q));
             if let Some(fts) = &any {
                 prop_assert!(store.lexical(fts, 5, &all).is_ok(), "{:?} -> {:?}", q, fts);

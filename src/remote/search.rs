@@ -74,7 +74,7 @@ impl TsQuery {
     fn of(q: &LexicalQuery) -> TsQuery {
         let syntax = crate::store::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
         let (any, required) = q.render(&syntax);
-        let words = q.required.iter().flatten().chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
+        let words = q.all_words().cloned().collect::<Vec<_>>().join(" ");
         TsQuery { any, required, words }
     }
 }

@@ -591,9 +591,11 @@ fn finish(
 }
 
 /// `present` and `resolve`, with the folded passages looked up: the part of a search after
-/// retrieval.
+/// retrieval. When folding, results whose answer sentences read the same (`same_sentence`) fold
+/// too, so `present` keeps up to `k` more candidates to fill the places they free.
 fn shape_and_resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question: &str, ranked: Vec<Ranked>, opts: &Options) -> Result<Vec<Found>> {
-    let (kept, folded) = present(index, ranked, opts)?;
+    let spare = if opts.fold.is_some() { opts.k } else { 0 };
+    let (kept, folded) = present(index, ranked, &Options { k: opts.k + spare, ..*opts })?;
     let rows: Vec<u32> = kept.iter().map(|r| r.row).chain(folded.iter().map(|f| f.1)).collect();
     index.prefetch(&rows)?;
     let mut found = resolve(index, embedder, q, question, &kept)?;
@@ -602,8 +604,53 @@ fn shape_and_resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], qu
             found[i].also.push(p);
         }
     }
+    if opts.fold.is_some() {
+        found = fold_sentences(found);
+    }
+    found.truncate(opts.k);
     Ok(found)
 }
+
+/// Folds each result whose answer sentence reads the same as an earlier result's of another
+/// document (one wire sentence in two outlets' stories, the rest of each passage different, so
+/// their vectors stay apart) into that result, as `also`. Ranks are renumbered.
+fn fold_sentences(found: Vec<Found>) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::with_capacity(found.len());
+    for f in found {
+        let same = out.iter().position(|o| o.passage.record.doc_id != f.passage.record.doc_id && same_sentence(o.answer_text(), f.answer_text()));
+        match same {
+            Some(i) => {
+                let Found { passage, also, .. } = f;
+                out[i].also.push(passage);
+                out[i].also.extend(also);
+            }
+            None => out.push(f),
+        }
+    }
+    for (i, f) in out.iter_mut().enumerate() {
+        f.rank = i + 1;
+    }
+    out
+}
+
+/// Sentences of at least `SAME_SENTENCE_WORDS` words read the same when their sets of lowercased
+/// words overlap by at least `SAME_SENTENCE_JACCARD` (a wire sentence copied with a word changed,
+/// a dateline dropped): near-identical, not merely on one subject.
+fn same_sentence(a: &str, b: &str) -> bool {
+    let set =
+        |s: &str| -> std::collections::HashSet<String> { s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect() };
+    let (a, b) = (set(a), set(b));
+    if a.len() < SAME_SENTENCE_WORDS || b.len() < SAME_SENTENCE_WORDS {
+        return false;
+    }
+    let shared = a.intersection(&b).count();
+    shared as f32 / (a.len() + b.len() - shared) as f32 >= SAME_SENTENCE_JACCARD
+}
+
+/// See `same_sentence`: shorter sentences ("Shares fell.") repeat by chance.
+const SAME_SENTENCE_WORDS: usize = 6;
+/// See `same_sentence`.
+const SAME_SENTENCE_JACCARD: f32 = 0.8;
 
 /// `related`: passages like a stored one (by its vector, its own document left out, or with
 /// `same_doc` only itself) or like free text (searched as `ask` searches it).

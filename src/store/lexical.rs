@@ -9,11 +9,15 @@
 //! BM25 gives them almost no weight; on a large index, passages holding only words common there are
 //! not scored (`selection`).
 
-/// A question's words: the required phrases and the words any of which may match.
+/// A question's words: the required phrases, and the figures and words any of which may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LexicalQuery {
     /// The required phrases, each its words (letters and digits only)…
     pub required: Vec<Vec<String>>,
+    /// … the figures written with punctuation inside (`3.75%`, `US$52.4bn`, `5–2–2`, `411,000`),
+    /// each its runs of letters and digits, matched as a phrase: the engines split them at the
+    /// punctuation, and as separate words `3.75%` would match `0.75%` on its `75`…
+    pub figures: Vec<Vec<String>>,
     /// … and the words any of which may match.
     pub words: Vec<String>,
 }
@@ -39,22 +43,66 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// punctuation. `bench` reads a labeled set's questions so (published figures are computed on the
 /// raw text: a quoted title in a question must not restrict the search).
 pub fn plain(text: &str) -> LexicalQuery {
-    LexicalQuery::of(Vec::new(), any_words(text))
+    let (figures, words) = any_words(text);
+    LexicalQuery { required: Vec::new(), figures, words }
 }
 
-/// The distinct words of `text` any of which may match: function words dropped, unless there is
-/// nothing else.
-fn any_words(text: &str) -> Vec<String> {
-    let mut plain: Vec<String> = Vec::new();
-    let all: Vec<&str> = words(text).collect();
+/// Runs of letters and digits of `text`, each with whether a single punctuation character (not a
+/// space, quote or bracket) joins it to the run before (`3` `.` `75`).
+fn joined_runs(text: &str) -> Vec<(&str, bool)> {
+    let mut out: Vec<(&str, bool)> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut end: Option<usize> = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_alphanumeric() && i < text.len(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let joined = end.is_some_and(|e| {
+                    let mut gap = text[e..s].chars();
+                    matches!((gap.next(), gap.next()), (Some(g), None) if !g.is_whitespace() && !"\"'“”‘’()[]{}<>«»".contains(g))
+                });
+                out.push((&text[s..i], joined));
+                end = Some(i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The figures (runs joined by punctuation, one of them holding a digit) and the other distinct
+/// words of `text` any of which may match: function words dropped, unless there is nothing else.
+fn any_words(text: &str) -> (Vec<Vec<String>>, Vec<String>) {
+    let runs = joined_runs(text);
+    let mut figures: Vec<Vec<String>> = Vec::new();
+    let mut all: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < runs.len() {
+        let mut j = i + 1;
+        while j < runs.len() && runs[j].1 {
+            j += 1;
+        }
+        let group = &runs[i..j];
+        if group.len() > 1 && group.iter().any(|(w, _)| w.chars().any(|c| c.is_ascii_digit())) {
+            let f: Vec<String> = group.iter().map(|(w, _)| w.to_string()).collect();
+            if !figures.contains(&f) {
+                figures.push(f);
+            }
+        } else {
+            all.extend(group.iter().map(|(w, _)| *w));
+        }
+        i = j;
+    }
     let content: Vec<&str> = all.iter().copied().filter(|w| !STOP.contains(&w.to_lowercase().as_str())).collect();
+    let mut plain: Vec<String> = Vec::new();
     // A question of only function words still searches for them.
     for w in if content.is_empty() { &all } else { &content } {
         if !plain.iter().any(|p| p == w) {
             plain.push(w.to_string());
         }
     }
-    plain
+    (figures, plain)
 }
 
 /// The lexical query of a question: its quoted phrases required, its other words any of which may match (function words dropped).
@@ -75,7 +123,8 @@ pub fn parse(question: &str) -> LexicalQuery {
         rest = &after[close + 1..];
     }
     free.push_str(rest);
-    LexicalQuery::of(required, any_words(&free))
+    let (figures, words) = any_words(&free);
+    LexicalQuery { required, figures, words }
 }
 
 /// How a query engine writes a phrase, a word, and its AND and OR (with the spaces around them).
@@ -112,14 +161,14 @@ pub struct Selection {
 pub const SCORED_BUDGET: u64 = 10_000;
 
 impl LexicalQuery {
-    /// The query of required phrases (each a list of words) and optional words.
-    fn of(required: Vec<Vec<String>>, words: Vec<String>) -> LexicalQuery {
-        LexicalQuery { required, words }
-    }
-
     /// Whether there is anything to look for.
     pub fn has_words(&self) -> bool {
-        !self.required.is_empty() || !self.words.is_empty()
+        !self.required.is_empty() || !self.figures.is_empty() || !self.words.is_empty()
+    }
+
+    /// Every word it holds (the phrases' and figures' too), for engines that score a bag of words.
+    pub fn all_words(&self) -> impl Iterator<Item = &String> {
+        self.required.iter().flatten().chain(self.figures.iter().flatten()).chain(&self.words)
     }
 
     /// Whether some phrase is required.
@@ -132,7 +181,8 @@ impl LexicalQuery {
     pub fn render(&self, s: &Syntax) -> (Option<String>, Option<String>) {
         let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
         let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
-        let any: Vec<String> = phrases.into_iter().chain(self.words.iter().map(|w| (s.word)(w))).collect();
+        let figures = self.figures.iter().map(|f| (s.phrase)(f));
+        let any: Vec<String> = phrases.into_iter().chain(figures).chain(self.words.iter().map(|w| (s.word)(w))).collect();
         let any = (!any.is_empty()).then(|| any.join(s.or));
         let matching = match (&required, any) {
             (Some(r), Some(any)) => Some(format!("({r}){}({any})", s.and)),
@@ -143,9 +193,10 @@ impl LexicalQuery {
     }
 
     /// Whether `selection` can narrow the passages scored at all: two words or more, and no
-    /// required phrase (which narrows the search already). A store may skip counting otherwise.
+    /// required phrase (which narrows the search already) or figure (the selection is of words).
+    /// A store may skip counting otherwise.
     pub fn may_select(&self) -> bool {
-        self.has_words() && self.required.is_empty() && self.words.len() >= 2
+        self.has_words() && self.required.is_empty() && self.figures.is_empty() && self.words.len() >= 2
     }
 
     /// Which passages the lexical side scores, on a store where `counts[i]` passages hold
@@ -179,7 +230,7 @@ impl LexicalQuery {
 
     /// No words to look for.
     pub fn none() -> LexicalQuery {
-        LexicalQuery { required: Vec::new(), words: Vec::new() }
+        LexicalQuery { required: Vec::new(), figures: Vec::new(), words: Vec::new() }
     }
 }
 
@@ -213,6 +264,19 @@ mod tests {
         assert_eq!(q.words, strings(&["sell", "stocks"]));
         let tsquery = Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
         assert_eq!(q.render(&tsquery), (Some("((Kenny <-> Ng)) & ((Kenny <-> Ng) | sell | stocks)".to_string()), Some("(Kenny <-> Ng)".to_string())));
+    }
+
+    #[test]
+    fn figures_are_phrases_of_their_runs() {
+        let q = parse("Did the Fed hold at 3.75%, and US$52.4bn or 5–2–2 or 411,000 jobs in 2025-06? (XLNX, Fed's)");
+        let f: Vec<Vec<String>> =
+            [&["3", "75"][..], &["US", "52", "4bn"], &["5", "2", "2"], &["411", "000"], &["2025", "06"]].iter().map(|f| strings(f)).collect();
+        assert_eq!(q.figures, f);
+        assert_eq!(q.words, strings(&["Fed", "hold", "jobs", "XLNX", "s"]));
+        assert!(!q.may_select(), "the selection is of words");
+        let fts = Syntax { phrase: |p| format!("\"{}\"", p.join(" ")), word: |w| format!("\"{w}\""), and: " AND ", or: " OR " };
+        assert_eq!(parse("3.75% rate").render(&fts).0.unwrap(), r#""3 75" OR "rate""#);
+        assert_eq!(plain("1968 and 12 - 0").figures, Vec::<Vec<String>>::new(), "spaces do not join");
     }
 
     #[test]
