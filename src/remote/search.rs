@@ -64,18 +64,33 @@ impl Sql {
 /// matches (required phrases AND any of the words) and the one for the required phrases alone.
 /// `LexicalQuery` holds only runs of letters and digits, so nothing in it is tsquery syntax.
 struct TsQuery {
+    /// Without the figures (see `figures`).
     any: Option<String>,
     required: Option<String>,
-    /// Every word, for BM25's query terms (`to_tsvector` stems them as the passages were).
+    /// Every word and figure, for BM25's query terms (`to_tsvector` stems and lexes them as the
+    /// passages were: `3.75` is one token there).
     words: String,
+    /// The figures as written: the server lexes them (`phraseto_tsquery`), its parser reading
+    /// `3.75` as one token where FTS5 reads two.
+    figures: Vec<String>,
 }
 
 impl TsQuery {
     fn of(q: &LexicalQuery) -> TsQuery {
         let syntax = crate::store::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
-        let (any, required) = q.render(&syntax);
-        let words = q.all_words().cloned().collect::<Vec<_>>().join(" ");
-        TsQuery { any, required, words }
+        // The required phrases (which are also alternatives) and the words, OR-ed; the figures are
+        // added to the alternatives once the server has lexed them (`with_figures`).
+        let (_, required) = q.render(&syntax);
+        let any = LexicalQuery { figures: Vec::new(), words: Vec::new(), ..q.clone() }
+            .render(&syntax)
+            .1
+            .into_iter()
+            .chain(LexicalQuery { required: Vec::new(), figures: Vec::new(), ..q.clone() }.render(&syntax).0)
+            .collect::<Vec<_>>();
+        let any = (!any.is_empty()).then(|| any.join(" | "));
+        let figures: Vec<String> = q.figures.iter().map(|f| f.text.clone()).collect();
+        let words = q.required.iter().flatten().chain(&figures).chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
+        TsQuery { any, required, words, figures }
     }
 }
 
@@ -256,8 +271,23 @@ impl Retrieval for RemoteSearch<'_> {
     fn lexical(&mut self, words: &LexicalQuery, selection: Option<&Selection>, k: usize) -> Result<Vec<Hit>> {
         self.last = None;
         let ts = TsQuery::of(words);
-        let Some(any) = ts.any else { return Ok(Vec::new()) };
+        if ts.any.is_none() && ts.figures.is_empty() {
+            return Ok(Vec::new());
+        }
         self.need_lexical()?;
+        let mut alternatives: Vec<String> = ts.any.into_iter().collect();
+        if !ts.figures.is_empty() {
+            let lexed = self.remote.client.borrow_mut().query("SELECT phraseto_tsquery('english', f)::text FROM unnest($1::text[]) f", &[&ts.figures])?;
+            alternatives.extend(lexed.iter().map(|r| r.get::<_, String>(0)).filter(|t| !t.is_empty()).map(|t| format!("({t})")));
+        }
+        if alternatives.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Required phrases still required, as `LexicalQuery::render` has them.
+        let any = match &ts.required {
+            Some(r) => format!("({r}) & ({})", alternatives.join(" | ")),
+            None => alternatives.join(" | "),
+        };
         // On a large collection the rare words select, all words score (`LexicalQuery::selection`).
         let matching = selection.map_or(any, |s| s.rare.join(" | "));
         let scored = self.remote.bm25(self, &ts.words, &matching, Lexical::Best(k))?;

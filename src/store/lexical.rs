@@ -15,11 +15,21 @@ pub struct LexicalQuery {
     /// The required phrases, each its words (letters and digits only)…
     pub required: Vec<Vec<String>>,
     /// … the figures written with punctuation inside (`3.75%`, `US$52.4bn`, `5–2–2`, `411,000`),
-    /// each its runs of letters and digits, matched as a phrase: the engines split them at the
-    /// punctuation, and as separate words `3.75%` would match `0.75%` on its `75`…
-    pub figures: Vec<Vec<String>>,
+    /// matched as a phrase of their runs of letters and digits (FTS5 splits them at the
+    /// punctuation, and as separate words `3.75%` would match `0.75%` on its `75`; PostgreSQL's
+    /// parser reads `3.75` as one token, so the server lexes the figure's text itself)…
+    pub figures: Vec<Figure>,
     /// … and the words any of which may match.
     pub words: Vec<String>,
+}
+
+/// A figure of a question: its text as written and its runs of letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    /// As written, from its first run to its last (`3.75`, `US$52.4bn`).
+    pub text: String,
+    /// Its runs of letters and digits (`3`, `75`).
+    pub runs: Vec<String>,
 }
 
 /// Words too common to look for (the classic English stop list, as in Lucene's default).
@@ -49,8 +59,8 @@ pub fn plain(text: &str) -> LexicalQuery {
 
 /// Runs of letters and digits of `text`, each with whether a single punctuation character (not a
 /// space, quote or bracket) joins it to the run before (`3` `.` `75`).
-fn joined_runs(text: &str) -> Vec<(&str, bool)> {
-    let mut out: Vec<(&str, bool)> = Vec::new();
+fn joined_runs(text: &str) -> Vec<(usize, usize, bool)> {
+    let mut out: Vec<(usize, usize, bool)> = Vec::new();
     let mut start: Option<usize> = None;
     let mut end: Option<usize> = None;
     for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
@@ -61,7 +71,7 @@ fn joined_runs(text: &str) -> Vec<(&str, bool)> {
                     let mut gap = text[e..s].chars();
                     matches!((gap.next(), gap.next()), (Some(g), None) if !g.is_whitespace() && !"\"'“”‘’()[]{}<>«»".contains(g))
                 });
-                out.push((&text[s..i], joined));
+                out.push((s, i, joined));
                 end = Some(i);
                 start = None;
             }
@@ -73,24 +83,25 @@ fn joined_runs(text: &str) -> Vec<(&str, bool)> {
 
 /// The figures (runs joined by punctuation, one of them holding a digit) and the other distinct
 /// words of `text` any of which may match: function words dropped, unless there is nothing else.
-fn any_words(text: &str) -> (Vec<Vec<String>>, Vec<String>) {
+fn any_words(text: &str) -> (Vec<Figure>, Vec<String>) {
     let runs = joined_runs(text);
-    let mut figures: Vec<Vec<String>> = Vec::new();
+    let mut figures: Vec<Figure> = Vec::new();
     let mut all: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < runs.len() {
         let mut j = i + 1;
-        while j < runs.len() && runs[j].1 {
+        while j < runs.len() && runs[j].2 {
             j += 1;
         }
         let group = &runs[i..j];
-        if group.len() > 1 && group.iter().any(|(w, _)| w.chars().any(|c| c.is_ascii_digit())) {
-            let f: Vec<String> = group.iter().map(|(w, _)| w.to_string()).collect();
+        if group.len() > 1 && group.iter().any(|&(a, b, _)| text[a..b].chars().any(|c| c.is_ascii_digit())) {
+            let f =
+                Figure { text: text[group[0].0..group[group.len() - 1].1].to_string(), runs: group.iter().map(|&(a, b, _)| text[a..b].to_string()).collect() };
             if !figures.contains(&f) {
                 figures.push(f);
             }
         } else {
-            all.extend(group.iter().map(|(w, _)| *w));
+            all.extend(group.iter().map(|&(a, b, _)| &text[a..b]));
         }
         i = j;
     }
@@ -168,7 +179,7 @@ impl LexicalQuery {
 
     /// Every word it holds (the phrases' and figures' too), for engines that score a bag of words.
     pub fn all_words(&self) -> impl Iterator<Item = &String> {
-        self.required.iter().flatten().chain(self.figures.iter().flatten()).chain(&self.words)
+        self.required.iter().flatten().chain(self.figures.iter().flat_map(|f| &f.runs)).chain(&self.words)
     }
 
     /// Whether some phrase is required.
@@ -181,7 +192,7 @@ impl LexicalQuery {
     pub fn render(&self, s: &Syntax) -> (Option<String>, Option<String>) {
         let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
         let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
-        let figures = self.figures.iter().map(|f| (s.phrase)(f));
+        let figures = self.figures.iter().map(|f| (s.phrase)(&f.runs));
         let any: Vec<String> = phrases.into_iter().chain(figures).chain(self.words.iter().map(|w| (s.word)(w))).collect();
         let any = (!any.is_empty()).then(|| any.join(s.or));
         let matching = match (&required, any) {
@@ -271,12 +282,13 @@ mod tests {
         let q = parse("Did the Fed hold at 3.75%, and US$52.4bn or 5–2–2 or 411,000 jobs in 2025-06? (XLNX, Fed's)");
         let f: Vec<Vec<String>> =
             [&["3", "75"][..], &["US", "52", "4bn"], &["5", "2", "2"], &["411", "000"], &["2025", "06"]].iter().map(|f| strings(f)).collect();
-        assert_eq!(q.figures, f);
+        assert_eq!(q.figures.iter().map(|f| f.runs.clone()).collect::<Vec<_>>(), f);
+        assert_eq!(q.figures.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["3.75", "US$52.4bn", "5–2–2", "411,000", "2025-06"]);
         assert_eq!(q.words, strings(&["Fed", "hold", "jobs", "XLNX", "s"]));
         assert!(!q.may_select(), "the selection is of words");
         let fts = Syntax { phrase: |p| format!("\"{}\"", p.join(" ")), word: |w| format!("\"{w}\""), and: " AND ", or: " OR " };
         assert_eq!(parse("3.75% rate").render(&fts).0.unwrap(), r#""3 75" OR "rate""#);
-        assert_eq!(plain("1968 and 12 - 0").figures, Vec::<Vec<String>>::new(), "spaces do not join");
+        assert!(plain("1968 and 12 - 0").figures.is_empty(), "spaces do not join");
     }
 
     #[test]
