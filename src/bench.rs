@@ -43,6 +43,9 @@ pub struct BenchOptions {
     pub backend: Option<(String, String)>,
     /// What to compare this run with, query by query.
     pub baseline: Option<Baseline>,
+    /// Where to write each query's first ten results' evidence (JSON lines: query, rank, cosine,
+    /// scaled BM25, relevant), for fitting `search::confidence`.
+    pub evidence: Option<PathBuf>,
 }
 
 /// What `bench` compares its run with (`--baseline RUN_FILE`, `--compare MODE`).
@@ -451,6 +454,10 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         ranked.truncate(DEPTH);
         ranked
     };
+    let mut evidence = match &opts.evidence {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => None,
+    };
     let bar = crate::progress::bar(queries.len() as u64, "queries", opts.quiet);
     for (qid, text) in &queries {
         let t = Instant::now();
@@ -461,6 +468,16 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts(opts.mode))?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
         let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
+        if let Some(out) = &mut evidence {
+            let relevant = &set.qrels[qid.as_str()];
+            let words = search::answer::QuestionWords::new(text);
+            for (i, (h, (doc, _))) in hits.iter().zip(&results).take(10).enumerate() {
+                let cosine = h.semantic.map_or_else(|| crate::ann::dot(&q, found.vector(h.row)), |s| s.1);
+                let cover = found.passage(h.row)?.map_or(0.0, |p| words.share_in(&search::evidence_text(&p)));
+                let line = serde_json::json!({"qid": qid, "rank": i + 1, "cosine": cosine, "words": h.words, "cover": cover, "relevant": relevant.get(doc).is_some_and(|&g| g > 0)});
+                writeln!(out, "{line}")?;
+            }
+        }
         if let Some(tally) = &mut answers {
             let relevant = &set.qrels[qid.as_str()];
             tally.add(qid, text, &q, relevant, &*local, &*found, hits.first(), results.first().map(|r| r.0.as_str()), embedder)?;
@@ -613,7 +630,7 @@ impl<'a> AnswerTally<'a> {
         let Some(gold) = self.gold.get(qid) else { return Ok(()) };
         self.queries += 1;
         let holds = |store: &dyn Candidates, row: u32| -> Result<bool> {
-            let ranked = search::Ranked { row, score: 0.0, semantic: None, lexical: None };
+            let ranked = search::Ranked { row, score: 0.0, semantic: None, lexical: None, words: None };
             let found = search::resolve(store, embedder, q, question, &[ranked])?;
             Ok(eval::holds_answer(found[0].answer_text(), gold))
         };

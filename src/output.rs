@@ -41,6 +41,9 @@ pub struct JsonHit<'a> {
     pub answer: &'a str,
     /// That sentence's score.
     pub answer_score: f32,
+    /// The probability that the passage is relevant, from its evidence (calibrated on labeled
+    /// sets; under 0.5 it is shown as weak).
+    pub confidence: f32,
     /// Rank and score on each side of the search; null where that side did not find the passage.
     pub semantic_rank: Option<usize>,
     /// Cosine with the question, where the semantic side found it.
@@ -92,6 +95,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             text: &r.text,
             answer: f.answer_text(),
             answer_score: f.answer_score,
+            confidence: f.confidence,
             semantic_rank: f.semantic.map(|s| s.0),
             semantic_score: f.semantic.map(|s| s.1),
             lexical_rank: f.lexical.map(|s| s.0),
@@ -188,7 +192,17 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
     for f in found {
         let r = &f.passage.record;
         let lines = if r.line_start == r.line_end { format!("{}", r.line_start) } else { format!("{}-{}", r.line_start, r.line_end) };
-        writeln!(out, "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  id {}{reset}", f.rank, shown(&f.passage.path), lines, f.score, shown(&r.id))?;
+        let weak = if f.confidence < crate::search::WEAK { " (weak)" } else { "" };
+        writeln!(
+            out,
+            "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  confidence {:.2}{weak}  id {}{reset}",
+            f.rank,
+            shown(&f.passage.path),
+            lines,
+            f.score,
+            f.confidence,
+            shown(&r.id)
+        )?;
         // The section path starts with the title where the document has headings.
         let heading = if r.section.is_empty() { &f.passage.title } else { &r.section };
         let mut about = Vec::new();
@@ -381,7 +395,7 @@ mod tests {
         while !text.is_char_boundary(mid) {
             mid -= 1;
         }
-        Found { rank: 1, score: 0.5, semantic: None, lexical: None, also, passage: p, answer: (0, mid), answer_score: 0.5 }
+        Found { rank: 1, score: 0.5, semantic: None, lexical: None, also, passage: p, answer: (0, mid), answer_score: 0.5, confidence: 0.5 }
     }
 
     /// What a human printer wrote, our own colour sequences taken out.

@@ -365,7 +365,7 @@ fn killed_index_run_leaves_previous_index_usable() {
     let corpus = sample_corpus(dir.path());
     let index = dir.path().join("idx");
     semsearch(&index).arg("index").arg(&corpus).assert().success();
-    let before = common::ok_stdout(semsearch(&index).args(["ask", "shipping routes and port numbers", "--json"]));
+    let before = common::ok_stdout(semsearch(&index).args(["ask", "--all", "shipping routes and port numbers", "--json"]));
     // A bigger input so the run is still busy when it is killed.
     let big = dir.path().join("big.txt");
     let para: String = (0..400).map(|i| format!("Paragraph {i} is about shipping routes and port number {i}.\n\n")).collect();
@@ -378,14 +378,14 @@ fn killed_index_run_leaves_previous_index_usable() {
         std::fs::copy(e.path(), finished.join(e.file_name())).unwrap();
     }
     semsearch(&finished).args(["-q", "index"]).arg(&big).assert().success();
-    let after_state = common::ok_stdout(semsearch(&finished).args(["ask", "shipping routes and port numbers", "--json"]));
+    let after_state = common::ok_stdout(semsearch(&finished).args(["ask", "--all", "shipping routes and port numbers", "--json"]));
     assert_ne!(after_state, before, "the big input changes the answers, so the two states are told apart");
     for delay_ms in [150u64, 400, 900] {
         let mut child = common::spawn_semsearch(&index).args(["-q", "index"]).arg(&big).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let status = child.wait().unwrap();
-        let now = common::ok_stdout(semsearch(&index).args(["ask", "shipping routes and port numbers", "--json"]));
+        let now = common::ok_stdout(semsearch(&index).args(["ask", "--all", "shipping routes and port numbers", "--json"]));
         // Killed before its commit: the previous generation; killed after it, or finished before
         // the kill landed: the new one. Never anything else.
         if status.success() {
@@ -482,7 +482,7 @@ fn status_predicts_what_index_does() {
     assert_eq!(s["documents"], 12);
     assert_eq!(
         s["passages"].as_u64(),
-        Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "x", "--json", "-k", "100", "--per-doc", "0", "--no-fold"]))).len() as u64)
+        Some(json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "--all", "x", "--json", "-k", "100", "--per-doc", "0", "--no-fold"]))).len() as u64)
     );
     assert_eq!(s["model"]["name"], "all-MiniLM-L6-v2");
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
@@ -589,7 +589,7 @@ fn small_cli_gaps_a_new_user_hits() {
     std::fs::write(notes.join("public.txt"), "A public note about the tram timetable.\n").unwrap();
     let s: serde_json::Value = serde_json::from_slice(&common::ok_stdout(semsearch(&index).args(["index", "--json"]).arg(&notes))).unwrap();
     assert_eq!(s["documents"], 1, "{s}");
-    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "salary negotiation", "--json", "-k", "5"])));
+    let hits = json_lines(&common::ok_stdout(semsearch(&index).args(["ask", "--all", "salary negotiation", "--json", "-k", "5"])));
     assert!(hits.iter().all(|h| h["path"].as_str().unwrap().ends_with("public.txt")), "{hits:?}");
 }
 

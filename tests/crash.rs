@@ -25,7 +25,7 @@ fn sigkill_at_twenty_points_never_leaves_a_half_index() {
 
     let before = dir.path().join("before");
     semsearch(&before).arg("index").arg(&corpus).assert().success();
-    let query = ["ask", "cargo ship arriving at the harbour", "--json", "-k", "5"];
+    let query = ["ask", "--all", "cargo ship arriving at the harbour", "--json", "-k", "5"];
     let answers = |index: &Path| {
         let out = semsearch(index).args(query).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "the index must open and answer: {}", String::from_utf8_lossy(&out.stderr));

@@ -14,12 +14,12 @@ fn indexed(tmp: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn ask(index: &Path, q: &str, k: usize) -> Vec<serde_json::Value> {
-    json_lines(&ok_stdout(semsearch(index).args(["ask", "--json", "-k", &k.to_string(), q])))
+    json_lines(&ok_stdout(semsearch(index).args(["ask", "--all", "--json", "-k", &k.to_string(), q])))
 }
 
 fn all_passages(index: &Path) -> Vec<serde_json::Value> {
     // More results than passages, none capped or folded: every passage once.
-    json_lines(&ok_stdout(semsearch(index).args(["ask", "--json", "-k", "500", "--per-doc", "0", "--no-fold", "news"])))
+    json_lines(&ok_stdout(semsearch(index).args(["ask", "--all", "--json", "-k", "500", "--per-doc", "0", "--no-fold", "news"])))
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn notes_folder_index_dot_sees_deletes_renames_and_changes_under_every_spelling(
         assert_eq!(s["documents"], 3);
 
         // The deleted note's text is never returned, however it is asked for.
-        let hits = json_lines(&ok_stdout(in_folder(&notes).args(["ask", "lighthouse keeper lamp wick at dusk", "--json", "-k", "10"])));
+        let hits = json_lines(&ok_stdout(in_folder(&notes).args(["ask", "--all", "lighthouse keeper lamp wick at dusk", "--json", "-k", "10"])));
         assert_eq!(hits.len(), 3, "{spelling}");
         assert!(hits.iter().all(|h| h["path"] != "lighthouse.txt" && !h["text"].as_str().unwrap().contains("lighthouse")), "{spelling}: {hits:?}");
         let bees = json_lines(&ok_stdout(in_folder(&notes).args(["ask", "when do bee colonies swarm?", "--json", "-k", "1"])));

@@ -24,14 +24,14 @@ fn index_json(index: &Path, paths: &[&Path]) -> serde_json::Value {
 /// Every live passage, by asking for more results than there are passages (none capped per
 /// document or folded into another).
 fn all_passages(index: &Path) -> Vec<serde_json::Value> {
-    let out = semsearch(index).args(["ask", "anything at all", "--json", "--exact", "-k", "100000", "--per-doc", "0", "--no-fold"]).output().unwrap();
+    let out = semsearch(index).args(["ask", "--all", "anything at all", "--json", "--exact", "-k", "100000", "--per-doc", "0", "--no-fold"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out.stdout)
 }
 
 /// The index's ranking of `q` (no per-document cap, no folding: these tests are about rows).
 fn ask(index: &Path, q: &str, k: usize, how: &str) -> Vec<serde_json::Value> {
-    let out = semsearch(index).args(["ask", q, "--json", how, "-k", &k.to_string(), "--per-doc", "0", "--no-fold"]).output().unwrap();
+    let out = semsearch(index).args(["ask", "--all", q, "--json", how, "-k", &k.to_string(), "--per-doc", "0", "--no-fold"]).output().unwrap();
     assert!(out.status.code() == Some(0) || out.status.code() == Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out.stdout)
 }

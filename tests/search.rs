@@ -177,6 +177,23 @@ fn every_empty_result_says_why_and_the_cli_forgives_what_it_can() {
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
         assert!(hits.is_empty() && stderr.contains(why), "{args:?}: {stderr}");
     }
+    // Nothing about it in the index: "no good match", exit 1; --all shows the weak results, each
+    // with its confidence.
+    for q in ["?", "purple elephants dancing on the moon"] {
+        let (code, hits, stderr) = run(&["ask", "--json", q]);
+        assert_eq!((code, hits.len()), (Some(1), 0), "{q}: {stderr}");
+        assert!(stderr.contains("no good match: the best result's confidence is 0.0"), "{q}: {stderr}");
+        let (code, hits, stderr) = run(&["ask", "--json", "--all", q]);
+        assert_eq!((code, hits.len()), (Some(0), 5), "{q}: {stderr}");
+        assert!(hits.iter().all(|h| h["confidence"].as_f64().unwrap() < 0.02), "{hits:#?}");
+    }
+    // A question the index answers: a confidence on every result, the answer's high.
+    let (code, hits, _) = run(&["ask", "--json", "How many jobs were added in May?"]);
+    assert_eq!(code, Some(0));
+    assert!(hits.iter().all(|h| (0.0..=1.0).contains(&h["confidence"].as_f64().unwrap())), "{hits:#?}");
+    assert!(hits[0]["confidence"].as_f64().unwrap() > 0.5 && hits[0]["path"].as_str().unwrap().ends_with("payrolls.md"), "{hits:#?}");
+    let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "--all", "-k", "1", "?"]))).unwrap();
+    assert!(human.contains("(weak)"), "weak results are marked: {human}");
     // An empty date range is a mistake (exit 2), not a question with no answer.
     let (code, _, stderr) = run(&["ask", "--since", "2025-07-01", "--until", "2025-06-01", "Powell"]);
     assert_eq!(code, Some(2), "{stderr}");

@@ -207,6 +207,9 @@ pub struct BenchArgs {
     /// Compare with the same index searched in MODE (as --baseline does with a run file)
     #[arg(long, value_name = "MODE")]
     pub compare: Option<search::Mode>,
+    /// Write each query's first ten results' evidence as JSON lines (for fitting the confidence)
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub evidence: Option<PathBuf>,
     #[command(flatten)]
     pub chunking: ChunkOpts,
 }

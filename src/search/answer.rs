@@ -148,6 +148,16 @@ impl QuestionWords {
             .collect()
     }
 
+    /// The share of the question's words (stemmed) that `text` holds: how much of what was asked
+    /// a passage mentions at all, an absolute measure where BM25 is relative to the index.
+    pub fn share_in(&self, text: &str) -> f32 {
+        if self.stems.is_empty() {
+            return 0.0;
+        }
+        let held = stem_set(text);
+        self.stems.iter().filter(|w| held.binary_search(w).is_ok()).count() as f32 / self.stems.len() as f32
+    }
+
     /// Whether `sentence` holds what the question asks for (`Asks`); always false for `Other`.
     pub fn typed(&self, sentence: &str) -> bool {
         match self.asks {

@@ -122,16 +122,32 @@ pub struct Ranked {
     pub semantic: Option<(usize, f32)>,
     /// (1-based rank, BM25) on the lexical side, where it found the row.
     pub lexical: Option<(usize, f32)>,
+    /// Its BM25 scaled to [0, 1] over the search's candidates (0: none of the words), where the
+    /// lexical side ran (hybrid and lexical mode): evidence for `confidence`.
+    pub words: Option<f32>,
+}
+
+/// Min-max scaling to [0, 1] (all 1 when the values are equal).
+fn scale(xs: &[f32]) -> Vec<f32> {
+    let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
 }
 
 impl Ranked {
     /// One side's hits as a ranking of their own.
     pub fn from_side(hits: &[Hit], semantic_side: bool) -> Vec<Ranked> {
+        let scaled = if semantic_side { Vec::new() } else { scale(&hits.iter().map(|h| h.score).collect::<Vec<_>>()) };
         hits.iter()
             .enumerate()
             .map(|(i, h)| {
                 let side = Some((i + 1, h.score));
-                Ranked { row: h.row, score: h.score, semantic: side.filter(|_| semantic_side), lexical: side.filter(|_| !semantic_side) }
+                Ranked {
+                    row: h.row,
+                    score: h.score,
+                    semantic: side.filter(|_| semantic_side),
+                    lexical: side.filter(|_| !semantic_side),
+                    words: scaled.get(i).copied(),
+                }
             })
             .collect()
     }
@@ -177,6 +193,9 @@ pub struct Found {
     pub answer: (usize, usize),
     /// The answer sentence's score.
     pub answer_score: f32,
+    /// The probability that the passage is relevant to the question, from its evidence (see
+    /// `confidence`).
+    pub confidence: f32,
 }
 
 impl Found {
@@ -184,6 +203,36 @@ impl Found {
     pub fn answer_text(&self) -> &str {
         &self.passage.record.text[self.answer.0..self.answer.1]
     }
+}
+
+/// The probability that a passage is relevant given its evidence: its cosine with the question,
+/// the share of the question's words it holds (`cover`, absolute: a bare name the embedding
+/// cannot place is still found by its words) and, where the lexical side ran, its BM25 scaled over
+/// the candidates (`Ranked::words`). Two logistic regressions (with and without the lexical side),
+/// fitted on the shared labeled sets' first ten results per question, each set weighted equally
+/// (`bench --evidence`; the calibration on held-out queries is in the README, "How sure it is").
+pub fn confidence(cosine: f32, words: Option<f32>, cover: f32) -> f32 {
+    let z = match words {
+        Some(w) => -8.1741 + 10.004 * cosine + 1.3042 * w + 2.8883 * cover,
+        None => -7.3606 + 9.9923 * cosine + 3.3336 * cover,
+    };
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Below this confidence the best result is no good match when no result holds any of the
+/// question's words: `ask` says so and returns nothing (`--all` shows the results anyway). On the shared labeled sets no question whose first result
+/// is relevant has it under 0.02 (lowest: 0.028 of 1,733 in hybrid mode, 0.021 of 1,493 in
+/// semantic); a question nothing in the index is about (`?`, "purple elephants dancing on the
+/// moon") scores under 0.005.
+pub const NO_GOOD_MATCH: f32 = 0.02;
+
+/// Results under this confidence are shown as weak (more likely not relevant than relevant).
+pub const WEAK: f32 = 0.5;
+
+/// The text whose words count as a passage's (`answer::QuestionWords::share_in`): its document's
+/// title, its section and its text.
+pub fn evidence_text(p: &Passage) -> String {
+    format!("{} {} {}", p.title, p.record.section, p.record.text)
 }
 
 /// The semantic side's walk for `strategy` over a store of `live` passages.
@@ -245,15 +294,10 @@ pub fn resolve(index: &dyn Candidates, embedder: &dyn Embed, q: &[f32], question
         .zip(passages)
         .zip(answers)
         .enumerate()
-        .map(|(i, ((h, p), (answer, answer_score)))| Found {
-            rank: i + 1,
-            score: h.score,
-            semantic: h.semantic,
-            lexical: h.lexical,
-            also: Vec::new(),
-            passage: p,
-            answer,
-            answer_score,
+        .map(|(i, ((h, p), (answer, answer_score)))| {
+            let cosine = h.semantic.map_or_else(|| dot(q, index.vector(h.row)), |s| s.1);
+            let confidence = confidence(cosine, h.words, words.share_in(&evidence_text(&p)));
+            Found { rank: i + 1, score: h.score, semantic: h.semantic, lexical: h.lexical, also: Vec::new(), passage: p, answer, answer_score, confidence }
         })
         .collect();
     Ok(out)
@@ -276,13 +320,16 @@ pub struct Options {
     pub per_doc: Option<usize>,
     /// Fold passages of other documents at least this similar (cosine) into the first.
     pub fold: Option<f32>,
+    /// Return nothing when the best result's confidence is under `NO_GOOD_MATCH` (a question
+    /// from text; `--all` turns it off).
+    pub floor: bool,
 }
 
 impl Options {
     /// Ranking as a reader sees it: results under `min_score` dropped, at most `per_doc` passages of
     /// one document (0: no limit), near-duplicates folded unless `no_fold`.
     pub fn for_reader(k: usize, strategy: Strategy, mode: Mode, min_score: Option<f32>, per_doc: Option<usize>, no_fold: bool) -> Options {
-        Options { min_score, per_doc: per_doc.filter(|&n| n > 0), fold: (!no_fold).then_some(FOLD_COSINE), ..Options::plain(k, strategy, mode) }
+        Options { min_score, per_doc: per_doc.filter(|&n| n > 0), fold: (!no_fold).then_some(FOLD_COSINE), floor: true, ..Options::plain(k, strategy, mode) }
     }
 
     /// How many candidates to retrieve for `k` results: more when results are capped, folded or
@@ -298,7 +345,7 @@ impl Options {
 
     /// Ranking as a labeled set is scored: no score floor, no capping, no folding.
     pub fn plain(k: usize, strategy: Strategy, mode: Mode) -> Options {
-        Options { k, strategy, mode, fusion: Fusion::default(), min_score: None, per_doc: None, fold: None }
+        Options { k, strategy, mode, fusion: Fusion::default(), min_score: None, per_doc: None, fold: None, floor: false }
     }
 }
 
@@ -408,23 +455,19 @@ pub fn fuse(
     let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     for (i, h) in semantic.iter().enumerate() {
         at.insert(h.row, all.len());
-        all.push(Ranked { row: h.row, score: 0.0, semantic: Some((i + 1, h.score)), lexical: None });
+        all.push(Ranked { row: h.row, score: 0.0, semantic: Some((i + 1, h.score)), lexical: None, words: None });
     }
     for (i, h) in lexical.iter().enumerate() {
         match at.get(&h.row) {
             Some(&j) => all[j].lexical = Some((i + 1, h.score)),
             None => {
                 at.insert(h.row, all.len());
-                all.push(Ranked { row: h.row, score: 0.0, semantic: None, lexical: Some((i + 1, h.score)) });
+                all.push(Ranked { row: h.row, score: 0.0, semantic: None, lexical: Some((i + 1, h.score)), words: None });
             }
         }
     }
     // Both scores for every candidate (cosine as it is, BM25 scaled to [0, 1] over the candidates),
     // for the fusions that use scores.
-    let scale = |xs: &[f32]| -> Vec<f32> {
-        let (lo, hi) = xs.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        xs.iter().map(|&x| if hi > lo { (x - lo) / (hi - lo) } else { 1.0 }).collect()
-    };
     let mut both = |all: &[Ranked]| -> Result<(Vec<f32>, Vec<f32>)> {
         let cosines: Vec<f32> = all.iter().map(|r| r.semantic.map_or_else(|| cosine(r.row), |s| s.1)).collect();
         let missing: Vec<u32> = all.iter().filter(|r| r.lexical.is_none()).map(|r| r.row).collect();
@@ -432,28 +475,29 @@ pub fn fuse(
         let bm25: Vec<f32> = all.iter().map(|r| r.lexical.map(|l| l.1).or_else(|| found.get(&r.row).copied()).unwrap_or(0.0)).collect();
         Ok((cosines, scale(&bm25)))
     };
-    let scores: Vec<f32> = match fusion {
-        Fusion::Rrf => {
-            let rrf = |side: Option<(usize, f32)>| side.map_or(0.0, |(rank, _)| 1.0 / (60.0 + rank as f32));
-            all.iter().map(|r| rrf(r.semantic) + rrf(r.lexical)).collect()
-        }
+    let rrf = |side: Option<(usize, f32)>| side.map_or(0.0, |(rank, _)| 1.0 / (60.0 + rank as f32));
+    let weighted = |cosine: &[f32], b: &[f32], w: f32| -> Vec<f32> { cosine.iter().zip(b).map(|(c, b)| c + w * b).collect() };
+    // Each fusion's scores, and the scaled BM25 of every candidate where it was computed (RRF
+    // uses the ranks alone and asks for no score).
+    let (scores, words): (Vec<f32>, Option<Vec<f32>>) = match fusion {
+        Fusion::Rrf => (all.iter().map(|r| rrf(r.semantic) + rrf(r.lexical)).collect(), None),
         Fusion::Convex { semantic_weight: w } => {
             let (cosine, b) = both(&all)?;
-            scale(&cosine).iter().zip(&b).map(|(c, b)| w * c + (1.0 - w) * b).collect()
+            (scale(&cosine).iter().zip(&b).map(|(c, b)| w * c + (1.0 - w) * b).collect(), Some(b))
         }
         Fusion::RawCosine { lexical_weight: w } => {
             let (cosine, b) = both(&all)?;
-            cosine.iter().zip(&b).map(|(c, b)| c + w * b).collect()
+            (weighted(&cosine, &b, w), Some(b))
         }
         Fusion::Adaptive { lexical_weight } => {
             let (cosine, b) = both(&all)?;
             let best = cosine.iter().copied().fold(0.0f32, f32::max).min(1.0);
-            let w = lexical_weight * (1.0 - best);
-            cosine.iter().zip(&b).map(|(c, b)| c + w * b).collect()
+            (weighted(&cosine, &b, lexical_weight * (1.0 - best)), Some(b))
         }
     };
-    for (r, score) in all.iter_mut().zip(scores) {
+    for (i, (r, score)) in all.iter_mut().zip(scores).enumerate() {
         r.score = score;
+        r.words = words.as_ref().map(|b| b[i]);
     }
     all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
     Ok(all)
@@ -519,8 +563,22 @@ fn search_text(
     }
     if found.is_empty() {
         notices.push(why_empty(&*search, &lexical::plain(question), question, opts, filter, except, best));
+    } else if opts.floor && found[0].confidence < NO_GOOD_MATCH && !holds_any_word(&found, question) {
+        notices.push(format!(
+            "no good match: the best result's confidence is {:.3}, under {NO_GOOD_MATCH}; --all (all=1) shows the {} results anyway",
+            found[0].confidence,
+            found.len()
+        ));
+        found.clear();
     }
     Ok(Answered { found, undated: search.undated(), notices })
+}
+
+/// Whether some result holds one of the question's words: a keyword search whose words are in the
+/// index is answered, however low the model's confidence (a name the embedding cannot place).
+fn holds_any_word(found: &[Found], question: &str) -> bool {
+    let words = answer::QuestionWords::new(question);
+    found.iter().any(|f| words.share_in(&evidence_text(&f.passage)) > 0.0)
 }
 
 /// One line saying why a search came back empty: the index is empty, the filter let no document

@@ -57,6 +57,11 @@ pub struct SearchParams {
     #[arg(long, value_name = "N")]
     #[serde(deserialize_with = "lenient::parsed")]
     pub per_doc: Option<usize>,
+    /// Show the results even when none is a good match (by default a question whose best result's
+    /// confidence is under 0.02 returns nothing, saying so)
+    #[arg(long)]
+    #[serde(deserialize_with = "lenient::flag")]
+    pub all: bool,
     /// Keep near-duplicate passages of other documents as results instead of folding them into the
     /// first as `also`
     #[arg(long)]
@@ -112,7 +117,7 @@ impl SearchParams {
         let filter = Filter { paths: self.path.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() };
         filter.check().map_err(|e| format!("{e:#}"))?;
         let mode = self.mode.unwrap_or(default_mode);
-        let options = Options::for_reader(k, strategy, mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold);
+        let options = Options { floor: !self.all, ..Options::for_reader(k, strategy, mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold) };
         Ok(SearchRequest { options, filter })
     }
 }

@@ -21,6 +21,7 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
         quiet: config.quiet,
         mode: a.mode.unwrap_or(config.env.mode),
         fusion: a.fusion,
+        evidence: a.evidence,
         baseline: match (a.baseline, a.compare) {
             (Some(path), _) => Some(semsearch::bench::Baseline::RunFile(path)),
             (None, Some(mode)) => Some(semsearch::bench::Baseline::Mode(mode)),
