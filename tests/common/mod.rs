@@ -86,6 +86,20 @@ pub fn ok_stdout(cmd: &mut assert_cmd::Command) -> Vec<u8> {
     out.stdout
 }
 
+/// A search's outcome is one of two, never an error: exit 0 with results (JSON lines), or exit 1
+/// with nothing on stdout and the reason on stderr.
+pub fn results_or_a_reason(out: &std::process::Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => assert!(!json_lines(&out.stdout).is_empty(), "{what}: exit 0 without results"),
+        Some(1) => {
+            assert!(out.stdout.is_empty(), "{what}: exit 1 with output");
+            assert!(stderr.lines().any(|l| l.starts_with("semsearch: ") && l.len() > 20), "{what}: exit 1 without a reason: {stderr:?}");
+        }
+        code => panic!("{what}: exit {code:?}: {stderr}"),
+    }
+}
+
 /// A shared labeled set beside the repository (`../shared/data/NAME`; CI always has them, a
 /// user's clone may not: then the caller skips, and this says so).
 pub fn shared(name: &str) -> Option<PathBuf> {
