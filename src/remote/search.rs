@@ -62,35 +62,28 @@ impl Sql {
 
 /// A question's words as the server's full-text search takes them: the `to_tsquery` text that
 /// matches (required phrases AND any of the words) and the one for the required phrases alone.
-/// `LexicalQuery` holds only runs of letters and digits, so nothing in it is tsquery syntax.
+/// `LexicalQuery` holds only runs of letters and digits, so nothing in it is tsquery syntax; a
+/// figure's text goes only to `to_tsvector` and `phraseto_tsquery`, which read it as text.
 struct TsQuery {
-    /// Without the figures (see `figures`).
     any: Option<String>,
     required: Option<String>,
     /// Every word and figure, for BM25's query terms (`to_tsvector` stems and lexes them as the
     /// passages were: `3.75` is one token there).
     words: String,
-    /// The figures as written: the server lexes them (`phraseto_tsquery`), its parser reading
-    /// `3.75` as one token where FTS5 reads two.
-    figures: Vec<String>,
 }
 
+/// `to_tsquery` syntax.
+const TSQUERY: crate::store::lexical::Syntax =
+    crate::store::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
+
 impl TsQuery {
-    fn of(q: &LexicalQuery) -> TsQuery {
-        let syntax = crate::store::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
-        // The required phrases (which are also alternatives) and the words, OR-ed; the figures are
-        // added to the alternatives once the server has lexed them (`with_figures`).
-        let (_, required) = q.render(&syntax);
-        let any = LexicalQuery { figures: Vec::new(), words: Vec::new(), ..q.clone() }
-            .render(&syntax)
-            .1
-            .into_iter()
-            .chain(LexicalQuery { required: Vec::new(), figures: Vec::new(), ..q.clone() }.render(&syntax).0)
-            .collect::<Vec<_>>();
-        let any = (!any.is_empty()).then(|| any.join(" | "));
-        let figures: Vec<String> = q.figures.iter().map(|f| f.text.clone()).collect();
-        let words = q.required.iter().flatten().chain(&figures).chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
-        TsQuery { any, required, words, figures }
+    /// `q` with its figures as the server lexed them (`figures`, `to_tsquery` text; one that
+    /// lexed to nothing is left out): its parser reads `3.75` as one token where FTS5 reads two.
+    fn of(q: &LexicalQuery, figures: &[String]) -> TsQuery {
+        let figures: Vec<String> = figures.iter().filter(|f| !f.is_empty()).map(|f| format!("({f})")).collect();
+        let (any, required) = q.render_with(&TSQUERY, &figures);
+        let words = q.required.iter().flatten().chain(q.figures.iter().map(|f| &f.text)).chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
+        TsQuery { any, required, words }
     }
 }
 
@@ -208,7 +201,7 @@ impl Retrieval for RemoteSearch<'_> {
     /// Through the HNSW index with `hnsw.ef_search` = ef (at least k: pgvector returns no more than
     /// its beam), or an exact scan. With required phrases, only passages holding them.
     fn nearest(&mut self, q: &[f32], k: usize, walk: Walk, words: &LexicalQuery) -> Result<Vec<Hit>> {
-        let phrases = TsQuery::of(words).required;
+        let phrases = TsQuery::of(words, &[]).required;
         if phrases.is_some() {
             self.need_lexical()?;
         }
@@ -270,24 +263,24 @@ impl Retrieval for RemoteSearch<'_> {
 
     fn lexical(&mut self, words: &LexicalQuery, selection: Option<&Selection>, k: usize) -> Result<Vec<Hit>> {
         self.last = None;
-        let ts = TsQuery::of(words);
-        if ts.any.is_none() && ts.figures.is_empty() {
+        if !words.has_words() {
             return Ok(Vec::new());
         }
         self.need_lexical()?;
-        let mut alternatives: Vec<String> = ts.any.into_iter().collect();
-        if !ts.figures.is_empty() {
-            let lexed = self.remote.client.borrow_mut().query("SELECT phraseto_tsquery('english', f)::text FROM unnest($1::text[]) f", &[&ts.figures])?;
-            alternatives.extend(lexed.iter().map(|r| r.get::<_, String>(0)).filter(|t| !t.is_empty()).map(|t| format!("({t})")));
-        }
-        if alternatives.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Required phrases still required, as `LexicalQuery::render` has them.
-        let any = match &ts.required {
-            Some(r) => format!("({r}) & ({})", alternatives.join(" | ")),
-            None => alternatives.join(" | "),
+        let figures: Vec<String> = words.figures.iter().map(|f| f.text.clone()).collect();
+        let lexed: Vec<String> = match figures.is_empty() {
+            true => Vec::new(),
+            false => self
+                .remote
+                .client
+                .borrow_mut()
+                .query("SELECT phraseto_tsquery('english', f)::text FROM unnest($1::text[]) f", &[&figures])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
         };
+        let ts = TsQuery::of(words, &lexed);
+        let Some(any) = ts.any else { return Ok(Vec::new()) };
         // On a large collection the rare words select, all words score (`LexicalQuery::selection`).
         let matching = selection.map_or(any, |s| s.rare.join(" | "));
         let scored = self.remote.bm25(self, &ts.words, &matching, Lexical::Best(k))?;

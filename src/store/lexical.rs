@@ -23,13 +23,19 @@ pub struct LexicalQuery {
     pub words: Vec<String>,
 }
 
-/// A figure of a question: its text as written and its runs of letters and digits.
+/// A figure of a question, as written from its first run of letters and digits to its last
+/// (`3.75`, `US$52.4bn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Figure {
-    /// As written, from its first run to its last (`3.75`, `US$52.4bn`).
+    /// Its text.
     pub text: String,
-    /// Its runs of letters and digits (`3`, `75`).
-    pub runs: Vec<String>,
+}
+
+impl Figure {
+    /// Its runs of letters and digits (`3`, `75`), the phrase FTS5 matches.
+    pub fn runs(&self) -> Vec<String> {
+        words(&self.text).map(str::to_string).collect()
+    }
 }
 
 /// Words too common to look for (the classic English stop list, as in Lucene's default).
@@ -95,8 +101,7 @@ fn any_words(text: &str) -> (Vec<Figure>, Vec<String>) {
         }
         let group = &runs[i..j];
         if group.len() > 1 && group.iter().any(|&(a, b, _)| text[a..b].chars().any(|c| c.is_ascii_digit())) {
-            let f =
-                Figure { text: text[group[0].0..group[group.len() - 1].1].to_string(), runs: group.iter().map(|&(a, b, _)| text[a..b].to_string()).collect() };
+            let f = Figure { text: text[group[0].0..group[group.len() - 1].1].to_string() };
             if !figures.contains(&f) {
                 figures.push(f);
             }
@@ -177,11 +182,6 @@ impl LexicalQuery {
         !self.required.is_empty() || !self.figures.is_empty() || !self.words.is_empty()
     }
 
-    /// Every word it holds (the phrases' and figures' too), for engines that score a bag of words.
-    pub fn all_words(&self) -> impl Iterator<Item = &String> {
-        self.required.iter().flatten().chain(self.figures.iter().flat_map(|f| &f.runs)).chain(&self.words)
-    }
-
     /// Whether some phrase is required.
     pub fn has_phrases(&self) -> bool {
         !self.required.is_empty()
@@ -190,9 +190,16 @@ impl LexicalQuery {
     /// The query in another engine's syntax: the query that matches (the required phrases AND any
     /// of the phrases and words) and the required phrases alone; `None` where there is nothing.
     pub fn render(&self, s: &Syntax) -> (Option<String>, Option<String>) {
+        let figures: Vec<String> = self.figures.iter().map(|f| (s.phrase)(&f.runs())).collect();
+        self.render_with(s, &figures)
+    }
+
+    /// As `render`, with the figures already written in the engine's syntax, one alternative each
+    /// (for a server that lexes them with its own parser).
+    pub fn render_with(&self, s: &Syntax, figures: &[String]) -> (Option<String>, Option<String>) {
         let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
         let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
-        let figures = self.figures.iter().map(|f| (s.phrase)(&f.runs));
+        let figures = figures.iter().cloned();
         let any: Vec<String> = phrases.into_iter().chain(figures).chain(self.words.iter().map(|w| (s.word)(w))).collect();
         let any = (!any.is_empty()).then(|| any.join(s.or));
         let matching = match (&required, any) {
@@ -282,7 +289,7 @@ mod tests {
         let q = parse("Did the Fed hold at 3.75%, and US$52.4bn or 5–2–2 or 411,000 jobs in 2025-06? (XLNX, Fed's)");
         let f: Vec<Vec<String>> =
             [&["3", "75"][..], &["US", "52", "4bn"], &["5", "2", "2"], &["411", "000"], &["2025", "06"]].iter().map(|f| strings(f)).collect();
-        assert_eq!(q.figures.iter().map(|f| f.runs.clone()).collect::<Vec<_>>(), f);
+        assert_eq!(q.figures.iter().map(Figure::runs).collect::<Vec<_>>(), f);
         assert_eq!(q.figures.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["3.75", "US$52.4bn", "5–2–2", "411,000", "2025-06"]);
         assert_eq!(q.words, strings(&["Fed", "hold", "jobs", "XLNX", "s"]));
         assert!(!q.may_select(), "the selection is of words");
