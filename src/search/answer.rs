@@ -92,7 +92,7 @@ fn stemmer() -> &'static rust_stemmers::Stemmer {
 }
 
 /// Lowercased runs of letters and digits.
-fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 

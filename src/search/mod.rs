@@ -695,8 +695,7 @@ fn fold_sentences(found: Vec<Found>) -> Vec<Found> {
 /// words overlap by at least `SAME_SENTENCE_JACCARD` (a wire sentence copied with a word changed,
 /// a dateline dropped): near-identical, not merely on one subject.
 fn same_sentence(a: &str, b: &str) -> bool {
-    let set =
-        |s: &str| -> std::collections::HashSet<String> { s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect() };
+    let set = |s: &str| -> std::collections::HashSet<String> { answer::lower_words(s).collect() };
     let (a, b) = (set(a), set(b));
     if a.len() < SAME_SENTENCE_WORDS || b.len() < SAME_SENTENCE_WORDS {
         return false;
