@@ -446,8 +446,16 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         Strategy::Hnsw { ef } => Strategy::Hnsw { ef: ef.max(k_passages) },
         s => s,
     };
-    // A labeled set's questions are plain text: no phrase or operator of `ask` applies.
-    let search_opts = |mode| search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, mode) };
+    // One query's ranking in `mode`. A labeled set's questions are plain text: no phrase or
+    // operator of `ask` applies.
+    let rank = |found: &mut dyn crate::store::Retrieval, q: &[f32], text: &str, mode| {
+        let options = search::Options { fusion: opts.fusion, ..search::Options::plain(k_passages, strategy, mode) };
+        search::retrieve(found, q, &search::lexical::plain(text), &options)
+    };
+    // The ranked passages' documents and scores.
+    let doc_scores = |found: &dyn crate::store::Retrieval, hits: &[search::Ranked]| -> Result<Vec<(String, f32)>> {
+        hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect()
+    };
     // A query's passages to its documents, best first, as many as the metrics read.
     let documents = |results: &[(String, f32)]| {
         let mut ranked = eval::ranked(results);
@@ -465,9 +473,9 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         t_embed.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let mut found = store.open(scope)?;
-        let hits = search::retrieve(&mut *found, &q, &search::lexical::plain(text), &search_opts(opts.mode))?;
+        let hits = rank(&mut *found, &q, text, opts.mode)?;
         t_search.push(t.elapsed().as_secs_f64() * 1000.0);
-        let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
+        let results = doc_scores(&*found, &hits)?;
         if let Some(out) = &mut evidence {
             let relevant = &set.qrels[qid.as_str()];
             let words = search::answer::QuestionWords::new(text);
@@ -495,9 +503,8 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             let mut other = Run::new();
             for ((qid, text), q) in queries.iter().zip(&qvecs) {
                 let mut found = store.open(scope)?;
-                let hits = search::retrieve(&mut *found, q, &search::lexical::plain(text), &search_opts(*mode))?;
-                let results: Vec<(String, f32)> = hits.iter().map(|h| Ok((found.doc_id(h.row)?, h.score))).collect::<Result<_>>()?;
-                other.insert(qid.clone(), documents(&results));
+                let hits = rank(&mut *found, q, text, *mode)?;
+                other.insert(qid.clone(), documents(&doc_scores(&*found, &hits)?));
             }
             Some(compare(&run, &other, &set.qrels, format!("mode {}", mode.name())))
         }
@@ -603,12 +610,8 @@ struct AnswerTally<'a> {
 
 impl<'a> AnswerTally<'a> {
     fn new(index: &Index, gold: &'a std::collections::HashMap<String, Vec<String>>) -> Result<AnswerTally<'a>> {
-        let mut rows_of: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
-        for row in (0..index.rows() as u32).filter(|&r| index.is_live(r)) {
-            if let Some(doc) = index.doc_id_of(row)? {
-                rows_of.entry(doc).or_default().push(row);
-            }
-        }
+        let rows_of =
+            index.documents()?.into_iter().map(|d| (d.doc_id, (d.first_row..d.first_row + d.n_passages).filter(|&r| index.is_live(r)).collect())).collect();
         Ok(AnswerTally { gold, rows_of, queries: 0, at_gold: 0, at_1: 0 })
     }
 
