@@ -371,7 +371,9 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
             );
         }
     }
-    let reuse = existing.is_some();
+    // An index of an older format is brought up to date by the indexer, which re-embeds nothing
+    // that is unchanged (the corpus is read again for it).
+    let reuse = existing.as_ref().is_some_and(|m| m.format_version == crate::index::FORMAT_VERSION);
     let (mut build, mut index_reused) = (None, None);
     if !reuse {
         let text = std::fs::read_to_string(&set.corpus_path).with_context(|| format!("cannot read {}", set.corpus_path.display()))?;

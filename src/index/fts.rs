@@ -4,9 +4,10 @@
 
 use crate::store::{LexicalQuery, Syntax};
 
-/// An FTS5 string literal (double quotes doubled inside; words have none, but this is the rule).
+/// An FTS5 string literal (double quotes doubled inside; words have none, but this is the rule),
+/// its CJK characters spaced apart as the index has them (a pair is then a phrase of two).
 pub fn literal(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    format!("\"{}\"", crate::store::lexical::cjk_spaced(s).replace('"', "\"\""))
 }
 
 fn phrase(words: &[String]) -> String {
@@ -16,10 +17,11 @@ fn phrase(words: &[String]) -> String {
 /// FTS5's spelling of a phrase, a word, AND and OR.
 pub const FTS5: Syntax = Syntax { phrase, word: literal, and: " AND ", or: " OR " };
 
-/// The FTS5 query that matches (the required phrases AND any of the phrases and words) and the
-/// required phrases alone; `None` where there is nothing.
+/// The FTS5 query of any of the phrases, figures and words, and that of the required phrases
+/// alone; `None` where there is nothing. The required phrases are applied apart (a passage holds
+/// one where its text or its document's title does: `index::Index::holding`).
 pub fn render(q: &LexicalQuery) -> (Option<String>, Option<String>) {
-    q.render(&FTS5)
+    q.render_parts(&FTS5)
 }
 
 /// Words as an FTS5 query matching any of them.
@@ -40,7 +42,7 @@ mod tests {
         assert_eq!(render(&parse("?? -- ()")), (None, None));
         let (any, required) = render(&parse(r#"why did "Kenny Ng" sell "" stocks"#));
         assert_eq!(required.as_deref(), Some(r#""Kenny Ng""#));
-        assert_eq!(any.as_deref(), Some(r#"("Kenny Ng") AND ("Kenny Ng" OR "sell" OR "stocks")"#));
+        assert_eq!(any.as_deref(), Some(r#""Kenny Ng" OR "sell" OR "stocks""#));
         assert_eq!(any_of(&["people".into(), "Everbright".into()]), r#""people" OR "Everbright""#);
     }
 

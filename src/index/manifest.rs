@@ -34,7 +34,10 @@ impl Default for ChunkParams {
 /// Bumped whenever the files change shape; an older index is rebuilt, a newer one refused.
 /// 3: passages carry their section path, documents their date and url.
 /// 4: each segment's store has the lexical (FTS5) index.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: a document's title is indexed once (the `titles` table), not in each passage's lexical row;
+///    CJK characters are indexed one by one. A format-4 index is read as it is (its lexical scores
+///    as before) until the next `index` rewrites its segments (nothing is re-embedded).
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format read as is: a format-3 index lacks only the lexical index, which the next
 /// `index` (or `compact`) adds by rewriting the segments from their stored passages and vectors.
 pub const UPGRADABLE_FROM: u32 = 3;

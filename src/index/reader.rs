@@ -289,6 +289,16 @@ impl Index {
         Ok(out)
     }
 
+    /// The live rows holding the FTS5 query `fts` (a required phrase) in their text or their
+    /// document's title.
+    pub fn holding(&self, fts: &str) -> Result<std::collections::HashSet<u32>> {
+        let mut out = std::collections::HashSet::new();
+        for s in &self.segments {
+            out.extend(s.store.holding(fts)?.into_iter().filter(|&l| !s.is_deleted(l)).map(|l| l + s.base));
+        }
+        Ok(out)
+    }
+
     /// How many passages (tombstoned ones too) match the FTS5 query `fts`, in all segments.
     pub fn lexical_count(&self, fts: &str) -> Result<u64> {
         let mut n = 0;
@@ -299,7 +309,7 @@ impl Index {
     }
 
     /// Lexical search: the best `k` live rows `accept` takes for the FTS5 query `fts`, by BM25
-    /// (higher is better). Segments are scored on their own statistics; a segment holds at least
+    /// of their text and their document's title (higher is better). Segments are scored on their own statistics; a segment holds at least
     /// tens of thousands of passages once there are several, so their scores are comparable.
     pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
         let mut per = Vec::with_capacity(self.segments.len());

@@ -50,6 +50,8 @@ struct LocalSearch<'a> {
     /// What the last `lexical` call matched: its FTS5 query, or (when a selection narrowed it)
     /// the scores of every selected row, which fusion reads instead of asking FTS5 again.
     last: Last,
+    /// The rows holding the required phrases (FTS5 query, rows), found once per query.
+    holding: Option<(String, HashSet<u32>)>,
 }
 
 enum Last {
@@ -82,6 +84,17 @@ impl LocalSearch<'_> {
         self.lexical_checked.set(true);
         Ok(())
     }
+
+    /// The rows in scope holding `words`' required phrases (`None`: none required).
+    fn holding(&mut self, words: &LexicalQuery) -> Result<Option<&HashSet<u32>>> {
+        let Some(p) = fts::render(words).1 else { return Ok(None) };
+        if self.holding.as_ref().is_none_or(|(q, _)| *q != p) {
+            self.need_lexical()?;
+            let rows = self.index.holding(&p)?.into_iter().filter(|&r| !self.excluded(r)).collect();
+            self.holding = Some((p, rows));
+        }
+        Ok(self.holding.as_ref().map(|(_, rows)| rows))
+    }
 }
 
 impl Candidates for LocalSearch<'_> {
@@ -113,15 +126,10 @@ impl Retrieval for LocalSearch<'_> {
 
     fn nearest(&mut self, q: &[f32], k: usize, walk: Walk, words: &LexicalQuery) -> Result<Vec<Hit>> {
         // A required phrase restricts the semantic side to the rows holding it.
-        let phrase_rows: Option<HashSet<u32>> = match fts::render(words).1 {
-            Some(p) => {
-                self.need_lexical()?;
-                Some(self.index.lexical(&p, usize::MAX, &|r| !self.excluded(r))?.into_iter().map(|h| h.row).collect())
-            }
-            None => None,
-        };
+        self.holding(words)?;
+        let phrase_rows = self.holding.as_ref().filter(|_| words.has_phrases()).map(|(_, rows)| rows);
         let (allowed, except) = (&self.allowed, self.except);
-        let accept = |r: u32| !excluded(allowed, except, r) && phrase_rows.as_ref().is_none_or(|rows| rows.contains(&r));
+        let accept = |r: u32| !excluded(allowed, except, r) && phrase_rows.is_none_or(|rows| rows.contains(&r));
         Ok(match walk {
             Walk::Exact => self.index.exact(q, k, &accept),
             Walk::Graph { ef } => self.index.hnsw(q, k, ef, &accept),
@@ -137,9 +145,12 @@ impl Retrieval for LocalSearch<'_> {
         self.last = Last::None;
         let (Some(fts), _) = fts::render(words) else { return Ok(Vec::new()) };
         self.need_lexical()?;
+        self.holding(words)?;
+        let required = self.holding.as_ref().filter(|_| words.has_phrases()).map(|(_, rows)| rows);
+        let in_scope = |r: u32| !self.excluded(r) && required.is_none_or(|rows| rows.contains(&r));
         match selection {
             Some(split) => {
-                let scored: HashMap<u32, f32> = self.index.lexical_selected(split, &|r| !self.excluded(r))?.into_iter().map(|h| (h.row, h.score)).collect();
+                let scored: HashMap<u32, f32> = self.index.lexical_selected(split, &in_scope)?.into_iter().map(|h| (h.row, h.score)).collect();
                 let mut best: Vec<Hit> = scored.iter().map(|(&row, &score)| Hit { row, score }).collect();
                 best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
                 best.truncate(k);
@@ -147,7 +158,7 @@ impl Retrieval for LocalSearch<'_> {
                 Ok(best)
             }
             None => {
-                let hits = self.index.lexical(&fts, k, &|r| !self.excluded(r))?;
+                let hits = self.index.lexical(&fts, k, &in_scope)?;
                 self.last = Last::Fts(fts);
                 Ok(hits)
             }
@@ -183,7 +194,7 @@ impl Store for Index {
                 Some((d.first_row, d.first_row + d.n_passages))
             }
         };
-        Ok(Box::new(LocalSearch { index: self, allowed, except, lexical_checked: Cell::new(false), last: Last::None }))
+        Ok(Box::new(LocalSearch { index: self, allowed, except, lexical_checked: Cell::new(false), last: Last::None, holding: None }))
     }
 
     fn origin(&self, target: &Target) -> Result<Origin> {

@@ -388,6 +388,59 @@ fn a_format_3_index_gets_its_lexical_index_without_re_embedding() {
     assert!(idx.passage(hits[0].row).unwrap().unwrap().record.text.contains("Glacier"));
 }
 
+/// Turns a committed index back into format 4: each passage's lexical row holds its document's
+/// title, there is no `titles` table.
+fn downgrade_to_format_4(dir: &Path) {
+    let mut meta = Meta::read(dir).unwrap().unwrap();
+    for s in &meta.segments {
+        let path = dir.join(s.passages_file());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE titles; DROP TABLE lexical;
+             CREATE VIRTUAL TABLE lexical USING fts5(title, section, text, content='', tokenize='porter unicode61 remove_diacritics 2');
+             INSERT INTO lexical(rowid, title, section, text) SELECT p.row, d.title, p.section, p.text FROM passages p JOIN documents d USING (doc_id);
+             VACUUM;",
+        )
+        .unwrap();
+        drop(conn);
+        meta.files.insert(s.passages_file(), crate::index::file_sum(&path).unwrap());
+    }
+    meta.format_version = 4;
+    meta.seal();
+    fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+}
+
+#[test]
+fn a_format_4_index_is_searched_as_it_is_then_gets_its_titles_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let notes = tmp.path().join("notes");
+    fs::create_dir_all(&notes).unwrap();
+    let paragraphs: Vec<String> =
+        (0..12).map(|i| format!("Paragraph {i} counts hedgerows, nests and fledglings along transect {i} of the ridge walk.")).collect();
+    fs::write(notes.join("k.md"), format!("# Kestrel survey\n\n{}\n", paragraphs.join("\n\n"))).unwrap();
+    fs::write(notes.join("o.md"), "# Otters\n\nOtters returned to the weir.\n").unwrap();
+    let opts = BuildOptions { chunking: crate::index::ChunkParams { max_tokens: 40, overlap_tokens: 0, whole_documents: false }, ..opts() };
+    let build = |dir: &Path| index_paths(dir, std::slice::from_ref(&notes), IngestOptions::default(), &embedder(), &opts).unwrap().0;
+    build(&dir);
+    downgrade_to_format_4(&dir);
+    // Read as it is: the title in every passage's row, so each passage matches its words.
+    let old = Index::open(&dir, embedder().info()).unwrap();
+    let kestrel_rows = old.lexical("\"kestrel\"", 100, &|_| true).unwrap().len();
+    assert!(kestrel_rows > 2, "the title is in every row of format 4: {kestrel_rows}");
+    assert_eq!(old.holding("\"kestrel survey\"").unwrap().len(), kestrel_rows);
+    drop(old);
+    let s = build(&dir);
+    assert_eq!(s.passages_embedded, 0, "nothing re-embedded");
+    assert!(s.compacted, "the segments were rewritten");
+    assert_eq!(Meta::read(&dir).unwrap().unwrap().format_version, crate::index::FORMAT_VERSION);
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    let hits = idx.lexical("\"kestrel\"", 100, &|_| true).unwrap();
+    assert_eq!(hits.len(), 1, "the title once: its document's first passage");
+    assert_eq!(idx.passage(hits[0].row).unwrap().unwrap().record.ordinal, 0);
+    assert_eq!(idx.holding("\"kestrel survey\"").unwrap().len(), kestrel_rows, "a phrase of the title holds for every passage");
+}
+
 #[test]
 fn lexical_search_never_returns_tombstoned_passages() {
     let tmp = tempfile::tempdir().unwrap();

@@ -91,9 +91,10 @@ fn stemmer() -> &'static rust_stemmers::Stemmer {
     STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
 }
 
-/// Lowercased runs of letters and digits.
+/// Lowercased runs of letters and digits; CJK characters as the lexical side reads them, in
+/// overlapping pairs (`store::lexical::cjk_bigrams`).
 pub(crate) fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).flat_map(crate::store::lexical::cjk_bigrams).map(|w| w.to_lowercase())
 }
 
 /// Distinct stems of `text`'s words.

@@ -562,7 +562,7 @@ fn search_text(
         (found, best) = finish(search, embedder, q, question, &lexical::plain(question), opts)?;
     }
     if found.is_empty() {
-        notices.push(why_empty(&*search, &lexical::plain(question), question, opts, filter, except, best));
+        notices.push(why_empty(&*search, &lexical::plain(question), opts, filter, except, best));
     } else if opts.floor && found[0].confidence < NO_GOOD_MATCH && !holds_any_word(&found, question) {
         notices.push(format!(
             "no good match: the best result's confidence is {:.3}, under {NO_GOOD_MATCH}; --all (all=1) shows the {} results anyway",
@@ -584,15 +584,7 @@ fn holds_any_word(found: &[Found], question: &str) -> bool {
 /// One line saying why a search came back empty: the index is empty, the filter let no document
 /// through (naming the pattern that matched no path), every result was under `--min-score`, or the
 /// words are in no passage (lexical mode).
-fn why_empty(
-    search: &dyn Retrieval,
-    words: &LexicalQuery,
-    question: &str,
-    opts: &Options,
-    filter: &Filter,
-    except: Option<&Except>,
-    best: Option<f32>,
-) -> String {
+fn why_empty(search: &dyn Retrieval, words: &LexicalQuery, opts: &Options, filter: &Filter, except: Option<&Except>, best: Option<f32>) -> String {
     if search.live() == 0 {
         return "the index holds no passages; add documents with `semsearch index PATH`".into();
     }
@@ -613,23 +605,13 @@ fn why_empty(
         if !words.has_words() {
             return "the question has no words to look up in lexical mode; use words, or --mode semantic".into();
         }
-        let advice = if question.chars().any(is_cjk) {
-            "Chinese, Japanese and Korean text is matched as whole runs of characters between spaces or punctuation, so a question rarely meets a passage's run; use --mode semantic or hybrid"
-        } else {
-            "try --mode hybrid or semantic"
-        };
-        return format!("no passage holds any of the words {}; {advice}", words.words.join(", "));
+        return format!("no passage holds any of the words {}; try --mode hybrid or semantic", words.words.join(", "));
     }
     match except {
         Some(Except::Document(_)) => "no passage outside its own document is in the search (the index holds one document, or the filter allows only it)".into(),
         Some(Except::Passage(_)) => "no other passage is in the search".into(),
         None => "nothing matched".into(),
     }
-}
-
-/// Whether `c` is a Han, Hiragana, Katakana or Hangul character.
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 /// Retrieves enough candidates for what `present` drops or folds, presents them, and resolves
@@ -727,7 +709,7 @@ pub fn related(store: &dyn Store, embedder: &dyn Embed, target: &Target, same_do
             let opts = Options { mode: Mode::Semantic, ..*opts };
             let mut search = store.open(Scope { filter, except: Some(&except) })?;
             let (found, best) = finish(&mut *search, embedder, &origin.vector, "", &LexicalQuery::none(), &opts)?;
-            let notices = if found.is_empty() { vec![why_empty(&*search, &LexicalQuery::none(), "", &opts, filter, Some(&except), best)] } else { Vec::new() };
+            let notices = if found.is_empty() { vec![why_empty(&*search, &LexicalQuery::none(), &opts, filter, Some(&except), best)] } else { Vec::new() };
             Ok(Answered { found, undated: search.undated(), notices })
         }
     }

@@ -114,11 +114,77 @@ fn any_words(text: &str) -> (Vec<Figure>, Vec<String>) {
     let mut plain: Vec<String> = Vec::new();
     // A question of only function words still searches for them.
     for w in if content.is_empty() { &all } else { &content } {
-        if !plain.iter().any(|p| p == w) {
-            plain.push(w.to_string());
+        for w in cjk_bigrams(w) {
+            if !plain.contains(&w) {
+                plain.push(w);
+            }
         }
     }
     (figures, plain)
+}
+
+/// Whether `c` is a Han, Hiragana, Katakana or Hangul character: scripts written without spaces
+/// between words (Korean has spaces, but its particles are written onto the nouns).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// A run of letters as the query's words: itself, or where it holds CJK characters, its other
+/// letters and the overlapping pairs of its CJK characters (a lone one stays a word). The stores
+/// index every CJK character as a token of its own (`cjk_spaced`), and a pair is matched as a
+/// phrase of two, which is how Lucene's CJK analyzer and most engines without a dictionary segment
+/// Chinese and Japanese: a word of two characters or more is found wherever it is written, and
+/// pairs across a word boundary are rare enough that BM25's idf weighs them down.
+pub(crate) fn cjk_bigrams(run: &str) -> Vec<String> {
+    if !run.chars().any(is_cjk) {
+        return vec![run.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut other = String::new();
+    let mut cjk: Vec<char> = Vec::new();
+    let flush = |cjk: &mut Vec<char>, out: &mut Vec<String>| {
+        match cjk.len() {
+            0 => {}
+            1 => out.push(cjk[0].to_string()),
+            _ => out.extend(cjk.windows(2).map(|p| p.iter().collect::<String>())),
+        }
+        cjk.clear();
+    };
+    for c in run.chars() {
+        if is_cjk(c) {
+            if !other.is_empty() {
+                out.push(std::mem::take(&mut other));
+            }
+            cjk.push(c);
+        } else {
+            flush(&mut cjk, &mut out);
+            other.push(c);
+        }
+    }
+    flush(&mut cjk, &mut out);
+    if !other.is_empty() {
+        out.push(other);
+    }
+    out
+}
+
+/// `text` with a space on each side of every CJK character, so that a tokenizer splitting at
+/// spaces and punctuation makes each one a token (see `cjk_bigrams`); other text unchanged.
+pub fn cjk_spaced(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_cjk) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if is_cjk(c) {
+            out.push(' ');
+            out.push(c);
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The lexical query of a question: its quoted phrases required, its other words any of which may match (function words dropped).
@@ -197,17 +263,29 @@ impl LexicalQuery {
     /// As `render`, with the figures already written in the engine's syntax, one alternative each
     /// (for a server that lexes them with its own parser).
     pub fn render_with(&self, s: &Syntax, figures: &[String]) -> (Option<String>, Option<String>) {
-        let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
-        let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
-        let figures = figures.iter().cloned();
-        let any: Vec<String> = phrases.into_iter().chain(figures).chain(self.words.iter().map(|w| (s.word)(w))).collect();
-        let any = (!any.is_empty()).then(|| any.join(s.or));
+        let (any, required) = self.render_parts_with(s, figures);
         let matching = match (&required, any) {
             (Some(r), Some(any)) => Some(format!("({r}){}({any})", s.and)),
             (None, any) => any,
             (Some(_), None) => unreachable!("a required phrase is among the alternatives"),
         };
         (matching, required)
+    }
+
+    /// The query in another engine's syntax as its two parts: any of the phrases, figures and
+    /// words, and the required phrases alone (a store that matches the required phrases in a
+    /// field of its own, such as a document's title, applies them apart).
+    pub fn render_parts(&self, s: &Syntax) -> (Option<String>, Option<String>) {
+        let figures: Vec<String> = self.figures.iter().map(|f| (s.phrase)(&f.runs())).collect();
+        self.render_parts_with(s, &figures)
+    }
+
+    fn render_parts_with(&self, s: &Syntax, figures: &[String]) -> (Option<String>, Option<String>) {
+        let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
+        let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
+        let figures = figures.iter().cloned();
+        let any: Vec<String> = phrases.into_iter().chain(figures).chain(self.words.iter().map(|w| (s.word)(w))).collect();
+        ((!any.is_empty()).then(|| any.join(s.or)), required)
     }
 
     /// Whether `selection` can narrow the passages scored at all: two words or more, and no
@@ -296,6 +374,14 @@ mod tests {
         let fts = Syntax { phrase: |p| format!("\"{}\"", p.join(" ")), word: |w| format!("\"{w}\""), and: " AND ", or: " OR " };
         assert_eq!(parse("3.75% rate").render(&fts).0.unwrap(), r#""3 75" OR "rate""#);
         assert!(plain("1968 and 12 - 0").figures.is_empty(), "spaces do not join");
+    }
+
+    #[test]
+    fn cjk_runs_are_looked_for_by_their_pairs_of_characters() {
+        assert_eq!(plain("阿里巴巴投资了什么？").words, strings(&["阿里", "里巴", "巴巴", "巴投", "投资", "资了", "了什", "什么"]));
+        assert_eq!(plain("DeepSeek的创始人 是 谁").words, strings(&["DeepSeek", "的创", "创始", "始人", "是", "谁"]));
+        assert_eq!(cjk_spaced("DeepSeek的创始人, ok"), "DeepSeek 的  创  始  人 , ok");
+        assert!(matches!(cjk_spaced("plain text"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
