@@ -460,3 +460,48 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
     let body: serde_json::Value = serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(body["results"][0]["path"], "news/fresh.txt", "{body}");
 }
+
+/// A collection pushed by schema version 1 (the title in every passage's `lexical`, no
+/// `title_lexical`), remade here as that version wrote it: readers are told to push again, and a
+/// push upgrades it in place without sending a document, after which it answers exactly as a
+/// fresh push does. A Chinese question finds its passage on the server as locally.
+#[test]
+fn a_version_1_collection_is_upgraded_by_a_push_and_cjk_is_matched_on_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((pg, corpus, index, url)) = pushed_sample(tmp.path()) else { return };
+    pg.sql(
+        "ALTER TABLE news_passages DROP COLUMN lexical;
+         ALTER TABLE news_passages ADD COLUMN lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || section || ' ' || text)) STORED;
+         CREATE INDEX news_passages_lexical ON news_passages USING gin (lexical);
+         ALTER TABLE news_documents DROP COLUMN title_lexical; DROP TABLE news_title_terms;
+         DELETE FROM news_meta WHERE key IN ('documents', 'title_avg_length'); UPDATE news_meta SET value = '1' WHERE key = 'schema_version';",
+    );
+    let remote = ["--backend", &url, "--collection", "news"];
+    let out = semsearch(&index).args(["ask", "--json", "Kenny Ng"]).args(remote).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 1); push it again with this one to upgrade it"), "{out:?}");
+    let out = ok_stdout(semsearch(&index).args(["push", "--json", "--to", &url, "--collection", "news"]));
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((s["documents_sent"].as_u64(), s["documents_unchanged"].as_u64()), (Some(0), Some(12)), "{s}");
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "fresh"]));
+    for q in ["Kenny Ng", "What did Everbright Securities say?", "How much will Alibaba invest in AI and cloud over the next three years?"] {
+        for mode in ["lexical", "hybrid"] {
+            let upgraded = ask_json(&index, &[&remote[..], &["--mode", mode]].concat(), q);
+            assert!(!upgraded.is_empty(), "{mode} {q}");
+            assert_eq!(upgraded, ask_json(&index, &["--backend", &url, "--collection", "fresh", "--mode", mode], q), "{mode} {q}");
+            // Its title once, as locally: the same passages first.
+            assert_eq!(upgraded[0]["id"], ask_json(&index, &["--mode", mode], q)[0]["id"], "{mode} {q}");
+        }
+    }
+    assert_eq!(pg.sql("SELECT sum(df) FROM news_title_terms"), pg.sql("SELECT sum(df) FROM fresh_title_terms"));
+
+    std::fs::write(corpus.join("rrr.md"), "# 央行降准\n\n中国人民银行宣布下调存款准备金率0.5个百分点，释放长期流动性约1万亿元。\n").unwrap();
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&corpus));
+    ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
+    for q in ["存款准备金", "降准"] {
+        let there = ask_json(&index, &[&remote[..], &["--mode", "lexical"]].concat(), q);
+        assert_eq!(there[0]["path"], "news/rrr.md", "{q}: {there:?}");
+    }
+    let out = semsearch(&index).args(["ask", "--json", "--mode", "lexical", "存钱"]).args(remote).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}

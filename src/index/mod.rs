@@ -34,7 +34,7 @@ pub use integrity::file_sum;
 pub use manifest::{ChunkParams, Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
 pub use reader::{Index, Segment};
 pub use sentences::SentenceVectors;
-pub use store::{DocRecord, Passage, PassageRecord, PassageStore, SECTION_SEPARATOR};
+pub use store::{DocRecord, Passage, PassageRecord, PassageStore, SECTION_SEPARATOR, TITLE_WEIGHT};
 pub use writer::{commit, next_free_segment, SegmentWriter, SegmentsWriter, WriterLock, WrittenSegment};
 
 /// The index directory's name when `--index` is not given.

@@ -7,7 +7,9 @@
 //! Tables, named after the collection `C`: `C_meta` (schema version, model name and checksum,
 //! dimensions, graph parameters), `C_documents`, `C_passages` (with `embedding vector(D)` under an
 //! HNSW index, `vector_cosine_ops`, the local graph's M and ef_construction, and a generated
-//! `lexical tsvector` under a GIN index), `C_terms` (each lexeme's document frequency, for BM25).
+//! `lexical tsvector` of its section and text under a GIN index), `C_terms` (each lexeme's document
+//! frequency, for BM25); a document's title is indexed once, in `C_documents.title_lexical`, with
+//! `C_title_terms` its frequencies over documents.
 
 pub mod conn;
 mod push;
@@ -20,8 +22,11 @@ pub use search::Remote;
 use crate::error::Error;
 use anyhow::Result;
 
-/// The layout of the tables; a collection of another version is refused, not guessed at.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout of the tables; a collection of another version is refused, not guessed at (a push
+/// upgrades version 1).
+/// 1: passages' `lexical` held their document's title.
+/// 2: the title once per document (`title_lexical`, `C_title_terms`), CJK characters spaced apart.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A collection name: it becomes part of table names, so only lowercase letters, digits and `_`.
 pub fn collection_name(name: &str) -> Result<String> {
@@ -67,6 +72,10 @@ pub(crate) struct Tables {
     pub by_doc: String,
     /// BM25's document frequency of each lexeme (`lexeme`, `df`), recounted by every push.
     pub terms: String,
+    /// The same over the documents' titles.
+    pub title_terms: String,
+    /// The GIN index of the documents' titles.
+    pub title_gin: String,
 }
 
 impl Tables {
@@ -79,6 +88,8 @@ impl Tables {
             gin: format!("\"{collection}_passages_lexical\""),
             by_doc: format!("\"{collection}_passages_doc\""),
             terms: format!("\"{collection}_terms\""),
+            title_terms: format!("\"{collection}_title_terms\""),
+            title_gin: format!("\"{collection}_documents_title\""),
         }
     }
 }
@@ -103,6 +114,10 @@ pub struct CollectionMeta {
     /// Mean lexemes per passage at the last push (BM25's average length); absent in a collection
     /// pushed before lexical search on the server.
     pub lexical_avg_length: Option<f64>,
+    /// Documents at the last push (N of the titles' BM25).
+    pub documents: Option<usize>,
+    /// Mean lexemes per title at the last push.
+    pub title_avg_length: Option<f64>,
 }
 
 pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -> Result<Option<CollectionMeta>> {
@@ -122,6 +137,8 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             "chunking" => m.chunking = Some(v),
             "passages" => m.passages = v.parse().ok(),
             "lexical_avg_length" => m.lexical_avg_length = v.parse().ok(),
+            "documents" => m.documents = v.parse().ok(),
+            "title_avg_length" => m.title_avg_length = v.parse().ok(),
             _ => {}
         }
     }
@@ -130,6 +147,12 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
 
 /// Refuses a collection of another schema version or model than `model`.
 pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::model::ModelInfo) -> Result<()> {
+    if m.schema_version == Some(1) {
+        return Err(Error::Usage(format!(
+            "collection {collection} was pushed by an older semsearch (schema version 1); push it again with this one to upgrade it (nothing is re-embedded or sent again)"
+        ))
+        .into());
+    }
     if m.schema_version.is_some_and(|v| v != SCHEMA_VERSION) {
         return Err(Error::Usage(format!(
             "collection {collection} has schema version {}, this semsearch writes {SCHEMA_VERSION}; use another --collection or a matching semsearch",
@@ -149,6 +172,12 @@ pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::mo
         }
     }
     Ok(())
+}
+
+/// SQL of `column` with a space on each side of every CJK character, as the local index has them
+/// (`store::lexical::cjk_spaced`): PostgreSQL's parser reads a run of them as one word.
+pub(crate) fn cjk_spaced_sql(column: &str) -> String {
+    format!("regexp_replace({column}, '([\\u3040-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uac00-\\ud7af\\uf900-\\ufaff\\U00020000-\\U0002fa1f])', ' \\1 ', 'g')")
 }
 
 #[cfg(test)]

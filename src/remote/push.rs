@@ -53,17 +53,15 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL);
          CREATE TABLE IF NOT EXISTS {docs} (
              doc_id text PRIMARY KEY, path text NOT NULL, title text NOT NULL, content_hash text NOT NULL,
-             date text, url text, n_passages integer NOT NULL);
+             date text, url text, n_passages integer NOT NULL, {title_lexical});
          CREATE TABLE IF NOT EXISTS {passages} (
              id text PRIMARY KEY, doc_id text NOT NULL REFERENCES {docs} ON DELETE CASCADE,
              ordinal integer NOT NULL, line_start integer NOT NULL, line_end integer NOT NULL,
              byte_start bigint NOT NULL, byte_end bigint NOT NULL, n_tokens integer NOT NULL,
              title text NOT NULL, section text NOT NULL, text text NOT NULL, sentences bytea,
-             embedding vector({dim}) NOT NULL,
-             lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || section || ' ' || text)) STORED);
+             embedding vector({dim}) NOT NULL, {lexical});
          CREATE INDEX IF NOT EXISTS {by_doc} ON {passages} (doc_id);
          CREATE INDEX IF NOT EXISTS {hnsw_ix} ON {passages} USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {efc});
-         CREATE INDEX IF NOT EXISTS {gin} ON {passages} USING gin (lexical);
          CREATE TABLE IF NOT EXISTS {terms} (lexeme text PRIMARY KEY, df integer NOT NULL);
          LOCK TABLE {meta} IN EXCLUSIVE MODE;",
         meta = t.meta,
@@ -71,12 +69,38 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         passages = t.passages,
         by_doc = t.by_doc,
         hnsw_ix = t.hnsw,
-        gin = t.gin,
         terms = t.terms,
         m = hnsw.m,
         efc = hnsw.ef_construction,
+        title_lexical = title_lexical_column(),
+        lexical = lexical_column(),
     ))?;
-    let meta = read_meta(&mut tx, &t)?.unwrap_or_default();
+    let mut meta = read_meta(&mut tx, &t)?.unwrap_or_default();
+    if meta.schema_version == Some(1) {
+        // Version 1 indexed the title in every passage's `lexical`: the column is generated again
+        // (PostgreSQL recomputes it from the stored text; no vector is touched) and the title gets
+        // its own; the word statistics are recounted below.
+        tx.batch_execute(&format!(
+            "ALTER TABLE {passages} DROP COLUMN lexical; ALTER TABLE {passages} ADD COLUMN {lexical};
+             ALTER TABLE {docs} ADD COLUMN {title_lexical};",
+            passages = t.passages,
+            docs = t.documents,
+            lexical = lexical_column(),
+            title_lexical = title_lexical_column(),
+        ))?;
+        meta.schema_version = Some(SCHEMA_VERSION);
+        meta.lexical_avg_length = None;
+    }
+    tx.batch_execute(&format!(
+        "CREATE INDEX IF NOT EXISTS {gin} ON {passages} USING gin (lexical);
+         CREATE INDEX IF NOT EXISTS {title_gin} ON {docs} USING gin (title_lexical);
+         CREATE TABLE IF NOT EXISTS {title_terms} (lexeme text PRIMARY KEY, df integer NOT NULL);",
+        gin = t.gin,
+        title_gin = t.title_gin,
+        passages = t.passages,
+        docs = t.documents,
+        title_terms = t.title_terms,
+    ))?;
     check_meta(&meta, collection, model)?;
 
     // What the server has, and what differs. Passages cut another way than the local ones are all
@@ -170,17 +194,29 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
     }
     bar.finish_and_clear();
     summary.generation = meta.generation + 1;
-    let totals = tx.query_one(&format!("SELECT count(*), coalesce(avg(length(lexical)), 0)::float8 FROM {}", t.passages), &[])?;
+    let totals = tx.query_one(
+        &format!(
+            "SELECT (SELECT count(*) FROM {p}), (SELECT coalesce(avg(length(lexical)), 0)::float8 FROM {p}),
+                    (SELECT count(*) FROM {d}), (SELECT coalesce(avg(length(title_lexical)), 0)::float8 FROM {d})",
+            p = t.passages,
+            d = t.documents
+        ),
+        &[],
+    )?;
     summary.passages = totals.get::<_, i64>(0) as usize;
     let avg_length: f64 = totals.get(1);
+    let (documents, title_avg_length): (i64, f64) = (totals.get(2), totals.get(3));
     // BM25's document frequencies, recounted from the stored lexemes (ts_stat: one pass over the
     // tsvectors, ~40 ms per 5,000 passages; counting only what changed would need each removed
     // passage's lexemes, which the server no longer has once the rows are deleted).
     if summary.documents_sent > 0 || summary.documents_deleted > 0 || meta.lexical_avg_length.is_none() {
         tx.batch_execute(&format!(
-            "DELETE FROM {terms}; INSERT INTO {terms} (lexeme, df) SELECT word, ndoc FROM ts_stat('SELECT lexical FROM {passages}');",
+            "DELETE FROM {terms}; INSERT INTO {terms} (lexeme, df) SELECT word, ndoc FROM ts_stat('SELECT lexical FROM {passages}');
+             DELETE FROM {title_terms}; INSERT INTO {title_terms} (lexeme, df) SELECT word, ndoc FROM ts_stat('SELECT title_lexical FROM {docs}');",
             terms = t.terms,
-            passages = t.passages.replace('\'', "''")
+            passages = t.passages.replace('\'', "''"),
+            title_terms = t.title_terms,
+            docs = t.documents.replace('\'', "''"),
         ))?;
     }
     let pairs = [
@@ -194,6 +230,8 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         ("chunking", chunking),
         ("passages", summary.passages.to_string()),
         ("lexical_avg_length", avg_length.to_string()),
+        ("documents", documents.to_string()),
+        ("title_avg_length", title_avg_length.to_string()),
     ];
     for (k, v) in pairs {
         tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta), &[&k, &v])?;
@@ -201,6 +239,26 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
     tx.commit().context("the push could not be committed; the collection is as before")?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A passage's words for BM25: its section below its document's title (which has a field of its
+/// own) and its text, CJK characters spaced apart, as the local index has them.
+fn lexical_column() -> String {
+    let section = format!(
+        "CASE WHEN section = title THEN '' WHEN starts_with(section, title || '{sep}') THEN substr(section, char_length(title) + {n}) ELSE section END",
+        sep = crate::index::SECTION_SEPARATOR,
+        n = crate::index::SECTION_SEPARATOR.chars().count() + 1
+    );
+    format!(
+        "lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', {} || ' ' || {})) STORED",
+        super::cjk_spaced_sql(&section),
+        super::cjk_spaced_sql("text")
+    )
+}
+
+/// A document's title, once.
+fn title_lexical_column() -> String {
+    format!("title_lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', {})) STORED", super::cjk_spaced_sql("title"))
 }
 
 /// pgvector's `vector` type as this server numbers it (an extension's type has no fixed OID).

@@ -45,23 +45,39 @@ impl Sql {
     }
 
     /// A search's scope as a condition on a passages table: its filters, and the passage or
-    /// document left out.
-    fn scope(&mut self, search: &RemoteSearch) -> String {
+    /// document left out; and with a required phrase (`to_tsquery` text), only the passages
+    /// holding it in their text or their document's title.
+    fn scope(&mut self, search: &RemoteSearch, required: Option<&str>) -> String {
+        let mut conds = vec![self.documents_scope(search)];
+        if let Some(Except::Passage(p)) = &search.except {
+            conds.push(format!("id <> {}", self.bind(p.clone())));
+        }
+        if let Some(r) = required {
+            let r = self.bind(r.to_string());
+            conds.push(format!(
+                "(lexical @@ to_tsquery('english', {r}) OR doc_id IN (SELECT doc_id FROM {} WHERE title_lexical @@ to_tsquery('english', {r})))",
+                search.remote.tables.documents
+            ));
+        }
+        conds.join(" AND ")
+    }
+
+    /// The scope's condition on documents (`doc_id`): the filters and the document left out.
+    fn documents_scope(&mut self, search: &RemoteSearch) -> String {
         let mut conds = vec!["TRUE".to_string()];
         if let Some(a) = &search.allowed {
             conds.push(format!("doc_id = ANY({})", self.bind(a.clone())));
         }
-        match &search.except {
-            Some(Except::Document(d)) => conds.push(format!("doc_id <> {}", self.bind(d.clone()))),
-            Some(Except::Passage(p)) => conds.push(format!("id <> {}", self.bind(p.clone()))),
-            None => {}
+        if let Some(Except::Document(d)) = &search.except {
+            conds.push(format!("doc_id <> {}", self.bind(d.clone())));
         }
         conds.join(" AND ")
     }
 }
 
-/// A question's words as the server's full-text search takes them: the `to_tsquery` text that
-/// matches (required phrases AND any of the words) and the one for the required phrases alone.
+/// A question's words as the server's full-text search takes them: the `to_tsquery` text of any
+/// of the words and that of the required phrases, applied apart (a phrase in a title holds for
+/// every passage of its document).
 /// `LexicalQuery` holds only runs of letters and digits, so nothing in it is tsquery syntax; a
 /// figure's text goes only to `to_tsvector` and `phraseto_tsquery`, which read it as text.
 struct TsQuery {
@@ -72,18 +88,34 @@ struct TsQuery {
     words: String,
 }
 
-/// `to_tsquery` syntax.
-const TSQUERY: crate::store::lexical::Syntax =
-    crate::store::lexical::Syntax { phrase: |p| format!("({})", p.join(" <-> ")), word: str::to_string, and: " & ", or: " | " };
+/// `to_tsquery` syntax. The collection indexes CJK characters one by one, so a word of them (a
+/// question's pair, or a run in a phrase) is the phrase of its characters.
+const TSQUERY: crate::store::lexical::Syntax = crate::store::lexical::Syntax {
+    phrase: |p| format!("({})", p.iter().map(|w| ts_word(w)).collect::<Vec<_>>().join(" <-> ")),
+    word: |w| match w.chars().any(crate::store::lexical::is_cjk) {
+        true => format!("({})", ts_word(w)),
+        false => w.to_string(),
+    },
+    and: " & ",
+    or: " | ",
+};
+
+/// A word in `to_tsquery` text: itself, or its characters in sequence where it has CJK ones.
+fn ts_word(w: &str) -> String {
+    match w.chars().any(crate::store::lexical::is_cjk) {
+        true => crate::store::lexical::cjk_spaced(w).split_whitespace().collect::<Vec<_>>().join(" <-> "),
+        false => w.to_string(),
+    }
+}
 
 impl TsQuery {
     /// `q` with its figures as the server lexed them (`figures`, `to_tsquery` text; one that
     /// lexed to nothing is left out): its parser reads `3.75` as one token where FTS5 reads two.
     fn of(q: &LexicalQuery, figures: &[String]) -> TsQuery {
         let figures: Vec<String> = figures.iter().filter(|f| !f.is_empty()).map(|f| format!("({f})")).collect();
-        let (any, required) = q.render_with(&TSQUERY, &figures);
+        let (any, required) = q.render_parts_with(&TSQUERY, &figures);
         let words = q.required.iter().flatten().chain(q.figures.iter().map(|f| &f.text)).chain(&q.words).cloned().collect::<Vec<_>>().join(" ");
-        TsQuery { any, required, words }
+        TsQuery { any, required, words: crate::store::lexical::cjk_spaced(&words).into_owned() }
     }
 }
 
@@ -112,8 +144,9 @@ struct RemoteSearch<'a> {
     doc_numbers: HashMap<String, u32>,
     vectors: Vec<Vec<f32>>,
     passages: RefCell<HashMap<u32, Passage>>,
-    /// The last `lexical` call's BM25 query terms and `to_tsquery` text, for `bm25_of`.
-    last: Option<(String, String)>,
+    /// The last `lexical` call's BM25 query terms, `to_tsquery` text and required phrases, for
+    /// `bm25_of`.
+    last: Option<(String, String, Option<String>)>,
 }
 
 impl RemoteSearch<'_> {
@@ -207,10 +240,7 @@ impl Retrieval for RemoteSearch<'_> {
         }
         let mut sql = Sql::default();
         let vector = sql.bind(Vector::from(q.to_vec()));
-        let mut filter = sql.scope(self);
-        if let Some(p) = phrases {
-            filter.push_str(&format!(" AND lexical @@ to_tsquery('english', {})", sql.bind(p)));
-        }
+        let filter = sql.scope(self, phrases.as_deref());
         let limit = sql.bind(k as i64);
         let statement = format!(
             "SELECT * FROM (SELECT id, doc_id, embedding, embedding <=> {vector} AS distance FROM {passages}
@@ -283,7 +313,7 @@ impl Retrieval for RemoteSearch<'_> {
         let Some(any) = ts.any else { return Ok(Vec::new()) };
         // On a large collection the rare words select, all words score (`LexicalQuery::selection`).
         let matching = selection.map_or(any, |s| s.rare.join(" | "));
-        let scored = self.remote.bm25(self, &ts.words, &matching, Lexical::Best(k))?;
+        let scored = self.remote.bm25(self, &ts.words, &matching, ts.required.as_deref(), Lexical::Best(k))?;
         let hits = scored
             .into_iter()
             .map(|(id, score, found)| {
@@ -291,14 +321,14 @@ impl Retrieval for RemoteSearch<'_> {
                 Hit { row: self.add(id, doc_id, vector), score }
             })
             .collect();
-        self.last = Some((ts.words, matching));
+        self.last = Some((ts.words, matching, ts.required));
         Ok(hits)
     }
 
     fn bm25_of(&self, rows: &[u32]) -> Result<Vec<Hit>> {
-        let Some((words, matching)) = &self.last else { return Ok(Vec::new()) };
+        let Some((words, matching, required)) = &self.last else { return Ok(Vec::new()) };
         let ids: Vec<String> = rows.iter().map(|&r| self.ids[r as usize].clone()).collect();
-        let scored = self.remote.bm25(self, words, matching, Lexical::Of(ids))?;
+        let scored = self.remote.bm25(self, words, matching, required.as_deref(), Lexical::Of(ids))?;
         Ok(scored.into_iter().map(|(id, score, _)| Hit { row: self.by_id[&id], score }).collect())
     }
 }
@@ -402,47 +432,82 @@ impl Remote {
         Ok((Some(ids), Some(counter.tally())))
     }
 
-    /// BM25 scores (see `K1`) of the passages matching `tsquery` (`to_tsquery` text) within
-    /// `search`'s scope: the best `Lexical::Best(k)` with their document and vector, or those of
-    /// `Lexical::Of(ids)` that match. `words` are the question's words, BM25's query terms.
+    /// Lexical scores of the passages matching `tsquery` (`to_tsquery` text) within `search`'s
+    /// scope (and holding `required`): BM25 (see `K1`) of their section and text plus
+    /// `index::TITLE_WEIGHT` × that of their document's title, as the local index scores them; a
+    /// document matched by its title alone is its first passage. The best `Lexical::Best(k)` with
+    /// their document and vector, or those of `Lexical::Of(ids)` that match. `words` are the
+    /// question's words, BM25's query terms.
     #[allow(clippy::type_complexity)]
-    fn bm25(&self, search: &RemoteSearch, words: &str, tsquery: &str, which: Lexical) -> Result<Vec<(String, f32, Option<(String, Vector)>)>> {
+    fn bm25(
+        &self,
+        search: &RemoteSearch,
+        words: &str,
+        tsquery: &str,
+        required: Option<&str>,
+        which: Lexical,
+    ) -> Result<Vec<(String, f32, Option<(String, Vector)>)>> {
         let t = &self.tables;
         let mut sql = Sql::default();
         let n = sql.bind(self.meta.passages.unwrap_or(0) as f64);
         let avg = sql.bind(self.meta.lexical_avg_length.unwrap_or(1.0).max(1.0));
+        let n_docs = sql.bind(self.meta.documents.unwrap_or(0) as f64);
+        let title_avg = sql.bind(self.meta.title_avg_length.unwrap_or(1.0).max(1.0));
         let words = sql.bind(words.to_string());
         let tsquery = sql.bind(tsquery.to_string());
-        let mut filter = sql.scope(search);
+        let mut filter = sql.scope(search, required);
+        let doc_filter = sql.documents_scope(search);
         let wide = matches!(which, Lexical::Best(_));
-        let limit = match which {
-            Lexical::Best(k) => format!("LIMIT {}", sql.bind(k as i64)),
+        // Which passages a title stands for where none of its document's passages matched: the
+        // first (the best k), or those listed (scores of given passages).
+        let (limit, title_only) = match which {
+            Lexical::Best(k) => (format!("LIMIT {}", sql.bind(k as i64)), "ordinal = 0".to_string()),
             Lexical::Of(ids) => {
-                filter.push_str(&format!(" AND id = ANY({})", sql.bind(ids)));
-                String::new()
+                let ids = sql.bind(ids);
+                filter.push_str(&format!(" AND id = ANY({ids})"));
+                (String::new(), format!("id = ANY({ids})"))
             }
         };
-        // Per matching passage, only the question's lexemes are unnested (`setweight` marks them,
-        // `ts_filter` keeps the marked: both C loops over the tsvector) and summed in place, with each
-        // lexeme's idf found by its position in the question's array: no row per lexeme of the
-        // passage and no hash join and regrouping. At 220,000 passages, for words in 23,680 of
-        // them: 75 ms, against 210–237 ms when every lexeme of each passage was unnested and joined
-        // with the question's.
+        // BM25 of a tsvector column against the question's lexemes in `$q` (their arrays of
+        // lexemes and idf): only those lexemes are unnested (`setweight` marks them, `ts_filter`
+        // keeps the marked: both C loops over the tsvector) and summed in place, each lexeme's idf
+        // found by its position in the array: no row per lexeme and no hash join and regrouping.
+        // At 220,000 passages, for words in 23,680 of them: 75 ms, against 210–237 ms when every
+        // lexeme of each passage was unnested and joined with the question's.
+        let bm25 = |q: &str, column: &str, avg: &str| {
+            format!(
+                "(SELECT sum({q}.idf[array_position({q}.lx, u.lexeme)] * cardinality(u.positions) * {k1_1}
+                          / (cardinality(u.positions) + {K1} * ({one_b} + {B} * length({column}) / {avg}::float8)))
+                  FROM unnest(ts_filter(setweight({column}, 'A', {q}.lx), '{{a}}')) u)",
+                k1_1 = K1 + 1.0,
+                one_b = 1.0 - B,
+            )
+        };
+        let idf = |table: &str, n: &str| {
+            format!(
+                "SELECT coalesce(array_agg(lexeme), '{{}}') AS lx, coalesce(array_agg(greatest(ln(({n}::float8 - df + 0.5) / (df + 0.5)), 1e-6)), '{{}}') AS idf
+                 FROM {table} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', {words})))"
+            )
+        };
         let statement = format!(
-            "WITH q AS (SELECT array_agg(lexeme) AS lx, array_agg(greatest(ln(({n}::float8 - df + 0.5) / (df + 0.5)), 1e-6)) AS idf
-                        FROM {terms} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', {words})))),
-                  m AS (SELECT id, lexical FROM {passages} WHERE lexical @@ to_tsquery('english', {tsquery}) AND {filter}),
-                  s AS (SELECT m.id, x.score FROM m CROSS JOIN q CROSS JOIN LATERAL (
-                            SELECT sum(q.idf[array_position(q.lx, u.lexeme)] * cardinality(u.positions) * {k1_1}
-                                       / (cardinality(u.positions) + {K1} * ({one_b} + {B} * length(m.lexical) / {avg}::float8))) AS score
-                            FROM unnest(ts_filter(setweight(m.lexical, 'A', q.lx), '{{a}}')) u) x
-                        WHERE x.score IS NOT NULL
-                        ORDER BY x.score DESC, m.id {limit})
-             SELECT s.id, s.score {columns} FROM s {join} ORDER BY s.score DESC, s.id",
-            terms = t.terms,
+            "WITH q AS ({q_idf}), qt AS ({qt_idf}),
+                  t AS (SELECT d.doc_id, {title_score} AS score FROM {documents} d CROSS JOIN qt
+                        WHERE d.title_lexical @@ to_tsquery('english', {tsquery}) AND {doc_filter}),
+                  s AS (SELECT m.id, m.doc_id, {text_score} AS score FROM {passages} m CROSS JOIN q
+                        WHERE m.lexical @@ to_tsquery('english', {tsquery}) AND {filter}),
+                  c AS (SELECT s.id, coalesce(s.score, 0) + {W} * coalesce(t.score, 0) AS score FROM s LEFT JOIN t USING (doc_id)
+                        UNION ALL
+                        SELECT p.id, {W} * t.score FROM t JOIN {passages} p USING (doc_id)
+                        WHERE {title_only} AND NOT EXISTS (SELECT 1 FROM s WHERE s.doc_id = t.doc_id) AND {filter}),
+                  b AS (SELECT id, score FROM c WHERE score > 0 ORDER BY score DESC, id {limit})
+             SELECT b.id, b.score {columns} FROM b {join} ORDER BY b.score DESC, b.id",
+            q_idf = idf(&t.terms, &n),
+            qt_idf = idf(&t.title_terms, &n_docs),
+            title_score = bm25("qt", "d.title_lexical", &title_avg),
+            text_score = bm25("q", "m.lexical", &avg),
+            documents = t.documents,
             passages = t.passages,
-            k1_1 = K1 + 1.0,
-            one_b = 1.0 - B,
+            W = crate::index::TITLE_WEIGHT,
             columns = if wide { ", p.doc_id, p.embedding" } else { "" },
             join = if wide { format!("JOIN {} p USING (id)", t.passages) } else { String::new() },
         );

@@ -280,7 +280,8 @@ impl LexicalQuery {
         self.render_parts_with(s, &figures)
     }
 
-    fn render_parts_with(&self, s: &Syntax, figures: &[String]) -> (Option<String>, Option<String>) {
+    /// As `render_parts`, with the figures already written in the engine's syntax (see `render_with`).
+    pub fn render_parts_with(&self, s: &Syntax, figures: &[String]) -> (Option<String>, Option<String>) {
         let phrases: Vec<String> = self.required.iter().map(|p| (s.phrase)(p)).collect();
         let required = (!phrases.is_empty()).then(|| phrases.join(s.and));
         let figures = figures.iter().cloned();
