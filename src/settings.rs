@@ -12,7 +12,7 @@ use anyhow::Result;
 use std::ffi::OsString;
 
 /// Read by clap with the flags they default.
-const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR", "SEMSEARCH_BACKEND", "SEMSEARCH_PG_URL"];
+const FLAG_VARS: &[&str] = &["SEMSEARCH_INDEX", "SEMSEARCH_MODEL_DIR", "SEMSEARCH_BACKEND", "SEMSEARCH_PG_URL", "SEMSEARCH_TOKEN"];
 const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_TOKENS", "SEMSEARCH_PYTHON", "SEMSEARCH_MODE"];
 
 /// Every `SEMSEARCH_*` variable, read and checked once at start.

@@ -388,3 +388,91 @@ fn live_responses_match_the_openapi_document() {
         }
     }
 }
+
+/// The response's status code and the value of header `name` (lowercase), from a raw response.
+fn status_and_header(response: &str, name: &str) -> (u16, Option<String>) {
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let head = response.split("\r\n\r\n").next().unwrap_or("");
+    let value = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()));
+    (status, value)
+}
+
+/// A page whose name an attacker points at 127.0.0.1 (DNS rebinding) is same-origin with the
+/// server: its requests carry its own name as `Host`, and are refused; names the server is known
+/// by are answered. Every response, refusals included, carries the security headers, and the
+/// page's script is a file of its own (the policy allows no inline script).
+#[test]
+fn a_rebinding_page_is_refused_and_every_response_carries_the_security_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start_with(&index, &["--addr", "127.0.0.1:0", "--allow-host", "search.lan"]);
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    for (host, status) in [
+        (format!("attacker.example:{port}"), 403),
+        (format!("127.0.0.1.nip.io:{port}"), 403),
+        (format!("localhost.attacker.example:{port}"), 403),
+        (format!("localhost:{port}"), 200),
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        (format!("Search.LAN:{port}"), 200),
+    ] {
+        for path in ["/api/status", "/", "/api/ask?q=Alibaba", "/nosuch"] {
+            let r = server.raw(&format!("GET {path} HTTP/1.1\nHost: {host}"));
+            let want = if status == 200 && path == "/nosuch" { 404 } else { status };
+            assert_eq!(status_and_header(&r, "content-type").0, want, "{host} {path}: {r}");
+            if status == 403 {
+                assert!(r.contains("--allow-host") && !r.contains("Alibaba"), "{r}");
+            }
+            let csp = status_and_header(&r, "content-security-policy").1.unwrap_or_else(|| panic!("no CSP: {r}"));
+            assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert_eq!(status_and_header(&r, "x-content-type-options").1.as_deref(), Some("nosniff"));
+            assert_eq!(status_and_header(&r, "referrer-policy").1.as_deref(), Some("no-referrer"));
+        }
+    }
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(!page.as_str().unwrap().contains("<script>") && page.as_str().unwrap().contains(r#"<script src="/page.js">"#), "no inline script");
+    let r = server.raw(&format!("GET /page.js HTTP/1.1\nHost: localhost:{port}"));
+    assert_eq!(status_and_header(&r, "content-type"), (200, Some("text/javascript; charset=utf-8".into())));
+    assert!(r.contains("/^https?:\\/\\//i.test(hit.url)"), "the page links only web URLs");
+}
+
+/// With a token, nothing is answered without it: a program sends it as a bearer token, the page
+/// gets it once from its address and keeps it in a cookie no script and no other site can use.
+/// Listening beyond loopback without one, a token is made and printed.
+#[test]
+fn a_token_guards_every_request_and_one_is_made_off_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start_with(&index, &["--addr", "127.0.0.1:0", "--token", "s3cret-token"]);
+    assert!(server.said.iter().all(|l| !l.contains("s3cret-token")), "a given token is never printed: {:?}", server.said);
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let get = |extra: &str, path: &str| server.raw(&format!("GET {path} HTTP/1.1\nHost: localhost:{port}{extra}"));
+    for path in ["/api/status", "/api/ask?q=Alibaba", "/", "/page.js", "/api/passage/x"] {
+        let r = get("", path);
+        assert_eq!(status_and_header(&r, "content-type").0, 401, "{path}: {r}");
+        assert!(!r.contains("Alibaba") || path.contains("Alibaba") && !r.contains("\"results\""), "{r}");
+    }
+    assert_eq!(status_and_header(&get("\nAuthorization: Bearer s3cret-token", "/api/status"), "x").0, 200);
+    assert_eq!(status_and_header(&get("\nAuthorization: Bearer s3cret-tokeN", "/api/status"), "x").0, 401);
+    assert_eq!(status_and_header(&get("", "/?token=wrong"), "x").0, 401);
+    let r = get("", "/?token=s3cret-token");
+    let (status, cookie) = status_and_header(&r, "set-cookie");
+    assert_eq!((status, status_and_header(&r, "location").1.as_deref()), (303, Some("/")), "{r}");
+    let cookie = cookie.unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(status_and_header(&get(&format!("\nCookie: {pair}"), "/api/ask?q=Alibaba&k=1"), "x").0, 200);
+    assert_eq!(status_and_header(&get(&format!("\nCookie: {pair}"), "/"), "x").0, 200);
+    drop(server);
+
+    let server = Server::start_with(&index, &["--addr", "0.0.0.0:0"]);
+    let token = server.token.clone().unwrap_or_else(|| panic!("no token printed: {:?}", server.said));
+    assert_eq!(token.len(), 32, "{token}");
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    assert_eq!(status_and_header(&server.raw(&format!("GET /api/status HTTP/1.1\nHost: 127.0.0.1:{port}")), "x").0, 401);
+    assert_eq!(server.get("/api/status").0, 200, "with the printed token");
+    drop(server);
+    let out = semsearch(&index).args(["serve", "--addr", "127.0.0.1:0", "--token", " "]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -257,6 +257,15 @@ pub struct ServeArgs {
     /// the server's own page can
     #[arg(long, value_name = "ORIGIN")]
     pub cors: Option<String>,
+    /// Also answer requests addressed to NAME (the machine's name on the network, a proxy's);
+    /// by default only localhost and IP addresses are, so a page whose name an attacker points at
+    /// this machine (DNS rebinding) is refused. Repeat for several
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Require this token on every request (`Authorization: Bearer TOKEN`; the page gets it by
+    /// being opened once at /?token=TOKEN). Generated and printed when --addr is not loopback
+    #[arg(long, value_name = "TOKEN", env = "SEMSEARCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }

@@ -6,6 +6,7 @@
 //! search runs on tokio's blocking pool, several at once (see `Searcher` for how they share the
 //! model and the index), and the async workers only move bytes.
 
+pub mod guard;
 pub mod mcp;
 pub mod openapi;
 pub mod params;
@@ -29,6 +30,10 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// An origin allowed to call the API from its pages (`--cors`); none: same origin only.
     pub cors: Option<String>,
+    /// Host names answered besides `localhost` and IP literals (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// The token requests must carry (`--token`); generated when listening beyond loopback.
+    pub token: Option<String>,
     /// No notices on stderr.
     pub quiet: bool,
 }
@@ -159,15 +164,33 @@ async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "no such endpoint; see /api/ask, /api/related, /api/status, /api/passage/ID, /api/openapi.json".into())
 }
 
-/// The search page: one file, compiled in.
+/// The search page: markup, style and script, each a file compiled in (no inline script: the
+/// Content-Security-Policy allows only the page's own files, see `guard`).
 async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))], Html(include_str!("page.html")))
 }
 
-/// The routes: the page, the API and its description, over `searcher`; with `cors`, that origin may call the API from its pages.
-pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
+async fn page_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        include_str!("page.js"),
+    )
+}
+
+async fn page_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        include_str!("page.css"),
+    )
+}
+
+/// The routes: the page, the API and its description, over `searcher`, behind `guard` (Host,
+/// token, security headers); with `cors`, that origin may call the API from its pages.
+pub fn router(searcher: Shared, cors: Option<&str>, guard: guard::Guard) -> anyhow::Result<Router> {
     let mut app = Router::new()
         .route("/", get(page))
+        .route("/page.js", get(page_js))
+        .route("/page.css", get(page_css))
         .route("/api/ask", get(ask))
         .route("/api/related", get(related))
         .route("/api/status", get(status))
@@ -182,7 +205,8 @@ pub fn router(searcher: Shared, cors: Option<&str>) -> anyhow::Result<Router> {
         let origin = value.ok_or_else(|| Error::Usage(format!("--cors {origin:?} is not an origin; e.g. --cors http://localhost:3000")))?;
         app = app.layer(tower_http::cors::CorsLayer::new().allow_origin(origin).allow_methods([axum::http::Method::GET]));
     }
-    Ok(app)
+    // Outermost: a refused Host or a missing token never reaches a route (or CORS).
+    Ok(app.layer(axum::middleware::from_fn_with_state(Arc::new(guard), guard::check)))
 }
 
 /// Serves until Ctrl-C (or SIGTERM): requests in flight finish first.
@@ -190,13 +214,25 @@ pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
     let searcher = Arc::new(searcher);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = rt.block_on(async {
-        let app = router(searcher.clone(), opts.cors.as_deref())?;
         let listener =
             tokio::net::TcpListener::bind(opts.addr).await.map_err(|e| Error::Usage(format!("cannot listen on {}: {e}; choose another --addr", opts.addr)))?;
         let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
-            eprintln!("semsearch: warning: listening on {addr}, reachable from other machines; the API has no authentication");
+        if opts.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(Error::Usage("--token is empty; give a secret, or leave it out".into()).into());
         }
+        let mut token = opts.token.clone();
+        if !addr.ip().is_loopback() {
+            eprintln!("semsearch: warning: listening on {addr}, reachable from other machines");
+            if token.is_none() {
+                // Reachable by others: never without a token. This one is printed once, here, for
+                // the person who started the server (a given --token is never printed).
+                let t = guard::new_token();
+                eprintln!("semsearch: requests need the token; open the page at http://{addr}/?token={t} (programs send `Authorization: Bearer {t}`)");
+                token = Some(t);
+            }
+        }
+        let hosts = opts.allow_hosts.iter().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).collect();
+        let app = router(searcher.clone(), opts.cors.as_deref(), guard::Guard { hosts, token })?;
         // The one line a script or test waits for: where to connect.
         eprintln!("semsearch: serving on http://{addr}");
         axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;

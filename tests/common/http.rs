@@ -13,6 +13,8 @@ pub struct Server {
     pub base: String,
     /// What it printed on stderr before it listened.
     pub said: Vec<String>,
+    /// The token it printed (listening beyond loopback), sent with every request.
+    pub token: Option<String>,
 }
 
 impl Drop for Server {
@@ -43,7 +45,21 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base, said: seen }
+        let token = seen.iter().find_map(|l| l.split("?token=").nth(1)).map(|t| t.split_whitespace().next().unwrap_or("").to_string());
+        Server { child, base, said: seen, token }
+    }
+
+    /// One request written by hand (any `Host`, any headers: what a hostile page's browser or a
+    /// bad client sends), `Connection: close` added; the whole response as text.
+    pub fn raw(&self, head: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.base.strip_prefix("http://").unwrap();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        write!(s, "{}\r\nConnection: close\r\n\r\n", head.trim_end().replace('\n', "\r\n")).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
     }
 
     /// Stops it as a service manager would (SIGTERM) and returns how it exited.
@@ -65,6 +81,9 @@ impl Server {
         let mut req = agent.get(format!("{}{path}", self.base));
         if let Some(o) = origin {
             req = req.header("Origin", o);
+        }
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
         }
         let mut resp = req.call().expect("the server answers");
         let allow = resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());

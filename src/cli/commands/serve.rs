@@ -6,7 +6,10 @@ use crate::cli::config::Config;
 use anyhow::Result;
 
 pub fn run(config: &Config, a: ServeArgs) -> Result<i32> {
-    semsearch::serve::run(config.searcher(&a.backend)?, &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, quiet: config.quiet })?;
+    semsearch::serve::run(
+        config.searcher(&a.backend)?,
+        &semsearch::serve::ServeOptions { addr: a.addr, cors: a.cors, allow_hosts: a.allow_hosts, token: a.token, quiet: config.quiet },
+    )?;
     Ok(0)
 }
 
