@@ -233,3 +233,37 @@ fn completions_generate_for_each_shell() {
     let out = assert_cmd::Command::cargo_bin("semsearch").unwrap().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A document's `url` becomes a link on the page: only web addresses are kept, from every format
+/// that carries one, and each other one is a warning naming the file and line.
+#[test]
+fn only_web_urls_are_stored_and_others_are_warned_at_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("front.md"), "---\ntitle: Tanker rates\nurl: \" javascript:fetch('/api/status')\"\n---\n\nTanker rates doubled in a week.\n")
+        .unwrap();
+    std::fs::write(
+        docs.join("page.html"),
+        "<html><head><title>Freight</title>\n<link rel=\"canonical\" href=\"data:text/html,<script>alert(1)</script>\">\n</head>\n<body><article><p>Freight rates on the Asia to Europe route fell for a fifth week as new ships arrived.</p></article></body></html>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("feed.jsonl"),
+        "{\"title\": \"Coal\", \"text\": \"Coal imports rose in March.\", \"url\": \"https://news.example/coal\"}\n\
+         {\"title\": \"Gas\", \"text\": \"Gas storage is full ahead of winter.\", \"url\": \"vbscript:msgbox(1)\"}\n",
+    )
+    .unwrap();
+    let index = tmp.path().join("idx");
+    let out = semsearch(&index).args(["index"]).arg(&docs).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for at in ["docs/front.md:3: url \"javascript:fetch", "docs/page.html:2: url \"data:text/html", "docs/feed.jsonl:2: url \"vbscript:msgbox(1)\""] {
+        assert!(stderr.contains(at) && stderr.contains("is not a web address"), "{at}: {stderr}");
+    }
+    let all = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--all", "--json", "-k", "10", "--mode", "semantic", "rates"])));
+    assert_eq!(all.len(), 4, "{all:#?}");
+    let urls: Vec<&serde_json::Value> = all.iter().map(|h| &h["url"]).collect();
+    assert_eq!(urls.iter().filter(|u| u.is_null()).count(), 3, "{urls:?}");
+    assert!(urls.contains(&&serde_json::Value::from("https://news.example/coal")), "{urls:?}");
+}

@@ -112,7 +112,7 @@ pub fn jsonl_record(path: &str, line_no: usize, line: &str, warn: &mut dyn FnMut
         lines: LineMap::Record { line: line_no as u32 },
         sections,
         date,
-        url: field(URL_FIELDS),
+        url: super::meta::web_url(field(URL_FIELDS), &mut |why| warn(why)),
     }))
 }
 

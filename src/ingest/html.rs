@@ -54,7 +54,8 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
         doc.title = page.title;
     }
     doc.date = date;
-    doc.url = page.url;
+    let at = meta::line_of(&html, page.url.as_deref().unwrap_or(""));
+    doc.url = meta::web_url(page.url, &mut |why| warn(at, why));
     Ok(Some(doc))
 }
 

@@ -53,7 +53,7 @@ pub fn markdown_document(path: &str, source: &str, warn: &mut dyn FnMut(u32, Str
         }
         d
     });
-    let url = r.front_matter.url.clone();
+    let url = meta::web_url(r.front_matter.url.clone(), &mut |why| warn(meta::line_of(source, r.front_matter.url.as_deref().unwrap_or("")), why));
     let mut doc = r.into_document(path);
     doc.date = date;
     doc.url = url;

@@ -37,9 +37,54 @@ pub fn bad_date(raw: &str) -> String {
     format!("date {shown:?} is not ISO 8601 (e.g. 2025-03-06 or 2025-03-06T14:30:00Z); the document is indexed without a date")
 }
 
+/// A document's url as it is stored: only a web address (`http://`, `https://`), trimmed. Anything
+/// else (`javascript:`, `data:`, `file:`, a relative path) would be a link that runs or opens
+/// something in whatever page shows it, so it is dropped and `warn` told why (the caller adds
+/// `file:line`).
+pub fn web_url(raw: Option<String>, warn: &mut dyn FnMut(String)) -> Option<String> {
+    let url = raw?.trim().to_string();
+    let lower = url.get(..8).unwrap_or(&url).to_ascii_lowercase();
+    let web = (lower.starts_with("http://") || lower.starts_with("https://")) && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if !web {
+        let shown: String = url.chars().take(60).collect();
+        warn(format!("url {shown:?} is not a web address (http or https); the document is indexed without it"));
+        return None;
+    }
+    Some(url)
+}
+
+/// The 1-based line of `source` where `needle` first appears (1 when it does not): where a
+/// warning about a metadata value points.
+pub fn line_of(source: &str, needle: &str) -> u32 {
+    source.find(needle.trim()).map_or(1, |at| source[..at].matches('\n').count() as u32 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_web_addresses_are_kept_as_urls() {
+        let mut warned = Vec::new();
+        let mut keep = |u: &str| web_url(Some(u.to_string()), &mut |w| warned.push(w));
+        assert_eq!(keep(" https://x.example/a ").as_deref(), Some("https://x.example/a"));
+        assert_eq!(keep("HTTP://X.example").as_deref(), Some("HTTP://X.example"));
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:fetch('/api/status')",
+            "data:text/html,<script>x</script>",
+            "file:///etc/passwd",
+            "/relative",
+            "https://x.example/a b",
+            "http://x\u{0}y",
+            "vbscript:x",
+        ] {
+            assert_eq!(keep(bad), None, "{bad}");
+        }
+        assert_eq!(warned.len(), 8);
+        assert!(warned[0].contains("not a web address"), "{warned:?}");
+        assert_eq!(line_of("a\nb\nurl: javascript:x\n", "javascript:x"), 3);
+    }
 
     #[test]
     fn iso_dates_kept_as_given_others_refused() {
