@@ -204,9 +204,26 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     assert!(!String::from_utf8_lossy(&semsearch(&index).args(["push", "--to", &wrong]).output().unwrap().stderr).contains("wrong-password"));
     let right = format!("postgres://reader:right-password@127.0.0.1:{}/postgres", pg.port);
     ok_stdout(semsearch(&index).args(["-q", "push", "--to", &right, "--collection", "second"]));
+    // A password in any form stays out of what is printed and returned.
     let port = pg.port;
+    let in_query = format!("postgres://reader@127.0.0.1:{port}/postgres?password=right-password");
+    let status = String::from_utf8(ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &in_query, "--collection", "second"]))).unwrap();
+    assert!(status.contains("\"backend\":\"postgres://reader@127.0.0.1:") && !status.contains("right-password"), "{status}");
     drop(pg);
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
+    for url in [
+        format!("postgres://postgres@127.0.0.1:{port}/postgres?password=hunter2-secret"),
+        format!("host=127.0.0.1 port={port} user=postgres password=hunter2-secret dbname=postgres"),
+        format!("postgres://postgres:hunter2-secret@127.0.0.1:{port}/postgres?sslmode=require"),
+        format!("postgres://postgres@127.0.0.1:{port}/postgres?password=hunter2-secret&no_such_option=1"),
+    ] {
+        for args in [&["ask", "x", "--backend", &url][..], &["push", "--to", &url], &["status", "--backend", &url]] {
+            let out = semsearch(&index).args(args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(!err.contains("hunter2"), "{args:?}: {err}");
+        }
+    }
 }
 
 #[test]

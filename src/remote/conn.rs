@@ -51,18 +51,69 @@ pub fn connect(url: &str) -> Result<Client> {
     })
 }
 
-/// The URL without its password, for messages.
+/// The connection string without its password, for messages, `status` and the API: read by the
+/// driver's own parser (after the TLS settings it does not know are taken out) and written back
+/// from what it parsed, password left out — whatever form the password came in (`user:pass@`,
+/// `?password=`, `password=` in `key=value` words). A string the parser refuses is shown with every
+/// password-looking part masked instead.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    if let Some(shown) = super::tls::split(url).ok().and_then(|(rest, _)| rest.parse::<Config>().ok()).map(|c| render(&c)) {
+        return shown;
     }
+    mask(url)
+}
+
+/// `postgres://user@host:port,…/database` from a parsed configuration (no password, no options).
+fn render(c: &Config) -> String {
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(h) if h.contains(':') => format!("[{h}]"),
+                Host::Tcp(h) => h.clone(),
+                #[cfg(unix)]
+                Host::Unix(p) => percent_encoding::utf8_percent_encode(&p.display().to_string(), percent_encoding::NON_ALPHANUMERIC).to_string(),
+            };
+            match c.get_ports().get(i).or(c.get_ports().first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = c.get_dbname().map(|d| format!("/{d}")).unwrap_or_default();
+    format!("postgres://{user}{}{db}", hosts.join(","))
+}
+
+/// Every password-looking part of `s` masked: the userinfo's password and each `password=` value
+/// (up to `&` or the end of a `key=value` word, quoted or not).
+fn mask(s: &str) -> String {
+    let mut out = match (s.find("://"), s.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match s[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &s[..scheme + 3], &s[at..]),
+            None => s.to_string(),
+        },
+        _ => s.to_string(),
+    };
+    let mut from = 0;
+    while let Some(i) = out[from..].to_ascii_lowercase().find("password").map(|i| i + from) {
+        let after = out[i + "password".len()..].trim_start();
+        let Some(value) = after.strip_prefix('=') else {
+            from = i + "password".len();
+            continue;
+        };
+        let start = out.len() - value.trim_start().len();
+        let v = &out[start..];
+        let len = match v.chars().next() {
+            Some(q @ ('\'' | '"')) => v[1..].find(q).map_or(v.len(), |e| e + 2),
+            _ => v.find(|c: char| c == '&' || c.is_whitespace()).unwrap_or(v.len()),
+        };
+        out.replace_range(start..start + len, "***");
+        from = start + 3;
+    }
+    out
 }
 
 fn whoami() -> String {
@@ -119,8 +170,29 @@ mod tests {
 
     #[test]
     fn passwords_are_kept_out_of_messages_and_pgpass_lines_split() {
-        assert_eq!(redact("postgres://ann:secret@db:5432/x"), "postgres://ann:***@db:5432/x");
-        assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
+        // Every way a password can be written, through the driver's parser or not.
+        for (given, shown) in [
+            ("postgres://ann:secret@db:5432/x", "postgres://ann@db:5432/x"),
+            ("postgres://ann@db/x", "postgres://ann@db:5432/x"),
+            ("postgres://ann@db:5432/x?password=secret&sslmode=require", "postgres://ann@db:5432/x"),
+            ("postgresql://ann@db1:5432,db2:5433/x?sslrootcert=/etc/ca.pem&password=secret", "postgres://ann@db1:5432,db2:5433/x"),
+            ("host=db port=5432 user=ann password=secret dbname=x", "postgres://ann@db:5432/x"),
+            ("host=db user=ann password='se cret' dbname=x", "postgres://ann@db/x"),
+            ("postgres://[::1]:5432/x", "postgres://[::1]:5432/x"),
+        ] {
+            assert_eq!(redact(given), shown, "{given}");
+        }
+        // What the parser refuses is masked where a password may be.
+        for bad in [
+            "postgres://ann:secret@db:5432/x?password=secret&bogus_option=1",
+            "host=db password=secret bogus_option=1",
+            "host=db password = 'se cret' bogus=1",
+            "postgres://ann:secret@db:notaport/x",
+            "PASSWORD=secret what",
+        ] {
+            let shown = redact(bad);
+            assert!(!shown.contains("secret") && !shown.contains("cret"), "{bad} -> {shown}");
+        }
         assert_eq!(split_pgpass(r"db:5432:*:ann:pa\:ss"), vec!["db", "5432", "*", "ann", "pa:ss"]);
         assert!(config("not a url at all").is_err());
     }
