@@ -337,8 +337,12 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The index's files, without `verified.json`: a reader's cache of which files it has hashed,
+/// written when there is room (on this nearly full disk, whether the first `ask` found room for it
+/// depends on the filesystem's own bookkeeping), not part of the index.
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != "verified.json").collect();
     names.sort();
     names
 }
