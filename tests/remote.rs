@@ -305,6 +305,17 @@ fn bench_against_the_server_scores_as_the_local_index() {
     assert!(remote["push_passages_per_s"].as_f64().unwrap() > 0.0, "{remote}");
     assert_eq!(remote["ann_recall@10"].as_f64(), Some(1.0), "{remote}");
     assert!(remote["backend"].as_str().unwrap().contains("collection bench_news_qa_128_32"), "{remote}");
+    // A user's collection is never a benchmark's: the bench would delete every other document.
+    let mine = tmp.path().join("mine");
+    ok_stdout(semsearch(&mine).args(["-q", "index"]).arg(common::sample_corpus(tmp.path())));
+    ok_stdout(semsearch(&mine).args(["-q", "push", "--to", &pg.url(), "--collection", "team_news"]));
+    let before = pg.sql("SELECT count(*) FROM team_news_documents");
+    let out = semsearch(&index).args(["-q", "bench", "--json", "--exact", "--backend", &pg.url(), "--collection", "team_news"]).arg(&set).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("collection team_news was not made by `semsearch bench`"), "{err}");
+    assert_eq!(pg.sql("SELECT count(*) FROM team_news_documents"), before);
+    assert_eq!(pg.sql("SELECT value FROM team_news_meta WHERE key = 'generation'"), "1", "not written to");
     // Hybrid and lexical on the server: BM25 there is computed over PostgreSQL's stemmed lexemes,
     // not SQLite's, so the figures are near the local ones, not equal (10 questions: one answer a
     // rank apart moves nDCG@10 by ~0.01-0.03).

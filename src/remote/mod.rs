@@ -16,7 +16,7 @@ mod push;
 mod search;
 pub mod tls;
 
-pub use push::{push, PushSummary};
+pub use push::{push, PushSummary, Pusher};
 pub use search::Remote;
 
 use crate::error::Error;

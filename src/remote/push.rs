@@ -41,13 +41,38 @@ pub struct PushSummary {
     pub seconds: f64,
 }
 
+/// Who pushes: a user publishing an index, or `bench`, which makes the collection a copy of the
+/// benchmark's corpus (deleting every other document) and so may write only to a collection it
+/// made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pusher {
+    /// `semsearch push`.
+    User,
+    /// `semsearch bench --backend`.
+    Bench,
+}
+
+/// The meta key that marks a collection `bench` made.
+const BENCH_MARK: &str = "bench";
+
 /// Publishes `index` (built with `model`) into `collection`.
-pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelInfo, quiet: bool) -> Result<PushSummary> {
+pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelInfo, quiet: bool, pusher: Pusher) -> Result<PushSummary> {
     let started = Instant::now();
     let t = Tables::of(collection);
     let dim = model.dimensions;
     let hnsw = index.meta.hnsw;
     let mut tx = client.transaction()?;
+    if pusher == Pusher::Bench {
+        // A user's collection is never a benchmark's: refused before anything is written.
+        let exists: bool = tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.meta])?.get(0);
+        let marked = exists && tx.query_opt(&format!("SELECT 1 FROM {} WHERE key = $1 AND value = 'true'", t.meta), &[&BENCH_MARK])?.is_some();
+        if exists && !marked {
+            return Err(crate::error::Error::Usage(format!(
+                "collection {collection} was not made by `semsearch bench`, and a benchmark would delete every document of it that is not in the benchmark's corpus; give bench another --collection (or none)"
+            ))
+            .into());
+        }
+    }
     tx.batch_execute("CREATE EXTENSION IF NOT EXISTS vector").context("the server has no pgvector (CREATE EXTENSION vector failed)")?;
     tx.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL);
@@ -233,6 +258,9 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         ("documents", documents.to_string()),
         ("title_avg_length", title_avg_length.to_string()),
     ];
+    if pusher == Pusher::Bench {
+        tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING", t.meta), &[&BENCH_MARK])?;
+    }
     for (k, v) in pairs {
         tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta), &[&k, &v])?;
     }

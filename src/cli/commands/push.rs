@@ -12,7 +12,7 @@ pub fn run(config: &Config, a: PushArgs) -> Result<i32> {
     let index = Index::open(&config.index_dir, &info)?;
     let collection = config.collection(a.collection.as_deref())?;
     let mut client = semsearch::remote::conn::connect(&a.to)?;
-    let s = semsearch::remote::push(&mut client, &collection, &index, &info, config.quiet)?;
+    let s = semsearch::remote::push(&mut client, &collection, &index, &info, config.quiet, semsearch::remote::Pusher::User)?;
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else if !config.quiet {
