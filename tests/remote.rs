@@ -533,3 +533,51 @@ fn a_version_1_collection_is_upgraded_by_a_push_and_cjk_is_matched_on_the_server
     let out = semsearch(&index).args(["ask", "--json", "--mode", "lexical", "存钱"]).args(remote).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+/// What a server returns is input: rows changed by hand or by another program (a NULL where a
+/// value must be, answer-sentence spans outside the passage, a date that is not ASCII, a vector of
+/// other dimensions) are one line naming the collection and exit 2, never a panic.
+#[test]
+fn tampered_server_rows_are_errors_naming_the_collection_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((pg, _, index, url)) = pushed_sample(tmp.path()) else { return };
+    let remote = ["--backend", &url, "--collection", "news"];
+    let q = "How much will Alibaba invest in AI and cloud over the next three years?";
+    let top = ask_json(&index, &remote, q)[0]["id"].as_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = semsearch(&index).args(args).args(remote).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let fails = |args: &[&str], needle: &str| {
+        let (code, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("collection news") && err.contains(needle), "{args:?}: {err}");
+    };
+    // Stored sentence spans past the end of a text that was cut short.
+    pg.sql(&format!("UPDATE news_passages SET text = 'Alibaba.' WHERE id = '{top}' AND sentences IS NOT NULL"));
+    if pg.sql(&format!("SELECT count(*) FROM news_passages WHERE id = '{top}' AND text = 'Alibaba.'")) == "1" {
+        fails(&["ask", "--json", "--exact", q], "an answer sentence lies outside its text");
+    }
+    // A NULL where push always writes a value.
+    pg.sql(&format!("ALTER TABLE news_passages ALTER COLUMN line_start DROP NOT NULL; UPDATE news_passages SET line_start = NULL WHERE id = '{top}'"));
+    fails(&["ask", "--json", "--exact", q], "column line_start");
+    pg.sql("UPDATE news_passages SET line_start = 1, line_end = 0 WHERE line_start IS NULL");
+    fails(&["ask", "--json", "--exact", q], "line or byte range ends before it starts");
+    // A date that is not ASCII, under a date filter (compared where a string slice would split a
+    // character): no panic, the document is simply outside the range.
+    pg.sql(&format!(
+        "UPDATE news_passages SET line_end = line_start + 1, sentences = NULL WHERE id = '{top}'; UPDATE news_documents SET date = '２０２５年三月'"
+    ));
+    let (code, err) = run(&["ask", "--json", "--since", "2025-01", "--until", "2025-12", "Alibaba"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no indexed document passes --since 2025-01 --until 2025-12"), "{err}");
+    // A vector of other dimensions.
+    pg.sql(&format!(
+        "DROP INDEX news_passages_hnsw; ALTER TABLE news_passages ALTER COLUMN embedding TYPE vector; UPDATE news_passages SET embedding = '[1,2,3]' WHERE id = '{top}'"
+    ));
+    let (code, err) = run(&["related", "--json", &top]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("panicked") && err.contains("collection news") && err.contains("3 dimensions, not 384"), "{err}");
+}

@@ -150,10 +150,23 @@ struct RemoteSearch<'a> {
 }
 
 impl RemoteSearch<'_> {
-    /// The row of a candidate (numbered on first sight).
-    fn add(&mut self, id: String, doc_id: String, vector: Vector) -> u32 {
+    /// The row of a candidate (numbered on first sight), from a row with its `id`, `doc_id` and
+    /// `embedding` (of the collection's dimensions: anything else is a tampered row).
+    fn add_row(&mut self, r: &postgres::Row) -> Result<u32> {
+        let collection = &self.remote.collection;
+        let (id, doc_id, vector): (String, String, Vector) = (col(r, "id", collection)?, col(r, "doc_id", collection)?, col(r, "embedding", collection)?);
+        self.add(id, doc_id, vector)
+    }
+
+    /// The row of a candidate (numbered on first sight); its vector must have the collection's
+    /// dimensions.
+    fn add(&mut self, id: String, doc_id: String, vector: Vector) -> Result<u32> {
         if let Some(&row) = self.by_id.get(&id) {
-            return row;
+            return Ok(row);
+        }
+        let dim = self.remote.meta.dimensions.unwrap_or(vector.as_slice().len());
+        if vector.as_slice().len() != dim {
+            return Err(tampered(&self.remote.collection, format!("passage {id}: a vector of {} dimensions, not {dim}", vector.as_slice().len())));
         }
         let row = self.ids.len() as u32;
         let n = self.doc_numbers.len() as u32;
@@ -162,7 +175,7 @@ impl RemoteSearch<'_> {
         self.vectors.push(vector.to_vec());
         self.by_id.insert(id.clone(), row);
         self.ids.push(id);
-        row
+        Ok(row)
     }
 
     /// Lexical search needs the word statistics `push` keeps since the server got BM25.
@@ -213,10 +226,21 @@ impl Candidates for RemoteSearch<'_> {
             &[&ids],
         )?;
         let mut passages = self.passages.borrow_mut();
+        let (collection, dim) = (&self.remote.collection, self.remote.meta.dimensions.unwrap_or(0));
         for r in found {
-            let row = self.by_id[&r.get::<_, String>("id")];
-            passages
-                .insert(row, Passage { record: passage_record(&r, row), path: r.get("path"), title: r.get("title"), date: r.get("date"), url: r.get("url") });
+            let id: String = col(&r, "id", collection)?;
+            let Some(&row) = self.by_id.get(&id) else { return Err(tampered(collection, format!("passage {id} was not asked for"))) };
+            let record = passage_record(&r, row, collection, dim)?;
+            passages.insert(
+                row,
+                Passage {
+                    record,
+                    path: col(&r, "path", collection)?,
+                    title: col(&r, "title", collection)?,
+                    date: col(&r, "date", collection)?,
+                    url: col(&r, "url", collection)?,
+                },
+            );
         }
         Ok(())
     }
@@ -267,13 +291,12 @@ impl Retrieval for RemoteSearch<'_> {
             tx.commit()?;
             rows
         };
-        Ok(rows
-            .into_iter()
+        rows.iter()
             .map(|r| {
-                let row = self.add(r.get("id"), r.get("doc_id"), r.get("embedding"));
-                Hit { row, score: dot(q, self.vector(row)) }
+                let row = self.add_row(r)?;
+                Ok(Hit { row, score: dot(q, self.vector(row)) })
             })
-            .collect())
+            .collect()
     }
 
     /// From the document frequencies `push` counted.
@@ -314,13 +337,11 @@ impl Retrieval for RemoteSearch<'_> {
         // On a large collection the rare words select, all words score (`LexicalQuery::selection`).
         let matching = selection.map_or(any, |s| s.rare.join(" | "));
         let scored = self.remote.bm25(self, &ts.words, &matching, ts.required.as_deref(), Lexical::Best(k))?;
-        let hits = scored
-            .into_iter()
-            .map(|(id, score, found)| {
-                let (doc_id, vector) = found.expect("Best returns each passage's document and vector");
-                Hit { row: self.add(id, doc_id, vector), score }
-            })
-            .collect();
+        let mut hits = Vec::with_capacity(scored.len());
+        for (id, score, found) in scored {
+            let (doc_id, vector) = found.ok_or_else(|| anyhow::anyhow!("the best matches came back without their documents and vectors"))?;
+            hits.push(Hit { row: self.add(id, doc_id, vector)?, score });
+        }
         self.last = Some((ts.words, matching, ts.required));
         Ok(hits)
     }
@@ -329,7 +350,13 @@ impl Retrieval for RemoteSearch<'_> {
         let Some((words, matching, required)) = &self.last else { return Ok(Vec::new()) };
         let ids: Vec<String> = rows.iter().map(|&r| self.ids[r as usize].clone()).collect();
         let scored = self.remote.bm25(self, words, matching, required.as_deref(), Lexical::Of(ids))?;
-        Ok(scored.into_iter().map(|(id, score, _)| Hit { row: self.by_id[&id], score }).collect())
+        scored
+            .into_iter()
+            .map(|(id, score, _)| match self.by_id.get(&id) {
+                Some(&row) => Ok(Hit { row, score }),
+                None => Err(tampered(&self.remote.collection, format!("passage {id} was not asked for"))),
+            })
+            .collect()
     }
 }
 
@@ -376,15 +403,18 @@ impl Remote {
             true => Some(
                 c.query(&format!("SELECT path, doc_id, title, date, url, n_passages FROM {} ORDER BY path, doc_id", t.documents), &[])?
                     .iter()
-                    .map(|r| FileEntry {
-                        path: r.get(0),
-                        doc_id: r.get(1),
-                        title: r.get(2),
-                        date: r.get(3),
-                        url: r.get(4),
-                        passages: r.get::<_, i32>(5) as u32,
+                    .map(|r| {
+                        let coll = &self.collection;
+                        Ok(FileEntry {
+                            path: col(r, "path", coll)?,
+                            doc_id: col(r, "doc_id", coll)?,
+                            title: col(r, "title", coll)?,
+                            date: col(r, "date", coll)?,
+                            url: col(r, "url", coll)?,
+                            passages: count(r, "n_passages", coll)?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<Vec<_>>>()?,
             ),
             false => None,
         };
@@ -424,7 +454,8 @@ impl Remote {
         let rows = self.client.borrow_mut().query(&format!("SELECT doc_id, path, date FROM {}", self.tables.documents), &[])?;
         let mut ids = Vec::new();
         for r in rows {
-            let (id, path, date): (String, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
+            let c = &self.collection;
+            let (id, path, date): (String, String, Option<String>) = (col(&r, "doc_id", c)?, col(&r, "path", c)?, col(&r, "date", c)?);
             if counter.admit(&id, &path, date.as_deref()) == crate::store::filter::Admit::Yes {
                 ids.push(id);
             }
@@ -519,7 +550,16 @@ impl Remote {
         tx.batch_execute("SET LOCAL enable_seqscan = off")?;
         let rows = tx.query(&statement, &sql.params())?;
         tx.commit()?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get::<_, f64>(1) as f32, wide.then(|| (r.get(2), r.get(3))))).collect())
+        let c = &self.collection;
+        rows.iter()
+            .map(|r| {
+                let found = match wide {
+                    true => Some((col(r, "doc_id", c)?, col(r, "embedding", c)?)),
+                    false => None,
+                };
+                Ok((col(r, "id", c)?, col::<f64>(r, "score", c)? as f32, found))
+            })
+            .collect()
     }
 }
 
@@ -558,7 +598,13 @@ impl Store for Remote {
         let t = &self.tables;
         let from = |sql: String, params: &[&(dyn ToSql + Sync)], what: String| -> Result<Origin> {
             let row = self.client.borrow_mut().query_opt(&sql, params)?.ok_or(Error::NotFound(what))?;
-            Ok(Origin { vector: row.get::<_, Vector>(0).to_vec(), doc_id: row.get(1), id: row.get(2) })
+            let c = &self.collection;
+            let vector: Vector = col(&row, "embedding", c)?;
+            let dim = self.meta.dimensions.unwrap_or(vector.as_slice().len());
+            if vector.as_slice().len() != dim {
+                return Err(tampered(c, format!("a vector of {} dimensions, not {dim}", vector.as_slice().len())));
+            }
+            Ok(Origin { vector: vector.to_vec(), doc_id: col(&row, "doc_id", c)?, id: col(&row, "id", c)? })
         };
         match target {
             Target::Text(_) => anyhow::bail!("free text is embedded, not looked up"),
@@ -592,16 +638,17 @@ impl Store for Remote {
                 &[&id],
             )?
             .ok_or_else(|| Error::NotFound(format!("no passage with id {id}; ids come from /api/ask results")))?;
-        let at: i32 = doc.get("ordinal");
+        let coll = &self.collection;
+        let at: i32 = col(&doc, "ordinal", coll)?;
         let document = DocRecord {
-            doc_id: doc.get("doc_id"),
-            path: doc.get("path"),
-            title: doc.get("title"),
-            content_hash: doc.get("content_hash"),
+            doc_id: col(&doc, "doc_id", coll)?,
+            path: col(&doc, "path", coll)?,
+            title: col(&doc, "title", coll)?,
+            content_hash: col(&doc, "content_hash", coll)?,
             first_row: 0,
-            n_passages: doc.get::<_, i32>("n_passages") as u32,
-            date: doc.get("date"),
-            url: doc.get("url"),
+            n_passages: count(&doc, "n_passages", coll)?,
+            date: col(&doc, "date", coll)?,
+            url: col(&doc, "url", coll)?,
         };
         let rows = c.query(
             &format!(
@@ -613,8 +660,8 @@ impl Store for Remote {
         )?;
         let (mut before, mut this, mut after) = (Vec::new(), None, Vec::new());
         for r in rows {
-            let ordinal: i32 = r.get("ordinal");
-            let record = passage_record(&r, 0);
+            let ordinal: i32 = col(&r, "ordinal", coll)?;
+            let record = passage_record(&r, 0, coll, self.meta.dimensions.unwrap_or(0))?;
             match ordinal.cmp(&at) {
                 std::cmp::Ordering::Less => before.push(record),
                 std::cmp::Ordering::Equal => this = Some(record),
@@ -626,22 +673,58 @@ impl Store for Remote {
     }
 }
 
-/// A passage as the server stores it (a row with its columns by name), numbered `row` here.
-fn passage_record(r: &postgres::Row, row: u32) -> PassageRecord {
-    PassageRecord {
+/// A column of a row the server returned, or an error naming the collection and the column: a
+/// NULL where a value must be, a value of another type. What comes back from a server is input
+/// (a collection changed by hand or by another program), never a reason to panic.
+fn col<'a, T: postgres::types::FromSql<'a>>(r: &'a postgres::Row, column: &str, collection: &str) -> Result<T> {
+    r.try_get(column).map_err(|e| tampered(collection, format!("column {column}: {e}")))
+}
+
+/// The error for a collection whose rows are not what `push` writes.
+fn tampered(collection: &str, what: String) -> anyhow::Error {
+    Error::Usage(format!("collection {collection} holds a row semsearch did not write ({what}); push the index to it again, or to a new --collection")).into()
+}
+
+/// A non-negative integer column as `u32`/`u64`.
+fn count<T: TryFrom<i64>>(r: &postgres::Row, column: &str, collection: &str) -> Result<T> {
+    let v: i64 = match r.columns().iter().find(|c| c.name() == column).map(|c| c.type_().clone()) {
+        Some(postgres::types::Type::INT8) => col::<i64>(r, column, collection)?,
+        _ => col::<i32>(r, column, collection)? as i64,
+    };
+    T::try_from(v).map_err(|_| tampered(collection, format!("{column} is {v}")))
+}
+
+/// A passage as the server stores it (a row with its columns by name), numbered `row` here,
+/// checked as it is read: counts not negative, line and byte ranges in order, and the stored
+/// answer sentences' spans inside its text on character boundaries (they slice it) with vectors of
+/// `dim` dimensions.
+fn passage_record(r: &postgres::Row, row: u32, collection: &str, dim: usize) -> Result<PassageRecord> {
+    let record = PassageRecord {
         row,
-        id: r.get("id"),
-        doc_id: r.get("doc_id"),
-        ordinal: r.get::<_, i32>("ordinal") as u32,
-        line_start: r.get::<_, i32>("line_start") as u32,
-        line_end: r.get::<_, i32>("line_end") as u32,
-        byte_start: r.get::<_, i64>("byte_start") as u64,
-        byte_end: r.get::<_, i64>("byte_end") as u64,
-        n_tokens: r.get::<_, i32>("n_tokens") as u32,
-        text: r.get("text"),
-        section: r.get("section"),
-        sentences: r.get("sentences"),
+        id: col(r, "id", collection)?,
+        doc_id: col(r, "doc_id", collection)?,
+        ordinal: count(r, "ordinal", collection)?,
+        line_start: count(r, "line_start", collection)?,
+        line_end: count(r, "line_end", collection)?,
+        byte_start: count(r, "byte_start", collection)?,
+        byte_end: count(r, "byte_end", collection)?,
+        n_tokens: count(r, "n_tokens", collection)?,
+        text: col(r, "text", collection)?,
+        section: col(r, "section", collection)?,
+        sentences: col(r, "sentences", collection)?,
+    };
+    let bad = |what: &str| tampered(collection, format!("passage {}: {what}", record.id));
+    if record.line_start > record.line_end || record.byte_start > record.byte_end {
+        return Err(bad("its line or byte range ends before it starts"));
     }
+    if let Some(b) = &record.sentences {
+        let v = crate::search::answer::SentenceVectors::decode(b, dim).ok_or_else(|| bad("its answer sentences are not vectors of the collection's model"))?;
+        let text = &record.text;
+        if v.spans().iter().any(|&(a, z)| a >= z || z > text.len() || !text.is_char_boundary(a) || !text.is_char_boundary(z)) {
+            return Err(bad("an answer sentence lies outside its text"));
+        }
+    }
+    Ok(record)
 }
 
 /// Which passages `bm25` scores.

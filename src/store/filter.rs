@@ -49,14 +49,16 @@ impl PathRule {
 
 /// `date` against a bound: compared on the characters both have, so `2025-03` is within
 /// `--since 2025-03-15` (the month holds that day) and `2025-03-06T10:00Z` is within `--until 2025-03-06`.
+/// Compared as bytes: a stored date is checked when it is written, but one read from a server is
+/// whatever the row holds, and a string slice could split a character.
 fn on_or_after(date: &str, bound: &str) -> bool {
     let n = date.len().min(bound.len());
-    date[..n] >= bound[..n]
+    date.as_bytes()[..n] >= bound.as_bytes()[..n]
 }
 
 fn on_or_before(date: &str, bound: &str) -> bool {
     let n = date.len().min(bound.len());
-    date[..n] <= bound[..n]
+    date.as_bytes()[..n] <= bound.as_bytes()[..n]
 }
 
 impl Filter {
