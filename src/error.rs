@@ -73,6 +73,9 @@ pub enum Error {
     /// What the user named (a passage id, a path:line) is not in the index.
     #[error("{0}")]
     NotFound(String),
+    /// Every handle is in use and none came back in time (`serve`): try again shortly.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {

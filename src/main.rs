@@ -61,7 +61,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | Error::OtherModel { .. }
             | Error::BadInput { .. }
             | Error::Usage(_)
-            | Error::NotFound(_),
+            | Error::NotFound(_)
+            | Error::Busy(_),
         )
         | None => 2,
     }

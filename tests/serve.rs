@@ -476,3 +476,45 @@ fn a_token_guards_every_request_and_one_is_made_off_loopback() {
     let out = semsearch(&index).args(["serve", "--addr", "127.0.0.1:0", "--token", " "]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// Limits a client cannot get around, each a 400 naming what to change, and a client that never
+/// finishes its request header is disconnected instead of holding a connection for as long as it
+/// likes.
+#[test]
+fn limits_are_400s_and_a_half_sent_request_is_cut_off() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = sample_index(tmp.path());
+    let server = Server::start(&index);
+    let addr = server.base.strip_prefix("http://").unwrap().to_string();
+    // The slow client runs beside the rest.
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(40))).unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        (started.elapsed(), buf)
+    });
+    let words: String = (0..10_000).map(|i| format!("w{i}+")).collect();
+    let paths: String = (0..65).map(|i| format!("&path=dir{i}/**")).collect();
+    for (query, says) in [
+        (format!("/api/ask?q={words}"), "the question has 10000 words; ask in at most 1000"),
+        ("/api/ask?q=Alibaba&ef=1000000000000000".to_string(), "ef=1000000000000000 is out of range"),
+        (format!("/api/ask?q=Alibaba{paths}"), "65 path patterns given; give at most 64"),
+        ("/api/ask?q=Alibaba&k=100000".to_string(), "k=100000 is out of range"),
+    ] {
+        let (status, body) = server.get(&query);
+        assert_eq!(status, 400, "{query:.80}: {body}");
+        assert!(error_of(&body).contains(says), "{body}");
+    }
+    // A long question within the limit is answered, its lexical side bounded.
+    let long: String = (0..900).map(|i| format!("w{i}+")).collect();
+    let started = std::time::Instant::now();
+    assert_eq!(server.get(&format!("/api/ask?q={long}Alibaba&mode=lexical")).0, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    let (waited, answer) = slow.join().unwrap();
+    assert!(answer.is_empty() || String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    assert!(waited < std::time::Duration::from_secs(20), "the half-sent request was held {waited:?}");
+}

@@ -286,25 +286,57 @@ impl PassageStore {
         self.damaged(self.conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'lexical'", [], |r| r.get::<_, i64>(0))).map(|n| n > 0)
     }
 
-    /// Rows matching the FTS5 query `fts`, best first with their lexical score (higher is better,
-    /// see `scored`), keeping those `accept` takes, at most `k`.
+    /// Rows matching the FTS5 query `fts`, best first with their lexical score (higher is better:
+    /// the BM25 of the passage's section and text plus `TITLE_WEIGHT` × that of its document's
+    /// title; in a store of format 4 and before, SQLite's BM25 of the row, title included),
+    /// keeping those `accept` takes, at most `k`. Rows are read in the order of
+    /// their own BM25 and reading stops once no later row can reach the best `k` even with the
+    /// best title's score added (with no title matching, after `k` rows), so rejected (tombstoned,
+    /// filtered) rows cost one step each and the rest are never read. A document whose title
+    /// alone matches enters as its first passage; had it a passage past the stop, that passage's
+    /// own BM25 plus the title would be under the `k`-th best, and so is the title alone.
     pub fn lexical(&self, fts: &str, k: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
-        let mut all: Vec<(u32, f32)> = self.scored(fts)?.into_iter().filter(|&(r, _)| accept(r)).collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        all.truncate(k);
-        Ok(all)
-    }
-
-    /// Every row matching `fts` with its lexical score, unordered: the
-    /// BM25 of its section and text plus `TITLE_WEIGHT` × that of its document's title (a store of
-    /// format 4 and before: SQLite's BM25 of the row, title included). A document whose title
-    /// alone matches is represented by its first passage. FTS5 scores every match of a query
-    /// whatever the order asked for, so scoring them here costs what `ORDER BY bm25` did.
-    fn scored(&self, fts: &str) -> Result<Vec<(u32, f32)>> {
-        let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1"))?;
-        let rows = self.damaged(st.query_map([fts], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)?))))?;
-        let text = self.damaged(rows.collect::<rusqlite::Result<Vec<_>>>())?;
-        self.with_titles(text, &[fts])
+        let titles = self.title_scores(&[fts])?;
+        let best_title = TITLE_WEIGHT * titles.values().copied().fold(0.0, f64::max);
+        let spans = if titles.is_empty() { &[][..] } else { self.spans()? };
+        let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(lexical) FROM lexical WHERE lexical MATCH ?1 ORDER BY bm25(lexical)"))?;
+        let mut rows = self.damaged(st.query([fts]))?;
+        let mut out: Vec<(u32, f64)> = Vec::new();
+        // The best k scores so far, as a min-heap of their bits: scores are never negative, and
+        // non-negative floats order as their bit patterns do.
+        let mut top: std::collections::BinaryHeap<std::cmp::Reverse<u64>> = std::collections::BinaryHeap::new();
+        let mut seen: HashSet<u32> = HashSet::new();
+        let mut keep = |out: &mut Vec<(u32, f64)>, row: u32, score: f64| {
+            out.push((row, score));
+            top.push(std::cmp::Reverse(score.max(0.0).to_bits()));
+            if top.len() > k {
+                top.pop();
+            }
+            (top.len() >= k).then(|| f64::from_bits(top.peek().map_or(0, |r| r.0)))
+        };
+        let mut kth: Option<f64> = None;
+        while let Some(r) = self.damaged(rows.next())? {
+            let row: u32 = self.damaged(r.get(0))?;
+            // SQLite's bm25() is negative, lower is better.
+            let text = -self.damaged(r.get::<_, f64>(1))?;
+            if kth.is_some_and(|kth| text + best_title < kth) {
+                break;
+            }
+            let first = document_start(spans, row).map(|&(f, _)| f);
+            seen.extend(first);
+            if accept(row) {
+                let title = first.and_then(|f| titles.get(&f)).copied().unwrap_or(0.0);
+                kth = keep(&mut out, row, text + TITLE_WEIGHT * title).or(kth);
+            }
+        }
+        for (&first, &t) in &titles {
+            if !seen.contains(&first) && accept(first) {
+                out.push((first, TITLE_WEIGHT * t));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        Ok(out.into_iter().map(|(r, s)| (r, s as f32)).collect())
     }
 
     /// `text` scores with their documents' title scores for the queries `fts` (summed) added, and
@@ -401,7 +433,7 @@ impl PassageStore {
         self.damaged(st.query_row([fts], |r| r.get(0)))
     }
 
-    /// Lexical scores (see `scored`) for `fts` of the rows in `rows` that match it.
+    /// Lexical scores (as `lexical` gives them) for `fts` of the rows in `rows` that match it.
     pub fn lexical_of(&self, fts: &str, rows: &[u32]) -> Result<Vec<(u32, f32)>> {
         // Not `MATCH ?1 AND rowid IN (…)`: FTS5 looks each listed row up by walking the terms'
         // postings again (~1 ms a row for common words at 200,000 passages); one walk over the

@@ -15,6 +15,9 @@ use postgres::Client;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// How long one statement of a search may run on the server.
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A collection on a server, connected.
 pub struct Remote {
     client: RefCell<Client>,
@@ -365,6 +368,10 @@ impl Remote {
     pub fn open(url: &str, collection: &str, model: &crate::model::ModelInfo) -> Result<Remote> {
         let collection = super::collection_name(collection)?;
         let mut client = conn::connect(url)?;
+        // A search is milliseconds; one the server cannot finish in this time (a lock held by a
+        // push gone astray, a plan gone wrong) is stopped there, not left running for a client that
+        // has given up. Pushes use their own connection, without it.
+        client.batch_execute(&format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis()))?;
         let tables = Tables::of(&collection);
         let meta = read_meta(&mut client, &tables)?.ok_or_else(|| {
             Error::NotFound(format!(

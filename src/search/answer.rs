@@ -94,7 +94,14 @@ fn stemmer() -> &'static rust_stemmers::Stemmer {
 /// Lowercased runs of letters and digits; CJK characters as the lexical side reads them, in
 /// overlapping pairs (`store::lexical::cjk_bigrams`).
 pub(crate) fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).flat_map(crate::store::lexical::cjk_bigrams).map(|w| w.to_lowercase())
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).flat_map(|w| {
+        // Most runs have no CJK character: one word, without building a list for it.
+        let (one, pairs) = match w.chars().any(crate::store::lexical::is_cjk) {
+            false => (Some(w.to_lowercase()), Vec::new()),
+            true => (None, crate::store::lexical::cjk_bigrams(w)),
+        };
+        one.into_iter().chain(pairs.into_iter().map(|p| p.to_lowercase()))
+    })
 }
 
 /// Distinct stems of `text`'s words.

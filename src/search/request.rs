@@ -17,6 +17,18 @@ use serde::Deserialize;
 /// The results one search returns when not told.
 pub const DEFAULT_K: usize = 5;
 
+/// The widest HNSW beam a request may ask for: past it recall no longer moves and the work only
+/// grows (pgvector caps `hnsw.ef_search` at 1000 too).
+pub const MAX_EF: usize = 1000;
+
+/// The most `path` patterns one request may give (each is matched against every document).
+pub const MAX_PATHS: usize = 64;
+
+/// The longest question in words: the model reads 256 word pieces of it and the lexical side its
+/// first `store::lexical::MAX_WORDS` distinct words, so a longer one is a mistake (a pasted
+/// document) or an attempt to make the server work.
+pub const MAX_QUESTION_WORDS: usize = 1000;
+
 /// How a search ranks, how many it returns, and which documents it may return.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, clap::Args)]
 #[serde(default)]
@@ -104,8 +116,11 @@ impl SearchParams {
             return Err("exact and hnsw exclude each other; give one".into());
         }
         let ef = self.ef.unwrap_or(HnswParams::default().ef_search);
-        if ef == 0 {
-            return Err("ef=0 is not a beam width; give 1 or more, e.g. ef=64".into());
+        if ef == 0 || ef > MAX_EF {
+            return Err(format!("ef={ef} is out of range; give a beam width of 1 to {MAX_EF}, e.g. ef=64"));
+        }
+        if self.path.len() > MAX_PATHS {
+            return Err(format!("{} path patterns given; give at most {MAX_PATHS} (a glob such as notes/** covers many)", self.path.len()));
         }
         let strategy = if self.exact {
             Strategy::Exact
@@ -140,6 +155,12 @@ impl AskRequest {
         let q = self.question.trim();
         if q.is_empty() {
             return Err("the question (q) is empty; ask something, e.g. q=what+did+Alibaba+announce".into());
+        }
+        let words = q.split_whitespace().count();
+        if words > MAX_QUESTION_WORDS {
+            return Err(format!(
+                "the question has {words} words; ask in at most {MAX_QUESTION_WORDS} (to find passages like a long text, use related with text=)"
+            ));
         }
         Ok((q.to_string(), self.search.check(Some(super::PER_DOC), max_k, default_mode)?))
     }

@@ -134,8 +134,19 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
             "this server needs its token: send `Authorization: Bearer TOKEN`, or open the page at the address `semsearch serve` printed".into(),
         );
     }
-    secure(next.run(req).await)
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => secure(r),
+        Err(_) => {
+            let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, format!("the request took longer than {} s; try again", REQUEST_TIMEOUT.as_secs()));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    }
 }
+
+/// The longest a request is answered in: past it the client gets 503 and the connection is free
+/// (the search behind it stops at the server's statement timeout, or finishes on its own).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

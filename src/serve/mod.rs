@@ -43,7 +43,11 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorResponse { error: self.1 })).into_response()
+        let mut r = (self.0, Json(ErrorResponse { error: self.1 })).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -53,6 +57,7 @@ impl From<anyhow::Error> for ApiError {
         let status = match Error::find(&e) {
             Some(Error::BadInput { .. } | Error::Usage(_)) => StatusCode::BAD_REQUEST,
             Some(Error::NotFound(_)) => StatusCode::NOT_FOUND,
+            Some(Error::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -235,7 +240,7 @@ pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
         let app = router(searcher.clone(), opts.cors.as_deref(), guard::Guard { hosts, token })?;
         // The one line a script or test waits for: where to connect.
         eprintln!("semsearch: serving on http://{addr}");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+        accept(listener, app).await;
         if !opts.quiet {
             eprintln!("semsearch: stopped");
         }
@@ -243,6 +248,56 @@ pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
     });
     release(rt, searcher);
     done
+}
+
+/// How long a client may take to send a request's header: a connection that sends it a byte at a
+/// time (or never) is closed, not kept open for as long as it likes.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts connections until Ctrl-C or SIGTERM, each served by hyper's HTTP/1 with
+/// `HEADER_READ_TIMEOUT` (as `axum::serve` does, which has no such setting); then lets the
+/// requests in flight finish.
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let signal = shutdown();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors or a connection reset before it was accepted:
+                        // the listener is fine, try again shortly.
+                        eprintln!("semsearch: warning: cannot accept a connection: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                while connections.try_join_next().is_some() {}
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let mut stopped = stopped.clone();
+                connections.spawn(async move {
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stopped.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.as_mut().await;
+                        }
+                    }
+                });
+            }
+            _ = &mut signal => break,
+        }
+    }
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 /// Stops the runtime, then drops the searcher outside it: a server connection's client (the

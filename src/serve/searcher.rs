@@ -83,6 +83,9 @@ struct Pool<T> {
     open: usize,
 }
 
+/// How long a request waits for a free handle before it is answered 503 (with `Retry-After`).
+pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<T> Handles<T> {
     fn new(first: T, max: usize, reuse_after_panic: bool) -> Handles<T> {
         Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max, reuse_after_panic }
@@ -91,6 +94,7 @@ impl<T> Handles<T> {
     /// A handle to use alone: `ready` is given an idle one (`None`: a free slot to open one in)
     /// and returns the handle to use; when it fails, the slot is freed.
     fn lease(&self, ready: impl FnOnce(Option<T>) -> Result<T>) -> Result<Lease<'_, T>> {
+        let waited = std::time::Instant::now();
         let idle = {
             let mut pool = self.lock();
             loop {
@@ -101,7 +105,16 @@ impl<T> Handles<T> {
                     pool.open += 1;
                     break None;
                 }
-                pool = self.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+                let left = POOL_WAIT.saturating_sub(waited.elapsed());
+                if left.is_zero() {
+                    return Err(crate::error::Error::Busy(format!(
+                        "all {} search handles stayed busy for {} s; try again shortly",
+                        self.max,
+                        POOL_WAIT.as_secs()
+                    ))
+                    .into());
+                }
+                pool = self.returned.wait_timeout(pool, left).unwrap_or_else(|p| p.into_inner()).0;
             }
         };
         // From here the slot is the lease's: dropped without a handle, it frees the slot.

@@ -38,6 +38,11 @@ impl Figure {
     }
 }
 
+/// The most distinct words (and figures) of a question the lexical side looks for, in the
+/// question's order: each costs a count and a term in every scored passage, and a question of
+/// more words is a pasted text, which the semantic side reads better anyway.
+pub const MAX_WORDS: usize = 64;
+
 /// Words too common to look for (the classic English stop list, as in Lucene's default).
 const STOP: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the",
@@ -115,11 +120,12 @@ fn any_words(text: &str) -> (Vec<Figure>, Vec<String>) {
     // A question of only function words still searches for them.
     for w in if content.is_empty() { &all } else { &content } {
         for w in cjk_bigrams(w) {
-            if !plain.contains(&w) {
+            if !plain.contains(&w) && plain.len() < MAX_WORDS {
                 plain.push(w);
             }
         }
     }
+    figures.truncate(MAX_WORDS);
     (figures, plain)
 }
 
@@ -383,6 +389,14 @@ mod tests {
         assert_eq!(plain("DeepSeek的创始人 是 谁").words, strings(&["DeepSeek", "的创", "创始", "始人", "是", "谁"]));
         assert_eq!(cjk_spaced("DeepSeek的创始人, ok"), "DeepSeek 的  创  始  人 , ok");
         assert!(matches!(cjk_spaced("plain text"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_pasted_text_is_looked_for_by_its_first_words() {
+        let long: String = (0..9000).map(|i| format!("word{i} ")).collect();
+        let q = plain(&long);
+        assert_eq!(q.words.len(), MAX_WORDS);
+        assert_eq!(q.words[0], "word0");
     }
 
     #[test]
