@@ -29,8 +29,18 @@ fn hybrid_ranks_first_the_passage_naming_what_the_embedding_misses() {
         assert!(lexical[0]["text"].as_str().unwrap().contains(name), "{name}: lexical finds it: {:?}", lexical[0]);
         assert!(hybrid[0]["text"].as_str().unwrap().contains(name), "{name}: hybrid ranks it first: {hybrid:?}");
         assert_eq!(hybrid[0]["lexical_rank"], 1, "{name}");
-        // The semantic side's two fields come together: both set where it found the passage, both null.
-        assert_eq!(hybrid[0]["semantic_score"].is_number(), hybrid[0]["semantic_rank"].is_u64(), "{:?}", hybrid[0]);
+        // Every hybrid result was found by a side, and where the semantic side found it, its
+        // rank and cosine there are what semantic mode gives the same passage.
+        let semantic_all =
+            json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "--all", "--per-doc", "0", "--no-fold", "--mode", "semantic", "-k", "100", name])));
+        for h in &hybrid {
+            assert!(h["semantic_rank"].is_u64() || h["lexical_rank"].is_u64(), "{h}");
+            if let Some(rank) = h["semantic_rank"].as_u64() {
+                let same = semantic_all.iter().find(|s| s["id"] == h["id"]).unwrap_or_else(|| panic!("{h}"));
+                assert_eq!(same["rank"].as_u64(), Some(rank), "{h}");
+                assert!((same["score"].as_f64().unwrap() - h["semantic_score"].as_f64().unwrap()).abs() < 1e-5, "{h} vs {same}");
+            }
+        }
         if name == "Kenny Ng" {
             assert!(!semantic[0]["text"].as_str().unwrap().contains(name), "the case this is about: semantic misses it");
         }

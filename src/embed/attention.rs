@@ -27,8 +27,9 @@ pub fn attention(qkv: &[f32], bias: &[f32], ctx: &mut [f32], offsets: &[usize], 
             return;
         }
         let block = attend_simd(&qkv[o * 3 * h..(o + l) * 3 * h], bias, head, d, scratch);
-        // Task (s, head) is the only writer of rows offsets[s].. of columns head*d..head*d+d.
-        out.write(o, head * d, d, block, l);
+        // SAFETY: task (s, head) is the only writer of rows offsets[s]..offsets[s]+l of columns
+        // head*d..head*d+d: sequences do not overlap and heads are distinct column ranges.
+        unsafe { out.write(o, head * d, d, block, l) };
     });
 }
 
@@ -276,27 +277,35 @@ fn resize_zeroed(v: &mut Vec<f32>, n: usize) {
 ///
 /// Written by hand because the blocks of a (sequence, head) task are columns of a run of rows,
 /// which no safe split of a slice can hand out (rayon and `split_at_mut` split by rows only).
-struct DisjointRows {
+struct DisjointRows<'a> {
     ptr: *mut f32,
     rows: usize,
     width: usize,
+    /// The matrix stays borrowed, mutably, for as long as this lives.
+    _matrix: std::marker::PhantomData<&'a mut [f32]>,
 }
-// SAFETY: the pointer is only written through `write`, whose callers write disjoint blocks.
-unsafe impl Send for DisjointRows {}
-unsafe impl Sync for DisjointRows {}
+// SAFETY: the pointer is only written through `write`, whose contract makes concurrent writes
+// disjoint, and the matrix is borrowed mutably for the struct's lifetime (no one else reads it).
+unsafe impl Send for DisjointRows<'_> {}
+unsafe impl Sync for DisjointRows<'_> {}
 
-impl DisjointRows {
-    fn new(m: &mut [f32], width: usize) -> DisjointRows {
-        DisjointRows { ptr: m.as_mut_ptr(), rows: m.len() / width, width }
+impl<'a> DisjointRows<'a> {
+    fn new(m: &'a mut [f32], width: usize) -> DisjointRows<'a> {
+        DisjointRows { ptr: m.as_mut_ptr(), rows: m.len() / width, width, _matrix: std::marker::PhantomData }
     }
 
     /// Copies `block` (`rows` rows of `cols` values) to rows `row..row + rows`, columns
-    /// `col..col + cols`. Bounds are checked; the caller guarantees no two concurrent calls write
-    /// the same element (each attention task owns its sequence's rows of its head's columns).
-    fn write(&self, row: usize, col: usize, cols: usize, block: &[f32], rows: usize) {
+    /// `col..col + cols`. Bounds are checked (a call out of bounds panics).
+    ///
+    /// # Safety
+    /// No two calls that may run at the same time write the same element: each call's rectangle
+    /// of rows and columns is disjoint from every other concurrent call's (each attention task
+    /// owns its sequence's rows of its head's columns).
+    unsafe fn write(&self, row: usize, col: usize, cols: usize, block: &[f32], rows: usize) {
         assert!(row + rows <= self.rows && col + cols <= self.width && block.len() >= rows * cols);
         for r in 0..rows {
-            // SAFETY: in bounds (asserted above); disjoint from every other task's writes (caller).
+            // SAFETY: in bounds (asserted above); disjoint from every concurrent write (the
+            // function's contract).
             unsafe {
                 std::ptr::copy_nonoverlapping(block[r * cols..].as_ptr(), self.ptr.add((row + r) * self.width + col), cols);
             }
