@@ -518,3 +518,43 @@ fn limits_are_400s_and_a_half_sent_request_is_cut_off() {
     assert!(answer.is_empty() || String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
     assert!(waited < std::time::Duration::from_secs(20), "the half-sent request was held {waited:?}");
 }
+
+/// The page in a real browser over documents written to attack it: markup and script in every
+/// field arrive as text (the cards are built with `textContent`, and the policy forbids inline
+/// script besides), no link is made of a `javascript:` url, and the page's title is untouched.
+#[test]
+fn hostile_documents_are_text_in_the_page() {
+    let Some(browser) = chromium() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let payloads = [
+        r#"<img src=x onerror="document.title='pwned-img'">"#,
+        r#"<script>document.title='pwned-script'</script>"#,
+        r#"</p><svg onload="document.title='pwned-svg'">"#,
+        "\u{202e}reversed\u{1b}[31m red \u{0}nul",
+    ];
+    let mut jsonl = String::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let record = serde_json::json!({
+            "title": format!("Harbour report {i} {p}"),
+            "text": format!("{} {p}", ["Harbour cranes were idle for two days after the storm.", "The harbour pilots voted to strike over night shifts.", "A cruise ship was turned away from the harbour at dawn.", "Fish prices at the harbour market doubled in March."][i]),
+            "url": if i == 0 { "javascript:document.title='pwned-url'".to_string() } else { format!("https://news.example/{i}?q=<b>") },
+        });
+        jsonl.push_str(&record.to_string());
+        jsonl.push('\n');
+    }
+    std::fs::write(docs.join("hostile.jsonl"), jsonl).unwrap();
+    let index = tmp.path().join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&docs));
+    let server = Server::start(&index);
+    let dom = headless(&browser, &tmp.path().join("profile"), &format!("{}/?q=what+happened+at+the+harbour&mode=semantic", server.base), &["--dump-dom"]);
+    assert_eq!(dom.matches("<article").count(), 4, "every document is a card: {dom}");
+    assert!(dom.contains("<title>semsearch</title>"), "no payload ran: {dom}");
+    for tag in ["<img", "<script>document", "<svg"] {
+        assert!(!dom.contains(tag), "{tag} became markup: {dom}");
+    }
+    assert!(dom.contains("&lt;img src=x onerror="), "the payload is shown as text: {dom}");
+    assert!(!dom.contains("href=\"javascript:"), "{dom}");
+    assert!(dom.contains("href=\"https://news.example/1?q=&lt;b&gt;\"") || dom.contains("href=\"https://news.example/1?q=<b>\""), "web links are kept: {dom}");
+}
