@@ -91,6 +91,11 @@ pub struct PassageStore {
     /// (first row, passages) of each document with passages, in row order: a passage's document
     /// for the title's score, read when first needed.
     spans: std::cell::OnceCell<Vec<(u32, u32)>>,
+    /// Whether some document has a title to match (a corpus without titles skips the lookups).
+    any_title: std::cell::OnceCell<bool>,
+    /// The last title lookup (its queries and scores): fusion asks again for the query the
+    /// lexical side just ran.
+    last_titles: std::cell::RefCell<Option<(Vec<String>, HashMap<u32, f64>)>>,
 }
 
 /// How much a document's title weighs against a passage's own words in the lexical score. The
@@ -149,7 +154,15 @@ impl PassageStore {
         // One transaction for the whole segment: a segment is committed by the manifest, never
         // piecemeal, and SQLite spills pages to the file as its cache fills, so memory stays flat.
         create("BEGIN")?;
-        Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences: true, has_titles: true, spans: Default::default() })
+        Ok(PassageStore {
+            conn,
+            path: path.to_path_buf(),
+            has_sentences: true,
+            has_titles: true,
+            spans: Default::default(),
+            any_title: Default::default(),
+            last_titles: Default::default(),
+        })
     }
 
     /// Opens a committed segment's store read-only.
@@ -175,7 +188,15 @@ impl PassageStore {
                 .unwrap_or(false)
         };
         let (has_sentences, has_titles) = (has_table("sentences"), has_table("titles"));
-        Ok(PassageStore { conn, path: path.to_path_buf(), has_sentences, has_titles, spans: Default::default() })
+        Ok(PassageStore {
+            conn,
+            path: path.to_path_buf(),
+            has_sentences,
+            has_titles,
+            spans: Default::default(),
+            any_title: Default::default(),
+            last_titles: Default::default(),
+        })
     }
 
     /// A cheap consistency check against the manifest's counts: reads the schema, the whole
@@ -369,6 +390,18 @@ impl PassageStore {
         if !self.has_titles {
             return Ok(out);
         }
+        if self.any_title.get().is_none() {
+            let n: i64 = self.damaged(self.conn.query_row("SELECT count(*) FROM (SELECT 1 FROM titles LIMIT 1)", [], |r| r.get(0)))?;
+            let _ = self.any_title.set(n > 0);
+        }
+        if self.any_title.get() == Some(&false) {
+            return Ok(out);
+        }
+        if let Some((queries, scores)) = &*self.last_titles.borrow() {
+            if queries.iter().map(String::as_str).eq(fts.iter().copied()) {
+                return Ok(scores.clone());
+            }
+        }
         let mut st = self.damaged(self.conn.prepare_cached("SELECT rowid, bm25(titles) FROM titles WHERE titles MATCH ?1"))?;
         for q in fts {
             let rows = self.damaged(st.query_map([q], |r| Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)?))))?;
@@ -377,6 +410,7 @@ impl PassageStore {
                 *out.entry(first).or_default() += s;
             }
         }
+        *self.last_titles.borrow_mut() = Some((fts.iter().map(|q| q.to_string()).collect(), out.clone()));
         Ok(out)
     }
 

@@ -96,7 +96,7 @@ fn stemmer() -> &'static rust_stemmers::Stemmer {
 pub(crate) fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).flat_map(|w| {
         // Most runs have no CJK character: one word, without building a list for it.
-        let (one, pairs) = match w.chars().any(crate::store::lexical::is_cjk) {
+        let (one, pairs) = match !w.is_ascii() && w.chars().any(crate::store::lexical::is_cjk) {
             false => (Some(w.to_lowercase()), Vec::new()),
             true => (None, crate::store::lexical::cjk_bigrams(w)),
         };

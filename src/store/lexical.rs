@@ -142,7 +142,7 @@ pub fn is_cjk(c: char) -> bool {
 /// Chinese and Japanese: a word of two characters or more is found wherever it is written, and
 /// pairs across a word boundary are rare enough that BM25's idf weighs them down.
 pub(crate) fn cjk_bigrams(run: &str) -> Vec<String> {
-    if !run.chars().any(is_cjk) {
+    if run.is_ascii() || !run.chars().any(is_cjk) {
         return vec![run.to_string()];
     }
     let mut out = Vec::new();
@@ -177,7 +177,7 @@ pub(crate) fn cjk_bigrams(run: &str) -> Vec<String> {
 /// `text` with a space on each side of every CJK character, so that a tokenizer splitting at
 /// spaces and punctuation makes each one a token (see `cjk_bigrams`); other text unchanged.
 pub fn cjk_spaced(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_cjk) {
+    if text.is_ascii() || !text.chars().any(is_cjk) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() * 2);
