@@ -95,8 +95,11 @@ pub struct PassageStore {
     any_title: std::cell::OnceCell<bool>,
     /// The last title lookup (its queries and scores): fusion asks again for the query the
     /// lexical side just ran.
-    last_titles: std::cell::RefCell<Option<(Vec<String>, HashMap<u32, f64>)>>,
+    last_titles: std::cell::RefCell<Option<TitleLookup>>,
 }
+
+/// A title lookup: its FTS5 queries and each matching document's summed BM25 (by first row).
+type TitleLookup = (Vec<String>, HashMap<u32, f64>);
 
 /// How much a document's title weighs against a passage's own words in the lexical score. The
 /// title is the document's, the passage the unit ranked: a title match says the document is about
