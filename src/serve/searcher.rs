@@ -75,6 +75,8 @@ struct Handles<T> {
     /// Whether a handle whose search panicked goes back to the pool (an index: it holds nothing
     /// of the search) or is closed (a server connection, which may be mid-conversation).
     reuse_after_panic: bool,
+    /// How long a lease waits for a handle to come back (`POOL_WAIT`).
+    wait: std::time::Duration,
 }
 
 struct Pool<T> {
@@ -88,7 +90,7 @@ pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<T> Handles<T> {
     fn new(first: T, max: usize, reuse_after_panic: bool) -> Handles<T> {
-        Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max, reuse_after_panic }
+        Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max, reuse_after_panic, wait: POOL_WAIT }
     }
 
     /// A handle to use alone: `ready` is given an idle one (`None`: a free slot to open one in)
@@ -105,12 +107,12 @@ impl<T> Handles<T> {
                     pool.open += 1;
                     break None;
                 }
-                let left = POOL_WAIT.saturating_sub(waited.elapsed());
+                let left = self.wait.saturating_sub(waited.elapsed());
                 if left.is_zero() {
                     return Err(crate::error::Error::Busy(format!(
-                        "all {} search handles stayed busy for {} s; try again shortly",
+                        "all {} search handles stayed busy for {:.1} s; try again shortly",
                         self.max,
-                        POOL_WAIT.as_secs()
+                        self.wait.as_secs_f64()
                     ))
                     .into());
                 }
@@ -307,5 +309,31 @@ fn open_generation(dir: &Path, info: &ModelInfo) -> Result<(Vec<u8>, Index)> {
         if read_manifest(dir)? == before {
             return Ok((before, index));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every handle in use, a request waits its time and is then told the server is busy (a
+    /// `Busy` error: 503 with `Retry-After`), instead of waiting forever; a handle that comes back
+    /// in time is taken.
+    #[test]
+    fn a_request_that_waits_too_long_for_a_handle_is_told_busy() {
+        let mut pool = Handles::new(1u32, 1, true);
+        pool.wait = std::time::Duration::from_millis(50);
+        let held = pool.lease(|h| Ok(h.unwrap())).unwrap();
+        let started = std::time::Instant::now();
+        let err = pool.lease(|h| Ok(h.unwrap_or(2))).err().expect("busy");
+        assert!(matches!(crate::error::Error::find(&err), Some(crate::error::Error::Busy(_))), "{err:#}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50) && started.elapsed() < std::time::Duration::from_secs(5));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                drop(held);
+            });
+            assert_eq!(*pool.lease(|h| Ok(h.unwrap())).unwrap(), 1, "the handle given back in time");
+        });
     }
 }
