@@ -341,19 +341,25 @@ fn a_run_that_dies_midway_leaves_the_previous_generation_and_the_next_run_finish
     }
 }
 
-/// Turns a committed index back into format 3 (no lexical index), as an older semsearch left it.
-fn downgrade_to_format_3(dir: &Path) {
+/// Rewrites every segment store of a committed index with `sql` and records it as `version`, the
+/// manifest resealed over the changed files: the index as an older semsearch left it.
+fn downgrade(dir: &Path, version: u32, sql: &str) {
     let mut meta = Meta::read(dir).unwrap().unwrap();
     for s in &meta.segments {
         let path = dir.join(s.passages_file());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE lexical; VACUUM;").unwrap();
+        conn.execute_batch(sql).unwrap();
         drop(conn);
         meta.files.insert(s.passages_file(), crate::index::file_sum(&path).unwrap());
     }
-    meta.format_version = 3;
+    meta.format_version = version;
     meta.seal();
     fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+}
+
+/// Turns a committed index back into format 3 (no lexical index), as an older semsearch left it.
+fn downgrade_to_format_3(dir: &Path) {
+    downgrade(dir, 3, "DROP TABLE lexical; VACUUM;");
 }
 
 #[test]
@@ -391,23 +397,14 @@ fn a_format_3_index_gets_its_lexical_index_without_re_embedding() {
 /// Turns a committed index back into format 4: each passage's lexical row holds its document's
 /// title, there is no `titles` table.
 fn downgrade_to_format_4(dir: &Path) {
-    let mut meta = Meta::read(dir).unwrap().unwrap();
-    for s in &meta.segments {
-        let path = dir.join(s.passages_file());
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TABLE titles; DROP TABLE lexical;
-             CREATE VIRTUAL TABLE lexical USING fts5(title, section, text, content='', tokenize='porter unicode61 remove_diacritics 2');
-             INSERT INTO lexical(rowid, title, section, text) SELECT p.row, d.title, p.section, p.text FROM passages p JOIN documents d USING (doc_id);
-             VACUUM;",
-        )
-        .unwrap();
-        drop(conn);
-        meta.files.insert(s.passages_file(), crate::index::file_sum(&path).unwrap());
-    }
-    meta.format_version = 4;
-    meta.seal();
-    fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+    downgrade(
+        dir,
+        4,
+        "DROP TABLE titles; DROP TABLE lexical;
+         CREATE VIRTUAL TABLE lexical USING fts5(title, section, text, content='', tokenize='porter unicode61 remove_diacritics 2');
+         INSERT INTO lexical(rowid, title, section, text) SELECT p.row, d.title, p.section, p.text FROM passages p JOIN documents d USING (doc_id);
+         VACUUM;",
+    );
 }
 
 #[test]
