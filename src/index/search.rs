@@ -50,7 +50,8 @@ struct LocalSearch<'a> {
     /// What the last `lexical` call matched: its FTS5 query, or (when a selection narrowed it)
     /// the scores of every selected row, which fusion reads instead of asking FTS5 again.
     last: Last,
-    /// The rows holding the required phrases (FTS5 query, rows), found once per query.
+    /// The rows holding the current query's required phrases (FTS5 query, rows); `None` when it
+    /// requires none.
     holding: Option<(String, HashSet<u32>)>,
 }
 
@@ -85,15 +86,19 @@ impl LocalSearch<'_> {
         Ok(())
     }
 
-    /// The rows in scope holding `words`' required phrases (`None`: none required).
-    fn holding(&mut self, words: &LexicalQuery) -> Result<Option<&HashSet<u32>>> {
-        let Some(p) = fts::render(words).1 else { return Ok(None) };
+    /// Finds the rows in scope holding `words`' required phrases (kept in `holding`; `None` when
+    /// none is required), once per query.
+    fn find_holding(&mut self, words: &LexicalQuery) -> Result<()> {
+        let Some(p) = fts::render(words).1 else {
+            self.holding = None;
+            return Ok(());
+        };
         if self.holding.as_ref().is_none_or(|(q, _)| *q != p) {
             self.need_lexical()?;
             let rows = self.index.holding(&p)?.into_iter().filter(|&r| !self.excluded(r)).collect();
             self.holding = Some((p, rows));
         }
-        Ok(self.holding.as_ref().map(|(_, rows)| rows))
+        Ok(())
     }
 }
 
@@ -126,8 +131,8 @@ impl Retrieval for LocalSearch<'_> {
 
     fn nearest(&mut self, q: &[f32], k: usize, walk: Walk, words: &LexicalQuery) -> Result<Vec<Hit>> {
         // A required phrase restricts the semantic side to the rows holding it.
-        self.holding(words)?;
-        let phrase_rows = self.holding.as_ref().filter(|_| words.has_phrases()).map(|(_, rows)| rows);
+        self.find_holding(words)?;
+        let phrase_rows = self.holding.as_ref().map(|(_, rows)| rows);
         let (allowed, except) = (&self.allowed, self.except);
         let accept = |r: u32| !excluded(allowed, except, r) && phrase_rows.is_none_or(|rows| rows.contains(&r));
         Ok(match walk {
@@ -145,8 +150,8 @@ impl Retrieval for LocalSearch<'_> {
         self.last = Last::None;
         let (Some(fts), _) = fts::render(words) else { return Ok(Vec::new()) };
         self.need_lexical()?;
-        self.holding(words)?;
-        let required = self.holding.as_ref().filter(|_| words.has_phrases()).map(|(_, rows)| rows);
+        self.find_holding(words)?;
+        let required = self.holding.as_ref().map(|(_, rows)| rows);
         let in_scope = |r: u32| !self.excluded(r) && required.is_none_or(|rows| rows.contains(&r));
         match selection {
             Some(split) => {

@@ -118,7 +118,12 @@ pub struct CollectionMeta {
     pub documents: Option<usize>,
     /// Mean lexemes per title at the last push.
     pub title_avg_length: Option<f64>,
+    /// Whether `bench` made it (`BENCH_MARK`): only such a collection may a bench push into.
+    pub bench: bool,
 }
+
+/// The meta key that marks a collection `bench` made.
+pub(crate) const BENCH_MARK: &str = "bench";
 
 pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -> Result<Option<CollectionMeta>> {
     let exists: bool = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.meta])?.get(0);
@@ -139,6 +144,7 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             "lexical_avg_length" => m.lexical_avg_length = v.parse().ok(),
             "documents" => m.documents = v.parse().ok(),
             "title_avg_length" => m.title_avg_length = v.parse().ok(),
+            BENCH_MARK => m.bench = v == "true",
             _ => {}
         }
     }

@@ -52,9 +52,6 @@ pub enum Pusher {
     Bench,
 }
 
-/// The meta key that marks a collection `bench` made.
-const BENCH_MARK: &str = "bench";
-
 /// Publishes `index` (built with `model`) into `collection`.
 pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelInfo, quiet: bool, pusher: Pusher) -> Result<PushSummary> {
     let started = Instant::now();
@@ -64,9 +61,7 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
     let mut tx = client.transaction()?;
     if pusher == Pusher::Bench {
         // A user's collection is never a benchmark's: refused before anything is written.
-        let exists: bool = tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.meta])?.get(0);
-        let marked = exists && tx.query_opt(&format!("SELECT 1 FROM {} WHERE key = $1 AND value = 'true'", t.meta), &[&BENCH_MARK])?.is_some();
-        if exists && !marked {
+        if read_meta(&mut tx, &t)?.is_some_and(|m| !m.bench) {
             return Err(crate::error::Error::Usage(format!(
                 "collection {collection} was not made by `semsearch bench`, and a benchmark would delete every document of it that is not in the benchmark's corpus; give bench another --collection (or none)"
             ))
@@ -259,7 +254,7 @@ pub fn push(client: &mut Client, collection: &str, index: &Index, model: &ModelI
         ("title_avg_length", title_avg_length.to_string()),
     ];
     if pusher == Pusher::Bench {
-        tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING", t.meta), &[&BENCH_MARK])?;
+        tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO NOTHING", t.meta), &[&super::BENCH_MARK])?;
     }
     for (k, v) in pairs {
         tx.execute(&format!("INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", t.meta), &[&k, &v])?;

@@ -167,15 +167,12 @@ impl RemoteSearch<'_> {
         if let Some(&row) = self.by_id.get(&id) {
             return Ok(row);
         }
-        let dim = self.remote.meta.dimensions.unwrap_or(vector.as_slice().len());
-        if vector.as_slice().len() != dim {
-            return Err(tampered(&self.remote.collection, format!("passage {id}: a vector of {} dimensions, not {dim}", vector.as_slice().len())));
-        }
+        let vector = self.remote.checked_vector(&id, vector)?;
         let row = self.ids.len() as u32;
         let n = self.doc_numbers.len() as u32;
         self.doc_numbers.entry(doc_id.clone()).or_insert(n);
         self.doc_ids.push(doc_id);
-        self.vectors.push(vector.to_vec());
+        self.vectors.push(vector);
         self.by_id.insert(id.clone(), row);
         self.ids.push(id);
         Ok(row)
@@ -383,6 +380,16 @@ impl Remote {
         Ok(Remote { client: RefCell::new(client), collection, tables, meta, url: conn::redact(url) })
     }
 
+    /// Passage `id`'s vector as read from the server, which must have the collection's dimensions
+    /// (anything else is a tampered row: vectors of different lengths would be compared).
+    fn checked_vector(&self, id: &str, vector: Vector) -> Result<Vec<f32>> {
+        let (n, dim) = (vector.as_slice().len(), self.meta.dimensions.unwrap_or(vector.as_slice().len()));
+        if n != dim {
+            return Err(tampered(&self.collection, format!("passage {id}: a vector of {n} dimensions, not {dim}")));
+        }
+        Ok(vector.to_vec())
+    }
+
     /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
@@ -497,13 +504,12 @@ impl Remote {
         let doc_filter = sql.documents_scope(search);
         let wide = matches!(which, Lexical::Best(_));
         // Which passages a title stands for where none of its document's passages matched: the
-        // first (the best k), or those listed (scores of given passages).
+        // first (the best k), or those listed (scores of given passages: `filter` names them).
         let (limit, title_only) = match which {
-            Lexical::Best(k) => (format!("LIMIT {}", sql.bind(k as i64)), "ordinal = 0".to_string()),
+            Lexical::Best(k) => (format!("LIMIT {}", sql.bind(k as i64)), "ordinal = 0"),
             Lexical::Of(ids) => {
-                let ids = sql.bind(ids);
-                filter.push_str(&format!(" AND id = ANY({ids})"));
-                (String::new(), format!("id = ANY({ids})"))
+                filter.push_str(&format!(" AND id = ANY({})", sql.bind(ids)));
+                (String::new(), "TRUE")
             }
         };
         // BM25 of a tsvector column against the question's lexemes in `$q` (their arrays of
@@ -606,12 +612,9 @@ impl Store for Remote {
         let from = |sql: String, params: &[&(dyn ToSql + Sync)], what: String| -> Result<Origin> {
             let row = self.client.borrow_mut().query_opt(&sql, params)?.ok_or(Error::NotFound(what))?;
             let c = &self.collection;
-            let vector: Vector = col(&row, "embedding", c)?;
-            let dim = self.meta.dimensions.unwrap_or(vector.as_slice().len());
-            if vector.as_slice().len() != dim {
-                return Err(tampered(c, format!("a vector of {} dimensions, not {dim}", vector.as_slice().len())));
-            }
-            Ok(Origin { vector: vector.to_vec(), doc_id: col(&row, "doc_id", c)?, id: col(&row, "id", c)? })
+            let id: String = col(&row, "id", c)?;
+            let vector = self.checked_vector(&id, col(&row, "embedding", c)?)?;
+            Ok(Origin { vector, doc_id: col(&row, "doc_id", c)?, id })
         };
         match target {
             Target::Text(_) => anyhow::bail!("free text is embedded, not looked up"),
