@@ -76,6 +76,10 @@ pub enum Error {
     /// Every handle is in use and none came back in time (`serve`): try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// The request a search was for is gone (its client closed the connection): the work not yet
+    /// begun was skipped.
+    #[error("the request was cancelled: its client left")]
+    Cancelled,
 }
 
 impl Error {

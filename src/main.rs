@@ -62,7 +62,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | Error::BadInput { .. }
             | Error::Usage(_)
             | Error::NotFound(_)
-            | Error::Busy(_),
+            | Error::Busy(_)
+            | Error::Cancelled,
         )
         | None => 2,
     }

@@ -5,7 +5,7 @@
 //! `ask --json` prints, as JSON text a model reads (and as structured content for clients that
 //! use it). A bad argument is a tool error the model can read and correct, not a protocol error.
 
-use super::Searcher;
+use super::{Cancel, Searcher};
 use crate::output::JsonHit;
 use crate::search;
 use crate::search::request::{AskRequest, Parsed, RelatedRequest};
@@ -14,6 +14,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
 use serde_json::json;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// The MCP server: the search's tools over one `Searcher`.
 #[derive(Clone)]
@@ -40,10 +41,29 @@ fn found_result(a: &search::Answered) -> CallToolResult {
 }
 
 impl Mcp {
-    /// Runs a search on the blocking pool (the model is CPU work).
-    async fn run(&self, f: impl FnOnce(&Searcher) -> anyhow::Result<CallToolResult> + Send + 'static) -> Result<CallToolResult, ErrorData> {
+    /// Runs a search on the blocking pool (the model is CPU work); a call the client cancels
+    /// (`notifications/cancelled`: rmcp cancels `ct`) skips what has not begun, as in `serve`.
+    async fn run(
+        &self,
+        ct: CancellationToken,
+        f: impl FnOnce(&Searcher, &Cancel) -> anyhow::Result<CallToolResult> + Send + 'static,
+    ) -> Result<CallToolResult, ErrorData> {
         let s = self.searcher.clone();
-        match tokio::task::spawn_blocking(move || f(&s)).await {
+        let cancel = Cancel::default();
+        let guard = cancel.on_drop();
+        let task = tokio::task::spawn_blocking(move || f(&s, &cancel));
+        tokio::pin!(task);
+        let done = tokio::select! {
+            done = &mut task => {
+                guard.disarm();
+                done
+            }
+            _ = ct.cancelled() => {
+                drop(guard);
+                task.await
+            }
+        };
+        match done {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 eprintln!("semsearch: error: {e:#}");
@@ -64,30 +84,30 @@ impl Mcp {
     #[tool(
         description = "Search the user's own indexed articles, notes and reports for the passages that answer a question. Returns passages best first, each with its file path and line numbers (path:line_start), title and section, date, the passage text, the single sentence that best answers the question (\"answer\"), a relevance score, and an id for the related tool. Use it whenever the user asks about something that may be in their documents; cite results as path:line."
     )]
-    async fn search(&self, Parameters(Parsed(a)): Parameters<Parsed<AskRequest>>) -> Result<CallToolResult, ErrorData> {
+    async fn search(&self, Parameters(Parsed(a)): Parameters<Parsed<AskRequest>>, ct: CancellationToken) -> Result<CallToolResult, ErrorData> {
         let (question, req) = match a.and_then(|a| a.check(MAX_K, self.searcher.default_mode)) {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
-        self.run(move |s| Ok(found_result(&s.ask(&question, &req)?))).await
+        self.run(ct, move |s, cancel| Ok(found_result(&s.ask(&question, &req, cancel)?))).await
     }
 
     #[tool(
         description = "Find passages in the user's documents related to one passage (by its id from a search result, or by path and line) or to a piece of text: other articles on the same story or topic. Passages of the same document are left out. Returns the same fields as search."
     )]
-    async fn related(&self, Parameters(Parsed(a)): Parameters<Parsed<RelatedRequest>>) -> Result<CallToolResult, ErrorData> {
+    async fn related(&self, Parameters(Parsed(a)): Parameters<Parsed<RelatedRequest>>, ct: CancellationToken) -> Result<CallToolResult, ErrorData> {
         let req = match a.and_then(|a| a.check(MAX_K, self.searcher.default_mode)) {
             Ok(r) => r,
             Err(e) => return Ok(tool_error(e.replace("--", ""))),
         };
-        self.run(move |s| Ok(found_result(&s.related(&req)?))).await
+        self.run(ct, move |s, cancel| Ok(found_result(&s.related(&req, cancel)?))).await
     }
 
     #[tool(
         description = "Describe the user's search index: how many documents and passages it holds, how many are dated, the embedding model, its size on disk. Use it to tell whether the documents the user means are indexed at all."
     )]
-    async fn status(&self) -> Result<CallToolResult, ErrorData> {
-        self.run(|s| Ok(CallToolResult::structured(serde_json::to_value(s.status()?)?))).await
+    async fn status(&self, ct: CancellationToken) -> Result<CallToolResult, ErrorData> {
+        self.run(ct, |s, cancel| Ok(CallToolResult::structured(serde_json::to_value(s.status(cancel)?)?))).await
     }
 }
 

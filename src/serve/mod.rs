@@ -20,7 +20,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-pub use searcher::Searcher;
+pub use searcher::{Cancel, Searcher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -58,6 +58,8 @@ impl From<anyhow::Error> for ApiError {
             Some(Error::BadInput { .. } | Error::Usage(_)) => StatusCode::BAD_REQUEST,
             Some(Error::NotFound(_)) => StatusCode::NOT_FOUND,
             Some(Error::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            // Nobody reads it: the client left (nginx's "client closed request").
+            Some(Error::Cancelled) => StatusCode::from_u16(499).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -73,9 +75,14 @@ fn bad_request(why: String) -> ApiError {
 
 type Shared = Arc<Searcher>;
 
-/// Runs `f` on the blocking pool: a search never stalls the workers that accept connections.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
+/// Runs `f` on the blocking pool: a search never stalls the workers that accept connections. `f`
+/// is given the request's `Cancel`, set when this future is dropped (its client left).
+async fn blocking<T: Send + 'static>(f: impl FnOnce(&Cancel) -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    let cancel = Cancel::default();
+    let guard = cancel.on_drop();
+    let done = tokio::task::spawn_blocking(move || f(&cancel)).await;
+    guard.disarm();
+    match done {
         Ok(r) => r.map_err(ApiError::from),
         Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the search failed: {e}"))),
     }
@@ -128,8 +135,8 @@ pub struct ErrorResponse {
 
 async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let (question, req) = params::ask(q.as_deref(), s.default_mode).map_err(bad_request)?;
-    blocking(move || {
-        let a = s.ask(&question, &req)?;
+    blocking(move |cancel| {
+        let a = s.ask(&question, &req, cancel)?;
         json_response(&AskResponse {
             question: &question,
             mode: req.options.mode,
@@ -143,21 +150,21 @@ async fn ask(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response,
 
 async fn related(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = params::related(q.as_deref(), s.default_mode).map_err(bad_request)?;
-    blocking(move || {
-        let a = s.related(&req)?;
+    blocking(move |cancel| {
+        let a = s.related(&req, cancel)?;
         json_response(&RelatedResponse { notices: &a.notices, results: results(&a.found) })
     })
     .await
 }
 
 async fn status(State(s): State<Shared>) -> Result<Response, ApiError> {
-    blocking(move || json_response(&s.status()?)).await
+    blocking(move |cancel| json_response(&s.status(cancel)?)).await
 }
 
 /// A passage with up to `context` (default 1, at most 10) passages of its document before and after it.
 async fn passage(State(s): State<Shared>, UrlPath(id): UrlPath<String>, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
     let context = params::passage(q.as_deref()).map_err(bad_request)?;
-    blocking(move || Ok(Json(s.passage(&id, context)?))).await
+    blocking(move |cancel| Ok(Json(s.passage(&id, context, cancel)?))).await
 }
 
 /// The API described (OpenAPI 3.1), generated from the request and response types.

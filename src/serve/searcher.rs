@@ -27,7 +27,53 @@ use crate::status::StatusReport;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+/// Whether the request a search is for is still wanted. The request's future holds the guard from
+/// `on_drop`; when its client closes the connection, hyper drops the future and the flag is set,
+/// so the search skips what it has not begun: waiting for a handle, and the search itself once a
+/// handle is free. A search already running finishes (it takes milliseconds; a statement on a
+/// server is bounded by `statement_timeout`).
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+/// Sets its `Cancel` when dropped (see `Cancel::on_drop`).
+pub struct CancelOnDrop(Cancel);
+
+impl Cancel {
+    /// A guard that cancels when dropped: keep it in the future that awaits the search, and
+    /// `disarm` it once the answer is in.
+    pub fn on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+
+    /// Whether the request was cancelled.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Error::Cancelled` once the request was cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.is_set() {
+            return Err(Error::Cancelled.into());
+        }
+        Ok(())
+    }
+}
+
+impl CancelOnDrop {
+    /// The search answered: dropping the guard no longer cancels anything.
+    pub fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        (self.0).0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// What `serve` and `mcp` answer from: the model, and the local index or a collection on a
 /// PostgreSQL server (`--backend`), behind the same four calls.
@@ -88,6 +134,9 @@ struct Pool<T> {
 /// How long a request waits for a free handle before it is answered 503 (with `Retry-After`).
 pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How often a request waiting for a handle looks whether its client left.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl<T> Handles<T> {
     fn new(first: T, max: usize, reuse_after_panic: bool) -> Handles<T> {
         Handles { state: Mutex::new(Pool { idle: vec![first], open: 1 }), returned: Condvar::new(), max, reuse_after_panic, wait: POOL_WAIT }
@@ -95,11 +144,13 @@ impl<T> Handles<T> {
 
     /// A handle to use alone: `ready` is given an idle one (`None`: a free slot to open one in)
     /// and returns the handle to use; when it fails, the slot is freed.
-    fn lease(&self, ready: impl FnOnce(Option<T>) -> Result<T>) -> Result<Lease<'_, T>> {
+    /// A request cancelled meanwhile stops waiting (its wait is checked every `CANCEL_CHECK`).
+    fn lease(&self, cancel: &Cancel, ready: impl FnOnce(Option<T>) -> Result<T>) -> Result<Lease<'_, T>> {
         let waited = std::time::Instant::now();
         let idle = {
             let mut pool = self.lock();
             loop {
+                cancel.check()?;
                 if let Some(h) = pool.idle.pop() {
                     break Some(h);
                 }
@@ -116,7 +167,7 @@ impl<T> Handles<T> {
                     ))
                     .into());
                 }
-                pool = self.returned.wait_timeout(pool, left).unwrap_or_else(|p| p.into_inner()).0;
+                pool = self.returned.wait_timeout(pool, left.min(CANCEL_CHECK)).unwrap_or_else(|p| p.into_inner()).0;
             }
         };
         // From here the slot is the lease's: dropped without a handle, it frees the slot.
@@ -192,37 +243,42 @@ impl Searcher {
     }
 
     /// Runs `f` with the store to answer from: a local index of the current generation, or a
-    /// server connection, to itself.
-    fn with_store<T>(&self, f: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
+    /// server connection, to itself; not at all once `cancel` is set (also while waiting for one).
+    fn with_store<T>(&self, cancel: &Cancel, f: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
+        cancel.check()?;
+        let f = |store: &dyn Store| {
+            cancel.check()?;
+            f(store)
+        };
         match &self.source {
-            Source::Local(l) => l.with_index(|index| f(index)),
-            Source::Server(s) => s.with_remote(|r| f(r)),
+            Source::Local(l) => l.with_index(cancel, |index| f(index)),
+            Source::Server(s) => s.with_remote(cancel, |r| f(r)),
         }
     }
 
     /// `ask`: the results, how many undated documents a date filter left out, and the notices.
-    pub fn ask(&self, question: &str, req: &SearchRequest) -> Result<search::Answered> {
-        self.with_store(|store| search::ask(store, &self.embedder, question, &req.options, &req.filter))
+    pub fn ask(&self, question: &str, req: &SearchRequest, cancel: &Cancel) -> Result<search::Answered> {
+        self.with_store(cancel, |store| search::ask(store, &self.embedder, question, &req.options, &req.filter))
     }
 
     /// `related`: the passages like the target, and the notices.
-    pub fn related(&self, req: &RelatedRequest) -> Result<search::Answered> {
-        self.with_store(|store| search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter))
+    pub fn related(&self, req: &RelatedRequest, cancel: &Cancel) -> Result<search::Answered> {
+        self.with_store(cancel, |store| search::related(store, &self.embedder, &req.target, req.same_doc, &req.search.options, &req.search.filter))
     }
 
     /// What `semsearch status --json` reports (with `--backend` for a server).
-    pub fn status(&self) -> Result<StatusReport> {
+    pub fn status(&self, cancel: &Cancel) -> Result<StatusReport> {
         match &self.source {
             // The index removed while serving: nothing to report (404), not a failure to open it.
             Source::Local(l) if !l.dir.join("meta.json").exists() => Err(Error::NotFound(format!("no index in {}", l.dir.display())).into()),
-            _ => self.with_store(|store| store.status(false)),
+            _ => self.with_store(cancel, |store| store.status(false)),
         }
     }
 
     /// A passage with up to `context` passages of its document before and after it, as
     /// `/api/passage` answers (`output::PassageInContext`).
-    pub fn passage(&self, id: &str, context: usize) -> Result<serde_json::Value> {
-        let c = self.with_store(|store| store.passage_in_context(id, context))?;
+    pub fn passage(&self, id: &str, context: usize, cancel: &Cancel) -> Result<serde_json::Value> {
+        let c = self.with_store(cancel, |store| store.passage_in_context(id, context))?;
         fn list<'a>(rs: &'a [PassageRecord], doc: &'a crate::index::DocRecord) -> Vec<JsonPassage<'a>> {
             rs.iter().map(|r| JsonPassage::new(r, doc)).collect()
         }
@@ -236,8 +292,8 @@ impl ServerPool {
     /// connection per core, as local index handles: more searches at once only queue on the cores
     /// and take server connections (a server allows ~100 in all); requests beyond it wait for one. A connection that failed is not kept (the server may have
     /// restarted): the next request connects anew.
-    fn with_remote<T>(&self, f: impl FnOnce(&Remote) -> Result<T>) -> Result<T> {
-        let remote = self.connections.lease(|idle| match idle {
+    fn with_remote<T>(&self, cancel: &Cancel, f: impl FnOnce(&Remote) -> Result<T>) -> Result<T> {
+        let remote = self.connections.lease(cancel, |idle| match idle {
             Some(mut r) => match r.refresh(&self.info) {
                 Ok(()) => Ok(r),
                 Err(_) => Remote::open(&self.url, &self.collection, &self.info),
@@ -273,9 +329,9 @@ impl LocalIndex {
     }
 
     /// Runs `f` with an index of the current generation to itself.
-    fn with_index<T>(&self, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
+    fn with_index<T>(&self, cancel: &Cancel, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
         let generation = self.generation()?;
-        let index = generation.handles.lease(|idle| match idle {
+        let index = generation.handles.lease(cancel, |idle| match idle {
             Some(i) => Ok(i),
             None => Index::open(&self.dir, &self.info),
         })?;
@@ -323,9 +379,10 @@ mod tests {
     fn a_request_that_waits_too_long_for_a_handle_is_told_busy() {
         let mut pool = Handles::new(1u32, 1, true);
         pool.wait = std::time::Duration::from_millis(50);
-        let held = pool.lease(|h| Ok(h.unwrap())).unwrap();
+        let go = Cancel::default();
+        let held = pool.lease(&go, |h| Ok(h.unwrap())).unwrap();
         let started = std::time::Instant::now();
-        let err = pool.lease(|h| Ok(h.unwrap_or(2))).err().expect("busy");
+        let err = pool.lease(&go, |h| Ok(h.unwrap_or(2))).err().expect("busy");
         assert!(matches!(crate::error::Error::find(&err), Some(crate::error::Error::Busy(_))), "{err:#}");
         assert!(started.elapsed() >= std::time::Duration::from_millis(50) && started.elapsed() < std::time::Duration::from_secs(5));
         std::thread::scope(|s| {
@@ -333,7 +390,35 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(10));
                 drop(held);
             });
-            assert_eq!(*pool.lease(|h| Ok(h.unwrap())).unwrap(), 1, "the handle given back in time");
+            assert_eq!(*pool.lease(&go, |h| Ok(h.unwrap())).unwrap(), 1, "the handle given back in time");
         });
+    }
+
+    /// A request whose client leaves while it waits for a handle stops waiting at once (not at the
+    /// end of the pool's wait) and never runs; one cancelled before it asks is refused before it
+    /// takes a free handle; an answered request's disarmed guard cancels nothing.
+    #[test]
+    fn a_request_whose_client_left_stops_waiting_and_never_runs() {
+        let pool = Handles::new(1u32, 1, true);
+        let go = Cancel::default();
+        let held = pool.lease(&go, |h| Ok(h.unwrap())).unwrap();
+        let gone = Cancel::default();
+        let guard = gone.on_drop();
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| pool.lease(&gone, |_| -> Result<u32> { panic!("a cancelled request never gets a handle") }).err().expect("cancelled"));
+            std::thread::sleep(std::time::Duration::from_millis(120));
+            drop(guard);
+            let err = waiting.join().unwrap();
+            assert!(matches!(Error::find(&err), Some(Error::Cancelled)), "{err:#}");
+        });
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "stopped well before POOL_WAIT: {:?}", started.elapsed());
+        drop(held);
+        let err = pool.lease(&gone, |h| Ok(h.unwrap())).err().expect("cancelled before asking");
+        assert!(matches!(Error::find(&err), Some(Error::Cancelled)));
+        let answered = Cancel::default();
+        answered.on_drop().disarm();
+        assert!(!answered.is_set());
+        assert_eq!(*pool.lease(&answered, |h| Ok(h.unwrap())).unwrap(), 1, "the handle is free again");
     }
 }
