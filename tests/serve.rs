@@ -558,3 +558,132 @@ fn hostile_documents_are_text_in_the_page() {
     assert!(!dom.contains("href=\"javascript:"), "{dom}");
     assert!(dom.contains("href=\"https://news.example/1?q=&lt;b&gt;\"") || dom.contains("href=\"https://news.example/1?q=<b>\""), "web links are kept: {dom}");
 }
+
+/// A string a document might hold in any field: arbitrary characters (controls, bidi marks,
+/// non-breaking spaces, astral ones) among fragments of markup, script and entities.
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        3 => "[a-z]{1,8} ",
+        2 => any::<char>().prop_map(String::from),
+        1 => proptest::sample::select(vec![
+            "<script>document.title='pwned'</script>",
+            "<img src=x onerror=\"document.title='pwned'\">",
+            "</p></article><svg onload=document.title='pwned'>",
+            "javascript:document.title='pwned'",
+            "&amp;&lt;&#x3c;",
+            "\u{a0}",
+            "\"'`",
+            "\u{202e}\u{2066}\u{200b}\u{feff}",
+            "\x1b]0;title\x07\x1b[31m",
+            "${document.title}{{x}}",
+            "\u{2028}\r\n",
+        ])
+        .prop_map(String::from),
+    ];
+    proptest::collection::vec(piece, 0..10).prop_map(|v| v.concat())
+}
+
+/// What a document's `url` might say: web links (any case, anything after them) and what must
+/// never become one.
+fn hostile_url() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let scheme = proptest::sample::select(vec![
+        "https://news.example/",
+        "HTTP://news.example/",
+        "javascript:",
+        "JaVaScRiPt:",
+        " javascript:",
+        "data:text/html,",
+        "vbscript:",
+        "//news.example/",
+        "",
+    ]);
+    (scheme, hostile_text()).prop_map(|(s, rest)| format!("{s}{rest}"))
+}
+
+/// How Chromium writes a text node (the HTML serialization algorithm).
+fn html_text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('\u{a0}', "&nbsp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The page's rendering path under arbitrary content: documents whose title, section, text, url
+/// and file name are drawn from `hostile_text`/`hostile_url` are indexed, served and shown in a
+/// real browser; every card must be exactly the API's result as text (title line, path, passage
+/// with its answer marked), no element but the page's own may appear, no script may run, and no
+/// link but a web one (or the page's own `?related=`) may be made. proptest draws new documents
+/// on each run (and names the failing ones); each case is a whole index and a browser, so few.
+#[test]
+fn the_page_shows_arbitrary_document_content_as_text() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let Some(browser) = chromium() else { return };
+    let doc = (hostile_text(), hostile_text(), hostile_url(), hostile_text(), "[^/\\x00.]{1,12}");
+    let mut runner = TestRunner::new(Config { cases: 6, max_shrink_iters: 4, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&proptest::collection::vec(doc, 4..8), |docs| {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("docs");
+            std::fs::create_dir_all(&dir).unwrap();
+            let facts = ["Harbour cranes were idle after the storm.", "The harbour pilots voted to strike.", "A ship was turned away from the harbour."];
+            let mut jsonl = String::new();
+            for (i, (title, text, url, section, name)) in docs.iter().enumerate() {
+                let fact = facts[i % facts.len()];
+                if i % 2 == 0 {
+                    jsonl.push_str(&json!({ "title": title, "text": format!("{fact} {text}"), "url": url }).to_string());
+                    jsonl.push('\n');
+                } else {
+                    // A Markdown file: the title a heading, the section below it, a hostile file name.
+                    let md = format!("# {}\n\n## {}\n\n{fact} {text}\n", title.replace('\n', " "), section.replace('\n', " "));
+                    std::fs::write(dir.join(format!("doc{i} {name}.md")), md).unwrap();
+                }
+            }
+            std::fs::write(dir.join("records.jsonl"), jsonl).unwrap();
+            let index = tmp.path().join("idx");
+            let out = semsearch(&index).args(["-q", "index"]).arg(&dir).output().unwrap();
+            prop_assert!(out.status.success(), "index failed: {}", String::from_utf8_lossy(&out.stderr));
+            let server = Server::start(&index);
+            let query = "/api/ask?q=what+happened+at+the+harbour&mode=semantic";
+            let (status, api) = server.get(query);
+            prop_assert_eq!(status, 200, "{}", api);
+            let hits = api["results"].as_array().unwrap().clone();
+            prop_assert!(!hits.is_empty(), "{}", api);
+            let dom =
+                headless(&browser, &tmp.path().join("profile"), &format!("{}/?q=what+happened+at+the+harbour&mode=semantic", server.base), &["--dump-dom"]);
+
+            prop_assert!(dom.contains("<title>semsearch</title>") && !dom.contains("pwned</title>"), "a script ran: {}", dom);
+            let results = &dom[dom.find("<div id=\"results\">").expect("the results box")..];
+            let results = &results[..results.find("<p class=\"keys\">").expect("the keys line after the results")];
+            // Only the page's own elements: whatever a document says arrives as text.
+            for tag in results.split('<').skip(1) {
+                let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+                prop_assert!(["div", "article", "p", "span", "a", "mark"].contains(&name.as_str()), "<{}> in the results: {}", name, results);
+            }
+            prop_assert_eq!(results.matches("<article").count(), hits.len(), "one card per result: {}", results);
+            for href in results.split("href=\"").skip(1) {
+                let href = &href[..href.find('"').unwrap()].to_ascii_lowercase();
+                prop_assert!(href.starts_with("https://") || href.starts_with("http://") || href.starts_with("?related="), "a link to {}", href);
+            }
+            let web = hits
+                .iter()
+                .filter(|h| h["url"].as_str().is_some_and(|u| u.to_ascii_lowercase().starts_with("http://") || u.to_ascii_lowercase().starts_with("https://")))
+                .count();
+            prop_assert_eq!(results.matches(">source</a>").count(), web, "a source link for each web url: {}", results);
+            for (card, hit) in results.split("<article").skip(1).zip(&hits) {
+                let s = |k: &str| hit[k].as_str().unwrap_or("").to_string();
+                let heading = [s("section"), s("title"), s("path")].into_iter().find(|x| !x.is_empty()).unwrap();
+                prop_assert!(card.contains(&format!("<p class=\"title\">{}</p>", html_text(&heading))), "title line {:?}: {}", heading, card);
+                let lines =
+                    if hit["line_start"] == hit["line_end"] { format!("{}", hit["line_start"]) } else { format!("{}-{}", hit["line_start"], hit["line_end"]) };
+                prop_assert!(card.contains(&format!("<span class=\"path\">{}:{lines}</span>", html_text(&s("path")))), "path {:?}: {}", s("path"), card);
+                let (text, answer) = (s("text"), s("answer"));
+                let shown = match text.find(&answer).filter(|_| !answer.is_empty()) {
+                    Some(at) => format!("{}<mark>{}</mark>{}", html_text(&text[..at]), html_text(&answer), html_text(&text[at + answer.len()..])),
+                    None => html_text(&text),
+                };
+                prop_assert!(card.contains(&format!("<p class=\"text\">{shown}</p>")), "passage {:?}: {}", text, card);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
