@@ -174,6 +174,23 @@ fn embed_prints_reference_vectors() {
     assert_eq!(json_lines(&out.stdout).len(), 3);
 }
 
+/// Whether this CPU has the instructions SEMSEARCH_SIMD=`level` asks for.
+fn cpu_has(level: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        match level {
+            "avx512" => avx2 && std::arch::is_x86_feature_detected!("avx512f"),
+            "avx2" => avx2,
+            _ => true,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        level == "baseline"
+    }
+}
+
 /// The hand-vectorised loops exist in AVX-512, AVX2+FMA and baseline builds, picked at run time.
 /// Forcing each narrower one (SEMSEARCH_SIMD) must still give the reference embeddings and the same
 /// answers, so the binary is right on CPUs without AVX-512 too.
@@ -187,6 +204,9 @@ fn every_simd_path_gives_reference_embeddings_and_answers() {
     for level in ["baseline", "avx2", "avx512"] {
         let out = semsearch(sample_index()).env("SEMSEARCH_SIMD", level).arg("embed").write_stdin(stdin.clone()).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{level}: {}", String::from_utf8_lossy(&out.stderr));
+        // A level this CPU lacks runs a narrower one, and says so (here and on a CPU without AVX-512).
+        let warned = String::from_utf8_lossy(&out.stderr).contains("which this CPU does not have");
+        assert_eq!(warned, !cpu_has(level), "{level}: {}", String::from_utf8_lossy(&out.stderr));
         let got = json_lines(&out.stdout);
         assert_eq!(got.len(), refs.len(), "{level}");
         let mut worst = 1.0f64;
