@@ -19,14 +19,18 @@ pub struct JsonHit<'a> {
     pub doc_id: &'a str,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line (1-based).
+    /// Its first source line (1-based); for a PDF, its first page (a PDF has no source lines).
     pub line_start: u32,
-    /// Its last source line.
+    /// Its last source line; for a PDF, its last page.
     pub line_end: u32,
-    /// Where it starts in its document's text.
-    pub byte_start: u64,
-    /// Where it ends.
-    pub byte_end: u64,
+    /// A PDF's passage: its first page (1-based); null for other formats.
+    pub page_start: Option<u32>,
+    /// A PDF's passage: its last page.
+    pub page_end: Option<u32>,
+    /// Where it starts in its document's text; null for a PDF.
+    pub byte_start: Option<u64>,
+    /// Where it ends; null for a PDF.
+    pub byte_end: Option<u64>,
     /// Its document's title.
     pub title: &'a str,
     /// The headings above the passage, `Title › Heading` ("" where the document has none).
@@ -65,19 +69,39 @@ pub struct JsonAlso<'a> {
     pub doc_id: &'a str,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line.
+    /// Its first source line (for a PDF, its first page).
     pub line_start: u32,
     /// Its last source line.
     pub line_end: u32,
+    /// A PDF's passage: its first page; null for other formats.
+    pub page_start: Option<u32>,
     /// Its document's title.
     pub title: &'a str,
     /// Its document's date.
     pub date: Option<&'a str>,
 }
 
+/// Whether a document's places are pages rather than source lines (a PDF): its passages'
+/// `line_start`/`line_end` then hold pages, and it has no byte offsets.
+pub fn paged(path: &str) -> bool {
+    path.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("pdf"))
+}
+
+/// Where a passage is, as people (and editors) read it: `notes/a.md:12-14`, `report.pdf:page 3`,
+/// `report.pdf:pages 3-4`.
+pub fn location(path: &str, start: u32, end: u32) -> String {
+    match (paged(path), start == end) {
+        (false, true) => format!("{path}:{start}"),
+        (false, false) => format!("{path}:{start}-{end}"),
+        (true, true) => format!("{path}:page {start}"),
+        (true, false) => format!("{path}:pages {start}-{end}"),
+    }
+}
+
 impl<'a> From<&'a Found> for JsonHit<'a> {
     fn from(f: &'a Found) -> Self {
         let r = &f.passage.record;
+        let pages = paged(&f.passage.path);
         JsonHit {
             rank: f.rank,
             score: f.score,
@@ -86,8 +110,10 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             path: &f.passage.path,
             line_start: r.line_start,
             line_end: r.line_end,
-            byte_start: r.byte_start,
-            byte_end: r.byte_end,
+            page_start: pages.then_some(r.line_start),
+            page_end: pages.then_some(r.line_end),
+            byte_start: (!pages).then_some(r.byte_start),
+            byte_end: (!pages).then_some(r.byte_end),
             title: &f.passage.title,
             section: &r.section,
             date: f.passage.date.as_deref(),
@@ -109,6 +135,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
                     path: &p.path,
                     line_start: p.record.line_start,
                     line_end: p.record.line_end,
+                    page_start: paged(&p.path).then_some(p.record.line_start),
                     title: &p.title,
                     date: p.date.as_deref(),
                 })
@@ -128,10 +155,14 @@ pub struct JsonPassage<'a> {
     pub ordinal: u32,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line (1-based).
+    /// Its first source line (1-based); for a PDF, its first page.
     pub line_start: u32,
-    /// Its last source line.
+    /// Its last source line; for a PDF, its last page.
     pub line_end: u32,
+    /// A PDF's passage: its first page; null for other formats.
+    pub page_start: Option<u32>,
+    /// A PDF's passage: its last page.
+    pub page_end: Option<u32>,
     /// Its document's title.
     pub title: &'a str,
     /// The headings above it (`Title › Heading`).
@@ -165,6 +196,8 @@ impl<'a> JsonPassage<'a> {
             path: &doc.path,
             line_start: r.line_start,
             line_end: r.line_end,
+            page_start: paged(&doc.path).then_some(r.line_start),
+            page_end: paged(&doc.path).then_some(r.line_end),
             title: &doc.title,
             section: &r.section,
             date: doc.date.as_deref(),
@@ -191,14 +224,12 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
     let line = |s: &str| shown(&squash(s)).into_owned();
     for f in found {
         let r = &f.passage.record;
-        let lines = if r.line_start == r.line_end { format!("{}", r.line_start) } else { format!("{}-{}", r.line_start, r.line_end) };
         let weak = if f.confidence < crate::search::WEAK { " (weak)" } else { "" };
         writeln!(
             out,
-            "{bold}{}.{reset} {green}{}:{}{reset}  {dim}score {:.3}  confidence {:.2}{weak}  id {}{reset}",
+            "{bold}{}.{reset} {green}{}{reset}  {dim}score {:.3}  confidence {:.2}{weak}  id {}{reset}",
             f.rank,
-            shown(&f.passage.path),
-            lines,
+            shown(&location(&f.passage.path, r.line_start, r.line_end)),
             f.score,
             f.confidence,
             shown(&r.id)
@@ -240,7 +271,7 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
         for p in &f.also {
             let date = p.date.as_deref().map(|d| format!(", {}", line(d))).unwrap_or_default();
             let title = if p.title.is_empty() { String::new() } else { format!("  {}", line(&p.title)) };
-            writeln!(out, "   {dim}also in {}:{}{title}{date}{reset}", shown(&p.path), p.record.line_start)?;
+            writeln!(out, "   {dim}also in {}{title}{date}{reset}", shown(&location(&p.path, p.record.line_start, p.record.line_start)))?;
         }
         writeln!(out)?;
     }

@@ -267,3 +267,144 @@ fn only_web_urls_are_stored_and_others_are_warned_at_their_line() {
     assert_eq!(urls.iter().filter(|u| u.is_null()).count(), 3, "{urls:?}");
     assert!(urls.contains(&&serde_json::Value::from("https://news.example/coal")), "{urls:?}");
 }
+
+/// A two-column, two-page research note as its publisher's tools print it (HTML through Chromium's
+/// PDF printer: a tagged PDF with a running header, page numbers, and a word broken by a hyphen).
+const REPORT_HTML: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Copper Outlook Q3 2025</title>
+<style>
+@page { size: A4; margin: 2.5cm 2cm; @top-center { content: "Northbridge Research — Metals Weekly"; font-size: 9pt } @bottom-center { content: counter(page); font-size: 9pt } }
+body { font-family: serif; font-size: 11pt; } .cols { column-count: 2; column-gap: 1cm; text-align: justify; } h1 { font-size: 20pt; }
+</style></head><body>
+<h1>Copper Outlook for the Third Quarter</h1>
+<p>Published 14 July 2025</p>
+<div class="cols">
+<h2>Supply</h2>
+<p>Chilean output fell for a fourth month as the Escondida concentrator ran below capacity after a labour dispute. Smelter treatment charges turned negative, a sign that concentrate is scarce. The extraordinarily tight concentrate market means that refin&shy;ed production will lag mine supply into next year.</p>
+<p>Peruvian exports were disrupted by road blockades near Las Bambas, removing an estimated forty thousand tonnes from the quarter. Inventories at the London Metal Exchange fell to their lowest level since 2008.</p>
+<h2>Demand</h2>
+<p>Chinese grid investment rose eleven percent in the first half, and purchases by cable makers accelerated in June. Electric vehicle production in Europe recovered after a weak spring. We expect global refined demand to grow by two point eight percent this year, driven by electrification and data centre construction.</p>
+<h2>Prices</h2>
+<p>We raise our third-quarter forecast to nine thousand eight hundred dollars a tonne, from nine thousand two hundred, and see the risk skewed to the upside while treatment charges stay below zero.</p>
+</div>
+<div style="break-before: page" class="cols">
+<h2>Risks</h2>
+<p>A sharp slowdown in Chinese property construction would cut demand for copper tubing and wire. A faster restart at Cobre Panamá would ease the concentrate shortage.</p>
+<p>Tariffs on refined copper imports into the United States could redirect flows and widen the spread between Comex and the London Metal Exchange.</p>
+</div>
+</body></html>"#;
+
+/// `qpdf`, which encrypts a PDF for the test; `None` (skipped, saying so) only outside CI.
+fn qpdf() -> Option<PathBuf> {
+    let found = ["/usr/bin/qpdf", "/usr/local/bin/qpdf"].iter().map(PathBuf::from).find(|p| p.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs qpdf for the PDF test: apt-get install qpdf");
+        eprintln!("skipped: no qpdf (apt-get install qpdf)");
+    }
+    found
+}
+
+/// PDFs end to end: a report read in reading order, by page, headers and page numbers dropped, its
+/// headings as sections, hyphenation joined; beside it a password-protected copy, a scan without
+/// text, a copy cut in half and one with a broken cross-reference table: each named in a warning
+/// saying what to do, or read as far as it goes, never a panic, and the good file indexed.
+#[test]
+fn a_pdf_is_read_by_page_in_reading_order_and_bad_pdfs_are_named() {
+    let (Some(browser), Some(qpdf)) = (common::chromium(), qpdf()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, docs) = (tmp.path().join("html"), tmp.path().join("docs"));
+    std::fs::create_dir_all(&html).unwrap();
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(html.join("report.html"), REPORT_HTML).unwrap();
+    let print = |page: &str, pdf: &Path| {
+        common::headless(
+            &browser,
+            &tmp.path().join("profile"),
+            &format!("file://{}", html.join(page).display()),
+            &["--no-pdf-header-footer", &format!("--print-to-pdf={}", pdf.display())],
+        );
+    };
+    let report = docs.join("copper-outlook.pdf");
+    print("report.html", &report);
+    // A scan: the report's page as a picture, printed to a PDF without a text layer.
+    common::headless(
+        &browser,
+        &tmp.path().join("profile"),
+        &format!("file://{}", html.join("report.html").display()),
+        &[&format!("--screenshot={}", html.join("page.png").display())],
+    );
+    std::fs::write(html.join("scan.html"), r#"<!doctype html><body style="margin:0"><img src="page.png" style="width:100%"></body>"#).unwrap();
+    print("scan.html", &docs.join("scanned.pdf"));
+    let status =
+        std::process::Command::new(&qpdf).args(["--encrypt", "secret", "secret", "256", "--"]).arg(&report).arg(docs.join("locked.pdf")).status().unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&report).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "Chromium printed a PDF");
+    std::fs::write(docs.join("half.pdf"), &bytes[..bytes.len() / 2]).unwrap();
+    // Every offset of the cross-reference table wrong by 7 bytes.
+    let at = bytes.windows(4).rposition(|w| w == b"xref").unwrap();
+    let table = String::from_utf8_lossy(&bytes[at..]).into_owned();
+    let shifted: String = table
+        .lines()
+        .map(|l| match l.split(' ').collect::<Vec<_>>()[..] {
+            [off, gen, "n"] if off.len() == 10 => format!("{:010} {gen} n", off.parse::<u64>().unwrap() + 7),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(docs.join("bad-xref.pdf"), [&bytes[..at], shifted.as_bytes()].concat()).unwrap();
+
+    let index = tmp.path().join("idx");
+    let out = semsearch(&index).arg("index").arg(&docs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("locked.pdf: skipped: encrypted with a password") && stderr.contains("qpdf --decrypt"), "{stderr}");
+    assert!(stderr.contains("scanned.pdf: skipped: no text layer") && stderr.contains("OCR it first"), "{stderr}");
+    assert!(!stderr.contains("panick"), "{stderr}");
+
+    let hits = json_lines(&ok_stdout(semsearch(&index).args([
+        "ask",
+        "--json",
+        "--no-fold",
+        "-k",
+        "20",
+        "--per-doc",
+        "0",
+        "--path",
+        "docs/copper-outlook.pdf",
+        "copper",
+    ])));
+    assert!(hits.len() >= 4, "{hits:?}");
+    for h in &hits {
+        let text = h["text"].as_str().unwrap();
+        assert!(!text.contains("Northbridge Research"), "the running header is dropped: {text}");
+        assert!(h["byte_start"].is_null() && h["page_start"] == h["line_start"] && h["page_end"] == h["line_end"], "{h}");
+        assert_eq!(h["title"], "Copper Outlook Q3 2025", "the document's /Title");
+    }
+    let all: String = hits.iter().map(|h| h["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(all.contains("refined production will lag") && !all.contains("refin ed"), "the soft hyphen is joined: {all}");
+    // The second column's first line goes on from the first column's last.
+    assert!(all.contains("copper tubing and wire"), "{all}");
+    let top = |q: &str| json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "1", "--path", "docs/copper-outlook.pdf", q]))).remove(0);
+    let prices = top("What is the copper price forecast for the third quarter?");
+    assert_eq!((prices["page_start"].as_u64(), prices["section"].as_str()), (Some(1), Some("Copper Outlook Q3 2025 › Prices")), "{prices}");
+    assert!(prices["answer"].as_str().unwrap().contains("nine thousand eight hundred dollars"), "{prices}");
+    let risks = top("What could ease the shortage of concentrate?");
+    assert_eq!(risks["page_start"].as_u64(), Some(2), "{risks}");
+    assert!(risks["text"].as_str().unwrap().contains("Cobre Panamá"), "{risks}");
+    let human = String::from_utf8(ok_stdout(semsearch(&index).args([
+        "ask",
+        "-k",
+        "1",
+        "--path",
+        "docs/copper-outlook.pdf",
+        "What could ease the shortage of concentrate?",
+    ])))
+    .unwrap();
+    assert!(human.starts_with("1. docs/copper-outlook.pdf:page 2 "), "{human}");
+
+    // The damaged copies: read as far as they go, or skipped with a reason, never a panic.
+    let status = json_lines(&ok_stdout(semsearch(&index).args(["status", "--json", "--files"])));
+    let files = serde_json::to_string(&status).unwrap();
+    assert!(files.contains("bad-xref.pdf"), "a broken cross-reference table is repaired: {files}");
+    assert!(!files.contains("locked.pdf") && !files.contains("scanned.pdf"), "{files}");
+}

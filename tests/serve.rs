@@ -3,7 +3,7 @@
 
 use crate::common;
 use common::http::{McpClient, Server};
-use common::{json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
+use common::{chromium, headless, json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -197,33 +197,6 @@ fn other_origins_only_with_cors_and_a_warning_off_loopback() {
 
 /// Debian's Chromium, which `.ci/run` installs. Without it a developer's run skips this test,
 /// saying how to install it; under CI (`CI` set) a missing browser fails it.
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("SEMSEARCH_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()));
-    if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "CI needs Chromium for the page test: apt-get install chromium");
-        eprintln!("skipped: no Chromium (install it with `apt-get install chromium`, or set SEMSEARCH_CHROMIUM)");
-    }
-    found
-}
-
-/// Chromium, headless, on `url` with enough virtual time for the page's own requests; `extra`
-/// says what to produce (`--dump-dom`, `--screenshot=…`). Returns stdout.
-fn headless(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
-    let out = std::process::Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--virtual-time-budget=15000", "--window-size=900,1100"])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn the_page_in_a_real_browser_shows_the_answer_in_the_first_card() {
     let Some(browser) = chromium() else { return };

@@ -111,16 +111,19 @@ mod formats;
 mod html;
 mod markdown;
 mod meta;
+mod pdf;
 
 use formats::text_documents;
 pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
+pub use pdf::pdf_document;
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
 const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
 const HTML_EXT: &[&str] = &["html", "htm", "xhtml"];
+const PDF_EXT: &[&str] = &["pdf"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Format {
@@ -128,6 +131,7 @@ pub(crate) enum Format {
     Markdown,
     Jsonl,
     Html,
+    Pdf,
 }
 
 fn format_of(path: &Path, explicit: bool) -> Option<Format> {
@@ -140,6 +144,8 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
         Some(Format::Jsonl)
     } else if HTML_EXT.contains(&ext.as_str()) {
         Some(Format::Html)
+    } else if PDF_EXT.contains(&ext.as_str()) {
+        Some(Format::Pdf)
     } else if explicit {
         // A file named on the command line is read as text whatever its name.
         Some(Format::Text)
@@ -327,6 +333,15 @@ impl Reader<'_, '_> {
             Ok(None) => return self.out.skip(opts, shown, too_large(opts)),
             Err(e) => return self.read_error(shown, e),
         };
+        if format == Format::Pdf {
+            let warn_word = opts.warn;
+            let mut warn = |line: u32, why: String| warn_at(warn_word, &shown, line, &why);
+            return match pdf_document(&shown, bytes, &mut warn) {
+                Ok(Some(d)) => self.emit(d),
+                Ok(None) => self.out.skip(opts, shown, "no text"),
+                Err(why) => self.out.skip(opts, shown, why),
+            };
+        }
         if format == Format::Html {
             if bytes[..bytes.len().min(8192)].contains(&0) {
                 return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
@@ -352,7 +367,7 @@ impl Reader<'_, '_> {
                     None => self.out.skip(opts, shown, "no text (only markup)"),
                 }
             }
-            Format::Html | Format::Jsonl => unreachable!("read above"),
+            Format::Html | Format::Jsonl | Format::Pdf => unreachable!("read above"),
         }
     }
 

@@ -18,7 +18,12 @@ function passageText(hit) {
   return p;
 }
 
-function lines(h) { return h.line_start === h.line_end ? `${h.line_start}` : `${h.line_start}-${h.line_end}`; }
+// Where a passage is: `path:12-14`, or for a PDF (whose places are pages) `path:page 3`.
+function lines(h) {
+  const range = h.line_start === h.line_end ? `${h.line_start}` : `${h.line_start}-${h.line_end}`;
+  if (h.page_start === null || h.page_start === undefined) return range;
+  return h.line_start === h.line_end ? `page ${range}` : `pages ${range}`;
+}
 
 function card(hit) {
   // A result more likely irrelevant than relevant (confidence under 0.5) is drawn faint.
@@ -35,7 +40,7 @@ function card(hit) {
   if (hit.url && /^https?:\/\//i.test(hit.url)) { const a = el("a", "", "source"); a.href = hit.url; a.rel = "noreferrer noopener"; where.append(a); }
   c.append(where, passageText(hit));
   if (hit.also && hit.also.length) {
-    c.append(el("div", "also", "also in " + hit.also.map((a) => `${a.path}:${a.line_start}` + (a.date ? ` (${a.date})` : "")).join(", ")));
+    c.append(el("div", "also", "also in " + hit.also.map((a) => `${a.path}:${a.page_start ? "page " : ""}${a.line_start}` + (a.date ? ` (${a.date})` : "")).join(", ")));
   }
   const actions = el("div", "actions");
   const rel = el("a", "related", "related");

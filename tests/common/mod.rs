@@ -114,3 +114,31 @@ pub fn shared(name: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Chromium, for the page tests and for making PDFs; `None` (skipped, saying so) only outside CI.
+pub fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("SEMSEARCH_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()));
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs Chromium for the page test: apt-get install chromium");
+        eprintln!("skipped: no Chromium (install it with `apt-get install chromium`, or set SEMSEARCH_CHROMIUM)");
+    }
+    found
+}
+
+/// Chromium, headless, on `url` with enough virtual time for the page's own requests; `extra`
+/// says what to produce (`--dump-dom`, `--screenshot=…`). Returns stdout.
+pub fn headless(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
+    let out = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--virtual-time-budget=15000", "--window-size=900,1100"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
