@@ -357,6 +357,17 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
         }
         None => writeln!(out, "            (no index yet)")?,
     }
+    match &v.warning_list {
+        Some(list) => {
+            writeln!(out, "warnings    {} from the last index run:", list.len())?;
+            for w in list {
+                let what = if w.skipped { "skipped: " } else { "" };
+                writeln!(out, "  {}: {what}{}", shown(&w.at), shown(&w.why))?;
+            }
+        }
+        None if v.warnings > 0 => writeln!(out, "warnings    {} from the last index run (`semsearch status --warnings` lists them)", v.warnings)?,
+        None => {}
+    }
     if let Some(w) = &v.would {
         writeln!(
             out,

@@ -23,6 +23,12 @@ pub struct IndexStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub would: Option<crate::indexer::Plan>,
+    /// How many warnings the last `index` run gave (files skipped, metadata it could not read).
+    pub warnings: usize,
+    /// Those warnings (`status --warnings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub warning_list: Option<Vec<crate::ingest::Warning>>,
 }
 
 /// A committed generation's figures.
@@ -181,5 +187,6 @@ pub fn report(dir: &Path, files: bool) -> Result<Option<IndexStatus>> {
         documents_without_date: dated.map(|d| m.counts.documents.saturating_sub(d)),
         files,
     };
-    Ok(Some(IndexStatus { index: dir.display().to_string(), built: Some(figures), would: None }))
+    let warnings = crate::indexer::warnings::read(dir).len();
+    Ok(Some(IndexStatus { index: dir.display().to_string(), built: Some(figures), would: None, warnings, warning_list: None }))
 }

@@ -408,3 +408,45 @@ fn a_pdf_is_read_by_page_in_reading_order_and_bad_pdfs_are_named() {
     assert!(files.contains("bad-xref.pdf"), "a broken cross-reference table is repaired: {files}");
     assert!(!files.contains("locked.pdf") && !files.contains("scanned.pdf"), "{files}");
 }
+
+/// Nothing left out without a word: files in no format semsearch reads are counted by extension,
+/// skips by what happened; a warning the last run gave is not printed again while the file stays
+/// as it is (`status --warnings` lists them), and a new or changed problem is.
+#[test]
+fn the_walk_counts_what_it_left_out_and_does_not_repeat_last_run_s_warnings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = analyst_folder(tmp.path());
+    for (name, bytes) in [("deck.key", &b"PK\x03\x04"[..]), ("memo.pages", b"PK"), ("old.pages", b"PK"), ("notes/empty.md", b"  \n")] {
+        std::fs::write(folder.join(name), bytes).unwrap();
+    }
+    let index = folder.join(".semsearch");
+    let run = || {
+        let out = semsearch(&index).arg("index").arg(&folder).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let first = run();
+    assert!(first.contains("warning: notes/empty.md: skipped: empty"), "{first}");
+    assert!(first.contains("warning: export.jsonl:3: date \"last Tuesday\""), "{first}");
+    assert!(first.contains("(1 skipped: empty; 3 unsupported: .pages ×2, .key)"), "{first}");
+
+    let second = run();
+    assert!(!second.contains("warning:"), "nothing changed, nothing repeated: {second}");
+    assert!(second.contains("2 warnings as in the last run not repeated, see `semsearch status --warnings`"), "{second}");
+    let listed = String::from_utf8(ok_stdout(semsearch(&index).args(["status", "--warnings"]))).unwrap();
+    assert!(listed.contains("warnings    2 from the last index run:") && listed.contains("notes/empty.md: skipped: empty"), "{listed}");
+    let status: serde_json::Value = serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--warnings"]))).unwrap();
+    assert_eq!(status["warnings"], 2, "{status}");
+    assert_eq!(status["warning_list"][0]["at"], "export.jsonl:3", "{status}");
+
+    // Fixed, it is indexed and its warning is gone; a new problem is printed.
+    std::fs::write(folder.join("notes/empty.md"), "# Now a note\n\nWith a sentence about copper.\n").unwrap();
+    std::fs::write(folder.join("notes/blank.txt"), "\n").unwrap();
+    let out = semsearch(&index).args(["index", "--json"]).arg(&folder).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let third = String::from_utf8(out.stderr).unwrap();
+    assert!(third.contains("warning: notes/blank.txt: skipped: empty") && !third.contains("empty.md"), "{third}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["skipped_by_reason"]["empty"].as_u64(), summary["unsupported"][".pages"].as_u64()), (Some(1), Some(2)), "{summary}");
+    assert_eq!(summary["warnings_not_repeated"], 1, "the JSONL date is still as it was: {summary}");
+}

@@ -229,6 +229,10 @@ pub struct StatusArgs {
     /// List every indexed document (path, id, passages)
     #[arg(long)]
     pub files: bool,
+    /// List the last index run's warnings (skipped files, unreadable metadata), printed again
+    /// only when they change
+    #[arg(long, conflicts_with = "backend")]
+    pub warnings: bool,
     /// Print the status as one JSON object
     #[arg(long)]
     pub json: bool,

@@ -19,6 +19,7 @@
 
 mod merge;
 mod plan;
+pub mod warnings;
 
 pub use merge::compact;
 use merge::merge;
@@ -78,6 +79,8 @@ pub struct Paths<'a> {
     pub keys: PathKeys,
     /// How files are read.
     pub opts: IngestOptions,
+    /// The last run's warnings (`ingest::Warning::key`), not printed again (`warnings`).
+    pub known: HashSet<String>,
 }
 
 impl Documents for Paths<'_> {
@@ -85,7 +88,7 @@ impl Documents for Paths<'_> {
         ingest::roots(self.paths, &self.keys)
     }
     fn read(&mut self, sink: &mut Sink) -> Result<IngestReport> {
-        ingest::ingest(self.paths, &self.keys, &self.opts, sink)
+        ingest::ingest(self.paths, &self.keys, &self.opts, std::mem::take(&mut self.known), sink)
     }
 }
 
@@ -135,6 +138,12 @@ pub struct Summary {
     pub files: usize,
     /// Files skipped (with a warning).
     pub skipped: usize,
+    /// Skipped files (and JSONL records) by what happened: `{"no text layer": 2}`.
+    pub skipped_by_reason: BTreeMap<String, usize>,
+    /// Files of the walked folders in no format semsearch reads, by extension: `{".pages": 2}`.
+    pub unsupported: BTreeMap<String, usize>,
+    /// Warnings the last run printed too, not printed again (`status --warnings` lists them).
+    pub warnings_not_repeated: usize,
     /// Live documents after the run.
     pub documents: usize,
     /// Live passages after the run.
@@ -493,6 +502,9 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let discard = |written: Vec<WrittenSegment>| written.into_iter().for_each(WrittenSegment::discard);
     summary.files = report.files;
     summary.skipped = report.skipped.len();
+    summary.skipped_by_reason = report.skipped_by_reason().into_iter().collect();
+    summary.unsupported = report.unsupported.clone();
+    summary.warnings_not_repeated = report.repeated;
     let mut unseen: Vec<&DocRecord> = prev_docs.values().filter(|d| !seen.contains_key(&d.doc_id)).collect();
     unseen.sort_by_key(|d| d.first_row);
     for d in unseen {
@@ -616,7 +628,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
 
 /// `index PATH...`: the paths read as `ingest` does, stored relative to the folder holding `dir`.
 pub fn index_paths(dir: &Path, paths: &[PathBuf], ingest: IngestOptions, embedder: &dyn Embed, opts: &BuildOptions) -> Result<(Summary, IngestReport)> {
-    let mut input = Paths { paths, keys: PathKeys::for_index(dir), opts: ingest };
+    let mut input = Paths { paths, keys: PathKeys::for_index(dir), opts: ingest, known: warnings::known(dir) };
     run(dir, &mut input, embedder, opts)
 }
 

@@ -182,7 +182,7 @@ fn a_damaged_segment_is_rebuilt_without_deleting_live_files_before_the_commit() 
     bytes[10] ^= 0xff;
     fs::write(&victim, &bytes).unwrap();
     let mut src = Watching {
-        inner: Paths { paths: &[one.clone(), two.clone()], keys: PathKeys::for_index(&dir), opts: IngestOptions::default() },
+        inner: Paths { paths: &[one.clone(), two.clone()], keys: PathKeys::for_index(&dir), opts: IngestOptions::default(), known: Default::default() },
         dir: dir.clone(),
         must_exist: old.files.keys().cloned().collect(),
         checked: 0,
@@ -319,15 +319,23 @@ fn a_run_that_dies_midway_leaves_the_previous_generation_and_the_next_run_finish
     // Small segments, so some dies land after a full segment was finished too.
     let opts = BuildOptions { segment_rows: 8, ..opts() };
     for after in [0, 5, 39, 45, 60, 79] {
-        let mut src = Failing { inner: Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default() }, after };
+        let mut src = Failing {
+            inner: Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default(), known: Default::default() },
+            after,
+        };
         let err = run(&dir, &mut src, &embedder(), &opts).unwrap_err();
         assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
         assert_eq!(fs::read(dir.join("meta.json")).unwrap(), before, "died after {after}: the manifest is untouched");
         assert_eq!(live_docs(&dir), docs_before, "died after {after}");
     }
-    let s = run(&dir, &mut Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default() }, &embedder(), &opts)
-        .unwrap()
-        .0;
+    let s = run(
+        &dir,
+        &mut Paths { paths: std::slice::from_ref(&notes), keys: PathKeys::for_index(&dir), opts: IngestOptions::default(), known: Default::default() },
+        &embedder(),
+        &opts,
+    )
+    .unwrap()
+    .0;
     assert_eq!((s.documents, s.documents_added, s.documents_unchanged), (80, 40, 40), "{s:?}");
     assert_eq!(live_docs(&dir).len(), 80);
     // Leftovers of the dead runs are gone: only files the new and the previous manifest name remain.

@@ -102,6 +102,33 @@ pub struct IngestReport {
     /// Keys of files and folders that exist but could not be read (permissions, I/O errors): the
     /// documents indexed from them are kept, not taken for deleted.
     pub unreadable: Vec<String>,
+    /// Files of a walked folder in no format semsearch reads, by extension (`.pages`, or
+    /// `(none)`): counted, so nothing is left out without a word.
+    pub unsupported: std::collections::BTreeMap<String, usize>,
+    /// Every warning of the run (skips and metadata), printed or not.
+    pub warnings: Vec<Warning>,
+    /// Warnings not printed because the last run printed the same (`known`).
+    pub repeated: usize,
+    /// The last run's warnings (`Warning::key`): the same one again is not printed again.
+    pub known: std::collections::HashSet<String>,
+}
+
+/// A warning about a file (or `file:line`): a skip, or metadata it could not read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Warning {
+    /// `file` or `file:line`.
+    pub at: String,
+    /// What is wrong and what to do.
+    pub why: String,
+    /// Whether the file (or record) was left out.
+    pub skipped: bool,
+}
+
+impl Warning {
+    /// What makes two warnings the same across runs.
+    pub fn key(&self) -> String {
+        format!("{}\u{1f}{}", self.at, self.why)
+    }
 }
 
 /// Receives each document as it is read; an error stops the run.
@@ -186,11 +213,45 @@ impl IngestReport {
         if opts.strict {
             return Err(Error::bad_input(path, format!("{reason} (stopped by --strict; without it this is skipped with a warning)")));
         }
-        if let Some(word) = opts.warn {
-            eprintln!("semsearch: warning: {path}: {word}: {reason}");
-        }
+        self.say(opts, Warning { at: path.clone(), why: reason.clone(), skipped: true });
         self.skipped.push(Skip { path, reason });
         Ok(())
+    }
+
+    /// Records a warning, and prints it (when `opts.warn` says to) unless the last run printed
+    /// the same one: a file unchanged since then is not warned about on every run.
+    fn say(&mut self, opts: &IngestOptions, w: Warning) {
+        if let Some(word) = opts.warn {
+            if self.known.contains(&w.key()) {
+                self.repeated += 1;
+            } else if w.skipped {
+                eprintln!("semsearch: warning: {}: {word}: {}", w.at, w.why);
+            } else {
+                eprintln!("semsearch: warning: {}: {}", w.at, w.why);
+            }
+        }
+        self.warnings.push(w);
+    }
+
+    /// Metadata warnings a reader gave (`line` 0 when `at` already names the line).
+    fn say_all(&mut self, opts: &IngestOptions, at: &str, notes: Vec<(u32, String)>) {
+        for (line, why) in notes {
+            let at = if line == 0 { at.to_string() } else { format!("{at}:{line}") };
+            self.say(opts, Warning { at, why, skipped: false });
+        }
+    }
+
+    /// Skips by what happened, most first: `("no text layer", 2)`. A skip's reason up to its
+    /// first `;` or `(` names what happened (the rest says what to do).
+    pub fn skipped_by_reason(&self) -> Vec<(String, usize)> {
+        let mut n: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for s in &self.skipped {
+            let what = s.reason.split([';', '(']).next().unwrap_or("").trim();
+            *n.entry(what.to_string()).or_default() += 1;
+        }
+        let mut v: Vec<(String, usize)> = n.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 }
 
@@ -212,8 +273,9 @@ pub fn roots(paths: &[PathBuf], keys: &PathKeys) -> Vec<String> {
 
 /// Reads every path (file, directory, or `-` for stdin), handing each document to `sink` as it
 /// is read. Paths are stored as `keys` says (relative to the folder holding the index).
-pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, sink: &mut Sink) -> Result<IngestReport> {
-    let mut out = IngestReport::default();
+/// `known`: the last run's warnings (`Warning::key`), not printed again.
+pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, known: std::collections::HashSet<String>, sink: &mut Sink) -> Result<IngestReport> {
+    let mut out = IngestReport { known, ..IngestReport::default() };
     let mut r = Reader { keys, opts, out: &mut out, sink };
     for p in paths {
         if p.as_os_str() == "-" {
@@ -310,6 +372,8 @@ impl Reader<'_, '_> {
 
     fn read_file(&mut self, path: &Path, explicit: bool) -> Result<()> {
         let Some(format) = format_of(path, explicit) else {
+            let ext = path.extension().map_or_else(|| "(none)".to_string(), |e| format!(".{}", e.to_string_lossy().to_lowercase()));
+            *self.out.unsupported.entry(ext).or_default() += 1;
             return Ok(());
         };
         let opts = self.opts;
@@ -334,9 +398,10 @@ impl Reader<'_, '_> {
             Err(e) => return self.read_error(shown, e),
         };
         if format == Format::Pdf {
-            let warn_word = opts.warn;
-            let mut warn = |line: u32, why: String| warn_at(warn_word, &shown, line, &why);
-            return match pdf_document(&shown, bytes, &mut warn) {
+            let mut notes = Vec::new();
+            let read = pdf_document(&shown, bytes, &mut |line, why| notes.push((line, why)));
+            self.out.say_all(opts, &shown, notes);
+            return match read {
                 Ok(Some(d)) => self.emit(d),
                 Ok(None) => self.out.skip(opts, shown, "no text"),
                 Err(why) => self.out.skip(opts, shown, why),
@@ -346,9 +411,10 @@ impl Reader<'_, '_> {
             if bytes[..bytes.len().min(8192)].contains(&0) {
                 return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
             }
-            let warn_word = opts.warn;
-            let mut warn = |line: u32, why: String| warn_at(warn_word, &shown, line, &why);
-            return match html_document(&shown, &bytes, &mut warn) {
+            let mut notes = Vec::new();
+            let read = html_document(&shown, &bytes, &mut |line, why| notes.push((line, why)));
+            self.out.say_all(opts, &shown, notes);
+            return match read {
                 Ok(Some(d)) => self.emit(d),
                 Ok(None) => self.out.skip(opts, shown, "no visible text"),
                 Err(why) => self.out.skip(opts, shown, why),
@@ -360,8 +426,9 @@ impl Reader<'_, '_> {
         match format {
             Format::Text => self.emit_all(text_documents(&shown, text)),
             Format::Markdown => {
-                let warn_word = opts.warn;
-                let doc = markdown_document(&shown, &text, &mut |line, why| warn_at(warn_word, &shown, line, &why));
+                let mut notes = Vec::new();
+                let doc = markdown_document(&shown, &text, &mut |line, why| notes.push((line, why)));
+                self.out.say_all(opts, &shown, notes);
                 match doc {
                     Some(d) => self.emit(d),
                     None => self.out.skip(opts, shown, "no text (only markup)"),
@@ -440,8 +507,10 @@ impl Reader<'_, '_> {
                     continue;
                 }
             };
-            let warn_word = opts.warn;
-            match jsonl_record(shown, line_no, line, &mut |why| warn_at(warn_word, &at, 0, &why)) {
+            let mut notes = Vec::new();
+            let record = jsonl_record(shown, line_no, line, &mut |why| notes.push((0, why)));
+            self.out.say_all(opts, &at, notes);
+            match record {
                 Ok(Some(d)) => {
                     good += 1;
                     self.emit(d)?;
@@ -472,18 +541,6 @@ impl Reader<'_, '_> {
             self.out.skip(opts, shown, format!("{} more malformed lines skipped", bad_count - RECORD_WARNINGS))?;
         }
         Ok(())
-    }
-}
-
-/// A warning about a file that is indexed anyway (metadata it could not read), printed where
-/// skip warnings are; `line` 0 when `at` already names the line.
-fn warn_at(word: Option<&str>, at: &str, line: u32, why: &str) {
-    if word.is_some() {
-        if line == 0 {
-            eprintln!("semsearch: warning: {at}: {why}");
-        } else {
-            eprintln!("semsearch: warning: {at}:{line}: {why}");
-        }
     }
 }
 

@@ -22,14 +22,18 @@ fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32>
     std::fs::create_dir_all(&config.index_dir).with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
     let opts =
         BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet: config.quiet, ..BuildOptions::default() };
-    let (summary, _) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
+    let (summary, report) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
+    // The run is committed: its warnings are the ones the next run will not repeat.
+    if let Err(e) = indexer::warnings::write(&config.index_dir, &report.warnings) {
+        eprintln!("semsearch: warning: {e:#} (the next run will repeat this run's warnings)");
+    }
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else if !config.quiet {
         eprintln!(
-            "semsearch: indexed {} files ({} skipped): {} documents ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
+            "semsearch: indexed {} files{}: {} documents ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
             summary.files,
-            summary.skipped,
+            left_out(&summary),
             summary.documents,
             summary.documents_added,
             summary.documents_updated,
@@ -44,4 +48,31 @@ fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32>
         );
     }
     Ok(0)
+}
+
+/// What the walk left out, by what happened: ` (3 skipped: 2 no text layer, 1 empty; 3 unsupported:
+/// .pages ×2, .key)`, or nothing.
+fn left_out(s: &indexer::Summary) -> String {
+    let counted = |m: &std::collections::BTreeMap<String, usize>, sorted: bool| {
+        let mut v: Vec<(&String, &usize)> = m.iter().collect();
+        if sorted {
+            v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        }
+        v.iter().map(|(k, n)| if **n == 1 { k.to_string() } else { format!("{k} ×{n}") }).collect::<Vec<_>>().join(", ")
+    };
+    let mut parts = Vec::new();
+    if s.skipped > 0 {
+        parts.push(format!("{} skipped: {}", s.skipped, counted(&s.skipped_by_reason, true)));
+    }
+    let unsupported: usize = s.unsupported.values().sum();
+    if unsupported > 0 {
+        parts.push(format!("{unsupported} unsupported: {}", counted(&s.unsupported, true)));
+    }
+    if s.warnings_not_repeated > 0 {
+        parts.push(format!("{} warnings as in the last run not repeated, see `semsearch status --warnings`", s.warnings_not_repeated));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(" ({})", parts.join("; "))
 }

@@ -21,11 +21,18 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     let mut status = match semsearch::status::report(dir, a.files)? {
         Some(s) => s,
         None if a.paths.is_empty() => return Err(Error::NoIndex { dir: dir.clone() }.into()),
-        None => IndexStatus { index: dir.display().to_string(), built: None, would: None },
+        None => IndexStatus { index: dir.display().to_string(), built: None, would: None, warnings: 0, warning_list: None },
     };
+    if a.warnings {
+        status.warning_list = Some(indexer::warnings::read(dir));
+    }
     if !a.paths.is_empty() {
-        let mut input =
-            indexer::Paths { paths: &a.paths, keys: semsearch::docpath::PathKeys::for_index(dir), opts: a.ingest.options(Some("would be skipped")) };
+        let mut input = indexer::Paths {
+            paths: &a.paths,
+            keys: semsearch::docpath::PathKeys::for_index(dir),
+            opts: a.ingest.options(Some("would be skipped")),
+            known: indexer::warnings::known(dir),
+        };
         let (plan, _) = indexer::plan(dir, &mut input)?;
         status.would = Some(plan);
     }
