@@ -450,3 +450,59 @@ fn the_walk_counts_what_it_left_out_and_does_not_repeat_last_run_s_warnings() {
     assert_eq!((summary["skipped_by_reason"]["empty"].as_u64(), summary["unsupported"][".pages"].as_u64()), (Some(1), Some(2)), "{summary}");
     assert_eq!(summary["warnings_not_repeated"], 1, "the JSONL date is still as it was: {summary}");
 }
+
+/// Dates a document states itself: a brief that begins with its ISO date, a wire story's dateline,
+/// a note's "Published" line; a date inside a sentence is the story's and is not taken. A date
+/// range leaves undated documents out and says how many; `--undated include` keeps them.
+#[test]
+fn dates_come_from_datelines_and_undated_documents_can_be_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("desk-briefs.txt"),
+        "2025-02-03 Copper jumps as Chilean mine output falls for a fourth month.\n2025-02-04 Aluminium slips on rising Chinese smelter exports.\nZinc treatment charges were unchanged on the week.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("wire.txt"),
+        "LONDON, March 6, 2025 (Reuters) - Copper prices rose to a ten-month high as traders bet on tighter supply.\n\nStocks at the exchange fell again.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("note.md"),
+        "# Nickel glut deepens\n\nPublished 14 July 2025\n\nIndonesian nickel output kept rising while stainless steel demand stayed weak.\n",
+    )
+    .unwrap();
+    std::fs::write(docs.join("history.txt"), "The copper price collapsed on March 6, 2009 after banks cut credit lines to traders across the world.\n")
+        .unwrap();
+    let index = tmp.path().join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&docs));
+    let status: serde_json::Value = serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--files"]))).unwrap();
+    let date_of = |id: &str| status["files"].as_array().unwrap().iter().find(|f| f["doc_id"] == id).map(|f| f["date"].clone()).unwrap();
+    assert_eq!(date_of("docs/desk-briefs.txt:1"), "2025-02-03");
+    assert_eq!(date_of("docs/desk-briefs.txt:2"), "2025-02-04");
+    assert!(date_of("docs/desk-briefs.txt:3").is_null());
+    assert_eq!(date_of("docs/wire.txt"), "2025-03-06");
+    assert_eq!(date_of("docs/note.md"), "2025-07-14");
+    assert!(date_of("docs/history.txt").is_null(), "a date inside a sentence is the story's");
+
+    let ask = |extra: &[&str]| {
+        let out = semsearch(&index)
+            .args(["ask", "--json", "--all", "-k", "10", "--per-doc", "0", "--since", "2025-03"])
+            .args(extra)
+            .arg("copper prices")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let paths: Vec<String> = json_lines(&out.stdout).iter().map(|h| h["doc_id"].as_str().unwrap().to_string()).collect();
+        (paths, String::from_utf8(out.stderr).unwrap())
+    };
+    let (found, said) = ask(&[]);
+    assert!(found.contains(&"docs/wire.txt".to_string()) && !found.iter().any(|p| p.starts_with("docs/desk-briefs") || p == "docs/history.txt"), "{found:?}");
+    assert!(said.contains("2 documents without a date were left out by --since/--until"), "{said}");
+    let (found, said) = ask(&["--undated", "include"]);
+    assert!(found.contains(&"docs/history.txt".to_string()) && found.contains(&"docs/desk-briefs.txt:3".to_string()), "{found:?}");
+    assert!(!found.contains(&"docs/desk-briefs.txt:1".to_string()), "dated before the range: {found:?}");
+    assert!(!said.contains("left out"), "{said}");
+}

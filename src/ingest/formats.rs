@@ -21,20 +21,26 @@ pub(super) fn text_documents(path: &str, text: String) -> Vec<Document> {
         for (i, line) in text.split_inclusive('\n').enumerate() {
             let body = line.trim_end_matches(['\n', '\r']);
             if !body.trim().is_empty() {
-                docs.push(Document::plain(
+                let mut d = Document::plain(
                     format!("{path}:{}", i + 1),
                     path.to_string(),
                     String::new(),
                     body.to_string(),
                     LineMap::Verbatim { first_line: (i + 1) as u32, base_byte: offset as u64 },
-                ));
+                );
+                // A brief that begins with its date (`2025-02-03 Copper jumps…`).
+                d.date = meta::dateline_at_start(body);
+                docs.push(d);
             }
             offset += line.len();
         }
         return docs;
     }
     let title = text.lines().map(str::trim).find(|l| !l.is_empty()).filter(|l| l.chars().count() <= 200).unwrap_or_default().to_string();
-    vec![Document::plain(path.to_string(), path.to_string(), title, text, LineMap::Verbatim { first_line: 1, base_byte: 0 })]
+    let date = meta::dateline(&text);
+    let mut doc = Document::plain(path.to_string(), path.to_string(), title, text, LineMap::Verbatim { first_line: 1, base_byte: 0 });
+    doc.date = date;
+    vec![doc]
 }
 
 /// JSONL: BEIR corpus records `{"_id","title","text"}` or any object with a `text` field. Lines

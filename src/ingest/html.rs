@@ -53,7 +53,8 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
     if !page.title.is_empty() {
         doc.title = page.title;
     }
-    doc.date = date;
+    // Without a date in the page's metadata, the one its dateline states.
+    doc.date = date.or_else(|| meta::dateline(&doc.text));
     let at = meta::line_of(&html, page.url.as_deref().unwrap_or(""));
     doc.url = meta::web_url(page.url, &mut |why| warn(at, why));
     Ok(Some(doc))

@@ -55,7 +55,8 @@ pub fn markdown_document(path: &str, source: &str, warn: &mut dyn FnMut(u32, Str
     });
     let url = meta::web_url(r.front_matter.url.clone(), &mut |why| warn(meta::line_of(source, r.front_matter.url.as_deref().unwrap_or("")), why));
     let mut doc = r.into_document(path);
-    doc.date = date;
+    // Without a date in front matter, the one its dateline states.
+    doc.date = date.or_else(|| meta::dateline(&doc.text));
     doc.url = url;
     Some(doc)
 }

@@ -17,7 +17,8 @@
 //! - **Hyphenation**: a line ending in a soft hyphen, or in a hyphen after a letter when the next
 //!   line begins with a lowercase letter, is joined to the next without it.
 //! - **Title**: the document information's `/Title` unless it is empty or a file name; else the
-//!   first page's line in the largest type. **Date**: `/CreationDate` (the day).
+//!   first page's line in the largest type. **Date**: the dateline of the first lines
+//!   (`meta::dateline`), else `/CreationDate` (the day).
 //! - **Where**: a PDF has pages, not source lines: every byte of the text maps to its page, stored
 //!   where other formats store lines, and results say `file.pdf:page N` (`output`).
 //!
@@ -59,12 +60,15 @@ pub fn pdf_document(path: &str, bytes: Vec<u8>, warn: &mut dyn FnMut(u32, String
     if text.trim().is_empty() {
         return Err("no text layer (a scanned PDF?); OCR it first, e.g. `ocrmypdf in.pdf out.pdf`, and index the result".into());
     }
-    let date = created.and_then(|raw| {
-        let d = pdf_date(&raw);
-        if d.is_none() {
-            warn(1, meta::bad_date(&raw));
-        }
-        d
+    // The date the report states on its first page, else when the file was made.
+    let date = meta::dateline(&text).or_else(|| {
+        created.and_then(|raw| {
+            let d = pdf_date(&raw);
+            if d.is_none() {
+                warn(1, meta::bad_date(&raw));
+            }
+            d
+        })
     });
     let mut doc = Document::plain(path.to_string(), path.to_string(), title, text, LineMap::Mapped(page_of));
     doc.sections = sections;

@@ -60,6 +60,11 @@ pub struct SearchParams {
     #[arg(long, value_name = "DATE")]
     #[serde(deserialize_with = "lenient::text")]
     pub until: Option<String>,
+    /// What --since/--until do with documents without a date: exclude (default; they are counted
+    /// on stderr) or include
+    #[arg(long, value_name = "exclude|include")]
+    #[serde(deserialize_with = "lenient::parsed")]
+    pub undated: Option<crate::store::filter::Undated>,
     /// Drop results scoring under X (cosine in semantic mode, cosine + 0.3 x scaled BM25 in hybrid,
     /// BM25 in lexical), so a question nothing answers comes back empty
     #[arg(long, value_name = "X")]
@@ -129,7 +134,13 @@ impl SearchParams {
         } else {
             Strategy::Auto { ef }
         };
-        let filter = Filter { paths: self.path.clone(), doc: self.doc.clone(), since: self.since.clone(), until: self.until.clone() };
+        let filter = Filter {
+            paths: self.path.clone(),
+            doc: self.doc.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            undated: self.undated.unwrap_or_default(),
+        };
         filter.check().map_err(|e| format!("{e:#}"))?;
         let mode = self.mode.unwrap_or(default_mode);
         let options = Options { floor: !self.all, ..Options::for_reader(k, strategy, mode, self.min_score, self.per_doc.or(per_doc_default), self.no_fold) };

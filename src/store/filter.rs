@@ -22,6 +22,30 @@ pub struct Filter {
     pub since: Option<String>,
     /// Only documents dated on or before this date.
     pub until: Option<String>,
+    /// What `since`/`until` do with a document that has no date.
+    pub undated: Undated,
+}
+
+/// What a date bound does with a document without a date (`--undated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Undated {
+    /// Left out, and counted (the default: a date range asks for dated documents).
+    #[default]
+    Exclude,
+    /// Kept, as if it were in the range.
+    Include,
+}
+
+impl std::str::FromStr for Undated {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Undated, String> {
+        match s {
+            "exclude" => Ok(Undated::Exclude),
+            "include" => Ok(Undated::Include),
+            _ => Err(format!("unknown value {s:?} for undated; use exclude or include")),
+        }
+    }
 }
 
 enum PathRule {
@@ -97,6 +121,9 @@ impl Filter {
         parts.extend(self.doc.iter().map(|d| format!("--doc {d}")));
         parts.extend(self.since.iter().map(|d| format!("--since {d}")));
         parts.extend(self.until.iter().map(|d| format!("--until {d}")));
+        if self.undated == Undated::Include && (self.since.is_some() || self.until.is_some()) {
+            parts.push("--undated include".into());
+        }
         parts.join(" ")
     }
 
@@ -146,6 +173,7 @@ impl Counter<'_> {
             Admit::Yes
         } else {
             match date {
+                None if f.undated == Undated::Include => Admit::Yes,
                 None => Admit::Undated,
                 Some(d) if f.since.as_deref().is_some_and(|s| !on_or_after(d, s)) || f.until.as_deref().is_some_and(|u| !on_or_before(d, u)) => Admit::No,
                 Some(_) => Admit::Yes,
