@@ -27,9 +27,10 @@ pub struct JsonHit<'a> {
     pub page_start: Option<u32>,
     /// A PDF's passage: its last page.
     pub page_end: Option<u32>,
-    /// Where it starts in its document's text; null for a PDF.
+    /// Where it starts in its file (a byte offset: `file[byte_start..byte_end]` is the passage's
+    /// source); null where the text is not the file's (HTML, JSONL, PDF).
     pub byte_start: Option<u64>,
-    /// Where it ends; null for a PDF.
+    /// Where it ends in its file (exclusive).
     pub byte_end: Option<u64>,
     /// Its document's title.
     pub title: &'a str,
@@ -87,6 +88,14 @@ pub fn paged(path: &str) -> bool {
     path.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("pdf"))
 }
 
+/// Whether a document's byte offsets point into its file: its text is the file's (plain text)
+/// or mapped back byte for byte (Markdown). An HTML page's text is extracted, a JSONL record's
+/// text was a JSON string, a PDF's was drawn: their passages carry no offsets.
+pub fn file_offsets(path: &str) -> bool {
+    const EXTRACTED: [&str; 6] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf"];
+    !path.rsplit_once('.').is_some_and(|(_, ext)| EXTRACTED.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+}
+
 /// Where a passage is, as people (and editors) read it: `notes/a.md:12-14`, `report.pdf:page 3`,
 /// `report.pdf:pages 3-4`.
 pub fn location(path: &str, start: u32, end: u32) -> String {
@@ -112,8 +121,8 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             line_end: r.line_end,
             page_start: pages.then_some(r.line_start),
             page_end: pages.then_some(r.line_end),
-            byte_start: (!pages).then_some(r.byte_start),
-            byte_end: (!pages).then_some(r.byte_end),
+            byte_start: file_offsets(&f.passage.path).then_some(r.byte_start),
+            byte_end: file_offsets(&f.passage.path).then_some(r.byte_end),
             title: &f.passage.title,
             section: &r.section,
             date: f.passage.date.as_deref(),

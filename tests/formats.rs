@@ -506,3 +506,40 @@ fn dates_come_from_datelines_and_undated_documents_can_be_kept() {
     assert!(!found.contains(&"docs/desk-briefs.txt:1".to_string()), "dated before the range: {found:?}");
     assert!(!said.contains("left out"), "{said}");
 }
+
+/// `byte_start..byte_end` is where a passage is in its file: for plain text and Markdown the
+/// file's bytes there are the passage (Markdown: with its markup); HTML, JSONL and PDF text is not
+/// the file's, so they carry none. A front-matter title worded otherwise than the first heading is
+/// not repeated in the section path.
+#[test]
+fn byte_offsets_point_into_the_file_and_sections_do_not_repeat_the_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = analyst_folder(tmp.path());
+    std::fs::write(
+        folder.join("notes/fomc.md"),
+        "---\ntitle: \"FOMC June 2025 — hold, two cuts pencilled in\"\n---\n\n# FOMC June 2025\n\n## Decision\n\nThe committee held the federal funds rate at 4.25 to 4.5 percent &amp; signalled **two cuts** later this year.\n",
+    )
+    .unwrap();
+    let index = folder.join(".semsearch");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&folder));
+    let words = |s: &str| s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    let mut checked = 0;
+    for p in all_passages(&index) {
+        let path = p["path"].as_str().unwrap();
+        let ext = path.rsplit('.').next().unwrap();
+        if ["html", "jsonl"].contains(&ext) {
+            assert!(p["byte_start"].is_null() && p["byte_end"].is_null(), "{p}");
+            continue;
+        }
+        let file = std::fs::read(folder.join(path)).unwrap();
+        let (start, end) = (p["byte_start"].as_u64().unwrap() as usize, p["byte_end"].as_u64().unwrap() as usize);
+        let slice = std::str::from_utf8(&file[start..end]).unwrap_or_else(|e| panic!("{path}: {start}..{end} cuts a character: {e}"));
+        let (mine, source) = (words(p["text"].as_str().unwrap()), words(slice));
+        assert_eq!((source.first(), source.last()), (mine.first(), mine.last()), "{path} {start}..{end}: {slice:?} vs {}", p["text"]);
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} passages of text and Markdown files checked");
+    let fomc = ask(&index, "Did the FOMC hold the federal funds rate?", 1).remove(0);
+    assert_eq!(fomc["path"], "notes/fomc.md", "{fomc}");
+    assert_eq!(fomc["section"], "FOMC June 2025 — hold, two cuts pencilled in › Decision", "{fomc}");
+}

@@ -119,6 +119,7 @@ pub fn jsonl_record(path: &str, line_no: usize, line: &str, warn: &mut dyn FnMut
         sections,
         date,
         url: super::meta::web_url(field(URL_FIELDS), &mut |why| warn(why)),
+        bytes: None,
     }))
 }
 

@@ -50,6 +50,8 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
     });
     let mut doc = page.rendered.into_document(path);
     doc.lines = LineMap::Mapped(align_lines(&doc.text, &source_words));
+    // Offsets into the article's Markdown rendering, not into the file: none are given.
+    doc.bytes = None;
     if !page.title.is_empty() {
         doc.title = page.title;
     }

@@ -18,6 +18,8 @@ pub(super) struct Rendered {
     pub text: String,
     /// Source line (1-based) of every byte of `text`.
     pub line_of: Vec<u32>,
+    /// The file's byte offset of each byte of `text` (see `push`).
+    pub byte_of: Vec<u32>,
     /// The first level-1 heading, or the front matter's title.
     pub title: String,
     /// (offset in `text`, headings below the title in force from there).
@@ -93,6 +95,7 @@ impl Rendered {
             sections,
             date: None,
             url: None,
+            bytes: Some(self.byte_of),
         }
     }
 }
@@ -139,7 +142,11 @@ pub(super) fn render(source: &str, title: Option<&str>) -> Rendered {
                 if text.is_empty() {
                     continue;
                 }
-                if level == HeadingLevel::H1 && (out.title.is_empty() || out.title == text) && stack.is_empty() {
+                // The first level-1 heading, before any text, is the document's own headline: the
+                // title (or, under a front-matter title worded otherwise, that title's twin), not
+                // a section below it (`FOMC June 2025 — hold › FOMC June 2025 › Decision`).
+                let headline = level == HeadingLevel::H1 && stack.is_empty() && (out.title.is_empty() || out.title == text || out.text.is_empty());
+                if headline {
                     if out.title.is_empty() {
                         out.title = text;
                     }
@@ -166,7 +173,10 @@ pub(super) fn render(source: &str, title: Option<&str>) -> Rendered {
                         out.sections.push((at, stack.iter().map(|(_, h)| h.clone()).collect()));
                         section_pending = false;
                     }
-                    push(&mut out, &mut gap, &t, line_at(range.start));
+                    // Where each byte is in the file: text the parser took verbatim maps byte for
+                    // byte; an entity or escape (`&amp;` → `&`) maps to where it starts.
+                    let verbatim = source.get(range.clone()) == Some(&*t);
+                    push(&mut out, &mut gap, &t, line_at(range.start), (range.start, verbatim));
                 }
             }
             Event::SoftBreak => {
@@ -215,11 +225,13 @@ impl Gap {
     }
 }
 
-fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32) {
+fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32, (at, verbatim): (usize, bool)) {
     if !out.text.is_empty() {
         let g = gap.as_str();
         out.text.push_str(g);
         out.line_of.extend(std::iter::repeat_n(line, g.len()));
+        // A gap is no text of the file: its bytes sit where the next text starts.
+        out.byte_of.extend(std::iter::repeat_n(offset(at), g.len()));
     }
     *gap = Gap::None;
     // A code block's text holds its own line breaks: each byte after one is on the next line.
@@ -227,6 +239,17 @@ fn push(out: &mut Rendered, gap: &mut Gap, s: &str, line: u32) {
         out.text.push_str(piece);
         out.line_of.extend(std::iter::repeat_n(l, piece.len()));
     }
+    if verbatim {
+        out.byte_of.extend((at..at + s.len()).map(offset));
+    } else {
+        out.byte_of.extend(std::iter::repeat_n(offset(at), s.len()));
+    }
+}
+
+/// A file offset as kept per byte (u32: files past 4 GiB, far over `--max-file-size`'s default,
+/// point at the last offset it can hold).
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// Runs of whitespace as one space, ends trimmed (headings and titles here; passages for display in

@@ -36,6 +36,9 @@ pub struct Document {
     pub date: Option<String>,
     /// Where the document came from (front matter, a JSONL field, an HTML canonical link).
     pub url: Option<String>,
+    /// For a text that is not a verbatim slice of its file (Markdown, rendered): the file's byte
+    /// offset of each of its bytes, so a passage's offsets point into the file.
+    pub bytes: Option<Vec<u32>>,
 }
 
 /// How byte offsets in `Document::text` map to 1-based lines of the source file.
@@ -60,7 +63,7 @@ pub enum LineMap {
 impl Document {
     /// A document with no headings and no metadata.
     pub fn plain(doc_id: String, path: String, title: String, text: String, lines: LineMap) -> Document {
-        Document { doc_id, path, title, text, lines, sections: Vec::new(), date: None, url: None }
+        Document { doc_id, path, title, text, lines, sections: Vec::new(), date: None, url: None, bytes: None }
     }
 
     /// The index in `sections` of the section in force at byte `off` of `text` (none before the
@@ -74,10 +77,14 @@ impl Document {
         self.section_index(off).map_or("", |i| &self.sections[i].1)
     }
 
-    /// Byte offset in the source file of `text[off]`, where that is meaningful.
-    pub fn source_byte(&self, off: usize) -> u64 {
-        match &self.lines {
-            LineMap::Verbatim { base_byte, .. } => base_byte + off as u64,
+    /// Byte offset in the source file where `text[off..]` begins (`end`: where `text[..off]`
+    /// ends), for formats whose text is the file's (plain text, Markdown); for the others (HTML,
+    /// JSONL, PDF: `output` shows none) the offset in `text`.
+    pub fn source_byte(&self, off: usize, end: bool) -> u64 {
+        match (&self.lines, &self.bytes) {
+            (LineMap::Verbatim { base_byte, .. }, _) => base_byte + off as u64,
+            (_, Some(b)) if end && off > 0 => b.get(off - 1).map_or(off as u64, |&x| x as u64 + 1),
+            (_, Some(b)) => b.get(off).or(b.last()).map_or(off as u64, |&x| x as u64),
             _ => off as u64,
         }
     }
