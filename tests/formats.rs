@@ -543,3 +543,34 @@ fn byte_offsets_point_into_the_file_and_sections_do_not_repeat_the_title() {
     assert_eq!(fomc["path"], "notes/fomc.md", "{fomc}");
     assert_eq!(fomc["section"], "FOMC June 2025 — hold, two cuts pencilled in › Decision", "{fomc}");
 }
+
+/// A saved page whose article is two short paragraphs (under Readability's length threshold, so it
+/// finds no article): the fallback keeps the `<article>` and never indexes the navigation, the
+/// cookie banner, the "Most read" box or the footer.
+#[test]
+fn a_short_article_is_indexed_without_the_page_around_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("web");
+    std::fs::create_dir_all(&docs).unwrap();
+    let page = r#"<!doctype html><html><head><title>Tin smelter restarts | Metals Daily</title></head><body>
+<div id="cookie-consent"><p>We use cookies to improve your experience. Accept all cookies?</p><button>Accept</button></div>
+<header><a href="/">Metals Daily</a> <nav><a href="/markets">Markets</a> <a href="/mining">Mining</a> <a href="/subscribe">Subscribe</a></nav></header>
+<article>
+<h1>Tin smelter restarts after flood</h1>
+<p>The Malaysian tin smelter shut by floods in January resumed production on Monday, its operator said.</p>
+<p>Output is expected to reach full capacity of 3,000 tonnes a month by April.</p>
+</article>
+<div class="most-read"><h2>Most read</h2><ol><li>Gold hits record as dollar slides</li><li>Lithium miners cut jobs</li></ol></div>
+<footer><p>© Metals Daily. All rights reserved. Privacy policy.</p></footer>
+</body></html>"#;
+    std::fs::write(docs.join("tin.html"), page).unwrap();
+    let index = tmp.path().join("idx");
+    ok_stdout(semsearch(&index).args(["-q", "index"]).arg(&docs));
+    let passages = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--all", "--json", "-k", "50", "--per-doc", "0", "--no-fold", "tin smelter"])));
+    let text: String = passages.iter().map(|p| p["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("resumed production on Monday") && text.contains("3,000 tonnes a month"), "{text}");
+    for boilerplate in ["cookies", "Accept", "Markets", "Subscribe", "Most read", "Gold hits record", "rights reserved"] {
+        assert!(!text.contains(boilerplate), "{boilerplate:?} was indexed: {text}");
+    }
+    assert_eq!(passages[0]["title"], "Tin smelter restarts after flood");
+}

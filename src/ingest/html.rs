@@ -136,6 +136,9 @@ fn extract(html: &str, words: &[Word]) -> Page {
     let published = content(r#"meta[property="article:published_time"]"#, "content");
     let other_dates =
         [content(r#"meta[name="date"]"#, "content"), content(r#"meta[itemprop="datePublished"]"#, "content"), content("time[datetime]", "datetime")];
+    // Boilerplate out before Readability looks: on a page whose article is short, a cookie notice
+    // or a "most read" box can otherwise outscore it and be taken for the article.
+    prune_boilerplate(&dom);
     let cfg = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Markdown, ..Default::default() };
     let (body, ld_date) = match dom_smoothie::Readability::with_document(dom, None, Some(cfg)).and_then(|mut r| r.parse()) {
         Ok(article) if !article.text_content.trim().is_empty() => (Some(article.text_content.to_string()), article.published_time),
@@ -144,11 +147,14 @@ fn extract(html: &str, words: &[Word]) -> Page {
     let date = published.or(ld_date.filter(|d| !d.trim().is_empty())).or_else(|| other_dates.into_iter().flatten().next());
     let rendered = match body {
         Some(md) => markdown::render(&md, Some(&title)),
-        // No article found: the page's visible text, one paragraph per block.
+        // No article found (a short one is under Readability's length threshold): the page's
+        // main content if it marks one, else its visible text, without boilerplate either way;
+        // one paragraph per block.
         None => {
             let mut r = Rendered { title: title.clone(), ..Rendered::default() };
             let mut last_block = 0;
-            for w in words {
+            let marked = words.iter().any(|w| w.main && !w.boiler);
+            for w in words.iter().filter(|w| !w.boiler && (w.main || !marked)) {
                 if !r.text.is_empty() {
                     r.text.push_str(if w.block != last_block { "\n\n" } else { " " });
                 }
@@ -182,6 +188,85 @@ struct Word {
     text: String,
     line: u32,
     block: u32,
+    /// Inside the page's main content (`<article>`, `<main>`, `role="main"`).
+    main: bool,
+    /// Inside boilerplate (`boilerplate`): navigation, a banner, a cookie notice, a "most read" box.
+    boiler: bool,
+}
+
+/// An element that opens a region of the page (main content or boilerplate): open until the
+/// end tag that balances it (same-name elements inside it counted), as the tokenizer builds no tree.
+struct Region {
+    name: String,
+    depth: usize,
+    boiler: bool,
+}
+
+/// Removes from the DOM what `boilerplate` names (a header or footer only outside the main
+/// content), so Readability scores only the rest.
+fn prune_boilerplate(dom: &Dom) {
+    let mut selector: Vec<String> = ["nav", "aside", "form", "dialog"].iter().map(|s| s.to_string()).collect();
+    selector.extend(ROLES.iter().map(|r| format!(r#"[role="{r}"]"#)));
+    for m in MARKERS {
+        selector.extend(["class", "id", "aria-label"].iter().map(|a| format!("[{a}*=\"{m}\" i]")));
+    }
+    dom.select(&selector.join(", ")).remove();
+    for node in dom.select("header, footer").nodes() {
+        let in_main = node
+            .ancestors_it(None)
+            .any(|a| a.node_name().is_some_and(|n| &*n == "article" || &*n == "main") || a.attr("role").is_some_and(|r| r.trim().eq_ignore_ascii_case("main")));
+        if !in_main {
+            node.remove_from_parent();
+        }
+    }
+}
+
+/// Markers of boilerplate in a class, id or label (see `boilerplate`).
+const MARKERS: &[&str] = &[
+    "cookie",
+    "consent",
+    "gdpr",
+    "most-read",
+    "mostread",
+    "most_read",
+    "popular",
+    "trending",
+    "related",
+    "newsletter",
+    "subscribe",
+    "share",
+    "social",
+    "breadcrumb",
+    "navbar",
+    "menu",
+    "promo",
+    "advert",
+    "sidebar",
+    "paywall",
+];
+/// ARIA roles of boilerplate.
+const ROLES: &[&str] = &["navigation", "banner", "contentinfo", "complementary", "dialog", "alertdialog", "search"];
+
+/// Elements without end tags: never open a region.
+const VOID: &[&str] = &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"];
+
+/// Whether an element is boilerplate by its name, role, class, id or label: navigation, banners and
+/// footers outside the main content, forms and dialogs, cookie and consent notices, newsletter and
+/// share boxes, "most read" / "related" / "trending" lists, menus, sidebars, adverts. What
+/// Readability drops when it finds an article; here for a page where it finds none.
+fn boilerplate(name: &str, attrs: &[html5ever::Attribute], in_main: bool) -> bool {
+    if ["nav", "aside", "form", "dialog"].contains(&name) || (!in_main && ["header", "footer"].contains(&name)) {
+        return true;
+    }
+    attrs.iter().any(|a| {
+        let key: &str = &a.name.local;
+        let value = a.value.to_lowercase();
+        match key {
+            "role" => ROLES.contains(&value.trim()),
+            "class" | "id" | "aria-label" => MARKERS.iter().any(|m| value.contains(m)),
+            _ => false,
+        }
+    })
 }
 
 const BLOCK: &[&str] = &[
@@ -225,6 +310,7 @@ struct WordSink {
     words: RefCell<Vec<Word>>,
     hidden: RefCell<Vec<String>>,
     block: std::cell::Cell<u32>,
+    regions: RefCell<Vec<Region>>,
 }
 
 impl TokenSink for WordSink {
@@ -232,10 +318,30 @@ impl TokenSink for WordSink {
 
     fn process_token(&self, token: Token, line: u64) -> TokenSinkResult<()> {
         match token {
-            Token::TagToken(HtmlTag { kind, name, self_closing, .. }) => {
+            Token::TagToken(HtmlTag { kind, name, self_closing, attrs, .. }) => {
                 let name: &str = &name;
                 if BLOCK.contains(&name) {
                     self.block.set(self.block.get() + 1);
+                }
+                if !self_closing && !VOID.contains(&name) {
+                    let mut regions = self.regions.borrow_mut();
+                    match kind {
+                        TagKind::StartTag => {
+                            regions.iter_mut().filter(|r| r.name == name).for_each(|r| r.depth += 1);
+                            let in_main = regions.iter().any(|r| !r.boiler);
+                            let main = ["article", "main"].contains(&name)
+                                || attrs.iter().any(|a| &*a.name.local == "role" && a.value.trim().eq_ignore_ascii_case("main"));
+                            if boilerplate(name, &attrs, in_main) {
+                                regions.push(Region { name: name.to_string(), depth: 1, boiler: true });
+                            } else if main {
+                                regions.push(Region { name: name.to_string(), depth: 1, boiler: false });
+                            }
+                        }
+                        TagKind::EndTag => {
+                            regions.iter_mut().filter(|r| r.name == name).for_each(|r| r.depth -= 1);
+                            regions.retain(|r| r.depth > 0);
+                        }
+                    }
                 }
                 let mut hidden = self.hidden.borrow_mut();
                 match kind {
@@ -266,10 +372,12 @@ impl WordSink {
         // `line` is where the token ends for a multi-line run of text: count back.
         let mut l = line.saturating_sub(t.matches('\n').count() as u32).max(1);
         let mut words = self.words.borrow_mut();
+        let regions = self.regions.borrow();
+        let (main, boiler) = (regions.iter().any(|r| !r.boiler), regions.iter().any(|r| r.boiler));
         for piece in t.split_inclusive(char::is_whitespace) {
             let w = piece.trim();
             if !w.is_empty() {
-                words.push(Word { text: w.to_string(), line: l, block: self.block.get() });
+                words.push(Word { text: w.to_string(), line: l, block: self.block.get(), main, boiler });
             }
             if piece.ends_with('\n') {
                 l += 1;
@@ -356,5 +464,20 @@ mod tests {
         assert_eq!(m[d.text.find("Second").unwrap()], 5);
         assert_eq!(m[d.text.find("line.").unwrap()], 6);
         assert!(!d.text.contains("var x"));
+    }
+
+    #[test]
+    fn the_tokenizer_marks_main_content_and_boilerplate() {
+        let html = r#"<body><div class="cookie-banner"><div><p>Accept cookies</p></div><p>or not</p></div><header><nav>Home</nav>Site</header>
+<main><header><h1>Headline</h1></header><div><p>Body text</p></div><aside>Related</aside></main><footer>Legal</footer></body>"#;
+        let words = visible_words(html);
+        let flags = |t: &str| words.iter().find(|w| w.text == t).map(|w| (w.main, w.boiler)).unwrap();
+        assert_eq!(flags("cookies"), (false, true));
+        assert_eq!(flags("not"), (false, true), "a nested div closes the cookie div only at its own end");
+        assert_eq!(flags("Home"), (false, true));
+        assert_eq!(flags("Headline"), (true, false), "a header inside the main content is content");
+        assert_eq!(flags("Body"), (true, false));
+        assert_eq!(flags("Related"), (true, true));
+        assert_eq!(flags("Legal"), (false, true));
     }
 }
