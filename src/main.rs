@@ -14,6 +14,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     semsearch::allocator::keep_freed_memory();
+    // Before any thread starts: it sets an environment variable (see there).
+    semsearch::ingest::limit_pdf_streams();
     let cli = cli::args::Cli::try_parse().unwrap_or_else(|e| with_suggestion(e).exit());
     let code = match cli::run(cli) {
         Ok(code) => code,

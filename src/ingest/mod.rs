@@ -152,7 +152,7 @@ pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
-pub use pdf::pdf_document;
+pub use pdf::{limit_streams as limit_pdf_streams, pdf_document};
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
 const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];

@@ -29,6 +29,19 @@
 use super::{meta, Document, LineMap};
 use pdf_oxide::PdfDocument;
 
+/// Most bytes one PDF stream may inflate to, in MiB (pdf_oxide's own default is 256): a page's
+/// text streams are kilobytes, and a decompression bomb must not cost a run a gigabyte.
+pub const MAX_STREAM_MIB: u32 = 64;
+
+/// Caps what one PDF stream may inflate to (`MAX_STREAM_MIB`), unless the user set
+/// `PDF_OXIDE_MAX_DECOMPRESS_MB`, through which pdf_oxide reads its limit. Call it at the start of
+/// `main`, before any thread is started (setting the environment races with threads reading it).
+pub fn limit_streams() {
+    if std::env::var_os("PDF_OXIDE_MAX_DECOMPRESS_MB").is_none() {
+        std::env::set_var("PDF_OXIDE_MAX_DECOMPRESS_MB", MAX_STREAM_MIB.to_string());
+    }
+}
+
 /// Share of the page height at the top and at the bottom where running headers and footers live.
 const BAND: f32 = 0.10;
 
