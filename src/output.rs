@@ -90,9 +90,10 @@ pub fn paged(path: &str) -> bool {
 
 /// Whether a document's byte offsets point into its file: its text is the file's (plain text)
 /// or mapped back byte for byte (Markdown). An HTML page's text is extracted, a JSONL record's
-/// text was a JSON string, a PDF's was drawn: their passages carry no offsets.
+/// text was a JSON string, a table's a quoted cell, a PDF's was drawn: their passages carry no
+/// offsets.
 pub fn file_offsets(path: &str) -> bool {
-    const EXTRACTED: [&str; 6] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf"];
+    const EXTRACTED: [&str; 8] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf", "csv", "tsv"];
     !path.rsplit_once('.').is_some_and(|(_, ext)| EXTRACTED.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 

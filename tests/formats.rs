@@ -574,3 +574,51 @@ fn a_short_article_is_indexed_without_the_page_around_it() {
     }
     assert_eq!(passages[0]["title"], "Tin smelter restarts after flood");
 }
+
+/// Tables: one document per row, with its line; the text column named like one or guessed as the
+/// prose one, title/date/url from columns so named (or `--csv-*`); a table of figures is a warning
+/// naming the file and its columns; a row past `--max-file-size` ends its file with a warning, the
+/// rows before it indexed.
+#[test]
+fn csv_and_tsv_rows_are_documents_and_a_table_of_figures_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("tables");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("briefs.csv"),
+        "date,headline,body,url\n2025-02-03,Copper jumps,\"Copper rose 3%, the most in a month, as Chilean output fell for a fourth month.\",https://x.example/cu\n2025-02-04,Aluminium slips,\"Aluminium slipped as Chinese smelter exports rose.\nTraders expect more.\",\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("desk.tsv"),
+        "ref\twhen\tnote\nA1\t2025-03-01\tNickel output in Indonesia kept rising while stainless steel demand stayed weak.\n",
+    )
+    .unwrap();
+    std::fs::write(docs.join("prices.csv"), "date,metal,price\n2025-02-03,copper,9100\n").unwrap();
+    let long = format!("text\nTin supply from Myanmar resumed after a long halt at the Man Maw mine.\n\"{}\"\nnever read\n", "lead ".repeat(10_000));
+    std::fs::write(docs.join("long.csv"), long).unwrap();
+    let index = tmp.path().join("idx");
+    let out = semsearch(&index).args(["index", "--max-file-size", "2K", "--csv-date", "when"]).arg(&docs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("prices.csv: skipped: no column of text to index (columns: \"date\", \"metal\", \"price\"); name one with --csv-text COLUMN"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("long.csv: skipped: a row longer than the 2.0 KiB limit"), "{stderr}");
+
+    let top = ask(&index, "Why did copper prices rise?", 1).remove(0);
+    assert_eq!((top["doc_id"].as_str(), top["line_start"].as_u64()), (Some("tables/briefs.csv:2"), Some(2)), "{top}");
+    assert_eq!((top["title"].as_str(), top["date"].as_str(), top["url"].as_str()), (Some("Copper jumps"), Some("2025-02-03"), Some("https://x.example/cu")));
+    assert!(top["byte_start"].is_null(), "{top}");
+    let multiline = ask(&index, "Did aluminium fall on Chinese exports?", 1).remove(0);
+    assert_eq!(multiline["line_start"], 3, "the row that spans two lines starts on line 3: {multiline}");
+    assert!(multiline["text"].as_str().unwrap().contains("Traders expect more."));
+    let tsv = ask(&index, "Indonesian nickel output", 1).remove(0);
+    assert_eq!((tsv["path"].as_str(), tsv["date"].as_str()), (Some("tables/desk.tsv"), Some("2025-03-01")), "--csv-date names the date column: {tsv}");
+    let tin = ask(&index, "Did tin supply from Myanmar resume?", 1).remove(0);
+    assert_eq!(tin["path"], "tables/long.csv", "the row before the long one is kept: {tin}");
+    let figures = semsearch(&index).args(["-q", "index", "--csv-text", "metal"]).arg(docs.join("prices.csv")).output().unwrap();
+    assert_eq!(figures.status.code(), Some(0), "{}", String::from_utf8_lossy(&figures.stderr));
+    assert_eq!(ask(&index, "copper", 1)[0]["path"], "tables/prices.csv", "--csv-text makes any column the text");
+}

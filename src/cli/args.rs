@@ -86,11 +86,22 @@ pub struct IngestOpts {
     /// skipping it (the index is then left as it was)
     #[arg(long)]
     pub strict: bool,
+    /// In CSV/TSV files, the column holding each row's text [default: one named text, body,
+    /// content, description, summary…, else the column that reads as prose]
+    #[arg(long, value_name = "COLUMN")]
+    pub csv_text: Option<String>,
+    /// In CSV/TSV files, the column holding each row's title [default: title, headline, subject…]
+    #[arg(long, value_name = "COLUMN")]
+    pub csv_title: Option<String>,
+    /// In CSV/TSV files, the column holding each row's date [default: date, published, created…]
+    #[arg(long, value_name = "COLUMN")]
+    pub csv_date: Option<String>,
 }
 
 impl IngestOpts {
     pub fn options(&self, warn: Option<&'static str>) -> semsearch::ingest::IngestOptions {
-        semsearch::ingest::IngestOptions { max_file_bytes: self.max_file_size, follow_links: self.follow, strict: self.strict, warn }
+        let csv = semsearch::ingest::CsvColumns { text: self.csv_text.clone(), title: self.csv_title.clone(), date: self.csv_date.clone() };
+        semsearch::ingest::IngestOptions { max_file_bytes: self.max_file_size, follow_links: self.follow, strict: self.strict, warn, csv }
     }
 }
 

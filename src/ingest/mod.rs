@@ -146,6 +146,7 @@ mod html;
 mod markdown;
 mod meta;
 mod pdf;
+mod table;
 
 use formats::text_documents;
 pub use formats::{jsonl_documents, jsonl_record};
@@ -153,11 +154,13 @@ pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
 pub use pdf::{limit_streams as limit_pdf_streams, pdf_document};
+pub use table::CsvColumns;
 
 const TEXT_EXT: &[&str] = &["txt", "text", "md", "markdown", "rst"];
 const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
 const HTML_EXT: &[&str] = &["html", "htm", "xhtml"];
 const PDF_EXT: &[&str] = &["pdf"];
+const TABLE_EXT: &[&str] = &["csv", "tsv"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Format {
@@ -166,6 +169,8 @@ pub(crate) enum Format {
     Jsonl,
     Html,
     Pdf,
+    /// CSV (`,`) or TSV (tab).
+    Table(u8),
 }
 
 fn format_of(path: &Path, explicit: bool) -> Option<Format> {
@@ -180,6 +185,8 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
         Some(Format::Html)
     } else if PDF_EXT.contains(&ext.as_str()) {
         Some(Format::Pdf)
+    } else if TABLE_EXT.contains(&ext.as_str()) {
+        Some(Format::Table(if ext == "tsv" { b'\t' } else { b',' }))
     } else if explicit {
         // A file named on the command line is read as text whatever its name.
         Some(Format::Text)
@@ -189,7 +196,7 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
 }
 
 /// How paths are read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Files larger than this are skipped (with a warning) before any byte is read, so memory stays
     /// bounded whatever the folder holds.
@@ -201,11 +208,13 @@ pub struct IngestOptions {
     /// Print each skipped file as a warning the moment it is found, with this word ("skipped",
     /// "would be skipped"), so the warnings come out even when the run then fails.
     pub warn: Option<&'static str>,
+    /// The columns of CSV/TSV files the user named (`--csv-text` …).
+    pub csv: CsvColumns,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { max_file_bytes: 100 << 20, follow_links: false, strict: false, warn: None }
+        IngestOptions { max_file_bytes: 100 << 20, follow_links: false, strict: false, warn: None, csv: CsvColumns::default() }
     }
 }
 
@@ -389,6 +398,9 @@ impl Reader<'_, '_> {
         if format == Format::Jsonl {
             return self.read_jsonl(path, &shown);
         }
+        if let Format::Table(delimiter) = format {
+            return self.read_table(path, &shown, delimiter);
+        }
         // The size is checked before reading, and the read itself is bounded (a file can grow, and
         // special files report no size).
         let read = std::fs::File::open(path).and_then(|f| {
@@ -441,7 +453,7 @@ impl Reader<'_, '_> {
                     None => self.out.skip(opts, shown, "no text (only markup)"),
                 }
             }
-            Format::Html | Format::Jsonl | Format::Pdf => unreachable!("read above"),
+            Format::Html | Format::Jsonl | Format::Pdf | Format::Table(_) => unreachable!("read above"),
         }
     }
 
@@ -453,6 +465,87 @@ impl Reader<'_, '_> {
         }
         self.out.unreadable.push(shown.clone());
         self.out.skip(self.opts, shown, format!("cannot read: {e}"))
+    }
+
+    /// CSV/TSV, streamed: one row in memory at a time (after the first rows, read to find the text
+    /// column); `--max-file-size` bounds a row. Rows that cannot be read (not UTF-8) are named as
+    /// JSONL lines are; a row past the limit ends the file, the rows before it kept.
+    fn read_table(&mut self, path: &Path, shown: &str, delimiter: u8) -> Result<()> {
+        let opts = self.opts;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.read_error(shown.to_string(), e),
+        };
+        let (bounded, mark) = table::Bounded::new(std::io::BufReader::with_capacity(1 << 16, file), opts.max_file_bytes);
+        let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(bounded);
+        let headers: Vec<String> = match reader.headers() {
+            Ok(h) => h.iter().map(|c| c.trim_start_matches('\u{feff}').to_string()).collect(),
+            Err(e) => return self.out.skip(opts, shown, format!("not a readable table ({e})")),
+        };
+        let mut records = reader.records();
+        let mut sample = Vec::new();
+        let mut bad: Vec<(String, String)> = Vec::new();
+        let mut sampled = 0usize;
+        let mut stopped: Option<String> = None;
+        let mut next = |bad: &mut Vec<(String, String)>, stopped: &mut Option<String>| -> Option<csv::StringRecord> {
+            loop {
+                match records.next()? {
+                    Ok(r) => {
+                        mark.set(r.position().map_or(0, |p| p.byte()));
+                        return Some(r);
+                    }
+                    Err(e) if e.to_string().contains(table::TOO_LONG) => {
+                        *stopped = Some(format!(
+                            "a row longer than the {} limit; the rest of the file is skipped (raise --max-file-size)",
+                            human_bytes(opts.max_file_bytes)
+                        ));
+                        return None;
+                    }
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        bad.push((format!("{shown}:{line}"), format!("cannot read this row ({e})")));
+                        if let csv::ErrorKind::Io(_) = e.kind() {
+                            *stopped = Some(format!("cannot read: {e}"));
+                            return None;
+                        }
+                    }
+                }
+            }
+        };
+        while sample.len() < table::SAMPLE_ROWS && sampled < table::SAMPLE_BYTES {
+            let Some(r) = next(&mut bad, &mut stopped) else { break };
+            sampled += r.as_slice().len();
+            sample.push(r);
+        }
+        let columns = match table::columns(&headers, &sample, &opts.csv) {
+            Ok(c) => c,
+            Err(why) => return self.out.skip(opts, shown, why),
+        };
+        let mut rows = 0usize;
+        let mut pending = sample.into_iter();
+        loop {
+            let Some(row) = pending.next().or_else(|| next(&mut bad, &mut stopped)) else { break };
+            let line = row.position().map_or(0, |p| p.line()) as u32;
+            let mut notes = Vec::new();
+            let doc = table::row_document(shown, &row, line, &columns, &mut |why| notes.push((0, why)));
+            self.out.say_all(opts, &format!("{shown}:{line}"), notes);
+            if let Some(d) = doc {
+                rows += 1;
+                self.emit(d)?;
+            }
+        }
+        for (at, why) in bad.iter().take(RECORD_WARNINGS) {
+            self.out.skip(opts, at.clone(), format!("{why}; fix or remove that row"))?;
+        }
+        if bad.len() > RECORD_WARNINGS {
+            self.out.skip(opts, shown, format!("{} more unreadable rows skipped", bad.len() - RECORD_WARNINGS))?;
+        }
+        if let Some(why) = stopped {
+            self.out.skip(opts, shown, why)?;
+        } else if rows == 0 && bad.is_empty() {
+            self.out.skip(opts, shown, "no rows with text")?;
+        }
+        Ok(())
     }
 
     /// JSONL, streamed: one record in memory at a time. `--max-file-size` bounds each record
