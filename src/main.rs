@@ -16,6 +16,8 @@ fn main() {
     semsearch::allocator::keep_freed_memory();
     // Before any thread starts: it sets an environment variable (see there).
     semsearch::ingest::limit_pdf_streams();
+    // A parser's panic on one file is a warning naming the file, not a backtrace.
+    semsearch::ingest::quiet_parser_panics();
     let cli = cli::args::Cli::try_parse().unwrap_or_else(|e| with_suggestion(e).exit());
     let code = match cli::run(cli) {
         Ok(code) => code,

@@ -31,11 +31,11 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
     // html5ever and dom_smoothie do not panic on any input we have found (the `html` fuzz target
     // runs this function); should a future version do so, one page is skipped, not the run.
     // The tokenizer's words serve twice: the text of a page with no article, and every page's lines.
-    let parsed = std::panic::catch_unwind(|| {
+    let parsed = super::contained(|| {
         let words = visible_words(&html);
         (extract(&html, &words), words)
     });
-    let Ok((page, source_words)) = parsed else {
+    let Some((page, source_words)) = parsed else {
         return Err("the HTML parser failed on this file; it was skipped (please report it)".into());
     };
     if page.rendered.text.trim().is_empty() {

@@ -523,8 +523,7 @@ impl Reader<'_, '_> {
         };
         let mut rows = 0usize;
         let mut pending = sample.into_iter();
-        loop {
-            let Some(row) = pending.next().or_else(|| next(&mut bad, &mut stopped)) else { break };
+        while let Some(row) = pending.next().or_else(|| next(&mut bad, &mut stopped)) {
             let line = row.position().map_or(0, |p| p.line()) as u32;
             let mut notes = Vec::new();
             let doc = table::row_document(shown, &row, line, &columns, &mut |why| notes.push((0, why)));
@@ -642,6 +641,33 @@ impl Reader<'_, '_> {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    /// Set while a third-party parser runs under `contained`.
+    static PARSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a third-party parser (html5ever, pdf_oxide) so that a panic in it skips one file instead
+/// of ending the run: `None` when it panicked. With `quiet_parser_panics` installed, the panic's
+/// message and backtrace are not printed either (the caller's warning names the file).
+pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    PARSING.with(|p| p.set(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    PARSING.with(|p| p.set(false));
+    out.ok()
+}
+
+/// Makes the panic hook silent for panics inside `contained` (the CLI: a parser's bug is one
+/// warning line, not a backtrace); every other panic is reported as before. Left out where every
+/// panic must be seen (the fuzz targets install a hook that aborts).
+pub fn quiet_parser_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !PARSING.with(|p| p.get()) {
+            previous(info);
+        }
+    }));
 }
 
 /// Errors that come from the process's limits rather than the file: retrying later may work, and
