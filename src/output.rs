@@ -93,7 +93,7 @@ pub fn paged(path: &str) -> bool {
 /// text was a JSON string, a table's a quoted cell, a PDF's was drawn: their passages carry no
 /// offsets.
 pub fn file_offsets(path: &str) -> bool {
-    const EXTRACTED: [&str; 8] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf", "csv", "tsv"];
+    const EXTRACTED: [&str; 11] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf", "csv", "tsv", "rss", "atom", "xml"];
     !path.rsplit_once('.').is_some_and(|(_, ext)| EXTRACTED.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 

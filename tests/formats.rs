@@ -622,3 +622,53 @@ fn csv_and_tsv_rows_are_documents_and_a_table_of_figures_is_named() {
     assert_eq!(figures.status.code(), Some(0), "{}", String::from_utf8_lossy(&figures.stderr));
     assert_eq!(ask(&index, "copper", 1)[0]["path"], "tables/prices.csv", "--csv-text makes any column the text");
 }
+
+/// Feeds: each item a document (`file#guid`) with its title, date and link, its HTML content read
+/// as a page is; a feed read again adds its new items and keeps the ones that fell off its end; an
+/// `.xml` file that is not a feed is counted as unsupported; an entity bomb stays small.
+#[test]
+fn feed_items_are_documents_and_a_reread_feed_adds_only_new_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("feeds");
+    std::fs::create_dir_all(&docs).unwrap();
+    let item = |guid: &str, title: &str, day: u32, body: &str| {
+        format!("<item><guid>{guid}</guid><title>{title}</title><link>https://desk.example/{guid}</link><pubDate>Mon, {day:02} Feb 2025 09:00:00 GMT</pubDate><description><![CDATA[<p>{body}</p><p>Read more on the desk.</p>]]></description></item>\n")
+    };
+    let rss =
+        |items: &[String]| format!("<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>Metals desk</title>\n{}</channel></rss>\n", items.concat());
+    let copper = item("cu-1", "Copper jumps", 3, "Copper rose three percent as Chilean mine output fell for a fourth month.");
+    let zinc = item("zn-1", "Zinc flat", 4, "Zinc was unchanged on the week as exchange stocks held steady.");
+    std::fs::write(docs.join("desk.xml"), rss(&[zinc.clone(), copper.clone()])).unwrap();
+    std::fs::write(docs.join("settings.xml"), "<?xml version=\"1.0\"?><settings><theme>dark</theme></settings>").unwrap();
+    std::fs::write(
+        docs.join("bomb.rss"),
+        "<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\"><!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">]><rss version=\"2.0\"><channel><title>t</title><item><guid>x</guid><title>Nickel &e;</title><description>Nickel output &e; rose.</description></item></channel></rss>",
+    )
+    .unwrap();
+    let index = tmp.path().join("idx");
+    let run = || {
+        let out = semsearch(&index).args(["index", "--json"]).arg(&docs).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(first["unsupported"][".xml (not a feed)"], 1, "{first}");
+    let top = ask(&index, "Why did copper rise?", 1).remove(0);
+    assert_eq!((top["doc_id"].as_str(), top["title"].as_str()), (Some("feeds/desk.xml#cu-1"), Some("Copper jumps")), "{top}");
+    assert_eq!((top["date"].as_str(), top["url"].as_str()), (Some("2025-02-03T09:00:00+00:00"), Some("https://desk.example/cu-1")));
+    assert!(top["text"].as_str().unwrap().starts_with("Copper rose three percent"), "{top}");
+    let all: Vec<serde_json::Value> = all_passages(&index);
+    assert!(all.iter().all(|p| p["text"].as_str().unwrap().len() < 2000), "no entity was expanded");
+
+    // The desk publishes a new item; the oldest falls off the end of the feed.
+    let tin = item("sn-1", "Tin supply resumes", 5, "Tin supply from Myanmar resumed after a long halt at the Man Maw mine.");
+    std::fs::write(docs.join("desk.xml"), rss(&[tin, copper])).unwrap();
+    let second = run();
+    assert_eq!(
+        (second["documents_added"].as_u64(), second["documents_removed"].as_u64(), second["passages_embedded"].as_u64()),
+        (Some(1), Some(0), Some(1)),
+        "{second}"
+    );
+    assert_eq!(ask(&index, "Is tin supply from Myanmar back?", 1)[0]["doc_id"], "feeds/desk.xml#sn-1");
+    assert_eq!(ask(&index, "Zinc exchange stocks held steady", 1)[0]["doc_id"], "feeds/desk.xml#zn-1", "an item that fell off the feed is kept");
+}

@@ -500,6 +500,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
     let written = writer.finish()?;
     let discard = |written: Vec<WrittenSegment>| written.into_iter().for_each(WrittenSegment::discard);
+    let keeps = report.keeps();
     summary.files = report.files;
     summary.skipped = report.skipped.len();
     summary.skipped_by_reason = report.skipped_by_reason().into_iter().collect();
@@ -508,7 +509,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let mut unseen: Vec<&DocRecord> = prev_docs.values().filter(|d| !seen.contains_key(&d.doc_id)).collect();
     unseen.sort_by_key(|d| d.first_row);
     for d in unseen {
-        if fate_of_unseen(d, &roots, &report.unreadable) == Change::Removed {
+        if fate_of_unseen(d, &roots, &keeps) == Change::Removed {
             retired.push((d.first_row, d.n_passages));
             match added_hashes.get_mut(&d.content_hash).filter(|n| **n > 0) {
                 Some(n) => {
@@ -523,7 +524,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     if prev.index.is_some() && reusable.is_none() {
         // Chunking changed and a document could not be read again to be re-cut: keeping it is
         // impossible and dropping it would lose it.
-        if let Some(d) = prev_docs.values().find(|d| !seen.contains_key(&d.doc_id) && fate_of_unseen(d, &roots, &report.unreadable) == Change::Kept) {
+        if let Some(d) = prev_docs.values().find(|d| !seen.contains_key(&d.doc_id) && fate_of_unseen(d, &roots, &keeps) == Change::Kept) {
             let path = d.path.clone();
             discard(written);
             bail!("{path} could not be read again to be cut with the new --max-tokens/--overlap; fix the error above and re-run (the index is unchanged)");

@@ -70,10 +70,11 @@ pub fn classify(prev: &HashMap<String, DocRecord>, doc_id: &str, hash: &str) -> 
 
 /// A previous document this run did not see: removed when it lies under one of the paths given
 /// (its file is gone), kept otherwise, and kept when it lies under a file or folder this run could
-/// not read (`unreadable`): a permission or I/O error is not a deletion.
-pub fn fate_of_unseen(doc: &DocRecord, roots: &[String], unreadable: &[String]) -> Change {
+/// not read or that is append-only (`keep`: `IngestReport::keeps`): a permission or I/O error is not
+/// a deletion, and an item that fell off a feed is still news.
+pub fn fate_of_unseen(doc: &DocRecord, roots: &[String], keep: &[String]) -> Change {
     let covered = |keys: &[String]| keys.iter().any(|r| docpath::covers(r, &doc.path));
-    if covered(roots) && !covered(unreadable) {
+    if covered(roots) && !covered(keep) {
         Change::Removed
     } else {
         Change::Kept
@@ -125,7 +126,7 @@ pub fn plan(dir: &Path, input: &mut dyn Documents) -> Result<(Plan, IngestReport
         if seen.contains(&d.doc_id) {
             continue;
         }
-        match fate_of_unseen(d, &roots, &report.unreadable) {
+        match fate_of_unseen(d, &roots, &report.keeps()) {
             Change::Removed => plan.removed.push(d.doc_id.clone()),
             _ => plan.kept += 1,
         }

@@ -109,6 +109,9 @@ pub struct IngestReport {
     /// Keys of files and folders that exist but could not be read (permissions, I/O errors): the
     /// documents indexed from them are kept, not taken for deleted.
     pub unreadable: Vec<String>,
+    /// Keys of files whose documents are kept when a later read no longer has them (a feed: an
+    /// item that fell off its end is still news that was published).
+    pub append_only: Vec<String>,
     /// Files of a walked folder in no format semsearch reads, by extension (`.pages`, or
     /// `(none)`): counted, so nothing is left out without a word.
     pub unsupported: std::collections::BTreeMap<String, usize>,
@@ -141,6 +144,7 @@ impl Warning {
 /// Receives each document as it is read; an error stops the run.
 pub type Sink<'a> = dyn FnMut(Document) -> Result<()> + 'a;
 
+mod feed;
 mod formats;
 mod html;
 mod markdown;
@@ -161,6 +165,8 @@ const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
 const HTML_EXT: &[&str] = &["html", "htm", "xhtml"];
 const PDF_EXT: &[&str] = &["pdf"];
 const TABLE_EXT: &[&str] = &["csv", "tsv"];
+/// Feeds by name; an `.xml` file is one when its first bytes say so (`feed::is_feed`).
+const FEED_EXT: &[&str] = &["rss", "atom", "xml"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Format {
@@ -171,6 +177,8 @@ pub(crate) enum Format {
     Pdf,
     /// CSV (`,`) or TSV (tab).
     Table(u8),
+    /// RSS or Atom.
+    Feed,
 }
 
 fn format_of(path: &Path, explicit: bool) -> Option<Format> {
@@ -185,6 +193,8 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
         Some(Format::Html)
     } else if PDF_EXT.contains(&ext.as_str()) {
         Some(Format::Pdf)
+    } else if FEED_EXT.contains(&ext.as_str()) {
+        Some(Format::Feed)
     } else if TABLE_EXT.contains(&ext.as_str()) {
         Some(Format::Table(if ext == "tsv" { b'\t' } else { b',' }))
     } else if explicit {
@@ -223,6 +233,11 @@ impl Default for IngestOptions {
 const RECORD_WARNINGS: usize = 5;
 
 impl IngestReport {
+    /// The files whose unseen documents are kept, not removed: unreadable ones and feeds.
+    pub fn keeps(&self) -> Vec<String> {
+        [&self.unreadable[..], &self.append_only[..]].concat()
+    }
+
     /// Records a file or record that is not indexed; with `--strict` it is an error instead.
     fn skip(&mut self, opts: &IngestOptions, path: impl Into<String>, reason: impl Into<String>) -> Result<()> {
         let (path, reason) = (path.into(), reason.into());
@@ -426,6 +441,25 @@ impl Reader<'_, '_> {
                 Err(why) => self.out.skip(opts, shown, why),
             };
         }
+        if format == Format::Feed {
+            if !feed::is_feed(&bytes) {
+                // An `.xml` file that is not a feed (a configuration, a sitemap): not ours to read.
+                *self.out.unsupported.entry(".xml (not a feed)".into()).or_default() += 1;
+                self.out.files -= 1;
+                return Ok(());
+            }
+            let mut notes = Vec::new();
+            let read = contained(|| feed::feed_documents(&shown, &bytes, &mut |line, why| notes.push((line, why))));
+            self.out.say_all(opts, &shown, notes);
+            return match read {
+                Some(Ok(docs)) => {
+                    self.out.append_only.push(shown.clone());
+                    self.emit_all(docs)
+                }
+                Some(Err(why)) => self.out.skip(opts, shown, why),
+                None => self.out.skip(opts, shown, "the feed reader failed on this file; it was skipped (please report it)"),
+            };
+        }
         if format == Format::Html {
             if bytes[..bytes.len().min(8192)].contains(&0) {
                 return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
@@ -453,7 +487,7 @@ impl Reader<'_, '_> {
                     None => self.out.skip(opts, shown, "no text (only markup)"),
                 }
             }
-            Format::Html | Format::Jsonl | Format::Pdf | Format::Table(_) => unreachable!("read above"),
+            Format::Html | Format::Jsonl | Format::Pdf | Format::Table(_) | Format::Feed => unreachable!("read above"),
         }
     }
 
@@ -652,9 +686,9 @@ thread_local! {
 /// of ending the run: `None` when it panicked. With `quiet_parser_panics` installed, the panic's
 /// message and backtrace are not printed either (the caller's warning names the file).
 pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
-    PARSING.with(|p| p.set(true));
+    let outer = PARSING.with(|p| p.replace(true));
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    PARSING.with(|p| p.set(false));
+    PARSING.with(|p| p.set(outer));
     out.ok()
 }
 
