@@ -152,8 +152,8 @@ mod meta;
 mod pdf;
 mod table;
 
-use formats::text_documents;
 pub use feed::feed_documents;
+use formats::text_documents;
 pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
