@@ -347,6 +347,7 @@ fn live_responses_match_the_openapi_document() {
             let value = match name {
                 "q" | "question" | "text" => continue,
                 "mode" => "hybrid",
+                "undated" => "include",
                 "since" | "until" => "2025",
                 "path" => "news",
                 "doc" => "news/gold.txt",
