@@ -83,18 +83,15 @@ pub struct JsonAlso<'a> {
 }
 
 /// Whether a document's places are pages rather than source lines (a PDF): its passages'
-/// `line_start`/`line_end` then hold pages, and it has no byte offsets.
+/// `line_start`/`line_end` then hold pages, and it has no byte offsets. Decided by the reader its
+/// file was read with (`ingest`), from the stored path.
 pub fn paged(path: &str) -> bool {
-    path.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("pdf"))
+    crate::ingest::paged(path)
 }
 
-/// Whether a document's byte offsets point into its file: its text is the file's (plain text)
-/// or mapped back byte for byte (Markdown). An HTML page's text is extracted, a JSONL record's
-/// text was a JSON string, a table's a quoted cell, a PDF's was drawn: their passages carry no
-/// offsets.
+/// Whether a document's byte offsets point into its file (`ingest::offsets_in_file`).
 pub fn file_offsets(path: &str) -> bool {
-    const EXTRACTED: [&str; 11] = ["html", "htm", "xhtml", "jsonl", "ndjson", "pdf", "csv", "tsv", "rss", "atom", "xml"];
-    !path.rsplit_once('.').is_some_and(|(_, ext)| EXTRACTED.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+    crate::ingest::offsets_in_file(path)
 }
 
 /// Where a passage is, as people (and editors) read it: `notes/a.md:12-14`, `report.pdf:page 3`,

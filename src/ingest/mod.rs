@@ -206,6 +206,19 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
     }
 }
 
+/// Whether a stored document's places are pages rather than lines: it was read as a PDF.
+pub fn paged(path: &str) -> bool {
+    format_of(Path::new(path), false) == Some(Format::Pdf)
+}
+
+/// Whether a stored document's text is its file's own, so its passages' byte offsets point into
+/// the file: plain text (also a file of another name given on the command line) and Markdown
+/// (mapped back byte for byte, `Document::bytes`). An HTML page's text is extracted, a JSONL
+/// record's was a JSON string, a table's a quoted cell, a feed item's HTML, a PDF's drawn.
+pub fn offsets_in_file(path: &str) -> bool {
+    matches!(format_of(Path::new(path), true), Some(Format::Text | Format::Markdown))
+}
+
 /// How paths are read.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -232,6 +245,23 @@ impl Default for IngestOptions {
 /// At most this many malformed records of one JSONL file are named one by one; the rest are
 /// counted in one more warning.
 const RECORD_WARNINGS: usize = 5;
+
+/// The malformed records (JSONL lines, table rows) of one file: the first `RECORD_WARNINGS` kept to
+/// be named, the rest only counted, so a file of a million bad lines holds none of them.
+#[derive(Default)]
+struct Malformed {
+    first: Vec<(String, String)>,
+    count: usize,
+}
+
+impl Malformed {
+    fn add(&mut self, at: String, why: String) {
+        self.count += 1;
+        if self.first.len() < RECORD_WARNINGS {
+            self.first.push((at, why));
+        }
+    }
+}
 
 impl IngestReport {
     /// The files whose unseen documents are kept, not removed: unreadable ones and feeds.
@@ -519,10 +549,10 @@ impl Reader<'_, '_> {
         };
         let mut records = reader.records();
         let mut sample = Vec::new();
-        let mut bad: Vec<(String, String)> = Vec::new();
+        let mut bad = Malformed::default();
         let mut sampled = 0usize;
         let mut stopped: Option<String> = None;
-        let mut next = |bad: &mut Vec<(String, String)>, stopped: &mut Option<String>| -> Option<csv::StringRecord> {
+        let mut next = |bad: &mut Malformed, stopped: &mut Option<String>| -> Option<csv::StringRecord> {
             loop {
                 match records.next()? {
                     Ok(r) => {
@@ -538,7 +568,7 @@ impl Reader<'_, '_> {
                     }
                     Err(e) => {
                         let line = e.position().map_or(0, |p| p.line());
-                        bad.push((format!("{shown}:{line}"), format!("cannot read this row ({e})")));
+                        bad.add(format!("{shown}:{line}"), format!("cannot read this row ({e})"));
                         if let csv::ErrorKind::Io(_) = e.kind() {
                             *stopped = Some(format!("cannot read: {e}"));
                             return None;
@@ -568,15 +598,10 @@ impl Reader<'_, '_> {
                 self.emit(d)?;
             }
         }
-        for (at, why) in bad.iter().take(RECORD_WARNINGS) {
-            self.out.skip(opts, at.clone(), format!("{why}; fix or remove that row"))?;
-        }
-        if bad.len() > RECORD_WARNINGS {
-            self.out.skip(opts, shown, format!("{} more unreadable rows skipped", bad.len() - RECORD_WARNINGS))?;
-        }
+        self.name_malformed(shown, &bad, "row", "unreadable rows")?;
         if let Some(why) = stopped {
             self.out.skip(opts, shown, why)?;
-        } else if rows == 0 && bad.is_empty() {
+        } else if rows == 0 && bad.count == 0 {
             self.out.skip(opts, shown, "no rows with text")?;
         }
         Ok(())
@@ -592,8 +617,7 @@ impl Reader<'_, '_> {
         };
         let mut lines = std::io::BufReader::with_capacity(1 << 16, file);
         let mut buf = Vec::new();
-        let mut bad: Vec<(String, String)> = Vec::new();
-        let mut bad_count = 0usize;
+        let mut bad = Malformed::default();
         let mut good = 0usize;
         let mut line_no = 0usize;
         loop {
@@ -619,10 +643,7 @@ impl Reader<'_, '_> {
                         Err(e) => return self.read_error(shown.to_string(), e),
                     }
                 }
-                bad_count += 1;
-                if bad.len() < RECORD_WARNINGS {
-                    bad.push((at, format!("record longer than the {} limit; raise --max-file-size", human_bytes(opts.max_file_bytes))));
-                }
+                bad.add(at, format!("record longer than the {} limit; raise --max-file-size", human_bytes(opts.max_file_bytes)));
                 continue;
             }
             if line_no == 1 && buf.starts_with(b"\xef\xbb\xbf") {
@@ -634,10 +655,7 @@ impl Reader<'_, '_> {
             let line = match std::str::from_utf8(&buf) {
                 Ok(l) => l,
                 Err(e) => {
-                    bad_count += 1;
-                    if bad.len() < RECORD_WARNINGS {
-                        bad.push((at, format!("not UTF-8 (invalid byte at offset {}); convert it to UTF-8", e.valid_up_to())));
-                    }
+                    bad.add(at, format!("not UTF-8 (invalid byte at offset {}); convert it to UTF-8", e.valid_up_to()));
                     continue;
                 }
             };
@@ -651,28 +669,30 @@ impl Reader<'_, '_> {
                 }
                 Ok(None) => {}
                 Err(why) => {
-                    bad_count += 1;
                     if opts.strict {
                         return self.out.skip(opts, at, format!("{why}; fix or remove that line"));
                     }
-                    if bad.len() < RECORD_WARNINGS {
-                        bad.push((at, why));
-                    }
+                    bad.add(at, why);
                 }
             }
         }
-        if good == 0 && bad_count > 0 {
-            let (at, why) = &bad[0];
-            return self.out.skip(opts, shown, format!("no valid JSONL record ({bad_count} malformed lines; first {at}: {why})"));
+        if good == 0 && bad.count > 0 {
+            let (at, why) = &bad.first[0];
+            return self.out.skip(opts, shown, format!("no valid JSONL record ({} malformed lines; first {at}: {why})", bad.count));
         }
-        if good == 0 && bad_count == 0 {
+        if good == 0 && bad.count == 0 {
             return self.out.skip(opts, shown, "empty");
         }
-        for (at, why) in bad.iter().take(RECORD_WARNINGS) {
-            self.out.skip(opts, at.clone(), format!("{why}; fix or remove that line"))?;
+        self.name_malformed(shown, &bad, "line", "malformed lines")
+    }
+
+    /// Names a file's first malformed records (`what`: line, row) and counts the rest.
+    fn name_malformed(&mut self, shown: &str, bad: &Malformed, what: &str, rest: &str) -> Result<()> {
+        for (at, why) in &bad.first {
+            self.out.skip(self.opts, at.clone(), format!("{why}; fix or remove that {what}"))?;
         }
-        if bad_count > RECORD_WARNINGS {
-            self.out.skip(opts, shown, format!("{} more malformed lines skipped", bad_count - RECORD_WARNINGS))?;
+        if bad.count > RECORD_WARNINGS {
+            self.out.skip(self.opts, shown, format!("{} more {rest} skipped", bad.count - RECORD_WARNINGS))?;
         }
         Ok(())
     }
