@@ -19,10 +19,14 @@ pub struct JsonHit<'a> {
     pub doc_id: &'a str,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line (1-based); for a PDF, its first page (a PDF has no source lines).
+    /// Its first source line (1-based); for a PDF, its first page (a PDF has no source lines); for
+    /// Word, OpenDocument and EPUB, its first paragraph (see `place`).
     pub line_start: u32,
-    /// Its last source line; for a PDF, its last page.
+    /// Its last source line, page or paragraph.
     pub line_end: u32,
+    /// What `line_start`/`line_end` count: `line`, `page` (PDF) or `paragraph` (Word,
+    /// OpenDocument, EPUB: paragraphs in reading order from 1, headings and table rows counted).
+    pub place: Place,
     /// A PDF's passage: its first page (1-based); null for other formats.
     pub page_start: Option<u32>,
     /// A PDF's passage: its last page.
@@ -70,10 +74,12 @@ pub struct JsonAlso<'a> {
     pub doc_id: &'a str,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line (for a PDF, its first page).
+    /// Its first source line (for a PDF, its first page; for Word, OpenDocument, EPUB, paragraph).
     pub line_start: u32,
     /// Its last source line.
     pub line_end: u32,
+    /// What `line_start`/`line_end` count (`line`, `page`, `paragraph`).
+    pub place: Place,
     /// A PDF's passage: its first page; null for other formats.
     pub page_start: Option<u32>,
     /// Its document's title.
@@ -82,11 +88,35 @@ pub struct JsonAlso<'a> {
     pub date: Option<&'a str>,
 }
 
+/// What a document's places count: source lines, pages (a PDF) or paragraphs (Word,
+/// OpenDocument, EPUB). Decided by the reader its file was read with (`ingest`), from the stored
+/// path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Place {
+    /// Lines of the file.
+    Line,
+    /// Pages of a PDF.
+    Page,
+    /// Paragraphs in reading order.
+    Paragraph,
+}
+
+impl Place {
+    /// The places of a stored document.
+    pub fn of(path: &str) -> Place {
+        match crate::ingest::place(path) {
+            crate::ingest::Place::Line => Place::Line,
+            crate::ingest::Place::Page => Place::Page,
+            crate::ingest::Place::Paragraph => Place::Paragraph,
+        }
+    }
+}
+
 /// Whether a document's places are pages rather than source lines (a PDF): its passages'
-/// `line_start`/`line_end` then hold pages, and it has no byte offsets. Decided by the reader its
-/// file was read with (`ingest`), from the stored path.
+/// `line_start`/`line_end` then hold pages, and it has no byte offsets.
 pub fn paged(path: &str) -> bool {
-    crate::ingest::paged(path)
+    Place::of(path) == Place::Page
 }
 
 /// Whether a document's byte offsets point into its file (`ingest::offsets_in_file`).
@@ -95,13 +125,15 @@ pub fn file_offsets(path: &str) -> bool {
 }
 
 /// Where a passage is, as people (and editors) read it: `notes/a.md:12-14`, `report.pdf:page 3`,
-/// `report.pdf:pages 3-4`.
+/// `report.pdf:pages 3-4`, `memo.docx:¶12-14`.
 pub fn location(path: &str, start: u32, end: u32) -> String {
-    match (paged(path), start == end) {
-        (false, true) => format!("{path}:{start}"),
-        (false, false) => format!("{path}:{start}-{end}"),
-        (true, true) => format!("{path}:page {start}"),
-        (true, false) => format!("{path}:pages {start}-{end}"),
+    match (Place::of(path), start == end) {
+        (Place::Line, true) => format!("{path}:{start}"),
+        (Place::Line, false) => format!("{path}:{start}-{end}"),
+        (Place::Page, true) => format!("{path}:page {start}"),
+        (Place::Page, false) => format!("{path}:pages {start}-{end}"),
+        (Place::Paragraph, true) => format!("{path}:¶{start}"),
+        (Place::Paragraph, false) => format!("{path}:¶{start}-{end}"),
     }
 }
 
@@ -117,6 +149,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             path: &f.passage.path,
             line_start: r.line_start,
             line_end: r.line_end,
+            place: Place::of(&f.passage.path),
             page_start: pages.then_some(r.line_start),
             page_end: pages.then_some(r.line_end),
             byte_start: file_offsets(&f.passage.path).then_some(r.byte_start),
@@ -142,6 +175,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
                     path: &p.path,
                     line_start: p.record.line_start,
                     line_end: p.record.line_end,
+                    place: Place::of(&p.path),
                     page_start: paged(&p.path).then_some(p.record.line_start),
                     title: &p.title,
                     date: p.date.as_deref(),
@@ -162,10 +196,13 @@ pub struct JsonPassage<'a> {
     pub ordinal: u32,
     /// Its document's path.
     pub path: &'a str,
-    /// Its first source line (1-based); for a PDF, its first page.
+    /// Its first source line (1-based); for a PDF, its first page; for Word, OpenDocument and
+    /// EPUB, its first paragraph.
     pub line_start: u32,
-    /// Its last source line; for a PDF, its last page.
+    /// Its last source line, page or paragraph.
     pub line_end: u32,
+    /// What `line_start`/`line_end` count (`line`, `page`, `paragraph`).
+    pub place: Place,
     /// A PDF's passage: its first page; null for other formats.
     pub page_start: Option<u32>,
     /// A PDF's passage: its last page.
@@ -203,6 +240,7 @@ impl<'a> JsonPassage<'a> {
             path: &doc.path,
             line_start: r.line_start,
             line_end: r.line_end,
+            place: Place::of(&doc.path),
             page_start: paged(&doc.path).then_some(r.line_start),
             page_end: paged(&doc.path).then_some(r.line_end),
             title: &doc.title,

@@ -672,3 +672,193 @@ fn feed_items_are_documents_and_a_reread_feed_adds_only_new_items() {
     assert_eq!(ask(&index, "Is tin supply from Myanmar back?", 1)[0]["doc_id"], "feeds/desk.xml#sn-1");
     assert_eq!(ask(&index, "Zinc exchange stocks held steady", 1)[0]["doc_id"], "feeds/desk.xml#zn-1", "an item that fell off the feed is kept");
 }
+
+/// A zip package as word processors and e-book tools write one: `mimetype` first and stored, the
+/// rest deflated.
+fn package(path: &Path, parts: &[(&str, &[u8])]) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in parts {
+        let method = if *name == "mimetype" { zip::CompressionMethod::Stored } else { zip::CompressionMethod::Deflated };
+        zip.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(method)).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// A Word document: `body` is `word/document.xml`'s body; styles `Heading1`, `Heading2`.
+fn docx(path: &Path, title: &str, created: &str, body: &str) {
+    let w = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
+    let document = format!(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document {w}><w:body>{body}</w:body></w:document>"#);
+    let styles = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:styles {w}><w:style w:type="paragraph" w:default="1" w:styleId="Normal"><w:name w:val="Normal"/></w:style><w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="heading 1"/><w:pPr><w:outlineLvl w:val="0"/></w:pPr></w:style><w:style w:type="paragraph" w:styleId="Heading2"><w:name w:val="heading 2"/><w:pPr><w:outlineLvl w:val="1"/></w:pPr></w:style></w:styles>"#
+    );
+    let core = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:title>{title}</dc:title><dcterms:created xsi:type="dcterms:W3CDTF">{created}</dcterms:created></cp:coreProperties>"#
+    );
+    package(
+        path,
+        &[
+            ("[Content_Types].xml", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/word/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml"/><Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>"#),
+            ("_rels/.rels", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/></Relationships>"#),
+            ("word/_rels/document.xml.rels", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#),
+            ("word/document.xml", document.as_bytes()),
+            ("word/styles.xml", styles.as_bytes()),
+            ("docProps/core.xml", core.as_bytes()),
+        ],
+    );
+}
+
+/// An OpenDocument text: `body` is `office:text`'s content.
+fn odt(path: &Path, title: &str, created: &str, body: &str) {
+    let ns = r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0""#;
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} office:version="1.3"><office:body><office:text>{body}</office:text></office:body></office:document-content>"#
+    );
+    let meta = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-meta {ns}><office:meta><dc:title>{title}</dc:title><meta:creation-date>{created}</meta:creation-date></office:meta></office:document-meta>"#
+    );
+    package(
+        path,
+        &[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("META-INF/manifest.xml", br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/></manifest:manifest>"#),
+            ("content.xml", content.as_bytes()),
+            ("meta.xml", meta.as_bytes()),
+        ],
+    );
+}
+
+/// An EPUB 3 book of `chapters` (each an XHTML body), in that reading order.
+fn epub(path: &Path, title: &str, date: &str, chapters: &[&str]) {
+    let items: String = (1..=chapters.len()).map(|i| format!(r#"<item id="c{i}" href="text/ch{i}.xhtml" media-type="application/xhtml+xml"/>"#)).collect();
+    let spine: String = (1..=chapters.len()).map(|i| format!(r#"<itemref idref="c{i}"/>"#)).collect();
+    let opf = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">urn:uuid:5b1e0f4e-0000-4000-8000-000000000001</dc:identifier><dc:title>{title}</dc:title><dc:language>en</dc:language><dc:date>{date}</dc:date><meta property="dcterms:modified">2025-01-01T00:00:00Z</meta></metadata><manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>{items}</manifest><spine>{spine}</spine></package>"#
+    );
+    let page = |body: &str| {
+        format!(r#"<?xml version="1.0" encoding="UTF-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head><body>{body}</body></html>"#)
+    };
+    let chapters: Vec<(String, String)> = chapters.iter().enumerate().map(|(i, c)| (format!("OEBPS/text/ch{}.xhtml", i + 1), page(c))).collect();
+    let nav = page(r#"<nav epub:type="toc" xmlns:epub="http://www.idpf.org/2007/ops"><ol><li><a href="text/ch1.xhtml">One</a></li></ol></nav>"#);
+    let mut parts: Vec<(&str, &[u8])> = vec![
+        ("mimetype", b"application/epub+zip"),
+        ("META-INF/container.xml", br#"<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"#),
+        ("OEBPS/content.opf", opf.as_bytes()),
+        ("OEBPS/nav.xhtml", nav.as_bytes()),
+    ];
+    parts.extend(chapters.iter().map(|(n, c)| (n.as_str(), c.as_bytes())));
+    package(path, &parts);
+}
+
+fn w_para(style: Option<&str>, text: &str) -> String {
+    let style = style.map(|s| format!(r#"<w:pPr><w:pStyle w:val="{s}"/></w:pPr>"#)).unwrap_or_default();
+    format!(r#"<w:p>{style}<w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>"#)
+}
+
+#[test]
+fn word_opendocument_and_epub_are_read_with_sections_paragraphs_and_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("office");
+    std::fs::create_dir_all(&docs).unwrap();
+    let row = |cells: &[&str]| format!("<w:tr>{}</w:tr>", cells.iter().map(|c| format!("<w:tc>{}</w:tc>", w_para(None, c))).collect::<String>());
+    let body = [
+        w_para(Some("Heading1"), "Nickel market memo"),
+        w_para(None, "This memo reviews the nickel market for the investment committee."),
+        w_para(Some("Heading2"), "Supply"),
+        w_para(None, "Indonesian nickel pig iron output rose sharply because new smelters in Sulawesi came online with Chinese financing."),
+        format!("<w:tbl>{}{}</w:tbl>", row(&["Producer", "Tonnes"]), row(&["Indonesia", "1,800,000"])),
+        w_para(Some("Heading2"), "Demand"),
+        w_para(None, "Battery makers are shifting to lithium iron phosphate cells, which use no nickel at all."),
+    ]
+    .concat();
+    docx(&docs.join("nickel-memo.docx"), "Nickel market memo", "2025-04-07T08:30:00Z", &body);
+    odt(
+        &docs.join("cocoa-note.odt"),
+        "Cocoa note",
+        "2025-05-12T10:00:00",
+        r#"<text:h text:outline-level="1">Cocoa note</text:h><text:p>West African cocoa arrivals are running behind last season.</text:p><text:h text:outline-level="2">Weather</text:h><text:p>Heavy rains in Côte d’Ivoire spread black pod disease through the main crop, cutting arrivals at the ports of Abidjan and San Pedro.</text:p><table:table><table:table-row><table:table-cell><text:p>Port</text:p></table:table-cell><table:table-cell><text:p>Arrivals</text:p></table:table-cell></table:table-row></table:table>"#,
+    );
+    epub(
+        &docs.join("oil-history.epub"),
+        "A Short History of Oil",
+        "2024-11-05",
+        &[
+            "<h1>Chapter 1: Discovery</h1><p>Edwin Drake drilled the first commercial oil well in Titusville, Pennsylvania, in 1859.</p>",
+            "<h1>Chapter 2: Cartels</h1><h2>OPEC</h2><p>OPEC was founded in Baghdad in September 1960 by Iran, Iraq, Kuwait, Saudi Arabia and Venezuela.</p>",
+        ],
+    );
+    let index = tmp.path().join("idx");
+    let out = semsearch(&index).args(["index", "--json"]).arg(&docs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["documents_added"], 3, "{summary} {stderr}");
+
+    let top = |q: &str| json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "1", q]))).remove(0);
+    let nickel = top("Why did Indonesian nickel output rise?");
+    assert_eq!(nickel["path"], "office/nickel-memo.docx", "{nickel}");
+    assert_eq!((nickel["title"].as_str(), nickel["section"].as_str()), (Some("Nickel market memo"), Some("Nickel market memo › Supply")), "{nickel}");
+    assert_eq!((nickel["place"].as_str(), nickel["line_start"].as_u64()), (Some("paragraph"), Some(4)), "the 4th paragraph (headings count): {nickel}");
+    assert!(nickel["byte_start"].is_null() && nickel["page_start"].is_null(), "{nickel}");
+    assert_eq!(nickel["date"], "2025-04-07T08:30:00Z", "the document's created date: {nickel}");
+    let table = top("Indonesia tonnes producer");
+    assert!(table["text"].as_str().unwrap().contains("Indonesia | 1,800,000"), "a table row reads as cells: {table}");
+
+    let cocoa = top("What disease hit the cocoa crop?");
+    assert_eq!((cocoa["path"].as_str(), cocoa["section"].as_str()), (Some("office/cocoa-note.odt"), Some("Cocoa note › Weather")), "{cocoa}");
+    assert_eq!(
+        (cocoa["place"].as_str(), cocoa["line_start"].as_u64(), cocoa["date"].as_str()),
+        (Some("paragraph"), Some(4), Some("2025-05-12T10:00:00")),
+        "{cocoa}"
+    );
+    assert!(cocoa["answer"].as_str().unwrap().contains("black pod"), "{cocoa}");
+
+    let opec = top("When and where was OPEC founded?");
+    assert_eq!((opec["path"].as_str(), opec["title"].as_str()), (Some("office/oil-history.epub"), Some("A Short History of Oil")), "{opec}");
+    assert_eq!(opec["section"], "A Short History of Oil › Chapter 2: Cartels › OPEC", "{opec}");
+    assert_eq!((opec["line_start"].as_u64(), opec["date"].as_str()), (Some(5), Some("2024-11-05")), "chapters in spine order, the nav left out: {opec}");
+    let human = String::from_utf8(ok_stdout(semsearch(&index).args(["ask", "-k", "1", "When and where was OPEC founded?"]))).unwrap();
+    assert!(human.contains("office/oil-history.epub:¶5"), "{human}");
+}
+
+#[test]
+fn hostile_packages_are_named_and_bounded_and_good_files_beside_them_are_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("in");
+    std::fs::create_dir_all(&docs).unwrap();
+    let good = w_para(None, "Aluminium smelters in Yunnan cut output after hydropower rationing during the dry season.");
+    docx(&docs.join("good.docx"), "Aluminium", "2025-01-01T00:00:00Z", &good);
+    // Zip bombs: one part that inflates to 80 MiB of the same byte (a few hundred KB stored).
+    let filler = "a".repeat(80 << 20);
+    docx(&docs.join("bomb.docx"), "Bomb", "2025-01-01T00:00:00Z", &w_para(None, &filler));
+    odt(&docs.join("bomb.odt"), "Bomb", "2025-01-01", &format!("<text:p>{filler}</text:p>"));
+    epub(&docs.join("bomb.epub"), "Bomb", "2025-01-01", &[&format!("<p>{filler}</p>")]);
+    drop(filler);
+    let whole = std::fs::read(docs.join("good.docx")).unwrap();
+    std::fs::write(docs.join("truncated.docx"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(docs.join("truncated.epub"), &std::fs::read(docs.join("bomb.epub")).unwrap()[..4096]).unwrap();
+    // A password-protected Word file is an OLE container, not a zip.
+    std::fs::write(docs.join("locked.docx"), [&b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"[..], &[0u8; 4088]].concat()).unwrap();
+    // Entity expansion (never expanded) and 100,000 nested elements (walked without recursion).
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE office:document-content [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">]><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text><text:p>Zinc &amp; lead output fell&f;.</text:p></office:text></office:body></office:document-content>"#;
+    package(&docs.join("laughs.odt"), &[("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", laughs.as_bytes())]);
+    let deep = format!("{}<p>Tin supply from Myanmar resumed after a long halt.</p>{}", "<div>".repeat(100_000), "</div>".repeat(100_000));
+    epub(&docs.join("deep.epub"), "Deep", "2025-01-01", &[&deep]);
+    let index = tmp.path().join("idx");
+    let out = semsearch(&index).arg("index").arg(&docs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panick"), "{stderr}");
+    for name in ["bomb.docx", "bomb.odt", "bomb.epub"] {
+        assert!(stderr.lines().any(|l| l.contains(name) && l.contains("skipped")), "{name}: {stderr}");
+    }
+    assert!(stderr.lines().any(|l| l.contains("bomb.epub") && l.contains("zip bomb")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.contains("truncated.docx") && l.contains("skipped")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.contains("truncated.epub") && l.contains("skipped")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.contains("locked.docx") && l.contains("password")), "{stderr}");
+    let top = |q: &str| json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "1", q]))).remove(0);
+    assert_eq!(top("Why did Yunnan smelters cut output?")["path"], "in/good.docx");
+    assert_eq!(top("Is tin from Myanmar flowing again?")["path"], "in/deep.epub");
+    assert_eq!(top("Did zinc and lead output fall?")["text"], "Zinc & lead output fell.");
+}

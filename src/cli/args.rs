@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Index files and directories (.txt, .md, .jsonl, .html; `-` reads stdin)
+    /// Index files and directories (.txt, .md, .jsonl, .html, .pdf, .docx, .odt, .epub, .csv, feeds; `-` reads stdin)
     Index(IndexArgs),
     /// Ask a question; prints the passages that answer it, best first
     Ask(AskArgs),

@@ -149,6 +149,7 @@ mod formats;
 mod html;
 mod markdown;
 mod meta;
+mod package;
 mod pdf;
 mod table;
 
@@ -158,6 +159,7 @@ pub use formats::{jsonl_documents, jsonl_record};
 pub use html::html_document;
 pub use markdown::{markdown_document, squash, SECTION_SEPARATOR};
 pub use meta::parse_date;
+pub use package::{docx_document, epub_document, odt_document};
 pub use pdf::{limit_streams as limit_pdf_streams, pdf_document};
 pub use table::CsvColumns;
 
@@ -166,6 +168,8 @@ const JSONL_EXT: &[&str] = &["jsonl", "ndjson"];
 const HTML_EXT: &[&str] = &["html", "htm", "xhtml"];
 const PDF_EXT: &[&str] = &["pdf"];
 const TABLE_EXT: &[&str] = &["csv", "tsv"];
+/// Zip packages: Word, OpenDocument text, EPUB (`package`).
+const PACKAGE_EXT: &[&str] = &["docx", "odt", "epub"];
 /// Feeds by name; an `.xml` file is one when its first bytes say so (`feed::is_feed`).
 const FEED_EXT: &[&str] = &["rss", "atom", "xml"];
 
@@ -180,6 +184,9 @@ pub(crate) enum Format {
     Table(u8),
     /// RSS or Atom.
     Feed,
+    Docx,
+    Odt,
+    Epub,
 }
 
 fn format_of(path: &Path, explicit: bool) -> Option<Format> {
@@ -196,6 +203,12 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
         Some(Format::Pdf)
     } else if FEED_EXT.contains(&ext.as_str()) {
         Some(Format::Feed)
+    } else if PACKAGE_EXT.contains(&ext.as_str()) {
+        Some(match ext.as_str() {
+            "docx" => Format::Docx,
+            "odt" => Format::Odt,
+            _ => Format::Epub,
+        })
     } else if TABLE_EXT.contains(&ext.as_str()) {
         Some(Format::Table(if ext == "tsv" { b'\t' } else { b',' }))
     } else if explicit {
@@ -206,9 +219,25 @@ fn format_of(path: &Path, explicit: bool) -> Option<Format> {
     }
 }
 
-/// Whether a stored document's places are pages rather than lines: it was read as a PDF.
-pub fn paged(path: &str) -> bool {
-    format_of(Path::new(path), false) == Some(Format::Pdf)
+/// What a stored document's `line_start`/`line_end` count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Lines of the file (text, Markdown, HTML, a JSONL record's or a table row's line).
+    Line,
+    /// Pages (PDF).
+    Page,
+    /// Paragraphs in reading order, from 1, headings and table rows counted (Word, OpenDocument,
+    /// EPUB: their pages are the reader's layout, not the file's).
+    Paragraph,
+}
+
+/// What a stored document's places count, by the format it was read as.
+pub fn place(path: &str) -> Place {
+    match format_of(Path::new(path), false) {
+        Some(Format::Pdf) => Place::Page,
+        Some(Format::Docx | Format::Odt | Format::Epub) => Place::Paragraph,
+        _ => Place::Line,
+    }
 }
 
 /// Whether a stored document's text is its file's own, so its passages' byte offsets point into
@@ -472,6 +501,20 @@ impl Reader<'_, '_> {
                 Err(why) => self.out.skip(opts, shown, why),
             };
         }
+        if let Format::Docx | Format::Odt | Format::Epub = format {
+            let mut notes = Vec::new();
+            let read = match format {
+                Format::Docx => docx_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
+                Format::Odt => odt_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
+                _ => epub_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
+            };
+            self.out.say_all(opts, &shown, notes);
+            return match read {
+                Ok(Some(d)) => self.emit(d),
+                Ok(None) => self.out.skip(opts, shown, "no text"),
+                Err(why) => self.out.skip(opts, shown, why),
+            };
+        }
         if format == Format::Feed {
             if !feed::is_feed(&bytes) {
                 // An `.xml` file that is not a feed (a configuration, a sitemap): not ours to read.
@@ -518,7 +561,9 @@ impl Reader<'_, '_> {
                     None => self.out.skip(opts, shown, "no text (only markup)"),
                 }
             }
-            Format::Html | Format::Jsonl | Format::Pdf | Format::Table(_) | Format::Feed => unreachable!("read above"),
+            Format::Html | Format::Jsonl | Format::Pdf | Format::Table(_) | Format::Feed | Format::Docx | Format::Odt | Format::Epub => {
+                unreachable!("read above")
+            }
         }
     }
 

@@ -18,10 +18,12 @@ function passageText(hit) {
   return p;
 }
 
-// Where a passage is: `path:12-14`, or for a PDF (whose places are pages) `path:page 3`.
+// Where a passage is: `path:12-14`, for a PDF (whose places are pages) `path:page 3`, for Word,
+// OpenDocument and EPUB (paragraphs) `path:¶12-14`.
 function lines(h) {
   const range = h.line_start === h.line_end ? `${h.line_start}` : `${h.line_start}-${h.line_end}`;
-  if (h.page_start === null || h.page_start === undefined) return range;
+  if (h.place === "paragraph") return `¶${range}`;
+  if (h.place !== "page") return range;
   return h.line_start === h.line_end ? `page ${range}` : `pages ${range}`;
 }
 
@@ -40,7 +42,7 @@ function card(hit) {
   if (hit.url && /^https?:\/\//i.test(hit.url)) { const a = el("a", "", "source"); a.href = hit.url; a.rel = "noreferrer noopener"; where.append(a); }
   c.append(where, passageText(hit));
   if (hit.also && hit.also.length) {
-    c.append(el("div", "also", "also in " + hit.also.map((a) => `${a.path}:${a.page_start ? "page " : ""}${a.line_start}` + (a.date ? ` (${a.date})` : "")).join(", ")));
+    c.append(el("div", "also", "also in " + hit.also.map((a) => `${a.path}:${a.place === "page" ? "page " : a.place === "paragraph" ? "¶" : ""}${a.line_start}` + (a.date ? ` (${a.date})` : "")).join(", ")));
   }
   const actions = el("div", "actions");
   const rel = el("a", "related", "related");
