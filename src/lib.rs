@@ -27,3 +27,4 @@ pub mod serve;
 pub mod settings;
 pub mod status;
 pub mod store;
+pub mod watch;

@@ -6,6 +6,7 @@ use common::http::{McpClient, Server};
 use common::{chromium, headless, json_lines, ok_stdout, sample_corpus, semsearch, spawn_semsearch};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 fn sample_index(tmp: &Path) -> (PathBuf, PathBuf) {
     let corpus = sample_corpus(tmp);
@@ -660,4 +661,83 @@ fn the_page_shows_arbitrary_document_content_as_text() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// CPU time (user + system, clock ticks) a process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn serve_watch_follows_an_edit_a_save_by_rename_a_delete_and_a_burst_of_a_thousand_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("notes");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("copper.md"), "# Copper\n\nCopper rose on worries about Chilean mine supply.\n").unwrap();
+    // The index inside the folder, as a user keeps it: its own writes are not changes to follow.
+    let index = folder.join(".semsearch");
+    let server = Server::start_with(&index, &["--addr", "127.0.0.1:0", "--watch", folder.to_str().unwrap()]);
+    let top = |q: &str| -> Option<Value> {
+        let (status, body) = server.get(&format!("/api/ask?k=1&q={}", form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()));
+        assert!(status == 200, "{body}");
+        body["results"].as_array().and_then(|r| r.first().cloned())
+    };
+    let runs = || server.later.lock().unwrap().iter().filter(|l| l.ends_with("; indexing")).count();
+    // How long after `since` `seen` holds (polled every 20 ms, up to `limit`).
+    let until = |since: Instant, limit: Duration, seen: &dyn Fn() -> bool| -> Duration {
+        while !seen() {
+            assert!(since.elapsed() < limit, "not seen within {limit:?}; stderr: {:?}", server.later.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        since.elapsed()
+    };
+    assert_eq!(top("Why did copper rise?").unwrap()["path"], "copper.md");
+
+    // An edit in place.
+    let t = Instant::now();
+    std::fs::write(
+        folder.join("copper.md"),
+        "# Copper\n\nCopper rose on worries about Chilean mine supply.\n\nZinc smelters in Hunan cut output after a power shortage.\n",
+    )
+    .unwrap();
+    let edit =
+        until(t, Duration::from_secs(10), &|| top("Why did Hunan zinc smelters cut output?").is_some_and(|h| h["text"].as_str().unwrap().contains("Hunan")));
+    // A save as editors make it: a temporary file renamed over the name.
+    let t = Instant::now();
+    std::fs::write(folder.join(".tin.md.tmp"), "# Tin\n\nTin supply from Myanmar resumed after a long halt at the Man Maw mine.\n").unwrap();
+    std::fs::rename(folder.join(".tin.md.tmp"), folder.join("tin.md")).unwrap();
+    let rename = until(t, Duration::from_secs(10), &|| top("Is tin from Myanmar flowing again?").is_some_and(|h| h["path"] == "tin.md"));
+    // A delete.
+    let t = Instant::now();
+    std::fs::remove_file(folder.join("copper.md")).unwrap();
+    let delete = until(t, Duration::from_secs(10), &|| top("Why did Hunan zinc smelters cut output?").is_none_or(|h| h["path"] != "copper.md"));
+    for (what, took) in [("edit", edit), ("save by rename", rename), ("delete", delete)] {
+        eprintln!("{what}: visible after {took:?}");
+        assert!(took < Duration::from_secs(2), "{what} took {took:?}: {:?}", server.later.lock().unwrap());
+    }
+
+    // A checkout of 1,000 files: one index run.
+    let before = runs();
+    let burst = folder.join("desk");
+    std::fs::create_dir_all(&burst).unwrap();
+    for i in 0..1000 {
+        std::fs::write(burst.join(format!("n{i:04}.md")), format!("Desk note {i}: inventories at warehouse {i} were counted.\n")).unwrap();
+    }
+    let t = Instant::now();
+    let all = until(t, Duration::from_secs(120), &|| server.get("/api/status").1["documents"].as_u64() == Some(1001));
+    eprintln!("1,000 files: visible {all:?} after the last write");
+    assert_eq!(runs() - before, 1, "one run for the burst: {:?}", server.later.lock().unwrap());
+    assert_eq!(top("warehouse 0777 inventories counted desk note 777").unwrap()["path"], "desk/n0777.md");
+
+    // Nothing changes: nothing runs.
+    std::thread::sleep(Duration::from_millis(500));
+    let (ticks, runs_then) = (cpu_ticks(server.pid()), runs());
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = cpu_ticks(server.pid()) - ticks;
+    assert!(idle <= 3, "{idle} ticks of CPU in 3 idle seconds");
+    assert_eq!(runs(), runs_then);
 }

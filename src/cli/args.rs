@@ -38,6 +38,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Publish the index to a PostgreSQL server with pgvector (a collection a team can search)
     Push(PushArgs),
+    /// Index PATHs, then follow them: every change (a save, a rename, a delete, a checkout of many
+    /// files) is indexed within a second of the folder going quiet, one run per burst
+    Watch(IndexArgs),
     /// Serve the search as a local HTTP API and a search page (model and index loaded once)
     Serve(ServeArgs),
     /// Serve the search to AI assistants over the Model Context Protocol (stdio): tools search,
@@ -277,6 +280,10 @@ pub struct ServeArgs {
     /// this machine (DNS rebinding) is refused. Repeat for several
     #[arg(long = "allow-host", value_name = "NAME")]
     pub allow_hosts: Vec<String>,
+    /// Index PATH and follow it while serving (as `semsearch watch PATH`): every change is
+    /// answered from once indexed. Repeat for several
+    #[arg(long = "watch", value_name = "PATH")]
+    pub watch: Vec<PathBuf>,
     /// Require this token on every request (`Authorization: Bearer TOKEN`; the page gets it by
     /// being opened once at /?token=TOKEN). Generated and printed when --addr is not loopback
     #[arg(long, value_name = "TOKEN", env = "SEMSEARCH_TOKEN", hide_env_values = true)]

@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     config.env.apply();
     match cli.command {
         Command::Index(a) => commands::index::run(&config, a),
+        Command::Watch(a) => commands::index::watch(&config, a),
         Command::Ask(a) => commands::ask::run(&config, a),
         Command::Related(a) => commands::related::run(&config, a),
         Command::Embed(a) => commands::embed::run(&config, a),

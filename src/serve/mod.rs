@@ -222,8 +222,7 @@ pub fn router(searcher: Shared, cors: Option<&str>, guard: guard::Guard) -> anyh
 }
 
 /// Serves until Ctrl-C (or SIGTERM): requests in flight finish first.
-pub fn run(searcher: Searcher, opts: &ServeOptions) -> anyhow::Result<()> {
-    let searcher = Arc::new(searcher);
+pub fn run(searcher: Arc<Searcher>, opts: &ServeOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let done = rt.block_on(async {
         let listener =

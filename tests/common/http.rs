@@ -15,6 +15,8 @@ pub struct Server {
     pub said: Vec<String>,
     /// The token it printed (listening beyond loopback), sent with every request.
     pub token: Option<String>,
+    /// What it has printed on stderr since it listened.
+    pub later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -44,9 +46,16 @@ impl Server {
             seen.push(line);
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = later.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| kept.lock().unwrap().push(l)));
         let token = seen.iter().find_map(|l| l.split("?token=").nth(1)).map(|t| t.split_whitespace().next().unwrap_or("").to_string());
-        Server { child, base, said: seen, token }
+        Server { child, base, said: seen, token, later }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// One request written by hand (any `Host`, any headers: what a hostile page's browser or a

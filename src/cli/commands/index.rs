@@ -1,4 +1,5 @@
-//! `semsearch index PATH...`: indexes files and folders, re-embedding only what changed.
+//! `semsearch index PATH...`: indexes files and folders, re-embedding only what changed; `semsearch
+//! watch PATH...` (and `serve --watch`) does so again after every burst of changes.
 
 use crate::cli::args::IndexArgs;
 use crate::cli::config::Config;
@@ -6,30 +7,63 @@ use anyhow::{Context, Result};
 use semsearch::ann::HnswParams;
 use semsearch::embed::Embedder;
 use semsearch::indexer::{self, BuildOptions};
+use std::path::Path;
 
 pub fn run(config: &Config, a: IndexArgs) -> Result<i32> {
     let embedder = config.embedder()?;
     // A first run that fails (a missing path, nothing to index) leaves no empty index folder behind.
     let fresh = !config.index_dir.exists();
-    let result = index_into(config, a, &embedder);
+    let result = index_into(&config.index_dir, config.quiet, &a, &embedder);
     if result.is_err() && fresh && !config.index_dir.join("meta.json").exists() {
         let _ = std::fs::remove_dir_all(&config.index_dir);
     }
-    result
+    result.map(|_| 0)
 }
 
-fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32> {
-    std::fs::create_dir_all(&config.index_dir).with_context(|| format!("cannot create index directory {}", config.index_dir.display()))?;
-    let opts =
-        BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet: config.quiet, ..BuildOptions::default() };
-    let (summary, report) = indexer::index_paths(&config.index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
+/// `semsearch watch PATH...`: runs until interrupted.
+pub fn watch(config: &Config, a: IndexArgs) -> Result<i32> {
+    let embedder = config.embedder()?;
+    follow(&config.index_dir, config.quiet, &a, &embedder)?;
+    Ok(0)
+}
+
+/// Indexes `a.paths`, then again after each burst of changes under them, until notifications
+/// stop. A run that fails (a file locked, the index busy with another writer, nothing to index
+/// yet) is reported and the watch goes on: the next change runs again. Interrupting it at any
+/// point is interrupting `index`: the last committed generation stays.
+pub fn follow(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder) -> Result<()> {
+    // Watched before the first run, so a change made during it is not missed.
+    let bursts = semsearch::watch::Bursts::watch(&a.paths, &[index_dir.to_path_buf()])?;
+    let run = || {
+        if let Err(e) = index_into(index_dir, quiet, a, embedder) {
+            eprintln!("semsearch: error: {e:#} (watching on; the next change runs again)");
+        }
+    };
+    run();
+    if !quiet {
+        eprintln!("semsearch: watching {} (Ctrl-C stops)", a.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    while let Some(burst) = bursts.next() {
+        if !quiet {
+            let what = if burst.rescan { "changes (some unreported by the OS)".to_string() } else { format!("{} changed paths", burst.paths.len()) };
+            eprintln!("semsearch: {what}; indexing");
+        }
+        run();
+    }
+    Ok(())
+}
+
+fn index_into(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder) -> Result<indexer::Summary> {
+    std::fs::create_dir_all(index_dir).with_context(|| format!("cannot create index directory {}", index_dir.display()))?;
+    let opts = BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet, ..BuildOptions::default() };
+    let (summary, report) = indexer::index_paths(index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
     // The run is committed: its warnings are the ones the next run will not repeat.
-    if let Err(e) = indexer::warnings::write(&config.index_dir, &report.warnings) {
+    if let Err(e) = indexer::warnings::write(index_dir, &report.warnings) {
         eprintln!("semsearch: warning: {e:#} (the next run will repeat this run's warnings)");
     }
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
-    } else if !config.quiet {
+    } else if !quiet {
         eprintln!(
             "semsearch: indexed {} files{}: {} documents ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
             summary.files,
@@ -47,7 +81,7 @@ fn index_into(config: &Config, a: IndexArgs, embedder: &Embedder) -> Result<i32>
             summary.seconds
         );
     }
-    Ok(0)
+    Ok(summary)
 }
 
 /// What the walk left out, by what happened: ` (3 skipped: 2 no text layer, 1 empty; 3 unsupported:
