@@ -522,16 +522,29 @@ impl Reader<'_, '_> {
                 self.out.files -= 1;
                 return Ok(());
             }
+            // A group of items at a time (`feed::FeedItems`): memory is the file and one group.
             let mut notes = Vec::new();
-            let read = contained(|| feed::feed_documents(&shown, &bytes, &mut |line, why| notes.push((line, why))));
-            self.out.say_all(opts, &shown, notes);
-            return match read {
-                Some(Ok(docs)) => {
-                    self.out.append_only.push(shown.clone());
-                    self.emit_all(docs)
+            let mut items = feed::FeedItems::new(&shown, &bytes);
+            let mut failed = None;
+            self.out.append_only.push(shown.clone());
+            loop {
+                match contained(|| items.next_group(&mut |line, why| notes.push((line, why)))) {
+                    Some(None) => break,
+                    Some(Some(Ok(docs))) => self.emit_all(docs)?,
+                    Some(Some(Err(why))) => {
+                        failed = Some(why);
+                        break;
+                    }
+                    None => {
+                        failed = Some("the feed reader failed on this file; it was skipped (please report it)".to_string());
+                        break;
+                    }
                 }
-                Some(Err(why)) => self.out.skip(opts, shown, why),
-                None => self.out.skip(opts, shown, "the feed reader failed on this file; it was skipped (please report it)"),
+            }
+            self.out.say_all(opts, &shown, notes);
+            return match failed {
+                Some(why) => self.out.skip(opts, shown, why),
+                None => Ok(()),
             };
         }
         if format == Format::Html {
