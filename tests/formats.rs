@@ -838,6 +838,19 @@ fn hostile_packages_are_named_and_bounded_and_good_files_beside_them_are_indexed
     let whole = std::fs::read(docs.join("good.docx")).unwrap();
     std::fs::write(docs.join("truncated.docx"), &whole[..whole.len() / 2]).unwrap();
     std::fs::write(docs.join("truncated.epub"), &std::fs::read(docs.join("bomb.epub")).unwrap()[..4096]).unwrap();
+    // office_oxide 0.1.16 panics (on its own thread, which it catches) on `encoding=` ending the
+    // declaration's first 200 bytes of a part that is not UTF-8: one warning, no backtrace.
+    let mut declaration = b"<?xml version=\"1.0\" ".to_vec();
+    declaration.resize(191, b' ');
+    declaration.extend_from_slice(b"encoding=\xff\xfe<w:document/>");
+    package(
+        &docs.join("oxide-panic.docx"),
+        &[
+            ("[Content_Types].xml", br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#),
+            ("_rels/.rels", br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#),
+            ("word/document.xml", &declaration),
+        ],
+    );
     // A password-protected Word file is an OLE container, not a zip.
     std::fs::write(docs.join("locked.docx"), [&b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"[..], &[0u8; 4088]].concat()).unwrap();
     // Entity expansion (never expanded) and 100,000 nested elements (walked without recursion).
@@ -857,6 +870,7 @@ fn hostile_packages_are_named_and_bounded_and_good_files_beside_them_are_indexed
     assert!(stderr.lines().any(|l| l.contains("truncated.docx") && l.contains("skipped")), "{stderr}");
     assert!(stderr.lines().any(|l| l.contains("truncated.epub") && l.contains("skipped")), "{stderr}");
     assert!(stderr.lines().any(|l| l.contains("locked.docx") && l.contains("password")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.contains("oxide-panic.docx: skipped: the Word reader failed")), "{stderr}");
     let top = |q: &str| json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "-k", "1", q]))).remove(0);
     assert_eq!(top("Why did Yunnan smelters cut output?")["path"], "in/good.docx");
     assert_eq!(top("Is tin from Myanmar flowing again?")["path"], "in/deep.epub");

@@ -503,11 +503,12 @@ impl Reader<'_, '_> {
         }
         if let Format::Docx | Format::Odt | Format::Epub = format {
             let mut notes = Vec::new();
-            let read = match format {
-                Format::Docx => docx_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
-                Format::Odt => odt_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
-                _ => epub_document(&shown, bytes, &mut |line, why| notes.push((line, why))),
+            let (read, name) = match format {
+                Format::Docx => (contained(|| docx_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "Word"),
+                Format::Odt => (contained(|| odt_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "OpenDocument"),
+                _ => (contained(|| epub_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "EPUB"),
             };
+            let read = read.unwrap_or_else(|| Err(format!("the {name} reader failed on this file; it was skipped (please report it)")));
             self.out.say_all(opts, &shown, notes);
             return match read {
                 Ok(Some(d)) => self.emit(d),
@@ -777,7 +778,11 @@ pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
 pub fn quiet_parser_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !PARSING.with(|p| p.get()) {
+        // office_oxide parses on a thread of its own, catches a panic there and returns it as an
+        // error (`internal error: parsing panicked`), which the file's warning shows: its
+        // backtrace, printed from that thread, would only be noise.
+        let in_own_thread = info.location().is_some_and(|l| l.file().contains("/office_oxide-"));
+        if !PARSING.with(|p| p.get()) && !in_own_thread {
             previous(info);
         }
     }));
