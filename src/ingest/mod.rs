@@ -325,6 +325,15 @@ impl IngestReport {
     }
 
     /// Metadata warnings a reader gave (`line` 0 when `at` already names the line).
+    /// Runs a reader with a `warn` that gathers its metadata warnings (`line` 0: the file's), then
+    /// says them at `at`.
+    fn noted<T>(&mut self, opts: &IngestOptions, at: &str, read: impl FnOnce(&mut dyn FnMut(u32, String)) -> T) -> T {
+        let mut notes = Vec::new();
+        let out = read(&mut |line, why| notes.push((line, why)));
+        self.say_all(opts, at, notes);
+        out
+    }
+
     fn say_all(&mut self, opts: &IngestOptions, at: &str, notes: Vec<(u32, String)>) {
         for (line, why) in notes {
             let at = if line == 0 { at.to_string() } else { format!("{at}:{line}") };
@@ -444,6 +453,10 @@ pub fn ingest(paths: &[PathBuf], keys: &PathKeys, opts: &IngestOptions, known: s
     Ok(out)
 }
 
+/// A reader of a format read whole from its bytes (PDF, Word, OpenDocument, EPUB): a document, none
+/// (no text), or why the file is skipped; metadata warnings to `warn`.
+type WholeReader = fn(&str, Vec<u8>, &mut dyn FnMut(u32, String)) -> Result<Option<Document>, String>;
+
 /// One `ingest` call's state: where documents go and what was found.
 struct Reader<'a, 's> {
     keys: &'a PathKeys,
@@ -491,26 +504,16 @@ impl Reader<'_, '_> {
             Ok(None) => return self.out.skip(opts, shown, too_large(opts)),
             Err(e) => return self.read_error(shown, e),
         };
-        if format == Format::Pdf {
-            let mut notes = Vec::new();
-            let read = pdf_document(&shown, bytes, &mut |line, why| notes.push((line, why)));
-            self.out.say_all(opts, &shown, notes);
-            return match read {
-                Ok(Some(d)) => self.emit(d),
-                Ok(None) => self.out.skip(opts, shown, "no text"),
-                Err(why) => self.out.skip(opts, shown, why),
+        if let Format::Pdf | Format::Docx | Format::Odt | Format::Epub = format {
+            // Documents read whole from their bytes, each by its crate (see their modules).
+            let (reader, name): (WholeReader, &str) = match format {
+                Format::Pdf => (pdf_document, "PDF"),
+                Format::Docx => (docx_document, "Word"),
+                Format::Odt => (odt_document, "OpenDocument"),
+                _ => (epub_document, "EPUB"),
             };
-        }
-        if let Format::Docx | Format::Odt | Format::Epub = format {
-            let mut notes = Vec::new();
-            let (read, name) = match format {
-                Format::Docx => (contained(|| docx_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "Word"),
-                Format::Odt => (contained(|| odt_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "OpenDocument"),
-                _ => (contained(|| epub_document(&shown, bytes, &mut |line, why| notes.push((line, why)))), "EPUB"),
-            };
-            let read = read.unwrap_or_else(|| Err(format!("the {name} reader failed on this file; it was skipped (please report it)")));
-            self.out.say_all(opts, &shown, notes);
-            return match read {
+            let read = self.out.noted(opts, &shown, |warn| contained(|| reader(&shown, bytes, warn)));
+            return match read.unwrap_or_else(|| Err(format!("the {name} reader failed on this file; it was skipped (please report it)"))) {
                 Ok(Some(d)) => self.emit(d),
                 Ok(None) => self.out.skip(opts, shown, "no text"),
                 Err(why) => self.out.skip(opts, shown, why),
@@ -524,12 +527,11 @@ impl Reader<'_, '_> {
                 return Ok(());
             }
             // A group of items at a time (`feed::FeedItems`): memory is the file and one group.
-            let mut notes = Vec::new();
             let mut items = feed::FeedItems::new(&shown, &bytes);
             let mut failed = None;
             self.out.append_only.push(shown.clone());
             loop {
-                match contained(|| items.next_group(&mut |line, why| notes.push((line, why)))) {
+                match self.out.noted(opts, &shown, |warn| contained(|| items.next_group(warn))) {
                     Some(None) => break,
                     Some(Some(Ok(docs))) => self.emit_all(docs)?,
                     Some(Some(Err(why))) => {
@@ -542,7 +544,6 @@ impl Reader<'_, '_> {
                     }
                 }
             }
-            self.out.say_all(opts, &shown, notes);
             return match failed {
                 Some(why) => self.out.skip(opts, shown, why),
                 None => Ok(()),
@@ -552,9 +553,7 @@ impl Reader<'_, '_> {
             if bytes[..bytes.len().min(8192)].contains(&0) {
                 return self.out.skip(opts, shown, "binary file (contains NUL bytes)");
             }
-            let mut notes = Vec::new();
-            let read = html_document(&shown, &bytes, &mut |line, why| notes.push((line, why)));
-            self.out.say_all(opts, &shown, notes);
+            let read = self.out.noted(opts, &shown, |warn| html_document(&shown, &bytes, warn));
             return match read {
                 Ok(Some(d)) => self.emit(d),
                 Ok(None) => self.out.skip(opts, shown, "no visible text"),
@@ -567,9 +566,7 @@ impl Reader<'_, '_> {
         match format {
             Format::Text => self.emit_all(text_documents(&shown, text)),
             Format::Markdown => {
-                let mut notes = Vec::new();
-                let doc = markdown_document(&shown, &text, &mut |line, why| notes.push((line, why)));
-                self.out.say_all(opts, &shown, notes);
+                let doc = self.out.noted(opts, &shown, |warn| markdown_document(&shown, &text, warn));
                 match doc {
                     Some(d) => self.emit(d),
                     None => self.out.skip(opts, shown, "no text (only markup)"),
@@ -649,9 +646,7 @@ impl Reader<'_, '_> {
         let mut pending = sample.into_iter();
         while let Some(row) = pending.next().or_else(|| next(&mut bad, &mut stopped)) {
             let line = row.position().map_or(0, |p| p.line()) as u32;
-            let mut notes = Vec::new();
-            let doc = table::row_document(shown, &row, line, &columns, &mut |why| notes.push((0, why)));
-            self.out.say_all(opts, &format!("{shown}:{line}"), notes);
+            let doc = self.out.noted(opts, &format!("{shown}:{line}"), |warn| table::row_document(shown, &row, line, &columns, &mut |why| warn(0, why)));
             if let Some(d) = doc {
                 rows += 1;
                 self.emit(d)?;
@@ -718,9 +713,7 @@ impl Reader<'_, '_> {
                     continue;
                 }
             };
-            let mut notes = Vec::new();
-            let record = jsonl_record(shown, line_no, line, &mut |why| notes.push((0, why)));
-            self.out.say_all(opts, &at, notes);
+            let record = self.out.noted(opts, &at, |warn| jsonl_record(shown, line_no, line, &mut |why| warn(0, why)));
             match record {
                 Ok(Some(d)) => {
                     good += 1;

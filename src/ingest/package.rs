@@ -520,6 +520,11 @@ fn entity(r: &quick_xml::events::BytesRef) -> String {
     quick_xml::escape::resolve_html5_entity(&r.xml10_content()).unwrap_or("").to_string()
 }
 
+/// An element's attribute (by local name) as a number.
+fn number_attr<T: std::str::FromStr>(e: &quick_xml::events::BytesStart, name: &str) -> Option<T> {
+    e.attributes().flatten().find(|a| a.key.local_name().as_ref() == name).and_then(|a| a.value.trim().parse().ok())
+}
+
 /// The body of an ODF `content.xml`: `text:h` headings (their outline level), `text:p`
 /// paragraphs, `table:table-row` rows; notes' bodies after the text; tracked deletions, the table
 /// of contents and annotations left out.
@@ -546,12 +551,7 @@ fn odf_content(xml: &str, o: &mut Outline) -> Result<(), quick_xml::Error> {
                 }
                 "note-body" => in_note += 1,
                 "h" => {
-                    let level = e
-                        .attributes()
-                        .flatten()
-                        .find(|a| a.key.local_name().as_ref() == "outline-level")
-                        .and_then(|a| a.value.trim().parse::<u8>().ok())
-                        .unwrap_or(1);
+                    let level: u8 = number_attr(e, "outline-level").unwrap_or(1);
                     open.push((level.max(1), String::new()));
                 }
                 "p" => open.push((0, String::new())),
@@ -561,15 +561,7 @@ fn odf_content(xml: &str, o: &mut Outline) -> Result<(), quick_xml::Error> {
             },
             Event::Empty(e) => {
                 let space = match e.local_name().as_ref() {
-                    "s" => {
-                        let n = e
-                            .attributes()
-                            .flatten()
-                            .find(|a| a.key.local_name().as_ref() == "c")
-                            .and_then(|a| a.value.trim().parse::<usize>().ok())
-                            .unwrap_or(1);
-                        Some(" ".repeat(n.min(8)))
-                    }
+                    "s" => Some(" ".repeat(number_attr(e, "c").unwrap_or(1usize).min(8))),
                     "tab" | "line-break" => Some(" ".to_string()),
                     _ => None,
                 };
