@@ -189,6 +189,9 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     };
+    // No --collection: the server's only collection (the index folder is `idx`, no collection's name).
+    let only = semsearch(&index).args(["ask", "--json", "-k", "1", "Who founded DeepSeek?", "--backend", &url]).output().unwrap();
+    assert_eq!(only.status.code(), Some(0), "{}", String::from_utf8_lossy(&only.stderr));
     // Vectors of another model in the collection: refused, nothing written.
     pg.sql("UPDATE news_meta SET value = 'other-model-checksum' WHERE key = 'weights_sha256'");
     fails(&["push", "--to", &url, "--collection", "news"], "holds vectors of model");
@@ -204,6 +207,12 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     assert!(!String::from_utf8_lossy(&semsearch(&index).args(["push", "--to", &wrong]).output().unwrap().stderr).contains("wrong-password"));
     let right = format!("postgres://reader:right-password@127.0.0.1:{}/postgres", pg.port);
     ok_stdout(semsearch(&index).args(["-q", "push", "--to", &right, "--collection", "second"]));
+    // Two collections, neither named after the index folder: the error lists them.
+    fails(
+        &["ask", "x", "--backend", &url],
+        "holds 2 collections and none is named idx (after the index folder): news, second; choose one with --collection NAME",
+    );
+    fails(&["status", "--backend", &url], "news, second");
     // A password in any form stays out of what is printed and returned.
     let port = pg.port;
     let in_query = format!("postgres://reader@127.0.0.1:{port}/postgres?password=right-password");

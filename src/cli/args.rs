@@ -235,7 +235,8 @@ pub struct StatusArgs {
     /// Describe a collection on this PostgreSQL server instead of the local index
     #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND", conflicts_with = "paths")]
     pub backend: Option<String>,
-    /// The collection on the --backend server [default: the index directory's name]
+    /// The collection on the --backend server [default: the one named after the index directory,
+    /// else the server's only collection]
     #[arg(long, value_name = "NAME")]
     pub collection: Option<String>,
     #[command(flatten)]
@@ -299,7 +300,8 @@ pub struct BackendArgs {
     /// the local index; questions are still embedded here
     #[arg(long, value_name = "URL", env = "SEMSEARCH_BACKEND")]
     pub backend: Option<String>,
-    /// The collection on the --backend server [default: the index directory's name]
+    /// The collection on the --backend server [default: the one named after the index directory,
+    /// else the server's only collection]
     #[arg(long, value_name = "NAME")]
     pub collection: Option<String>,
 }

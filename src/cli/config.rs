@@ -59,13 +59,18 @@ impl Config {
         }
     }
 
+    /// The collection a search reads on the `--backend` server (`remote::collection_to_read`).
+    pub fn collection_to_read(&self, url: &str, given: Option<&str>) -> Result<String> {
+        semsearch::remote::collection_to_read(url, given, &self.index_dir)
+    }
+
     /// The model, and where to search: the `--backend` server's collection connected, or the
     /// local index.
     pub fn store(&self, b: &BackendArgs) -> Result<(Embedder, Box<dyn Store>)> {
         match &b.backend {
             Some(url) => {
                 let embedder = self.embedder()?;
-                let remote = semsearch::remote::Remote::open(url, &self.collection(b.collection.as_deref())?, embedder.info())?;
+                let remote = semsearch::remote::Remote::open(url, &self.collection_to_read(url, b.collection.as_deref())?, embedder.info())?;
                 Ok((embedder, Box::new(remote)))
             }
             None => {
@@ -81,7 +86,7 @@ impl Config {
         self.ensure_model()?;
         let info = ModelInfo::read(&self.model)?;
         let mut searcher = match &b.backend {
-            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection(b.collection.as_deref())?, &info, self.load_embedder(&info)?)?,
+            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection_to_read(url, b.collection.as_deref())?, &info, self.load_embedder(&info)?)?,
             None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?,
         };
         searcher.default_mode = self.env.mode;

@@ -62,6 +62,45 @@ pub fn default_collection(index_dir: &std::path::Path) -> String {
     out
 }
 
+/// The collections on the server `client` is connected to: each `C` with tables `C_meta` and
+/// `C_passages` in the current schema, by name.
+pub fn collections(client: &mut postgres::Client) -> Result<Vec<String>> {
+    let rows = client.query(
+        "SELECT left(m.table_name, -5) FROM information_schema.tables m \
+         JOIN information_schema.tables p ON p.table_schema = m.table_schema AND p.table_name = left(m.table_name, -5) || '_passages' \
+         WHERE m.table_schema = current_schema() AND m.table_name LIKE '%\\_meta' ORDER BY 1",
+        &[],
+    )?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).filter(|c| collection_name(c).is_ok()).collect())
+}
+
+/// The collection a search (`ask`, `related`, `serve`, `mcp`, `status`) reads on the server at
+/// `url`: the one `--collection` names; else the one named after the index folder
+/// (`default_collection`) when the server has it; else the server's only collection. A server with
+/// none, or with several and none of that name, is an error that lists them.
+pub fn collection_to_read(url: &str, given: Option<&str>, index_dir: &std::path::Path) -> Result<String> {
+    if let Some(name) = given {
+        return collection_name(name);
+    }
+    let mut client = conn::connect(url)?;
+    let all = collections(&mut client)?;
+    let default = default_collection(index_dir);
+    if all.contains(&default) {
+        return Ok(default);
+    }
+    match &all[..] {
+        [only] => Ok(only.clone()),
+        [] => Err(Error::NotFound(format!("{} holds no collection; publish one with `semsearch push --to URL`", conn::redact(url))).into()),
+        several => Err(Error::NotFound(format!(
+            "{} holds {} collections and none is named {default} (after the index folder): {}; choose one with --collection NAME",
+            conn::redact(url),
+            several.len(),
+            several.join(", ")
+        ))
+        .into()),
+    }
+}
+
 /// Table names of a collection (quoted identifiers; the name is checked by `collection_name`).
 pub(crate) struct Tables {
     pub meta: String,

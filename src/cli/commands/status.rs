@@ -15,7 +15,7 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     if let Some(url) = &a.backend {
         config.ensure_model()?;
         let info = ModelInfo::read(&config.model)?;
-        let status = semsearch::remote::Remote::open(url, &config.collection(a.collection.as_deref())?, &info)?.status(a.files)?;
+        let status = semsearch::remote::Remote::open(url, &config.collection_to_read(url, a.collection.as_deref())?, &info)?.status(a.files)?;
         return super::print_report(&status, a.json, output::write_collection_status);
     }
     let mut status = match semsearch::status::report(dir, a.files)? {
