@@ -20,6 +20,9 @@ use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::{BufferQueue, Tag as HtmlTag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use std::cell::RefCell;
 
+/// The deepest nesting read (Blink's tree builder stops nesting at 512 too); real pages stay far below.
+const MAX_DEPTH: usize = 512;
+
 /// Bytes of the file scanned for a `<meta charset>` declaration, as browsers do (the HTML
 /// standard's prescan looks at the first 1024 bytes).
 const CHARSET_PRESCAN: usize = 1024;
@@ -32,12 +35,18 @@ pub fn html_document(path: &str, bytes: &[u8], warn: &mut dyn FnMut(u32, String)
     // runs this function); should a future version do so, one page is skipped, not the run.
     // The tokenizer's words serve twice: the text of a page with no article, and every page's lines.
     let parsed = super::contained(|| {
-        let words = visible_words(&html);
-        (extract(&html, &words), words)
+        let (words, depth) = visible_words(&html);
+        // Checked before the tree is built: html5ever's tree builder checks scopes against every
+        // open element, so a 6 KB page of 100,000 nested <div>s kept it busy for minutes.
+        if depth > MAX_DEPTH {
+            return Err(format!("elements nested {depth} deep (more than {MAX_DEPTH}, which browsers do not build either); not read"));
+        }
+        Ok((extract(&html, &words), words))
     });
-    let Some((page, source_words)) = parsed else {
+    let Some(parsed) = parsed else {
         return Err("the HTML parser failed on this file; it was skipped (please report it)".into());
     };
+    let (page, source_words) = parsed?;
     if page.rendered.text.trim().is_empty() {
         return Ok(None);
     }
@@ -311,6 +320,10 @@ struct WordSink {
     hidden: RefCell<Vec<String>>,
     block: std::cell::Cell<u32>,
     regions: RefCell<Vec<Region>>,
+    /// Open elements as the tags say (a `<p>`, `<li>`… closes one of its kind left open, as
+    /// HTML's implied end tags do), and the deepest they went.
+    open: RefCell<Vec<String>>,
+    deepest: std::cell::Cell<usize>,
 }
 
 impl TokenSink for WordSink {
@@ -324,6 +337,23 @@ impl TokenSink for WordSink {
                     self.block.set(self.block.get() + 1);
                 }
                 if !self_closing && !VOID.contains(&name) {
+                    let mut open = self.open.borrow_mut();
+                    match kind {
+                        TagKind::StartTag => {
+                            if IMPLIED_END.contains(&name) && open.last().is_some_and(|l| l == name) {
+                                open.pop();
+                            }
+                            open.push(name.to_string());
+                            self.deepest.set(self.deepest.get().max(open.len()));
+                        }
+                        // Looked for among the innermost 256 only: stray end tags stay linear.
+                        TagKind::EndTag => {
+                            if let Some(i) = open.iter().rev().take(256).position(|n| n == name) {
+                                let at = open.len() - 1 - i;
+                                open.truncate(at);
+                            }
+                        }
+                    }
                     let mut regions = self.regions.borrow_mut();
                     match kind {
                         TagKind::StartTag => {
@@ -331,7 +361,9 @@ impl TokenSink for WordSink {
                             let in_main = regions.iter().any(|r| !r.boiler);
                             let main = ["article", "main"].contains(&name)
                                 || attrs.iter().any(|a| &*a.name.local == "role" && a.value.trim().eq_ignore_ascii_case("main"));
-                            if boilerplate(name, &attrs, in_main) {
+                            if regions.len() >= MAX_DEPTH {
+                                // Deeper than any page is read (`MAX_DEPTH`): no more regions.
+                            } else if boilerplate(name, &attrs, in_main) {
                                 regions.push(Region { name: name.to_string(), depth: 1, boiler: true });
                             } else if main {
                                 regions.push(Region { name: name.to_string(), depth: 1, boiler: false });
@@ -386,15 +418,19 @@ impl WordSink {
     }
 }
 
-fn visible_words(html: &str) -> Vec<Word> {
+/// The page's visible words, and how deep its elements nest.
+fn visible_words(html: &str) -> (Vec<Word>, usize) {
     let sink = WordSink::default();
     let tok = Tokenizer::new(sink, TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     let _ = tok.feed(&input);
     tok.end();
-    tok.sink.words.take()
+    (tok.sink.words.take(), tok.sink.deepest.get())
 }
+
+/// Elements whose end tag HTML implies when another of their kind starts.
+const IMPLIED_END: &[&str] = &["p", "li", "dt", "dd", "tr", "td", "th", "option"];
 
 /// The source line of every byte of `text`: its words are found in `source` in order (each searched
 /// for in a window ahead of the last match, so text the extraction moved or rewrote is skipped
@@ -470,7 +506,8 @@ mod tests {
     fn the_tokenizer_marks_main_content_and_boilerplate() {
         let html = r#"<body><div class="cookie-banner"><div><p>Accept cookies</p></div><p>or not</p></div><header><nav>Home</nav>Site</header>
 <main><header><h1>Headline</h1></header><div><p>Body text</p></div><aside>Related</aside></main><footer>Legal</footer></body>"#;
-        let words = visible_words(html);
+        let (words, depth) = visible_words(html);
+        assert_eq!(depth, 4, "body > div > div > p, and body > main > header > h1");
         let flags = |t: &str| words.iter().find(|w| w.text == t).map(|w| (w.main, w.boiler)).unwrap();
         assert_eq!(flags("cookies"), (false, true));
         assert_eq!(flags("not"), (false, true), "a nested div closes the cookie div only at its own end");
@@ -479,5 +516,17 @@ mod tests {
         assert_eq!(flags("Body"), (true, false));
         assert_eq!(flags("Related"), (true, true));
         assert_eq!(flags("Legal"), (false, true));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_tree_is_built_and_old_style_paragraphs_are_not_deep() {
+        let deep = format!("<body>{}<p>Tin supply resumed.</p>{}</body>", "<div>".repeat(100_000), "</div>".repeat(100_000));
+        let t = std::time::Instant::now();
+        let why = html_document("deep.html", deep.as_bytes(), &mut |_, _| {}).unwrap_err();
+        assert!(why.contains("nested 100002 deep"), "{why}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        // A thousand paragraphs and list items never closed (as HTML allows) are not nesting.
+        let old = format!("<body><ul>{}</ul>{}</body>", "<li>item".repeat(1000), "<p>Copper rose on supply worries in Chile.".repeat(1000));
+        assert!(html_document("old.html", old.as_bytes(), &mut |_, _| {}).unwrap().is_some());
     }
 }
