@@ -3,15 +3,14 @@
 //! pointing at a line of the file.
 #![no_main]
 
+#[path = "common/abort.rs"]
+mod abort;
+
 use libfuzzer_sys::fuzz_target;
 use semsearch::ingest::{feed_documents, LineMap};
 
 fuzz_target!(|data: &[u8]| {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| std::panic::set_hook(Box::new(|info| {
-        eprintln!("{info}");
-        std::process::abort();
-    })));
+    abort::on_any_panic();
     let lines = data.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
     if let Ok(docs) = feed_documents("f.rss", data, &mut |line, why| assert!(line >= 1 && !why.is_empty())) {
         for d in &docs {

@@ -5,15 +5,14 @@
 //! first, so the fuzzer sees one even where the reader would have caught it.
 #![no_main]
 
+#[path = "common/abort.rs"]
+mod abort;
+
 use libfuzzer_sys::fuzz_target;
 use semsearch::ingest::{html_document, LineMap};
 
 fuzz_target!(|data: &[u8]| {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| std::panic::set_hook(Box::new(|info| {
-        eprintln!("{info}");
-        std::process::abort();
-    })));
+    abort::on_any_panic();
     // html5ever counts a lone CR as a line break too.
     let lines = data.iter().filter(|&&b| b == b'\n' || b == b'\r').count() as u32 + 1;
     let mut warnings = 0;

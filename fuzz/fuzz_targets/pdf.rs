@@ -3,15 +3,14 @@
 //! every byte of its text to a page, with sections at character boundaries.
 #![no_main]
 
+#[path = "common/abort.rs"]
+mod abort;
+
 use libfuzzer_sys::fuzz_target;
 use semsearch::ingest::{pdf_document, LineMap};
 
 fuzz_target!(|data: &[u8]| {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| std::panic::set_hook(Box::new(|info| {
-        eprintln!("{info}");
-        std::process::abort();
-    })));
+    abort::on_any_panic();
     match pdf_document("f.pdf", data.to_vec(), &mut |line, why| assert!(line >= 1 && !why.is_empty())) {
         Ok(Some(d)) => {
             assert!(!d.text.trim().is_empty());

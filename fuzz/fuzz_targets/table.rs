@@ -3,16 +3,15 @@
 //! row it reads is a document `f.csv:LINE` or `f.csv#ID` on a line of the file.
 #![no_main]
 
+#[path = "common/abort.rs"]
+mod abort;
+
 use libfuzzer_sys::fuzz_target;
 use semsearch::docpath::PathKeys;
 use semsearch::ingest::{ingest, IngestOptions, LineMap};
 
 fuzz_target!(|data: &[u8]| {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| std::panic::set_hook(Box::new(|info| {
-        eprintln!("{info}");
-        std::process::abort();
-    })));
+    abort::on_any_panic();
     let dir = std::env::temp_dir().join(format!("semsearch-fuzz-table-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("f.csv");
