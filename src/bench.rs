@@ -415,7 +415,8 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         Some((url, collection)) => {
             let mut client = crate::remote::conn::connect(url)?;
             let t = Instant::now();
-            let pushed = crate::remote::push(&mut client, collection, &index, embedder.info(), opts.quiet, crate::remote::Pusher::Bench)?;
+            let pushed =
+                crate::remote::push(&mut client, collection, &index, embedder.info(), crate::remote::BENCH_SOURCE, opts.quiet, crate::remote::Pusher::Bench)?;
             let secs = t.elapsed().as_secs_f64();
             push = Some(PushFigures {
                 backend: format!("{} collection {collection}", crate::remote::conn::redact(url)),

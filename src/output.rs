@@ -44,6 +44,10 @@ pub struct JsonHit<'a> {
     pub date: Option<&'a str>,
     /// Its document's URL.
     pub url: Option<&'a str>,
+    /// The source it was pushed as (`push --source`), for results from a server's collection;
+    /// absent for the local index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'a str>,
     /// The passage text.
     pub text: &'a str,
     /// The sentence that best answers the question.
@@ -86,6 +90,9 @@ pub struct JsonAlso<'a> {
     pub title: &'a str,
     /// Its document's date.
     pub date: Option<&'a str>,
+    /// Its source, for results from a server's collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'a str>,
 }
 
 /// What a document's places count: source lines, pages (a PDF) or paragraphs (Word,
@@ -158,6 +165,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
             section: &r.section,
             date: f.passage.date.as_deref(),
             url: f.passage.url.as_deref(),
+            source: f.passage.source.as_deref(),
             text: &r.text,
             answer: f.answer_text(),
             answer_score: f.answer_score,
@@ -179,6 +187,7 @@ impl<'a> From<&'a Found> for JsonHit<'a> {
                     page_start: paged(&p.path).then_some(p.record.line_start),
                     title: &p.title,
                     date: p.date.as_deref(),
+                    source: p.source.as_deref(),
                 })
                 .collect(),
         }
@@ -270,9 +279,10 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
     for f in found {
         let r = &f.passage.record;
         let weak = if f.confidence < crate::search::WEAK { " (weak)" } else { "" };
+        let from = f.passage.source.as_deref().map(|s| format!("  from {}", line(s))).unwrap_or_default();
         writeln!(
             out,
-            "{bold}{}.{reset} {green}{}{reset}  {dim}score {:.3}  confidence {:.2}{weak}  id {}{reset}",
+            "{bold}{}.{reset} {green}{}{reset}  {dim}score {:.3}  confidence {:.2}{weak}  id {}{from}{reset}",
             f.rank,
             shown(&location(&f.passage.path, r.line_start, r.line_end)),
             f.score,
@@ -316,6 +326,10 @@ pub fn write_human(out: &mut dyn Write, found: &[Found], color: bool) -> std::io
         for p in &f.also {
             let date = p.date.as_deref().map(|d| format!(", {}", line(d))).unwrap_or_default();
             let title = if p.title.is_empty() { String::new() } else { format!("  {}", line(&p.title)) };
+            let date = match &p.source {
+                Some(s) => format!("{date}  from {}", line(s)),
+                None => date,
+            };
             writeln!(out, "   {dim}also in {}{title}{date}{reset}", shown(&location(&p.path, p.record.line_start, p.record.line_start)))?;
         }
         writeln!(out)?;
@@ -372,6 +386,9 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
                 _ => writeln!(out, "documents   {}", b.documents)?,
             }
             writeln!(out, "passages    {}", b.passages)?;
+            if let Some(part) = &b.shard {
+                writeln!(out, "part        {part} of its corpus (index --shard)")?;
+            }
             writeln!(
                 out,
                 "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
@@ -445,8 +462,19 @@ pub fn write_collection_status(out: &mut dyn Write, v: &crate::status::Collectio
     writeln!(out, "documents   {} ({} with a date, {} without)", v.documents, v.documents_with_date, v.documents_without_date)?;
     writeln!(out, "passages    {}", v.passages)?;
     writeln!(out, "size        {:.1} MiB on the server", v.size_bytes as f64 / (1024.0 * 1024.0))?;
+    writeln!(out, "sources     {}", v.sources.len())?;
+    for s in &v.sources {
+        let when = s.pushed_at.as_deref().map(|t| format!(", pushed {t}")).unwrap_or_default();
+        writeln!(out, "  {}  {} documents, {} passages{when}", shown(&s.name), s.documents, s.passages)?;
+    }
+    // Files grouped by source (they come ordered by source, then path).
+    let mut source = None;
     for f in v.files.iter().flatten() {
-        writeln!(out, "  {}  {} passages  {}", shown(&f.path), f.passages, shown(&f.title))?;
+        if f.source.as_deref() != source {
+            source = f.source.as_deref();
+            writeln!(out, "{}:", shown(source.unwrap_or("")))?;
+        }
+        writeln!(out, "  {}  {} passages  {}", shown(&f.path), f.passages, shown(&squash(&f.title)))?;
     }
     Ok(())
 }
@@ -472,7 +500,7 @@ mod tests {
             section: section.into(),
             sentences: None,
         };
-        Passage { record, path: path.into(), title: title.into(), date: date.map(str::to_string), url: url.map(str::to_string) }
+        Passage { record, path: path.into(), title: title.into(), date: date.map(str::to_string), url: url.map(str::to_string), source: None }
     }
 
     fn found(p: Passage, also: Vec<Passage>) -> Found {

@@ -42,6 +42,9 @@ pub struct IndexFigures {
     pub model: ModelMeta,
     /// How passages were cut.
     pub chunking: ChunkParams,
+    /// The part of its corpus the index holds (`index --shard`, `I/N`); absent: all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// Live documents.
     pub documents: usize,
     /// Live passages.
@@ -95,6 +98,9 @@ pub struct FileEntry {
     pub url: Option<String>,
     /// Its passages.
     pub passages: u32,
+    /// The source it was pushed as (a server's collection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A collection's status on a PostgreSQL server (`status --backend`).
@@ -125,9 +131,24 @@ pub struct CollectionStatus {
     pub passages: i64,
     /// Its tables' and indexes' size on the server.
     pub size_bytes: i64,
-    /// Every document (`--files`).
+    /// The sources pushed into it, by name.
+    pub sources: Vec<CollectionSource>,
+    /// Every document (`--files`), by source and path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileEntry>>,
+}
+
+/// A source of a collection (`push --source`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CollectionSource {
+    /// Its name.
+    pub name: String,
+    /// Its documents.
+    pub documents: i64,
+    /// Their passages.
+    pub passages: i64,
+    /// When it was last pushed (UTC).
+    pub pushed_at: Option<String>,
 }
 
 /// A collection's model, as its meta table records it.
@@ -166,12 +187,13 @@ pub fn report(dir: &Path, files: bool) -> Result<Option<IndexStatus>> {
             opened?
                 .documents()?
                 .into_iter()
-                .map(|d| FileEntry { path: d.path, doc_id: d.doc_id, title: d.title, date: d.date, url: d.url, passages: d.n_passages })
+                .map(|d| FileEntry { path: d.path, doc_id: d.doc_id, title: d.title, date: d.date, url: d.url, passages: d.n_passages, source: None })
                 .collect(),
         ),
         false => None,
     };
     let figures = IndexFigures {
+        shard: m.shard.map(|s| s.to_string()),
         generation: m.generation,
         format_version: m.format_version,
         model: m.model.clone(),

@@ -651,3 +651,41 @@ fn escape_sequences_in_a_document_are_shown_escaped() {
     assert_eq!(hits[0]["title"], title);
     assert!(hits[0]["text"].as_str().unwrap().contains("\u{1b}[2J"));
 }
+
+/// `index --shard I/N`: the parts of a corpus hold each document once and together all of them;
+/// an index keeps its part on later runs and refuses another.
+#[test]
+fn shards_of_a_corpus_hold_each_document_once_and_an_index_keeps_its_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(tmp.path());
+    let docs = |index: &Path| -> Vec<String> {
+        let out = semsearch(index).args(["status", "--json", "--files"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["files"].as_array().unwrap().iter().map(|f| f["doc_id"].as_str().unwrap().to_string()).collect()
+    };
+    let (a, b, whole) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("whole"));
+    for (index, part) in [(&a, "1/2"), (&b, "2/2")] {
+        let out = semsearch(index).args(["index", "--json", "--shard", part]).arg(&corpus).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    semsearch(&whole).args(["-q", "index"]).arg(&corpus).assert().code(0);
+    let (mut parts, all) = ([docs(&a), docs(&b)].concat(), docs(&whole));
+    assert!(!docs(&a).is_empty() && !docs(&b).is_empty(), "{parts:?}");
+    parts.sort();
+    let mut all_sorted = all.clone();
+    all_sorted.sort();
+    assert_eq!(parts, all_sorted);
+    // A later run without --shard keeps the part; another part is refused, the index untouched.
+    let before = docs(&a);
+    semsearch(&a).args(["-q", "index"]).arg(&corpus).assert().code(0);
+    assert_eq!(docs(&a), before);
+    let out = semsearch(&a).args(["index", "--shard", "2/2"]).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds part 1/2 of its corpus; --shard 2/2 would drop") && err.lines().count() == 1, "{err}");
+    assert_eq!(docs(&a), before);
+    let out = semsearch(&a).args(["index", "--shard", "3/2"]).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("write I/N with 1 ≤ I ≤ N"), "{out:?}");
+}

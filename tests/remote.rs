@@ -10,7 +10,19 @@ use std::path::{Path, PathBuf};
 fn ask_json(index: &Path, args: &[&str], q: &str) -> Vec<serde_json::Value> {
     // Semantic unless `args` names a mode: the two stores' BM25 differ in the last digits. Every
     // result, however weak (the comparison is of the two stores, not of the answers).
-    json_lines(&ok_stdout(semsearch(index).env("SEMSEARCH_MODE", "semantic").args(["ask", "--all", "--json", "-k", "10"]).args(args).arg(q)))
+    without_source(json_lines(&ok_stdout(semsearch(index).env("SEMSEARCH_MODE", "semantic").args(["ask", "--all", "--json", "-k", "10"]).args(args).arg(q))))
+}
+
+/// Results without the `source` a server's results add (`sources_…` tests check it), so they
+/// compare with the local index's.
+fn without_source(mut hits: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    for h in &mut hits {
+        let source = h.as_object_mut().unwrap().remove("source");
+        for a in h["also"].as_array_mut().unwrap() {
+            assert_eq!(a.as_object_mut().unwrap().remove("source"), source, "a folded passage of another source: {a}");
+        }
+    }
+    hits
 }
 
 const QUESTIONS: [&str; 6] = [
@@ -38,6 +50,11 @@ fn pushed_sample(tmp: &Path) -> Option<(PgServer, PathBuf, PathBuf, String)> {
     let url = pg.url();
     ok_stdout(semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "news"]));
     Some((pg, corpus, index, url))
+}
+
+/// The source a push from `index` is by default: this machine's name and the index's folder.
+fn machine_source(index: &Path) -> String {
+    format!("{}:{}", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(), index.display())
 }
 
 /// ids and scores of results, for comparing a server's answers with the local index's.
@@ -79,6 +96,11 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
         serde_json::from_slice(&ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &url, "--collection", "news"]))).unwrap();
     assert_eq!((status["documents"].as_u64(), status["passages"].as_u64(), status["generation"].as_u64()), (Some(12), Some(19), Some(1)), "{status}");
     assert_eq!(status["model"]["name"], "all-MiniLM-L6-v2");
+    // Pushed as the default source (this machine and the index's folder), which results name.
+    let source = machine_source(&index);
+    assert_eq!((&status["sources"][0]["name"], &status["sources"][0]["documents"]), (&source.clone().into(), &12.into()), "{status}");
+    let raw = json_lines(&ok_stdout(semsearch(&index).args(["ask", "--json", "--backend", &url, "--collection", "news", "Who founded DeepSeek?"])));
+    assert!(raw.iter().all(|h| h["source"] == source.as_str()), "{raw:?}");
 
     // The server's exact ranking is the local exact ranking: same ids, same scores (the vectors
     // are the same floats); through pgvector's HNSW index, the same passages.
@@ -105,7 +127,9 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
         [vec![id.to_string()], vec![format!("{path}:{line}")], vec!["--text".into(), "chatbots in hospitals".into()], vec!["--same-doc".into(), id.to_string()]]
     {
         let related = |extra: &[&str]| {
-            json_lines(&ok_stdout(semsearch(&index).env("SEMSEARCH_MODE", "semantic").args(["related", "--json", "-k", "4"]).args(extra).args(&target)))
+            without_source(json_lines(&ok_stdout(
+                semsearch(&index).env("SEMSEARCH_MODE", "semantic").args(["related", "--json", "-k", "4"]).args(extra).args(&target),
+            )))
         };
         let there = related(&remote);
         assert_eq!(there, related(&[]), "{target:?}");
@@ -236,7 +260,7 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
 }
 
 #[test]
-fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
+fn msmarco_on_the_server_ranks_as_locally_sharded_pushers_at_once_equal_one_index_and_killed_pushes_change_nothing() {
     let Some(set) = common::shared("msmarco-trecdl19-subset") else { return };
     let Some(pg) = PgServer::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -274,7 +298,9 @@ fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
     let corpus = sample_corpus(tmp.path());
     let other = tmp.path().join("sample");
     ok_stdout(semsearch(&other).args(["-q", "index"]).arg(&corpus));
-    let mut push = common::spawn_semsearch(&other).args(["-q", "push", "--to", &url, "--collection", "ms"]).spawn().unwrap();
+    // The same source: the push replaces that source's documents.
+    let source = machine_source(&index);
+    let mut push = common::spawn_semsearch(&other).args(["-q", "push", "--to", &url, "--collection", "ms", "--source", &source]).spawn().unwrap();
     let mut killed = false;
     for _ in 0..2000 {
         if push.try_wait().unwrap().is_some() {
@@ -294,6 +320,78 @@ fn msmarco_on_the_server_ranks_as_locally_and_a_killed_push_changes_nothing() {
         assert_eq!(&ask_json(&index, &remote, q), then, "{q}");
     }
     assert_eq!(pg.sql("SELECT count(*) FROM ms_passages"), passages.to_string());
+
+    // The corpus in four parts (`index --shard I/4`, as four machines would build them), pushed at
+    // once as four sources into one collection: the same exact top-10 as the whole index, and the
+    // same word statistics as one push of it (so hybrid ranks as on `ms`).
+    let parts: Vec<PathBuf> = (1..=4).map(|i| tmp.path().join(format!("part{i}"))).collect();
+    let mut part_passages = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let out = ok_stdout(semsearch(part).args(["index", "--json", "--shard", &format!("{}/4", i + 1)]).arg(set.join("corpus.jsonl")));
+        let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(s["documents_other_parts"].as_u64().unwrap() > 0, "{s}");
+        part_passages += s["passages"].as_u64().unwrap();
+    }
+    assert_eq!(part_passages, passages);
+    let started = std::time::Instant::now();
+    let pushers: Vec<std::process::Child> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let source = format!("part{}", i + 1);
+            let args = ["push", "--json", "--to", &url, "--collection", "sharded", "--source", &source];
+            common::spawn_semsearch(part).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    // They send at the same time (no lock held for a whole transfer).
+    let mut most_at_once = 0;
+    let copying = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'semsearch' AND state = 'active' AND query ILIKE 'COPY%'";
+    let mut pushers: Vec<_> = pushers.into_iter().map(Some).collect();
+    while pushers.iter_mut().any(|p| p.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())) {
+        most_at_once = most_at_once.max(pg.sql(copying).parse::<u32>().unwrap());
+    }
+    let mut sent = 0;
+    for p in pushers.into_iter().flatten() {
+        let out = p.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        sent += serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["passages_sent"].as_u64().unwrap();
+    }
+    eprintln!("4 pushers at once: {sent} passages in {:.1}s, up to {most_at_once} copying at once", started.elapsed().as_secs_f64());
+    assert_eq!(sent, passages);
+    assert!(most_at_once >= 2, "the pushes took turns");
+    same_terms(&pg, "sharded", "ms");
+    let sharded = ["--backend", url.as_str(), "--collection", "sharded", "--per-doc", "0", "--no-fold"];
+    let mut after = Vec::new();
+    for q in &questions {
+        let local = ask_json(&index, &["--exact", "--per-doc", "0", "--no-fold"], q);
+        same_ranking(&ranking(&ask_json(&index, &[&sharded[..], &["--exact"]].concat(), q)), &ranking(&local), q);
+        let hybrid = ask_json(&index, &[&sharded[..], &["--exact", "--mode", "hybrid"]].concat(), q);
+        assert_eq!(hybrid, ask_json(&index, &[&remote[..], &["--exact", "--mode", "hybrid"]].concat(), q), "{q}");
+        after.push(hybrid);
+    }
+
+    // A fifth pusher killed while it sends: the four parts answer as before, the statistics are
+    // unchanged, nothing of it is there.
+    let mut push = common::spawn_semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "sharded", "--source", "fifth"]).spawn().unwrap();
+    let mut killed = false;
+    for _ in 0..2000 {
+        if push.try_wait().unwrap().is_some() {
+            break;
+        }
+        if pg.sql(copying) != "0" {
+            push.kill().unwrap();
+            killed = true;
+            break;
+        }
+    }
+    push.wait().unwrap();
+    assert!(killed, "the push ended before it could be killed");
+    assert_eq!(pg.sql("SELECT value FROM sharded_meta WHERE key = 'generation'"), "4");
+    assert_eq!(pg.sql("SELECT count(*) FROM sharded_documents WHERE source = 'fifth'"), "0");
+    same_terms(&pg, "sharded", "ms");
+    for (q, then) in questions.iter().zip(&after) {
+        assert_eq!(&ask_json(&index, &[&sharded[..], &["--exact", "--mode", "hybrid"]].concat(), q), then, "{q}");
+    }
 }
 
 #[test]
@@ -502,10 +600,150 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
 /// `title_lexical`), remade here as that version wrote it: readers are told to push again, and a
 /// push upgrades it in place without sending a document, after which it answers exactly as a
 /// fresh push does. A Chinese question finds its passage on the server as locally.
+/// Turns collection `c`, as this semsearch pushes it (schema 3), into the layout semsearch wrote
+/// before sources (schema 2, 52aa34f): no `source` column, keys `id` and `doc_id`, a passages'
+/// index by document, the figures in `C_meta`, no `C_sources`. The rows, vectors and indexes stay
+/// (no way to run the older binary here; its DDL is what this rebuilds).
+fn as_version_2(pg: &PgServer, c: &str) {
+    pg.sql(&format!(
+        "INSERT INTO {c}_meta SELECT 'passages', count(*)::text FROM {c}_passages;
+         INSERT INTO {c}_meta SELECT 'lexical_avg_length', coalesce(avg(length(lexical)), 0)::float8::text FROM {c}_passages;
+         INSERT INTO {c}_meta SELECT 'documents', count(*)::text FROM {c}_documents;
+         INSERT INTO {c}_meta SELECT 'title_avg_length', coalesce(avg(length(title_lexical)), 0)::float8::text FROM {c}_documents;
+         INSERT INTO {c}_meta SELECT 'chunking', min(chunking) FROM {c}_sources;
+         ALTER TABLE {c}_passages DROP CONSTRAINT {c}_passages_doc_id_source_fkey, DROP CONSTRAINT {c}_passages_pkey;
+         ALTER TABLE {c}_documents DROP CONSTRAINT {c}_documents_pkey;
+         ALTER TABLE {c}_documents DROP COLUMN source; ALTER TABLE {c}_passages DROP COLUMN source;
+         ALTER TABLE {c}_documents ADD PRIMARY KEY (doc_id);
+         ALTER TABLE {c}_passages ADD PRIMARY KEY (id), ADD FOREIGN KEY (doc_id) REFERENCES {c}_documents ON DELETE CASCADE;
+         DROP INDEX {c}_passages_id; CREATE INDEX {c}_passages_doc ON {c}_passages (doc_id);
+         DROP TABLE {c}_sources; UPDATE {c}_meta SET value = '2' WHERE key = 'schema_version';"
+    ));
+}
+
+/// The sources' lexeme counts of two collections are the same rows.
+fn same_terms(pg: &PgServer, a: &str, b: &str) {
+    for t in ["terms", "title_terms"] {
+        let differ = format!(
+            "SELECT count(*) FROM ((SELECT * FROM {a}_{t} EXCEPT SELECT * FROM {b}_{t}) UNION ALL (SELECT * FROM {b}_{t} EXCEPT SELECT * FROM {a}_{t})) x"
+        );
+        assert_eq!(pg.sql(&differ), "0", "{a}_{t} and {b}_{t} differ");
+    }
+    assert_ne!(pg.sql(&format!("SELECT count(*) FROM {a}_terms")), "0");
+}
+
+/// Raw results (with their sources) from a collection.
+fn ask_there(index: &Path, url: &str, collection: &str, mode: &str, q: &str) -> Vec<serde_json::Value> {
+    let out = semsearch(index).args(["ask", "--json", "--all", "-k", "10", "--mode", mode, "--backend", url, "--collection", collection, q]).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{q}: {out:?}");
+    json_lines(&out.stdout)
+}
+
+fn push_json(index: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&ok_stdout(semsearch(index).args(["push", "--json"]).args(args))).unwrap()
+}
+
+fn sent_deleted_unchanged(s: &serde_json::Value) -> (u64, u64, u64) {
+    (s["documents_sent"].as_u64().unwrap(), s["documents_deleted"].as_u64().unwrap(), s["documents_unchanged"].as_u64().unwrap())
+}
+
+/// A collection of a team: two people push their own folders into it, alternately, with changes;
+/// neither push touches the other's documents; the same path in both is two documents, each
+/// result saying whose; one source is removed whole. Before that, the collection was pushed by the
+/// semsearch before sources (schema 2) and is upgraded by the first push, nothing sent again.
+#[test]
+fn sources_pushed_alternately_keep_each_others_documents_and_a_version_2_collection_is_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((pg, corpus, ann, url)) = pushed_sample(tmp.path()) else { return };
+    let remote = ["--backend", url.as_str(), "--collection", "news"];
+    as_version_2(&pg, "news");
+    let out = semsearch(&ann).args(["ask", "--json", "Who founded DeepSeek?"]).args(remote).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(schema version 2); push it again with this one to upgrade it"), "{out:?}");
+    // The upgrading push's source takes the documents: nothing is sent, nothing re-embedded.
+    let to = ["--to", url.as_str(), "--collection", "news"];
+    let s = push_json(&ann, &[&to[..], &["--source", "ann"]].concat());
+    assert_eq!(sent_deleted_unchanged(&s), (0, 0, 12), "{s}");
+    assert_eq!((s["passages"].as_u64(), s["source"].as_str()), (Some(19), Some("ann")), "{s}");
+    assert_eq!(pg.sql("SELECT value FROM news_meta WHERE key = 'schema_version'"), "3");
+    assert_eq!(pg.sql("SELECT string_agg(DISTINCT source, ',') FROM news_passages"), "ann");
+    ok_stdout(semsearch(&ann).args(["-q", "push", "--to", &url, "--collection", "fresh", "--source", "ann"]));
+    same_terms(&pg, "news", "fresh");
+    for q in QUESTIONS {
+        for mode in ["semantic", "hybrid"] {
+            assert_eq!(ask_there(&ann, &url, "news", mode, q), ask_there(&ann, &url, "fresh", mode, q), "{mode} {q}");
+        }
+    }
+
+    // Bob's folder: his own note, and a file at the same path as one of Ann's with his text.
+    let bob_root = tmp.path().join("bob");
+    std::fs::create_dir_all(bob_root.join("news")).unwrap();
+    std::fs::write(bob_root.join("news/port-strike.txt"), "Dockworkers at Antwerp-Bruges ended a four-day strike that cost shippers 120 million euros.\n")
+        .unwrap();
+    std::fs::write(
+        bob_root.join("news/alibaba-ai-investment.txt"),
+        "Bob's notes on Alibaba\n\nAlibaba's capital spending plan was read by analysts as a bet on Qwen models and data centres in Southeast Asia.\n",
+    )
+    .unwrap();
+    let bob = bob_root.join("idx");
+    ok_stdout(semsearch(&bob).args(["-q", "index"]).arg(bob_root.join("news")));
+    let s = push_json(&bob, &[&to[..], &["--source", "bob"]].concat());
+    assert_eq!(sent_deleted_unchanged(&s), (2, 0, 0), "{s}");
+    assert_eq!((s["documents"].as_u64(), s["passages"].as_u64()), (Some(14), Some(21)), "{s}");
+    // Ann pushes again: Bob's documents stay; then she deletes a file and pushes; then Bob again.
+    assert_eq!(sent_deleted_unchanged(&push_json(&ann, &[&to[..], &["--source", "ann"]].concat())), (0, 0, 12));
+    std::fs::remove_file(corpus.join("news-briefs.txt")).unwrap();
+    ok_stdout(semsearch(&ann).args(["-q", "index"]).arg(&corpus));
+    let s = push_json(&ann, &[&to[..], &["--source", "ann"]].concat());
+    assert_eq!(sent_deleted_unchanged(&s), (0, 11, 1), "only Ann's briefs are gone: {s}");
+    assert_eq!(sent_deleted_unchanged(&push_json(&bob, &[&to[..], &["--source", "bob"]].concat())), (0, 0, 2));
+    assert_eq!(
+        pg.sql("SELECT string_agg(source || ' ' || doc_id, ', ' ORDER BY source, doc_id) FROM news_documents"),
+        "ann news/alibaba-ai-investment.txt, bob news/alibaba-ai-investment.txt, bob news/port-strike.txt"
+    );
+
+    // Results say whose they are; the same path in two sources is two documents, both found.
+    let hits = ask_there(&ann, &url, "news", "semantic", "Which port did the dockworkers strike close?");
+    assert_eq!((hits[0]["path"].as_str(), hits[0]["source"].as_str()), (Some("news/port-strike.txt"), Some("bob")), "{hits:?}");
+    let hits = ask_there(&ann, &url, "news", "hybrid", "What will Alibaba invest in?");
+    let mut sources: Vec<&str> = hits.iter().filter(|h| h["path"] == "news/alibaba-ai-investment.txt").map(|h| h["source"].as_str().unwrap()).collect();
+    sources.dedup();
+    sources.sort();
+    assert_eq!(sources, ["ann", "bob"], "{hits:?}");
+    let human = String::from_utf8(ok_stdout(semsearch(&ann).args(["ask", "--backend", &url, "--collection", "news", "dockworkers strike"]))).unwrap();
+    assert!(human.lines().next().unwrap().ends_with("from bob"), "{human}");
+
+    // status --backend: the sources with their figures; --files grouped by source.
+    let status: serde_json::Value = serde_json::from_slice(&ok_stdout(semsearch(&ann).args(["status", "--json", "--files"]).args(remote))).unwrap();
+    let figures: Vec<(String, i64, i64)> = status["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["documents"].as_i64().unwrap(), s["passages"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(figures, [("ann".to_string(), 1, 8), ("bob".to_string(), 2, 2)], "{status}");
+    let files: Vec<&str> = status["files"].as_array().unwrap().iter().map(|f| f["source"].as_str().unwrap()).collect();
+    assert_eq!(files, ["ann", "bob", "bob"], "{status}");
+    let human = String::from_utf8(ok_stdout(semsearch(&ann).args(["status", "--files"]).args(remote))).unwrap();
+    assert!(human.contains("sources     2\n") && human.contains("\nbob:\n  news/alibaba-ai-investment.txt  1 passages"), "{human}");
+
+    // Bob's source removed: the collection is Ann's again, word statistics as a push of hers alone.
+    let s = push_json(&ann, &[&to[..], &["--source", "bob", "--delete"]].concat());
+    assert_eq!((s["documents_deleted"].as_u64(), s["documents"].as_u64()), (Some(2), Some(1)), "{s}");
+    ok_stdout(semsearch(&ann).args(["-q", "push", "--to", &url, "--collection", "fresh", "--source", "ann"]));
+    same_terms(&pg, "news", "fresh");
+    assert_eq!(ask_there(&ann, &url, "news", "hybrid", "Alibaba cloud"), ask_there(&ann, &url, "fresh", "hybrid", "Alibaba cloud"));
+    let out = semsearch(&ann).args(["push", "--source", "carol", "--delete"]).args(to).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("collection news has no source \"carol\"; its sources: ann") && err.lines().count() == 1, "{err}");
+}
+
 #[test]
 fn a_version_1_collection_is_upgraded_by_a_push_and_cjk_is_matched_on_the_server() {
     let tmp = tempfile::tempdir().unwrap();
     let Some((pg, corpus, index, url)) = pushed_sample(tmp.path()) else { return };
+    as_version_2(&pg, "news");
     pg.sql(
         "ALTER TABLE news_passages DROP COLUMN lexical;
          ALTER TABLE news_passages ADD COLUMN lexical tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || section || ' ' || text)) STORED;

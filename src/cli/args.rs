@@ -140,6 +140,11 @@ pub struct IndexArgs {
     pub chunking: ChunkOpts,
     #[command(flatten)]
     pub ingest: IngestOpts,
+    /// Index only part I of N of the documents (by a stable hash of each document's key), so N
+    /// machines embed one corpus in parallel and each pushes its part (`push --source`); kept by
+    /// later runs of this index
+    #[arg(long, value_name = "I/N", value_parser = semsearch::indexer::Shard::parse)]
+    pub shard: Option<semsearch::indexer::Shard>,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -261,6 +266,13 @@ pub struct PushArgs {
     /// Collection name (tables NAME_documents, NAME_passages, NAME_meta) [default: the index directory's name]
     #[arg(long, value_name = "NAME")]
     pub collection: Option<String>,
+    /// Push as this source: the push adds, replaces and deletes only this source's documents, and
+    /// other sources' are never touched [default: this machine's name and the index's folder]
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Remove every document of --source from the collection (no index needed)
+    #[arg(long, requires = "source")]
+    pub delete: bool,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     pub json: bool,

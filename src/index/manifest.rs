@@ -131,6 +131,9 @@ pub struct Meta {
     pub chunking: ChunkParams,
     /// The graphs' parameters.
     pub hnsw: HnswParams,
+    /// The part of its corpus the index holds (`index --shard I/N`); absent: all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::indexer::Shard>,
     /// Live documents and passages.
     pub counts: Counts,
     /// The next free segment number (files numbered from it up belong to no manifest).
@@ -273,6 +276,7 @@ pub(super) mod tests {
             model: ModelMeta { name: "m".into(), weights_sha256: "x".into(), dimensions: 4, max_tokens: 8, pooling: Pooling::Mean },
             chunking: ChunkParams::default(),
             hnsw: HnswParams::default(),
+            shard: None,
             counts: Counts { documents: 1, passages },
             next_segment: segments.iter().map(|s| s.id + 1).max().unwrap_or(0),
             segments,

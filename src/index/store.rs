@@ -76,6 +76,8 @@ pub struct Passage {
     pub date: Option<String>,
     /// Its document's URL.
     pub url: Option<String>,
+    /// The source it was pushed as, on a server's collection (`push --source`); none locally.
+    pub source: Option<String>,
 }
 
 /// A segment's SQLite store: documents, passages, the lexical index and sentence vectors.
@@ -633,6 +635,7 @@ fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<Passage> {
         title: r.get(12)?,
         date: r.get(13)?,
         url: r.get(14)?,
+        source: None,
     })
 }
 

@@ -70,6 +70,7 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
         model: p.meta.model.clone(),
         chunking: p.meta.chunking,
         hnsw: *hnsw,
+        shard: p.meta.shard,
         counts: p.meta.counts.clone(),
         next_segment,
         segments,

@@ -24,7 +24,7 @@ pub mod warnings;
 pub use merge::compact;
 use merge::merge;
 
-pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan};
+pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan, Shard};
 
 use crate::ann::HnswParams;
 use crate::chunk::{embedding_text, Chunk, ChunkParams, Chunker};
@@ -123,11 +123,14 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Rows at which a segment is full (`SEGMENT_ROWS`; smaller in tests of the roll-over).
     pub segment_rows: usize,
+    /// Only this part of the documents (`--shard`); `None`: as the index was built before (a
+    /// part, or everything).
+    pub shard: Option<Shard>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { chunking: ChunkParams::default(), hnsw: HnswParams::default(), quiet: false, segment_rows: SEGMENT_ROWS }
+        BuildOptions { chunking: ChunkParams::default(), hnsw: HnswParams::default(), quiet: false, segment_rows: SEGMENT_ROWS, shard: None }
     }
 }
 
@@ -159,6 +162,8 @@ pub struct Summary {
     pub documents_renamed: usize,
     /// Documents left as they were.
     pub documents_unchanged: usize,
+    /// Documents read that belong to the other parts of a sharded corpus (`--shard`).
+    pub documents_other_parts: usize,
     /// Passages embedded by this run.
     pub passages_embedded: usize,
     /// Word pieces the model ran over (special tokens included, truncated at the window).
@@ -452,6 +457,16 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let model = embedder.info();
     let _lock = WriterLock::acquire(dir, opts.quiet)?;
     let prev = open_previous(dir, model)?;
+    let shard = match (opts.shard, prev.index.as_ref().map(|p| p.meta.shard)) {
+        (None, Some(kept)) => kept,
+        (given, None) => given,
+        (given, Some(kept)) if given == kept => given,
+        (Some(given), Some(kept)) => bail!(
+            "index {} holds {}; --shard {given} would drop the documents of the rest: build part {given} in another --index",
+            dir.display(),
+            kept.map_or("a whole corpus".to_string(), |k| format!("part {k} of its corpus"))
+        ),
+    };
     let reusable = prev.index.as_ref().filter(|p| p.meta.chunking == opts.chunking);
     let prev_docs: HashMap<String, DocRecord> = match &prev.index {
         Some(p) => p.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect(),
@@ -494,7 +509,13 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         progress: crate::progress::spinner("reading", opts.quiet),
         read: 0,
     };
-    let report = input.read(&mut |d| run.accept(d))?;
+    let report = input.read(&mut |d| match shard.is_none_or(|s| s.holds(&d.doc_id)) {
+        true => run.accept(d),
+        false => {
+            run.summary.documents_other_parts += 1;
+            Ok(())
+        }
+    })?;
     run.flush()?;
     run.progress.finish_and_clear();
     let Run { writer, mut summary, mut retired, prev_docs, seen, prev: prev_index, mut added_hashes, .. } = run;
@@ -612,6 +633,7 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         model: ModelMeta::from(model),
         chunking: opts.chunking,
         hnsw: opts.hnsw,
+        shard,
         counts: Counts { documents: live_docs, passages: live_rows },
         next_segment,
         segments,

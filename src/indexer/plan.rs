@@ -48,6 +48,40 @@ pub fn content_hash(doc: &Document) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// One of N parts of a corpus (`index --shard I/N`): the documents whose key hashes to it, so N
+/// machines can each embed a part of one corpus and push it as their own source, and the parts
+/// together are the whole, each document in exactly one. The hash is XXH3-64 of the document's
+/// key: a specified function, the same on every machine and in every version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// Which part, from 1.
+    pub index: u32,
+    /// Of how many.
+    pub count: u32,
+}
+
+impl Shard {
+    /// `I/N`, 1 ≤ I ≤ N.
+    pub fn parse(s: &str) -> std::result::Result<Shard, String> {
+        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+        match parsed {
+            Some((index, count)) if index >= 1 && index <= count => Ok(Shard { index, count }),
+            _ => Err(format!("{s:?} is not a part of a corpus; write I/N with 1 ≤ I ≤ N, e.g. --shard 2/4")),
+        }
+    }
+
+    /// Whether the document with key `doc_id` belongs to this part.
+    pub fn holds(&self, doc_id: &str) -> bool {
+        xxhash_rust::xxh3::xxh3_64(doc_id.as_bytes()) % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// Passage ids depend only on the document's id, its content and the passage's place in it: they
 /// stay the same while the document is unchanged.
 pub fn passage_id(doc_id: &str, hash: &str, ordinal: usize) -> String {
@@ -137,6 +171,26 @@ pub fn plan(dir: &Path, input: &mut dyn Documents) -> Result<(Plan, IngestReport
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_documents_into_parts_each_in_exactly_one() {
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "-1/3", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let parts: Vec<Shard> = (1..=4).map(|index| Shard { index, count: 4 }).collect();
+        let mut sizes = [0usize; 4];
+        for i in 0..10_000 {
+            let key = format!("news/article-{i}.md");
+            let holders: Vec<usize> = (0..4).filter(|&p| parts[p].holds(&key)).collect();
+            assert_eq!(holders.len(), 1, "{key}");
+            sizes[holders[0]] += 1;
+        }
+        // Even within a few percent, and fixed: the hash is XXH3's, not the process's.
+        assert!(sizes.iter().all(|&n| (2_300..2_700).contains(&n)), "{sizes:?}");
+        assert!(Shard { index: 1, count: 1 }.holds("anything"));
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(b"news/a.md") % 4, 2, "XXH3-64 changed; shards built by earlier versions would not match");
+    }
 
     #[test]
     fn passage_ids_are_stable_and_distinct() {

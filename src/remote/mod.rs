@@ -5,18 +5,19 @@
 //! candidates with the code it runs over the local index, and the results read the same.
 //!
 //! Tables, named after the collection `C`: `C_meta` (schema version, model name and checksum,
-//! dimensions, graph parameters), `C_documents`, `C_passages` (with `embedding vector(D)` under an
-//! HNSW index, `vector_cosine_ops`, the local graph's M and ef_construction, and a generated
-//! `lexical tsvector` of its section and text under a GIN index), `C_terms` (each lexeme's document
-//! frequency, for BM25); a document's title is indexed once, in `C_documents.title_lexical`, with
-//! `C_title_terms` its frequencies over documents.
+//! dimensions, graph parameters, generation), `C_sources` (each source's documents, passages and
+//! BM25 lengths), `C_documents` and `C_passages` keyed by (`doc_id`, `source`[, `id`]) (passages
+//! with `embedding vector(D)` under an HNSW index, `vector_cosine_ops`, the local graph's M and
+//! ef_construction, and a generated `lexical tsvector` of its section and text under a GIN index),
+//! `C_terms` (each lexeme's document frequency, for BM25); a document's title is indexed once, in
+//! `C_documents.title_lexical`, with `C_title_terms` its frequencies over documents.
 
 pub mod conn;
 mod push;
 mod search;
 pub mod tls;
 
-pub use push::{push, PushSummary, Pusher};
+pub use push::{default_source, delete_source, push, source_name, PushSummary, Pusher, BENCH_SOURCE};
 pub use search::Remote;
 
 use crate::error::Error;
@@ -26,7 +27,9 @@ use anyhow::Result;
 /// upgrades version 1).
 /// 1: passages' `lexical` held their document's title.
 /// 2: the title once per document (`title_lexical`, `C_title_terms`), CJK characters spaced apart.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: sources (`source` in every key, `C_sources`); word statistics counted up and down by each
+///    push instead of recounted.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A collection name: it becomes part of table names, so only lowercase letters, digits and `_`.
 pub fn collection_name(name: &str) -> Result<String> {
@@ -108,7 +111,14 @@ pub(crate) struct Tables {
     pub passages: String,
     pub hnsw: String,
     pub gin: String,
+    /// Version 2's index of passages by document (the keys of version 3 begin with the document).
     pub by_doc: String,
+    /// Passages by id (`related ID`).
+    pub by_id: String,
+    /// Documents by source.
+    pub by_source: String,
+    /// Each source's figures.
+    pub sources: String,
     /// BM25's document frequency of each lexeme (`lexeme`, `df`), recounted by every push.
     pub terms: String,
     /// The same over the documents' titles.
@@ -126,6 +136,9 @@ impl Tables {
             hnsw: format!("\"{collection}_passages_hnsw\""),
             gin: format!("\"{collection}_passages_lexical\""),
             by_doc: format!("\"{collection}_passages_doc\""),
+            by_id: format!("\"{collection}_passages_id\""),
+            by_source: format!("\"{collection}_documents_source\""),
+            sources: format!("\"{collection}_sources\""),
             terms: format!("\"{collection}_terms\""),
             title_terms: format!("\"{collection}_title_terms\""),
             title_gin: format!("\"{collection}_documents_title\""),
@@ -144,21 +157,58 @@ pub struct CollectionMeta {
     pub weights_sha256: Option<String>,
     /// Dimensions of a vector.
     pub dimensions: Option<usize>,
-    /// How the passages were cut (the local manifest's chunking, as JSON).
+    /// How the passages were cut (the local manifest's chunking, as JSON), where every source
+    /// cut them alike.
     pub chunking: Option<String>,
     /// Bumped by every push.
     pub generation: u64,
-    /// Passages at the last push.
+    /// Passages, over every source.
     pub passages: Option<usize>,
-    /// Mean lexemes per passage at the last push (BM25's average length); absent in a collection
-    /// pushed before lexical search on the server.
+    /// Mean lexemes per passage (BM25's average length); absent in a collection pushed before
+    /// lexical search on the server.
     pub lexical_avg_length: Option<f64>,
-    /// Documents at the last push (N of the titles' BM25).
+    /// Documents (N of the titles' BM25).
     pub documents: Option<usize>,
-    /// Mean lexemes per title at the last push.
+    /// Mean lexemes per title.
     pub title_avg_length: Option<f64>,
+    /// The sources (schema 3), by name.
+    pub sources: Vec<SourceStats>,
     /// Whether `bench` made it (`BENCH_MARK`): only such a collection may a bench push into.
     pub bench: bool,
+}
+
+/// A source's row of `C_sources`: what it holds, kept by its pushes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceStats {
+    /// Its name (`push --source`).
+    pub name: String,
+    /// Its documents.
+    pub documents: i64,
+    /// Their passages.
+    pub passages: i64,
+    /// The passages' lexemes, summed (BM25's lengths).
+    #[serde(skip)]
+    pub lexical_length: i64,
+    /// The titles' lexemes, summed.
+    #[serde(skip)]
+    pub title_length: i64,
+    /// How its passages were cut (JSON).
+    #[serde(skip)]
+    pub chunking: Option<String>,
+    /// When it was last pushed (the server's clock, RFC 3339).
+    pub pushed_at: Option<String>,
+}
+
+impl SourceStats {
+    /// Adds (`sign` 1) or takes away (-1) another count's figures.
+    pub(crate) fn add(&mut self, other: Option<&SourceStats>, sign: i64) {
+        if let Some(o) = other {
+            self.documents += sign * o.documents;
+            self.passages += sign * o.passages;
+            self.lexical_length += sign * o.lexical_length;
+            self.title_length += sign * o.title_length;
+        }
+    }
 }
 
 /// The meta key that marks a collection `bench` made.
@@ -187,14 +237,42 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             _ => {}
         }
     }
+    if m.schema_version == Some(SCHEMA_VERSION) {
+        // The collection's figures are its sources' (each push keeps its own row).
+        let sql = format!(
+            "SELECT source, documents, passages, lexical_length, title_length, chunking, to_char(pushed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {} ORDER BY source",
+            t.sources
+        );
+        for r in client.query(&sql, &[])? {
+            m.sources.push(SourceStats {
+                name: r.try_get(0)?,
+                documents: r.try_get(1)?,
+                passages: r.try_get(2)?,
+                lexical_length: r.try_get(3)?,
+                title_length: r.try_get(4)?,
+                chunking: r.try_get(5)?,
+                pushed_at: r.try_get(6)?,
+            });
+        }
+        let mut all = SourceStats::default();
+        for s in &m.sources {
+            all.add(Some(s), 1);
+        }
+        m.passages = Some(all.passages.max(0) as usize);
+        m.documents = Some(all.documents.max(0) as usize);
+        m.lexical_avg_length = Some(if all.passages > 0 { all.lexical_length as f64 / all.passages as f64 } else { 1.0 });
+        m.title_avg_length = Some(if all.documents > 0 { all.title_length as f64 / all.documents as f64 } else { 1.0 });
+        let mut cuts = m.sources.iter().filter_map(|s| s.chunking.clone());
+        m.chunking = cuts.next().filter(|first| cuts.all(|c| c == *first));
+    }
     Ok(Some(m))
 }
 
 /// Refuses a collection of another schema version or model than `model`.
 pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::model::ModelInfo) -> Result<()> {
-    if m.schema_version == Some(1) {
+    if let Some(old @ (1 | 2)) = m.schema_version {
         return Err(Error::Usage(format!(
-            "collection {collection} was pushed by an older semsearch (schema version 1); push it again with this one to upgrade it (nothing is re-embedded or sent again)"
+            "collection {collection} was pushed by an older semsearch (schema version {old}); push it again with this one to upgrade it (nothing is re-embedded or sent again)"
         ))
         .into());
     }

@@ -58,18 +58,20 @@ impl Sql {
         if let Some(r) = required {
             let r = self.bind(r.to_string());
             conds.push(format!(
-                "(lexical @@ to_tsquery('english', {r}) OR doc_id IN (SELECT doc_id FROM {} WHERE title_lexical @@ to_tsquery('english', {r})))",
+                "(lexical @@ to_tsquery('english', {r}) OR (doc_id, source) IN (SELECT doc_id, source FROM {} WHERE title_lexical @@ to_tsquery('english', {r})))",
                 search.remote.tables.documents
             ));
         }
         conds.join(" AND ")
     }
 
-    /// The scope's condition on documents (`doc_id`): the filters and the document left out.
+    /// The scope's condition on documents (`doc_id`, `source`): the filters and the document left
+    /// out (by its `doc_id`: the same path in another source is the same document).
     fn documents_scope(&mut self, search: &RemoteSearch) -> String {
         let mut conds = vec!["TRUE".to_string()];
-        if let Some(a) = &search.allowed {
-            conds.push(format!("doc_id = ANY({})", self.bind(a.clone())));
+        if let Some((ids, sources)) = &search.allowed {
+            let (ids, sources) = (self.bind(ids.clone()), self.bind(sources.clone()));
+            conds.push(format!("(doc_id, source) IN (SELECT * FROM unnest({ids}::text[], {sources}::text[]))"));
         }
         if let Some(Except::Document(d)) = &search.except {
             conds.push(format!("doc_id <> {}", self.bind(d.clone())));
@@ -135,16 +137,19 @@ const B: f64 = 0.75;
 /// passages' text and metadata fetched only for the ones shown (`prefetch`).
 struct RemoteSearch<'a> {
     remote: &'a Remote,
-    /// The documents the filter lets through (`None`: no filter), and its tally.
-    allowed: Option<Vec<String>>,
+    /// The documents the filter lets through (`None`: no filter) as `doc_id`s and their sources,
+    /// and its tally.
+    allowed: Option<(Vec<String>, Vec<String>)>,
     tally: Option<crate::store::filter::Tally>,
     except: Option<Except>,
     passages_total: usize,
-    by_id: HashMap<String, u32>,
-    ids: Vec<String>,
+    /// A candidate is a passage of a source: (`id`, `source`); the same passage in two sources is
+    /// two candidates (folded as one text found twice).
+    by_id: HashMap<(String, String), u32>,
+    ids: Vec<(String, String)>,
     doc_ids: Vec<String>,
-    /// A number per document, in order of first sight (`Candidates::document_of`).
-    doc_numbers: HashMap<String, u32>,
+    /// A number per document (`doc_id`, `source`), in order of first sight (`Candidates::document_of`).
+    doc_numbers: HashMap<(String, String), u32>,
     vectors: Vec<Vec<f32>>,
     passages: RefCell<HashMap<u32, Passage>>,
     /// The last `lexical` call's BM25 query terms, `to_tsquery` text and required phrases, for
@@ -153,29 +158,34 @@ struct RemoteSearch<'a> {
 }
 
 impl RemoteSearch<'_> {
-    /// The row of a candidate (numbered on first sight), from a row with its `id`, `doc_id` and
-    /// `embedding` (of the collection's dimensions: anything else is a tampered row).
+    /// The row of a candidate (numbered on first sight), from a row with its `id`, `source`,
+    /// `doc_id` and `embedding` (of the collection's dimensions: anything else is a tampered row).
     fn add_row(&mut self, r: &postgres::Row) -> Result<u32> {
-        let collection = &self.remote.collection;
-        let (id, doc_id, vector): (String, String, Vector) = (col(r, "id", collection)?, col(r, "doc_id", collection)?, col(r, "embedding", collection)?);
-        self.add(id, doc_id, vector)
+        let c = &self.remote.collection;
+        let key = (col(r, "id", c)?, col(r, "source", c)?);
+        self.add(key, col(r, "doc_id", c)?, col(r, "embedding", c)?)
     }
 
     /// The row of a candidate (numbered on first sight); its vector must have the collection's
     /// dimensions.
-    fn add(&mut self, id: String, doc_id: String, vector: Vector) -> Result<u32> {
-        if let Some(&row) = self.by_id.get(&id) {
+    fn add(&mut self, key: (String, String), doc_id: String, vector: Vector) -> Result<u32> {
+        if let Some(&row) = self.by_id.get(&key) {
             return Ok(row);
         }
-        let vector = self.remote.checked_vector(&id, vector)?;
+        let vector = self.remote.checked_vector(&key.0, vector)?;
         let row = self.ids.len() as u32;
         let n = self.doc_numbers.len() as u32;
-        self.doc_numbers.entry(doc_id.clone()).or_insert(n);
+        self.doc_numbers.entry((doc_id.clone(), key.1.clone())).or_insert(n);
         self.doc_ids.push(doc_id);
         self.vectors.push(vector);
-        self.by_id.insert(id.clone(), row);
-        self.ids.push(id);
+        self.by_id.insert(key.clone(), row);
+        self.ids.push(key);
         Ok(row)
+    }
+
+    /// The `id`s and sources of `rows`, as two arrays for `unnest`.
+    fn keys(&self, rows: impl Iterator<Item = u32>) -> (Vec<String>, Vec<String>) {
+        rows.map(|r| self.ids[r as usize].clone()).unzip()
     }
 
     /// Lexical search needs the word statistics `push` keeps since the server got BM25.
@@ -199,7 +209,7 @@ impl Candidates for RemoteSearch<'_> {
         &self.vectors[row as usize]
     }
     fn document_of(&self, row: u32) -> Result<u32> {
-        Ok(self.doc_numbers[&self.doc_ids[row as usize]])
+        Ok(self.doc_numbers[&(self.doc_ids[row as usize].clone(), self.ids[row as usize].1.clone())])
     }
     fn doc_id(&self, row: u32) -> Result<String> {
         Ok(self.doc_ids[row as usize].clone())
@@ -211,25 +221,27 @@ impl Candidates for RemoteSearch<'_> {
         Ok(self.passages.borrow().get(&row).cloned())
     }
     fn prefetch(&self, rows: &[u32]) -> Result<()> {
-        let ids: Vec<String> = rows.iter().filter(|r| !self.passages.borrow().contains_key(r)).map(|&r| self.ids[r as usize].clone()).collect();
+        let (ids, sources) = self.keys(rows.iter().copied().filter(|r| !self.passages.borrow().contains_key(r)));
         if ids.is_empty() {
             return Ok(());
         }
         let t = &self.remote.tables;
         let found = self.remote.client.borrow_mut().query(
             &format!(
-                "SELECT p.id, p.doc_id, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end, p.n_tokens, p.section, p.text,
+                "SELECT p.id, p.doc_id, p.source, p.ordinal, p.line_start, p.line_end, p.byte_start, p.byte_end, p.n_tokens, p.section, p.text,
                         p.sentences, d.path, d.title, d.date, d.url
-                 FROM {} p JOIN {} d USING (doc_id) WHERE p.id = ANY($1)",
+                 FROM {} p JOIN {} d USING (doc_id, source) WHERE (p.id, p.source) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
                 t.passages, t.documents
             ),
-            &[&ids],
+            &[&ids, &sources],
         )?;
         let mut passages = self.passages.borrow_mut();
         let (collection, dim) = (&self.remote.collection, self.remote.meta.dimensions.unwrap_or(0));
         for r in found {
-            let id: String = col(&r, "id", collection)?;
-            let Some(&row) = self.by_id.get(&id) else { return Err(tampered(collection, format!("passage {id} was not asked for"))) };
+            let (id, source): (String, String) = (col(&r, "id", collection)?, col(&r, "source", collection)?);
+            let Some(&row) = self.by_id.get(&(id.clone(), source.clone())) else {
+                return Err(tampered(collection, format!("passage {id} was not asked for")));
+            };
             let record = passage_record(&r, row, collection, dim)?;
             passages.insert(
                 row,
@@ -239,6 +251,7 @@ impl Candidates for RemoteSearch<'_> {
                     title: col(&r, "title", collection)?,
                     date: col(&r, "date", collection)?,
                     url: col(&r, "url", collection)?,
+                    source: Some(source),
                 },
             );
         }
@@ -267,9 +280,9 @@ impl Retrieval for RemoteSearch<'_> {
         let filter = sql.scope(self, phrases.as_deref());
         let limit = sql.bind(k as i64);
         let statement = format!(
-            "SELECT * FROM (SELECT id, doc_id, embedding, embedding <=> {vector} AS distance FROM {passages}
+            "SELECT * FROM (SELECT id, source, doc_id, embedding, embedding <=> {vector} AS distance FROM {passages}
                             WHERE {filter} ORDER BY embedding <=> {vector} LIMIT {limit}) h
-             ORDER BY distance, id",
+             ORDER BY distance, id, source",
             passages = self.remote.tables.passages
         );
         let rows = {
@@ -338,9 +351,9 @@ impl Retrieval for RemoteSearch<'_> {
         let matching = selection.map_or(any, |s| s.rare.join(" | "));
         let scored = self.remote.bm25(self, &ts.words, &matching, ts.required.as_deref(), Lexical::Best(k))?;
         let mut hits = Vec::with_capacity(scored.len());
-        for (id, score, found) in scored {
+        for (key, score, found) in scored {
             let (doc_id, vector) = found.ok_or_else(|| anyhow::anyhow!("the best matches came back without their documents and vectors"))?;
-            hits.push(Hit { row: self.add(id, doc_id, vector)?, score });
+            hits.push(Hit { row: self.add(key, doc_id, vector)?, score });
         }
         self.last = Some((ts.words, matching, ts.required));
         Ok(hits)
@@ -348,13 +361,12 @@ impl Retrieval for RemoteSearch<'_> {
 
     fn bm25_of(&self, rows: &[u32]) -> Result<Vec<Hit>> {
         let Some((words, matching, required)) = &self.last else { return Ok(Vec::new()) };
-        let ids: Vec<String> = rows.iter().map(|&r| self.ids[r as usize].clone()).collect();
-        let scored = self.remote.bm25(self, words, matching, required.as_deref(), Lexical::Of(ids))?;
+        let scored = self.remote.bm25(self, words, matching, required.as_deref(), Lexical::Of(self.keys(rows.iter().copied())))?;
         scored
             .into_iter()
-            .map(|(id, score, _)| match self.by_id.get(&id) {
+            .map(|(key, score, _)| match self.by_id.get(&key) {
                 Some(&row) => Ok(Hit { row, score }),
-                None => Err(tampered(&self.remote.collection, format!("passage {id} was not asked for"))),
+                None => Err(tampered(&self.remote.collection, format!("passage {} was not asked for", key.0))),
             })
             .collect()
     }
@@ -403,10 +415,14 @@ impl Remote {
         let row = c.query_one(
             &format!(
                 "SELECT (SELECT count(*) FROM {d}), (SELECT count(*) FROM {d} WHERE date IS NOT NULL), (SELECT count(*) FROM {p}),
-                        pg_total_relation_size('{d}') + pg_total_relation_size('{p}') + pg_total_relation_size('{m}')",
+                        pg_total_relation_size('{d}') + pg_total_relation_size('{p}') + pg_total_relation_size('{m}')
+                        + pg_total_relation_size('{s}') + pg_total_relation_size('{w}') + pg_total_relation_size('{tw}')",
                 d = t.documents,
                 p = t.passages,
-                m = t.meta
+                m = t.meta,
+                s = t.sources,
+                w = t.terms,
+                tw = t.title_terms,
             ),
             &[],
         )?;
@@ -415,7 +431,7 @@ impl Remote {
         let tls: Option<String> = c.query_opt("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl", &[])?.map(|r| r.get(0));
         let files = match files {
             true => Some(
-                c.query(&format!("SELECT path, doc_id, title, date, url, n_passages FROM {} ORDER BY path, doc_id", t.documents), &[])?
+                c.query(&format!("SELECT source, path, doc_id, title, date, url, n_passages FROM {} ORDER BY source, path, doc_id", t.documents), &[])?
                     .iter()
                     .map(|r| {
                         let coll = &self.collection;
@@ -426,6 +442,7 @@ impl Remote {
                             date: col(r, "date", coll)?,
                             url: col(r, "url", coll)?,
                             passages: count(r, "n_passages", coll)?,
+                            source: Some(col(r, "source", coll)?),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?,
@@ -445,6 +462,12 @@ impl Remote {
             documents_without_date: documents - dated,
             passages,
             size_bytes: bytes,
+            sources: self
+                .meta
+                .sources
+                .iter()
+                .map(|s| crate::status::CollectionSource { name: s.name.clone(), documents: s.documents, passages: s.passages, pushed_at: s.pushed_at.clone() })
+                .collect(),
             files,
         })
     }
@@ -460,21 +483,23 @@ impl Remote {
     }
 
     /// The documents `filter` lets through (`None`: no filter), and its tally.
-    fn allowed(&self, filter: &Filter) -> Result<(Option<Vec<String>>, Option<crate::store::filter::Tally>)> {
+    #[allow(clippy::type_complexity)]
+    fn allowed(&self, filter: &Filter) -> Result<(Option<(Vec<String>, Vec<String>)>, Option<crate::store::filter::Tally>)> {
         if filter.is_empty() {
             return Ok((None, None));
         }
         let mut counter = filter.counter()?;
-        let rows = self.client.borrow_mut().query(&format!("SELECT doc_id, path, date FROM {}", self.tables.documents), &[])?;
-        let mut ids = Vec::new();
+        let rows = self.client.borrow_mut().query(&format!("SELECT doc_id, source, path, date FROM {}", self.tables.documents), &[])?;
+        let (mut ids, mut sources) = (Vec::new(), Vec::new());
         for r in rows {
             let c = &self.collection;
             let (id, path, date): (String, String, Option<String>) = (col(&r, "doc_id", c)?, col(&r, "path", c)?, col(&r, "date", c)?);
             if counter.admit(&id, &path, date.as_deref()) == crate::store::filter::Admit::Yes {
                 ids.push(id);
+                sources.push(col(&r, "source", c)?);
             }
         }
-        Ok((Some(ids), Some(counter.tally())))
+        Ok((Some((ids, sources)), Some(counter.tally())))
     }
 
     /// Lexical scores of the passages matching `tsquery` (`to_tsquery` text) within `search`'s
@@ -491,7 +516,7 @@ impl Remote {
         tsquery: &str,
         required: Option<&str>,
         which: Lexical,
-    ) -> Result<Vec<(String, f32, Option<(String, Vector)>)>> {
+    ) -> Result<Vec<((String, String), f32, Option<(String, Vector)>)>> {
         let t = &self.tables;
         let mut sql = Sql::default();
         let n = sql.bind(self.meta.passages.unwrap_or(0) as f64);
@@ -507,8 +532,9 @@ impl Remote {
         // first (the best k), or those listed (scores of given passages: `filter` names them).
         let (limit, title_only) = match which {
             Lexical::Best(k) => (format!("LIMIT {}", sql.bind(k as i64)), "ordinal = 0"),
-            Lexical::Of(ids) => {
-                filter.push_str(&format!(" AND id = ANY({})", sql.bind(ids)));
+            Lexical::Of((ids, sources)) => {
+                let (ids, sources) = (sql.bind(ids), sql.bind(sources));
+                filter.push_str(&format!(" AND (id, source) IN (SELECT * FROM unnest({ids}::text[], {sources}::text[]))"));
                 (String::new(), "TRUE")
             }
         };
@@ -535,16 +561,16 @@ impl Remote {
         };
         let statement = format!(
             "WITH q AS ({q_idf}), qt AS ({qt_idf}),
-                  t AS (SELECT d.doc_id, {title_score} AS score FROM {documents} d CROSS JOIN qt
+                  t AS (SELECT d.doc_id, d.source, {title_score} AS score FROM {documents} d CROSS JOIN qt
                         WHERE d.title_lexical @@ to_tsquery('english', {tsquery}) AND {doc_filter}),
-                  s AS (SELECT m.id, m.doc_id, {text_score} AS score FROM {passages} m CROSS JOIN q
+                  s AS (SELECT m.id, m.doc_id, m.source, {text_score} AS score FROM {passages} m CROSS JOIN q
                         WHERE m.lexical @@ to_tsquery('english', {tsquery}) AND {filter}),
-                  c AS (SELECT s.id, coalesce(s.score, 0) + {W} * coalesce(t.score, 0) AS score FROM s LEFT JOIN t USING (doc_id)
+                  c AS (SELECT s.id, s.source, coalesce(s.score, 0) + {W} * coalesce(t.score, 0) AS score FROM s LEFT JOIN t USING (doc_id, source)
                         UNION ALL
-                        SELECT p.id, {W} * t.score FROM t JOIN {passages} p USING (doc_id)
-                        WHERE {title_only} AND NOT EXISTS (SELECT 1 FROM s WHERE s.doc_id = t.doc_id) AND {filter}),
-                  b AS (SELECT id, score FROM c WHERE score > 0 ORDER BY score DESC, id {limit})
-             SELECT b.id, b.score {columns} FROM b {join} ORDER BY b.score DESC, b.id",
+                        SELECT p.id, source, {W} * t.score FROM t JOIN {passages} p USING (doc_id, source)
+                        WHERE {title_only} AND NOT EXISTS (SELECT 1 FROM s WHERE s.doc_id = t.doc_id AND s.source = t.source) AND {filter}),
+                  b AS (SELECT id, source, score FROM c WHERE score > 0 ORDER BY score DESC, id, source {limit})
+             SELECT b.id, b.source, b.score {columns} FROM b {join} ORDER BY b.score DESC, b.id, b.source",
             q_idf = idf(&t.terms, &n),
             qt_idf = idf(&t.title_terms, &n_docs),
             title_score = bm25("qt", "d.title_lexical", &title_avg),
@@ -553,7 +579,7 @@ impl Remote {
             passages = t.passages,
             W = crate::index::TITLE_WEIGHT,
             columns = if wide { ", p.doc_id, p.embedding" } else { "" },
-            join = if wide { format!("JOIN {} p USING (id)", t.passages) } else { String::new() },
+            join = if wide { format!("JOIN {} p USING (id, source)", t.passages) } else { String::new() },
         );
         let mut client = self.client.borrow_mut();
         let mut tx = client.transaction()?;
@@ -570,7 +596,7 @@ impl Remote {
                     true => Some((col(r, "doc_id", c)?, col(r, "embedding", c)?)),
                     false => None,
                 };
-                Ok((col(r, "id", c)?, col::<f64>(r, "score", c)? as f32, found))
+                Ok(((col(r, "id", c)?, col(r, "source", c)?), col::<f64>(r, "score", c)? as f32, found))
             })
             .collect()
     }
@@ -618,15 +644,16 @@ impl Store for Remote {
         };
         match target {
             Target::Text(_) => anyhow::bail!("free text is embedded, not looked up"),
+            // The same passage in several sources is the same text and vector: any of them.
             Target::Passage(id) => from(
-                format!("SELECT embedding, doc_id, id FROM {} WHERE id = $1", t.passages),
+                format!("SELECT embedding, doc_id, id FROM {} WHERE id = $1 ORDER BY source LIMIT 1", t.passages),
                 &[id],
                 format!("no passage with id {id} in collection {}; ids come from `semsearch ask --json`", self.collection),
             ),
             Target::PathLine(path, line) => from(
                 format!(
-                    "SELECT p.embedding, p.doc_id, p.id FROM {} p JOIN {} d USING (doc_id)
-                     WHERE d.path = $1 AND p.line_start <= $2 AND p.line_end >= $2 ORDER BY p.ordinal LIMIT 1",
+                    "SELECT p.embedding, p.doc_id, p.id FROM {} p JOIN {} d USING (doc_id, source)
+                     WHERE d.path = $1 AND p.line_start <= $2 AND p.line_end >= $2 ORDER BY p.ordinal, source LIMIT 1",
                     t.passages, t.documents
                 ),
                 &[path, &(*line as i32)],
@@ -641,8 +668,8 @@ impl Store for Remote {
         let doc = c
             .query_opt(
                 &format!(
-                    "SELECT d.doc_id, d.path, d.title, d.content_hash, d.date, d.url, d.n_passages, p.ordinal
-                     FROM {} p JOIN {} d USING (doc_id) WHERE p.id = $1",
+                    "SELECT d.doc_id, d.source, d.path, d.title, d.content_hash, d.date, d.url, d.n_passages, p.ordinal
+                     FROM {} p JOIN {} d USING (doc_id, source) WHERE p.id = $1 ORDER BY source LIMIT 1",
                     t.passages, t.documents
                 ),
                 &[&id],
@@ -663,10 +690,10 @@ impl Store for Remote {
         let rows = c.query(
             &format!(
                 "SELECT id, doc_id, ordinal, line_start, line_end, byte_start, byte_end, n_tokens, section, text, NULL::bytea AS sentences
-                 FROM {} WHERE doc_id = $1 AND ordinal BETWEEN $2 AND $3 ORDER BY ordinal",
+                 FROM {} WHERE doc_id = $1 AND source = $4 AND ordinal BETWEEN $2 AND $3 ORDER BY ordinal",
                 t.passages
             ),
-            &[&document.doc_id, &(at - context as i32), &(at + context as i32)],
+            &[&document.doc_id, &(at - context as i32), &(at + context as i32), &col::<String>(&doc, "source", coll)?],
         )?;
         let (mut before, mut this, mut after) = (Vec::new(), None, Vec::new());
         for r in rows {
@@ -741,6 +768,6 @@ fn passage_record(r: &postgres::Row, row: u32, collection: &str, dim: usize) -> 
 enum Lexical {
     /// The best `k`.
     Best(usize),
-    /// These, where they match.
-    Of(Vec<String>),
+    /// These (by `id` and source), where they match.
+    Of((Vec<String>, Vec<String>)),
 }

@@ -55,7 +55,8 @@ pub fn follow(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder)
 
 fn index_into(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder) -> Result<indexer::Summary> {
     std::fs::create_dir_all(index_dir).with_context(|| format!("cannot create index directory {}", index_dir.display()))?;
-    let opts = BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet, ..BuildOptions::default() };
+    let opts =
+        BuildOptions { chunking: a.chunking.params(embedder.info().max_tokens), hnsw: HnswParams::default(), quiet, shard: a.shard, ..BuildOptions::default() };
     let (summary, report) = indexer::index_paths(index_dir, &a.paths, a.ingest.options(Some("skipped")), embedder, &opts)?;
     // The run is committed: its warnings are the ones the next run will not repeat.
     if let Err(e) = indexer::warnings::write(index_dir, &report.warnings) {
@@ -65,10 +66,14 @@ fn index_into(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder)
         println!("{}", serde_json::to_string(&summary)?);
     } else if !quiet {
         eprintln!(
-            "semsearch: indexed {} files{}: {} documents ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
+            "semsearch: indexed {} files{}: {} documents{} ({} added, {} updated, {} renamed, {} unchanged, {} removed), {} passages; embedded {} passages in {:.1}s ({:.0}/s); total {:.1}s",
             summary.files,
             left_out(&summary),
             summary.documents,
+            match summary.documents_other_parts {
+                0 => String::new(),
+                n => format!(" of this part, {n} read for the other parts"),
+            },
             summary.documents_added,
             summary.documents_updated,
             summary.documents_renamed,
