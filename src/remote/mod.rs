@@ -119,7 +119,7 @@ pub(crate) struct Tables {
     pub by_source: String,
     /// Each source's figures.
     pub sources: String,
-    /// BM25's document frequency of each lexeme (`lexeme`, `df`), recounted by every push.
+    /// BM25's document frequency of each lexeme (`lexeme`, `df`), counted up and down by every push.
     pub terms: String,
     /// The same over the documents' titles.
     pub title_terms: String,
