@@ -36,6 +36,8 @@ function card(hit) {
   const where = el("div", "where");
   where.append(el("span", "path", `${hit.path}:${lines(hit)}`));
   if (hit.date) where.append(el("span", "date", hit.date));
+  // A server's collection: whose push the passage came from.
+  if (hit.source) where.append(el("span", "from", "from " + hit.source));
   where.append(el("span", "score", `score ${hit.score.toFixed(3)}`));
   where.append(el("span", "confidence", `confidence ${hit.confidence.toFixed(2)}`));
   // Only web links: a stored url is a document's say, and `javascript:` would run in this page.
