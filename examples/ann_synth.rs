@@ -7,12 +7,17 @@
 use semsearch::ann::{build_graph, write_vectors, AnnIndex, HnswParams};
 use std::time::Instant;
 
+// The allocator and its setting as in the semsearch binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn read_f32(path: &std::path::Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}; run synth.py first", path.display()));
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 fn main() {
+    semsearch::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).expect("usage: ann_synth DIR [WORK_DIR]"));
     let dim = 384;
