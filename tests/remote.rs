@@ -300,21 +300,8 @@ fn msmarco_on_the_server_ranks_as_locally_sharded_pushers_at_once_equal_one_inde
     ok_stdout(semsearch(&other).args(["-q", "index"]).arg(&corpus));
     // The same source: the push replaces that source's documents.
     let source = machine_source(&index);
-    let mut push = common::spawn_semsearch(&other).args(["-q", "push", "--to", &url, "--collection", "ms", "--source", &source]).spawn().unwrap();
-    let mut killed = false;
-    for _ in 0..2000 {
-        if push.try_wait().unwrap().is_some() {
-            break;
-        }
-        let busy = pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'semsearch' AND query ILIKE 'DELETE%'");
-        if busy != "0" {
-            push.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    push.wait().unwrap();
-    assert!(killed, "the push ended before it could be killed");
+    let push = common::spawn_semsearch(&other).args(["-q", "push", "--to", &url, "--collection", "ms", "--source", &source]).spawn().unwrap();
+    kill_while(&pg, push, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'semsearch' AND query ILIKE 'DELETE%'");
     assert_eq!(pg.sql("SELECT value FROM ms_meta WHERE key = 'generation'"), "1");
     for (q, then) in questions.iter().zip(&before) {
         assert_eq!(&ask_json(&index, &remote, q), then, "{q}");
@@ -372,20 +359,8 @@ fn msmarco_on_the_server_ranks_as_locally_sharded_pushers_at_once_equal_one_inde
 
     // A fifth pusher killed while it sends: the four parts answer as before, the statistics are
     // unchanged, nothing of it is there.
-    let mut push = common::spawn_semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "sharded", "--source", "fifth"]).spawn().unwrap();
-    let mut killed = false;
-    for _ in 0..2000 {
-        if push.try_wait().unwrap().is_some() {
-            break;
-        }
-        if pg.sql(copying) != "0" {
-            push.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    push.wait().unwrap();
-    assert!(killed, "the push ended before it could be killed");
+    let push = common::spawn_semsearch(&index).args(["-q", "push", "--to", &url, "--collection", "sharded", "--source", "fifth"]).spawn().unwrap();
+    kill_while(&pg, push, copying);
     assert_eq!(pg.sql("SELECT value FROM sharded_meta WHERE key = 'generation'"), "4");
     assert_eq!(pg.sql("SELECT count(*) FROM sharded_documents WHERE source = 'fifth'"), "0");
     same_terms(&pg, "sharded", "ms");
@@ -600,6 +575,22 @@ fn serve_and_mcp_answer_from_the_server_as_from_the_local_index_and_follow_its_p
 /// `title_lexical`), remade here as that version wrote it: readers are told to push again, and a
 /// push upgrades it in place without sending a document, after which it answers exactly as a
 /// fresh push does. A Chinese question finds its passage on the server as locally.
+/// Kills `push` (SIGKILL) as soon as the server is running what `busy` (a count from
+/// `pg_stat_activity`) counts, and waits for it; fails if the push ended first.
+fn kill_while(pg: &PgServer, mut push: std::process::Child, busy: &str) {
+    for _ in 0..2000 {
+        if push.try_wait().unwrap().is_some() {
+            break;
+        }
+        if pg.sql(busy) != "0" {
+            push.kill().unwrap();
+            push.wait().unwrap();
+            return;
+        }
+    }
+    panic!("the push ended before it could be killed");
+}
+
 /// Turns collection `c`, as this semsearch pushes it (schema 3), into the layout semsearch wrote
 /// before sources (schema 2, 52aa34f): no `source` column, keys `id` and `doc_id`, a passages'
 /// index by document, the figures in `C_meta`, no `C_sources`. The rows, vectors and indexes stay

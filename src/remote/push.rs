@@ -131,25 +131,19 @@ impl Counts {
         }
         let keys = "(SELECT * FROM unnest($1::text[], $2::text[]) AS k(doc_id, source))";
         let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&docs.doc_ids, &docs.sources];
-        for r in tx.query(
-            &format!(
-                "SELECT d.source, count(*), coalesce(sum(length(d.title_lexical)), 0)::int8 FROM {} d JOIN {keys} k USING (doc_id, source) GROUP BY 1",
-                t.documents
-            ),
-            &params,
-        )? {
-            let s = c.per_source.entry(r.get(0)).or_default();
-            (s.documents, s.title_length) = (r.get(1), r.get(2));
+        // Per source: rows, and the lexemes of `column` summed.
+        let sums = |tx: &mut Transaction, table: &str, column: &str| -> Result<Vec<(String, i64, i64)>> {
+            let sql =
+                format!("SELECT x.source, count(*), coalesce(sum(length(x.{column})), 0)::int8 FROM {table} x JOIN {keys} k USING (doc_id, source) GROUP BY 1");
+            Ok(tx.query(&sql, &params)?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        };
+        for (source, n, length) in sums(tx, &t.documents, "title_lexical")? {
+            let s = c.per_source.entry(source).or_default();
+            (s.documents, s.title_length) = (n, length);
         }
-        for r in tx.query(
-            &format!(
-                "SELECT p.source, count(*), coalesce(sum(length(p.lexical)), 0)::int8 FROM {} p JOIN {keys} k USING (doc_id, source) GROUP BY 1",
-                t.passages
-            ),
-            &params,
-        )? {
-            let s = c.per_source.entry(r.get(0)).or_default();
-            (s.passages, s.lexical_length) = (r.get(1), r.get(2));
+        for (source, n, length) in sums(tx, &t.passages, "lexical")? {
+            let s = c.per_source.entry(source).or_default();
+            (s.passages, s.lexical_length) = (n, length);
         }
         let lexemes = |tx: &mut Transaction, table: &str, column: &str| -> Result<HashMap<String, i64>> {
             let sql =
