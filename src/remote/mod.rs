@@ -178,7 +178,7 @@ pub struct CollectionMeta {
 }
 
 /// A source's row of `C_sources`: what it holds, kept by its pushes.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceStats {
     /// Its name (`push --source`).
     pub name: String,
@@ -187,13 +187,10 @@ pub struct SourceStats {
     /// Their passages.
     pub passages: i64,
     /// The passages' lexemes, summed (BM25's lengths).
-    #[serde(skip)]
     pub lexical_length: i64,
     /// The titles' lexemes, summed.
-    #[serde(skip)]
     pub title_length: i64,
     /// How its passages were cut (JSON).
-    #[serde(skip)]
     pub chunking: Option<String>,
     /// When it was last pushed (the server's clock, RFC 3339).
     pub pushed_at: Option<String>,

@@ -148,8 +148,10 @@ struct RemoteSearch<'a> {
     by_id: HashMap<(String, String), u32>,
     ids: Vec<(String, String)>,
     doc_ids: Vec<String>,
-    /// A number per document (`doc_id`, `source`), in order of first sight (`Candidates::document_of`).
+    /// A number per document (`doc_id`, `source`), in order of first sight.
     doc_numbers: HashMap<(String, String), u32>,
+    /// Each row's document number (`Candidates::document_of`), found once when the row is added.
+    doc_of_row: Vec<u32>,
     vectors: Vec<Vec<f32>>,
     passages: RefCell<HashMap<u32, Passage>>,
     /// The last `lexical` call's BM25 query terms, `to_tsquery` text and required phrases, for
@@ -175,7 +177,8 @@ impl RemoteSearch<'_> {
         let vector = self.remote.checked_vector(&key.0, vector)?;
         let row = self.ids.len() as u32;
         let n = self.doc_numbers.len() as u32;
-        self.doc_numbers.entry((doc_id.clone(), key.1.clone())).or_insert(n);
+        let document = *self.doc_numbers.entry((doc_id.clone(), key.1.clone())).or_insert(n);
+        self.doc_of_row.push(document);
         self.doc_ids.push(doc_id);
         self.vectors.push(vector);
         self.by_id.insert(key.clone(), row);
@@ -209,7 +212,7 @@ impl Candidates for RemoteSearch<'_> {
         &self.vectors[row as usize]
     }
     fn document_of(&self, row: u32) -> Result<u32> {
-        Ok(self.doc_numbers[&(self.doc_ids[row as usize].clone(), self.ids[row as usize].1.clone())])
+        Ok(self.doc_of_row[row as usize])
     }
     fn doc_id(&self, row: u32) -> Result<String> {
         Ok(self.doc_ids[row as usize].clone())
@@ -627,6 +630,7 @@ impl Store for Remote {
             ids: Vec::new(),
             doc_ids: Vec::new(),
             doc_numbers: HashMap::new(),
+            doc_of_row: Vec::new(),
             vectors: Vec::new(),
             passages: RefCell::new(HashMap::new()),
             last: None,
