@@ -5,7 +5,7 @@
 //! default, and a `SEMSEARCH_` name it does not know is a warning (a typo would otherwise do
 //! nothing without a word).
 
-use crate::cpu::Simd;
+use crate::cpu::Level;
 use crate::embed::EngineKind;
 use crate::error::Error;
 use anyhow::Result;
@@ -20,9 +20,9 @@ const VARS: &[&str] = &["SEMSEARCH_ENGINE", "SEMSEARCH_SIMD", "SEMSEARCH_BATCH_T
 pub struct EnvSettings {
     /// SEMSEARCH_ENGINE=packed|reference: which BERT implementation embeds.
     pub engine: EngineKind,
-    /// SEMSEARCH_SIMD=avx512|avx2|baseline: the widest vector instructions the hand-vectorised
-    /// loops may use (narrows what the CPU has, never widens it).
-    pub simd_cap: Simd,
+    /// SEMSEARCH_SIMD=amx|avx512|avxvnni|avx2|baseline: the widest vector instructions the
+    /// hand-vectorised loops may use (narrows what the CPU has, never widens it).
+    pub simd_cap: Level,
     /// Whether SEMSEARCH_SIMD named an instruction set (a warning when the CPU lacks it).
     pub simd_explicit: bool,
     /// SEMSEARCH_BATCH_TOKENS=N: tokens per batch of the packed engine.
@@ -46,7 +46,7 @@ impl EnvSettings {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Result<EnvSettings> {
         let mut s = EnvSettings {
             engine: EngineKind::Packed,
-            simd_cap: Simd::Avx512,
+            simd_cap: Level::Amx,
             simd_explicit: false,
             batch_tokens: None,
             python: "python3".into(),
@@ -70,10 +70,12 @@ impl EnvSettings {
                 "SEMSEARCH_SIMD" => {
                     s.simd_explicit = !text.is_empty();
                     s.simd_cap = match text.as_str() {
-                        "" | "avx512" => Simd::Avx512,
-                        "avx2" => Simd::Avx2,
-                        "baseline" => Simd::Base,
-                        _ => return Err(usage(&name, &text, "unknown instruction set; use avx512, avx2 or baseline").into()),
+                        "" | "amx" => Level::Amx,
+                        "avx512" => Level::Avx512,
+                        "avxvnni" => Level::AvxVnni,
+                        "avx2" => Level::Avx2,
+                        "baseline" => Level::Base,
+                        _ => return Err(usage(&name, &text, "unknown instruction set; use amx, avx512, avxvnni, avx2 or baseline").into()),
                     }
                 }
                 "SEMSEARCH_BATCH_TOKENS" => {
@@ -95,10 +97,10 @@ impl EnvSettings {
     /// search, and warn about unknown names.
     pub fn apply(&self) {
         crate::cpu::cap(self.simd_cap);
-        if self.simd_explicit && crate::cpu::simd() < self.simd_cap {
+        if self.simd_explicit && crate::cpu::level() < self.simd_cap {
             // Asked for by name (a benchmark, a test of that path): running another one silently
             // would measure the wrong thing.
-            eprintln!("semsearch: warning: SEMSEARCH_SIMD asks for {:?}, which this CPU does not have; using {:?}", self.simd_cap, crate::cpu::simd());
+            eprintln!("semsearch: warning: SEMSEARCH_SIMD asks for {:?}, which this CPU does not have; using {:?}", self.simd_cap, crate::cpu::level());
         }
         for n in &self.unknown {
             eprintln!("semsearch: warning: {n} is not a semsearch setting (known: {}); it is ignored", [FLAG_VARS, VARS].concat().join(", "));
@@ -117,7 +119,7 @@ mod tests {
     #[test]
     fn known_values_parse_and_unknown_values_are_errors() {
         let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_ENGINE", "reference"), ("SEMSEARCH_SIMD", "avx2"), ("PATH", "/bin")])).unwrap();
-        assert_eq!((s.engine, s.simd_cap, s.batch_tokens), (EngineKind::Reference, Simd::Avx2, None));
+        assert_eq!((s.engine, s.simd_cap, s.batch_tokens), (EngineKind::Reference, Level::Avx2, None));
         let s = EnvSettings::from_vars(vars(&[("SEMSEARCH_MODE", "lexical")])).unwrap();
         assert_eq!(s.mode, crate::search::Mode::Lexical);
         assert_eq!(EnvSettings::from_vars(vars(&[])).unwrap().mode, crate::search::DEFAULT_MODE);

@@ -39,7 +39,7 @@ impl Config {
     }
 
     pub fn load_embedder(&self, info: &ModelInfo) -> Result<Embedder> {
-        Embedder::load_with(info, self.env.engine, self.env.batch_tokens)
+        Embedder::load_with(info, self.env.engine, self.env.batch_tokens, semsearch::embed::Precision::F32)
     }
 
     /// The model and the index, loaded side by side (a cold `ask` spends most of its start in

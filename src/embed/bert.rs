@@ -8,7 +8,9 @@
 //! (candle custom ops in `ops.rs`). candle-transformers' `BertModel` (`reference.rs`) is the
 //! cross-check the tests hold this against.
 
+use super::int8::Int8Dense;
 use super::ops::{BiasGelu, EmbeddingNorm, FewRowsProduct, PackedAttention, ResidualNorm};
+use super::Precision;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -18,15 +20,41 @@ use std::path::Path;
 
 struct Layer {
     /// Query, key and value weights stacked, (3h × h), so the three projections are one product.
-    qkv_weight: Tensor,
+    qkv_weight: Dense,
     qkv_bias: Tensor,
-    attn_out_weight: Tensor,
+    attn_out_weight: Dense,
     /// `[output bias; LayerNorm gain; LayerNorm shift]`, (3 × h): what `ResidualNorm` takes.
     attn_out_norm: Tensor,
-    inter_weight: Tensor,
+    inter_weight: Dense,
     inter_bias: Tensor,
-    ffn_out_weight: Tensor,
+    ffn_out_weight: Dense,
     ffn_out_norm: Tensor,
+}
+
+/// A dense layer's weights (n × k, `Linear` layout), as the chosen precision multiplies them.
+enum Dense {
+    F32(Tensor),
+    Int8(Int8Dense),
+}
+
+impl Dense {
+    fn new(w: Tensor, precision: Precision) -> candle_core::Result<Dense> {
+        Ok(match precision {
+            Precision::F32 => Dense::F32(w),
+            Precision::Int8 => {
+                let (n, k) = w.dims2()?;
+                Dense::Int8(Int8Dense::quantize(&w.flatten_all()?.to_vec1::<f32>()?, n, k))
+            }
+        })
+    }
+
+    /// x (m × k) · wᵀ, with no bias (the following fused pass adds it).
+    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Dense::F32(w) => linear(x, w),
+            Dense::Int8(w) => x.apply_op1_no_bwd(w),
+        }
+    }
 }
 
 pub struct PackedBert {
@@ -41,7 +69,7 @@ pub struct PackedBert {
 }
 
 impl PackedBert {
-    pub fn load(weights: &Path, config: &Config) -> Result<PackedBert> {
+    pub fn load(weights: &Path, config: &Config, precision: Precision) -> Result<PackedBert> {
         if config.hidden_act != HiddenAct::Gelu {
             bail!("{}: the packed engine runs BERT models with exact (erf) GELU; SEMSEARCH_ENGINE=reference runs others", weights.display());
         }
@@ -78,13 +106,13 @@ impl PackedBert {
                 let qkv_bias = Tensor::cat(&[me.get(h, "query.bias")?, me.get(h, "key.bias")?, me.get(h, "value.bias")?], 0)?;
                 let out = att.pp("output");
                 Ok(Layer {
-                    qkv_weight,
+                    qkv_weight: Dense::new(qkv_weight, precision)?,
                     qkv_bias,
-                    attn_out_weight: out.get((h, h), "dense.weight")?,
+                    attn_out_weight: Dense::new(out.get((h, h), "dense.weight")?, precision)?,
                     attn_out_norm: rows(&out, ["dense.bias", "LayerNorm.weight", "LayerNorm.bias"])?,
-                    inter_weight: l.get((inter, h), "intermediate.dense.weight")?,
+                    inter_weight: Dense::new(l.get((inter, h), "intermediate.dense.weight")?, precision)?,
                     inter_bias: l.get(inter, "intermediate.dense.bias")?,
-                    ffn_out_weight: l.get((h, inter), "output.dense.weight")?,
+                    ffn_out_weight: Dense::new(l.get((h, inter), "output.dense.weight")?, precision)?,
                     ffn_out_norm: rows(&l.pp("output"), ["dense.bias", "LayerNorm.weight", "LayerNorm.bias"])?,
                 })
             })
@@ -106,12 +134,12 @@ impl PackedBert {
         let attention = PackedAttention { offsets: &offsets, heads: self.heads };
         let norm = ResidualNorm { eps: self.eps };
         for layer in &self.layers {
-            let qkv = linear(&x, &layer.qkv_weight)?;
+            let qkv = layer.qkv_weight.apply(&x)?;
             let ctx = qkv.apply_op2_no_bwd(&layer.qkv_bias, &attention)?;
-            x.inplace_op3(&linear(&ctx, &layer.attn_out_weight)?, &layer.attn_out_norm, &norm)?;
-            let inter = linear(&x, &layer.inter_weight)?;
+            x.inplace_op3(&layer.attn_out_weight.apply(&ctx)?, &layer.attn_out_norm, &norm)?;
+            let inter = layer.inter_weight.apply(&x)?;
             inter.inplace_op2(&layer.inter_bias, &BiasGelu)?;
-            x.inplace_op3(&linear(&inter, &layer.ffn_out_weight)?, &layer.ffn_out_norm, &norm)?;
+            x.inplace_op3(&layer.ffn_out_weight.apply(&inter)?, &layer.ffn_out_norm, &norm)?;
         }
         Ok((x, offsets))
     }

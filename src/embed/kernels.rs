@@ -8,8 +8,6 @@
 //! bias+GELU(erf) or residual+LayerNorm pass, and its `softmax_last_dim`/`layer_norm` would each
 //! be one more pass over memory. Attention has its own file (`attention.rs`).
 
-#[cfg(target_arch = "x86_64")]
-use crate::cpu::{simd, Simd};
 use rayon::prelude::*;
 
 /// Defines `$name(args)` that runs `$body` (an `#[inline(always)]` fn) compiled for the CPU's
@@ -25,17 +23,18 @@ macro_rules! multiversion {
                 unsafe fn wide($($arg: $ty),*) { $body($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn narrow($($arg: $ty),*) { $body($($arg),*) }
-                match simd() {
+                match $crate::cpu::simd() {
                     // SAFETY: the CPU has the features each build was compiled for (checked by simd()).
-                    Simd::Avx512 => return unsafe { wide($($arg),*) },
-                    Simd::Avx2 => return unsafe { narrow($($arg),*) },
-                    Simd::Base => {}
+                    $crate::cpu::Simd::Avx512 => return unsafe { wide($($arg),*) },
+                    $crate::cpu::Simd::Avx2 => return unsafe { narrow($($arg),*) },
+                    $crate::cpu::Simd::Base => {}
                 }
             }
             $body($($arg),*)
         }
     };
 }
+pub(super) use multiversion;
 
 /// Up to this many rows (a question, a few short sentences) products are computed directly.
 pub const SMALL_M: usize = 32;
@@ -127,7 +126,7 @@ pub fn embedding_layer_norm(x: &mut [f32], offsets: &[usize], pos: &[f32], type0
 const LANES: usize = 16;
 
 #[inline(always)]
-fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+pub(super) fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();

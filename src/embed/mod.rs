@@ -9,6 +9,7 @@
 mod attention;
 mod bert;
 mod hashing;
+mod int8;
 mod kernels;
 mod ops;
 mod reference;
@@ -91,6 +92,45 @@ pub enum EngineKind {
     Reference,
 }
 
+/// How the packed engine multiplies: `F32` (the reference) or `Int8` (8-bit weights per output
+/// column and activations per token, `int8.rs`). An index records the precision its vectors were
+/// made with, and questions are embedded the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout (the reference).
+    F32,
+    /// 8-bit dense layers; attention, LayerNorm and GELU in f32.
+    Int8,
+}
+
+impl Precision {
+    /// The name `--precision` takes and the manifest records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Precision, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(format!("unknown precision {s:?}; use f32 or int8")),
+        }
+    }
+}
+
 enum Engine {
     Packed(PackedBert),
     Reference(Reference),
@@ -113,11 +153,15 @@ impl Embedder {
 
     /// Loads the model with the given engine.
     pub fn load_engine(info: &ModelInfo, kind: EngineKind) -> Result<Embedder> {
-        Self::load_with(info, kind, None)
+        Self::load_with(info, kind, None, Precision::F32)
     }
 
-    /// `kind` with `tokens_per_batch` (None: `TOKENS_PER_BATCH`), as settings say.
-    pub fn load_with(info: &ModelInfo, kind: EngineKind, tokens_per_batch: Option<usize>) -> Result<Embedder> {
+    /// `kind` with `tokens_per_batch` (None: `TOKENS_PER_BATCH`), as settings say, multiplying
+    /// in `precision` (the reference engine is f32 only).
+    pub fn load_with(info: &ModelInfo, kind: EngineKind, tokens_per_batch: Option<usize>, precision: Precision) -> Result<Embedder> {
+        if kind == EngineKind::Reference && precision != Precision::F32 {
+            anyhow::bail!("the reference engine (SEMSEARCH_ENGINE=reference) multiplies in f32 only; use --precision f32 with it");
+        }
         let config_path = info.dir.join("config.json");
         let config: Config = serde_json::from_str(&std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?)
             .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
@@ -127,7 +171,7 @@ impl Embedder {
             || -> Result<Engine> {
                 Ok(match kind {
                     EngineKind::Packed => {
-                        Engine::Packed(PackedBert::load(&weights, &config).with_context(|| format!("{}: not a BERT model", weights.display()))?)
+                        Engine::Packed(PackedBert::load(&weights, &config, precision).with_context(|| format!("{}: not a BERT model", weights.display()))?)
                     }
                     EngineKind::Reference => Engine::Reference(Reference::load(&weights, &config)?),
                 })

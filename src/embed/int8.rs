@@ -1,0 +1,705 @@
+//! int8 dense layers: the packed BERT's matrix products with 8-bit weights and activations.
+//!
+//! Weights are quantized once, at load, per output column (symmetric: w ≈ scale[c] · q, q in
+//! −127..=127); activations per row (token) as each product runs (asymmetric: x ≈ s · (u − zp), u
+//! in 0..=255, the row's own range, zero exact). A product then sums u · q in 32-bit integers and
+//! turns back to f32 with y = s · scale[c] · (Σ u·q − zp · Σ q): the instructions made for this
+//! (`vpdpbusd`: four u8·i8 products summed into each i32 lane; AMX's `tdpbusd`: the same over
+//! 16×64-byte tiles) do 4× (VNNI) to 30× (AMX) the multiplies of an f32 FMA per instruction.
+//! Attention, LayerNorm, GELU and the residual sums stay f32 (the other passes of `ops.rs`).
+//!
+//! Every path (AMX, AVX-512 VNNI, AVX-VNNI, AVX2, plain Rust) computes the same integers: int8
+//! vectors are identical on every machine, and each path is tested against the plain one.
+//!
+//! Why by hand: candle has no int8 matrix product on the CPU (its quantized types are GGML's
+//! weight-only formats, which dequantize to f32 to multiply), and no crate offers a u8×i8 product
+//! with VNNI and AMX kernels; the gemm crate candle uses is floating point only.
+
+use crate::cpu::{int8_path, Int8Path};
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape};
+use rayon::prelude::*;
+
+/// Output columns per packed block: sixteen i32 lanes of a 512-bit register, one AMX tile's width.
+const BLOCK: usize = 16;
+/// Inputs summed per lane by one `vpdpbusd`.
+const GROUP: usize = 4;
+/// Inputs are padded to this (one AMX tile row is 64 bytes).
+const K_ALIGN: usize = 64;
+/// Rows of one unit of work (two AMX tiles high).
+const UNIT_ROWS: usize = 32;
+/// Columns of one unit of work (two packed blocks).
+const UNIT_COLS: usize = 2 * BLOCK;
+const UNIT: usize = UNIT_ROWS * UNIT_COLS;
+
+/// A dense layer's weight matrix (n outputs × k inputs, `Linear` layout) in int8, packed for the
+/// products: `packed` holds, for each block of 16 output columns, each group of 4 inputs, the 4
+/// weights of each of the 16 columns (64 bytes) — the B-operand layout of `vpdpbusd` and of an
+/// AMX tile, so the kernels read it in order with no repacking.
+pub struct Int8Dense {
+    packed: Vec<i8>,
+    /// Per output column: f32 weight = scale · q.
+    scale: Vec<f32>,
+    /// Per output column: Σ q (what the activations' zero point contributes).
+    colsum: Vec<i32>,
+    /// The f32 weights transposed (k × n): row j is what input j adds to every output, for the
+    /// activations' outliers.
+    by_input: Vec<f32>,
+    n: usize,
+    k: usize,
+    /// n and k padded (zero weights) to whole units and tile rows.
+    np: usize,
+    kp: usize,
+}
+
+impl Int8Dense {
+    /// Quantizes `w` (n × k, row c is output column c's weights).
+    pub fn quantize(w: &[f32], n: usize, k: usize) -> Int8Dense {
+        assert_eq!(w.len(), n * k, "weights of {n} × {k}");
+        let np = n.div_ceil(UNIT_COLS) * UNIT_COLS;
+        let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
+        let mut packed = vec![0i8; np * kp];
+        let mut scale = vec![1f32; np];
+        let mut colsum = vec![0i32; np];
+        packed.par_chunks_mut(BLOCK * kp).zip(scale.par_chunks_mut(BLOCK)).zip(colsum.par_chunks_mut(BLOCK)).enumerate().for_each(
+            |(b, ((block, scale), colsum))| {
+                for j in 0..BLOCK {
+                    let c = b * BLOCK + j;
+                    if c >= n {
+                        break;
+                    }
+                    let row = &w[c * k..(c + 1) * k];
+                    let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let s = if amax > 0.0 && amax.is_finite() { amax / 127.0 } else { 1.0 };
+                    scale[j] = s;
+                    let mut sum = 0i32;
+                    for (t, &v) in row.iter().enumerate() {
+                        let q = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
+                        block[(t / GROUP) * BLOCK * GROUP + j * GROUP + t % GROUP] = q;
+                        sum += q as i32;
+                    }
+                    colsum[j] = sum;
+                }
+            },
+        );
+        let mut by_input = vec![0f32; k * n];
+        by_input.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = w[c * k + j];
+            }
+        });
+        Int8Dense { packed, scale, colsum, by_input, n, k, np, kp }
+    }
+
+    /// x (m × k, f32) · wᵀ → (m × n, f32), with no bias (the fused pass after it adds it).
+    pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.forward_on(int8_path(), x, m)
+    }
+
+    fn forward_on(&self, path: Int8Path, x: &[f32], m: usize) -> Vec<f32> {
+        assert!(crate::cpu::int8_supported(path), "{path:?} is not available on this CPU");
+        assert_eq!(x.len(), m * self.k, "activations of {m} × {}", self.k);
+        let (n, kp) = (self.n, self.kp);
+        let rows = Activations::quantize(x, m, self.k, kp);
+        let mut out = vec![0f32; m * n];
+        let blocks = rows.padded_rows / UNIT_ROWS;
+        let units = self.np / UNIT_COLS;
+        let threads = rayon::current_num_threads();
+        if blocks >= 2 * threads {
+            // Many rows (a batch of passages): each task takes whole row blocks, all columns, and
+            // writes its rows of the output.
+            out.par_chunks_mut(UNIT_ROWS * n).enumerate().for_each(|(b, out)| {
+                with_tiles(path, || {
+                    for u in 0..units {
+                        let acc = self.unit(path, &rows, b, u);
+                        self.dequantize(&acc, &rows, b, u, out, n, u * UNIT_COLS);
+                    }
+                });
+                for (r, out) in out.chunks_exact_mut(n).enumerate() {
+                    self.add_outliers(rows.outliers(b * UNIT_ROWS + r), out);
+                }
+            });
+        } else {
+            // Few rows (a question): the columns are split too, so every core has work; the few
+            // rows are copied into place after.
+            let per_task = (blocks * units).div_ceil(4 * threads).clamp(1, units);
+            let tasks: Vec<(usize, usize)> = (0..blocks).flat_map(|b| (0..units).step_by(per_task).map(move |u| (b, u))).collect();
+            let done: Vec<Vec<f32>> = tasks
+                .par_iter()
+                .map(|&(b, u0)| {
+                    let u1 = (u0 + per_task).min(units);
+                    let width = (u1 - u0) * UNIT_COLS;
+                    let mut part = vec![0f32; UNIT_ROWS * width];
+                    with_tiles(path, || {
+                        for u in u0..u1 {
+                            let acc = self.unit(path, &rows, b, u);
+                            self.dequantize(&acc, &rows, b, u, &mut part, width, (u - u0) * UNIT_COLS);
+                        }
+                    });
+                    part
+                })
+                .collect();
+            for (&(b, u0), part) in tasks.iter().zip(&done) {
+                let width = part.len() / UNIT_ROWS;
+                let (c0, c1) = (u0 * UNIT_COLS, (u0 * UNIT_COLS + width).min(n));
+                for r in 0..UNIT_ROWS.min(m - b * UNIT_ROWS) {
+                    out[(b * UNIT_ROWS + r) * n + c0..(b * UNIT_ROWS + r) * n + c1].copy_from_slice(&part[r * width..r * width + c1 - c0]);
+                }
+            }
+            for (r, out) in out.chunks_exact_mut(n).enumerate() {
+                self.add_outliers(rows.outliers(r), out);
+            }
+        }
+        out
+    }
+
+    /// The i32 sums of row block `b` × column unit `u` (UNIT_ROWS × UNIT_COLS, row-major).
+    fn unit(&self, path: Int8Path, rows: &Activations, b: usize, u: usize) -> [i32; UNIT] {
+        let kp = self.kp;
+        let a = &rows.values[b * UNIT_ROWS * kp..(b + 1) * UNIT_ROWS * kp];
+        let w = &self.packed[u * UNIT_COLS * kp..(u + 1) * UNIT_COLS * kp];
+        let mut acc = [0i32; UNIT];
+        kernels::unit(path, a, w, kp, &mut acc);
+        acc
+    }
+
+    /// out (one row) += what the row's outliers contribute, in f32.
+    fn add_outliers(&self, outliers: &[(u32, f32)], out: &mut [f32]) {
+        for &(j, v) in outliers {
+            add_scaled(out, v, &self.by_input[j as usize * self.n..(j as usize + 1) * self.n]);
+        }
+    }
+
+    /// Writes the f32 values of unit (`b`, `u`) into `out`: rows of width `stride` from row block
+    /// `b`'s first row, the unit's first column at `dst` in each; clipped to m and n.
+    #[allow(clippy::too_many_arguments)]
+    fn dequantize(&self, acc: &[i32; UNIT], rows: &Activations, b: usize, u: usize, out: &mut [f32], stride: usize, dst: usize) {
+        let first = u * UNIT_COLS;
+        let width = UNIT_COLS.min(self.n - first);
+        for r in 0..UNIT_ROWS.min(rows.m - b * UNIT_ROWS) {
+            let row = b * UNIT_ROWS + r;
+            let (s, zp) = (rows.scale[row], rows.zero[row]);
+            let sums = &acc[r * UNIT_COLS..r * UNIT_COLS + width];
+            let (colsum, scale) = (&self.colsum[first..first + width], &self.scale[first..first + width]);
+            dequantize_row(&mut out[r * stride + dst..r * stride + dst + width], sums, colsum, scale, s, zp);
+        }
+    }
+}
+
+/// Rows of activations quantized to u8, one scale and zero point per row (x ≈ s · (u − zp)); rows
+/// padded to whole units and inputs to whole tile rows, with zeros (the padded weights are zero).
+/// A row's few outliers (beyond OUTLIER_RMS times its root mean square, at most MAX_OUTLIERS, the
+/// largest) are left out of its range, stored as zero, and kept here in f32.
+struct Activations {
+    values: Vec<u8>,
+    scale: Vec<f32>,
+    zero: Vec<i32>,
+    /// Row r's outliers: `outliers[r * MAX_OUTLIERS..][..outlier_count[r]]`, (input, value).
+    outliers: Vec<(u32, f32)>,
+    outlier_count: Vec<u8>,
+    m: usize,
+    padded_rows: usize,
+}
+
+/// BERT's hidden states carry a few input channels with values tens of times the others' (the same
+/// channels on every token: 99, 63, 157, 223 in all-MiniLM-L6-v2's residual stream reach 10–30
+/// where a row's root mean square is 0.5–0.7). Scaling a row to them would leave the rest a few
+/// levels of 255; so values beyond this many root mean squares are multiplied in f32 instead
+/// (LLM.int8()'s decomposition, per row and without calibration).
+const OUTLIER_RMS: f32 = 6.0;
+/// At most this many f32 values per row (the largest): each costs one f32 row of the weights.
+const MAX_OUTLIERS: usize = 8;
+
+impl Activations {
+    fn quantize(x: &[f32], m: usize, k: usize, kp: usize) -> Activations {
+        let padded_rows = m.div_ceil(UNIT_ROWS) * UNIT_ROWS;
+        let mut values = vec![0u8; padded_rows * kp];
+        let mut scale = vec![1f32; m];
+        let mut zero = vec![0i32; m];
+        let mut outliers = vec![(0u32, 0f32); m * MAX_OUTLIERS];
+        let mut outlier_count = vec![0u8; m];
+        values[..m * kp]
+            .par_chunks_mut(kp)
+            .zip(x.par_chunks(k))
+            .zip(scale.par_iter_mut().zip(zero.par_iter_mut()))
+            .zip(outliers.par_chunks_mut(MAX_OUTLIERS).zip(outlier_count.par_iter_mut()))
+            .for_each(|(((u, x), (s, zp)), (out, count))| {
+                let mut row = Quantized { scale: 1.0, zero: 0, outliers: 0 };
+                quantize_row(x, &mut u[..k], out, &mut row);
+                (*s, *zp, *count) = (row.scale, row.zero, row.outliers as u8);
+            });
+        Activations { values, scale, zero, outliers, outlier_count, m, padded_rows }
+    }
+
+    fn outliers(&self, row: usize) -> &[(u32, f32)] {
+        &self.outliers[row * MAX_OUTLIERS..][..self.outlier_count[row] as usize]
+    }
+}
+
+/// What `quantize_row` found: x ≈ scale · (u − zero), and how many outliers it set aside.
+struct Quantized {
+    scale: f32,
+    zero: i32,
+    outliers: usize,
+}
+
+/// One row to u8: its outliers (beyond OUTLIER_RMS root mean squares, the largest `outliers.len()`)
+/// set aside as (input, value) and stored as zero; the rest over their own range, widened to hold
+/// 0 (so zero is exact and the zero point a valid u8).
+fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
+    #[inline(always)]
+    fn body(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
+        // One pass for the range and the root mean square, 16 lanes at a time; comparisons written
+        // as selects compile to vminps and vmaxps (f32::min and max add NaN checks that stop that).
+        #[inline(always)]
+        fn range(x: &[f32], clip: impl Fn(f32) -> f32) -> ([f32; 16], [f32; 16], [f32; 16]) {
+            let (mut lo, mut hi, mut sq) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+            let chunks = x.chunks_exact(16);
+            for &v in chunks.remainder() {
+                let v = clip(v);
+                lo[0] = if v < lo[0] { v } else { lo[0] };
+                hi[0] = if v > hi[0] { v } else { hi[0] };
+                sq[0] += v * v;
+            }
+            for c in chunks {
+                for i in 0..16 {
+                    let v = clip(c[i]);
+                    lo[i] = if v < lo[i] { v } else { lo[i] };
+                    hi[i] = if v > hi[i] { v } else { hi[i] };
+                    sq[i] += v * v;
+                }
+            }
+            (lo, hi, sq)
+        }
+        let (mut lo, mut hi, sq) = range(x, |v| v);
+        let rms = (sq.iter().sum::<f32>() / x.len().max(1) as f32).sqrt();
+        let cut = OUTLIER_RMS * rms;
+        let mut n = 0;
+        let largest = lo.iter().chain(&hi).fold(0f32, |a, &v| a.max(v.abs()));
+        if largest > cut {
+            // Magnitudes compared as bits (the order of non-negative floats), 16 at a time, so the
+            // scan vectorises; a block with a hit is looked at value by value.
+            let cut_bits = cut.to_bits();
+            for (b, block) in x.chunks(16).enumerate() {
+                let hits: u32 = block.iter().map(|v| ((v.to_bits() & 0x7fff_ffff) > cut_bits) as u32).sum();
+                if hits == 0 {
+                    continue;
+                }
+                for (i, &v) in block.iter().enumerate() {
+                    if v.abs() > cut && v.is_finite() {
+                        let j = (b * 16 + i) as u32;
+                        if n < outliers.len() {
+                            outliers[n] = (j, v);
+                            n += 1;
+                        } else {
+                            // Full: this one replaces the smallest kept if it is larger.
+                            let (at, smallest) =
+                                outliers.iter().enumerate().fold((0, f32::INFINITY), |b, (i, &(_, w))| if w.abs() < b.1 { (i, w.abs()) } else { b });
+                            if v.abs() > smallest {
+                                outliers[at] = (j, v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if n > 0 {
+            // The range again without them: values below the smallest outlier kept.
+            let inside = outliers[..n].iter().fold(f32::INFINITY, |a, &(_, v)| a.min(v.abs()));
+            (lo, hi, _) = range(x, |v| if v.abs() < inside { v } else { 0.0 });
+        }
+        let lo = lo.iter().fold(0f32, |a, &b| a.min(b));
+        let hi = hi.iter().fold(0f32, |a, &b| a.max(b));
+        let range = hi - lo;
+        let s = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };
+        let zp = (-lo / s).round_ties_even().clamp(0.0, 255.0);
+        let inv = 1.0 / s;
+        // Rounded to nearest (ties to even) by adding 1.5 · 2^23, whose float spacing is 1: plain
+        // arithmetic, so the loop vectorises (a float-to-u8 cast does not).
+        const MAGIC: f32 = 12_582_912.0;
+        for (q, &v) in u.iter_mut().zip(x) {
+            let t = (v * inv + zp).clamp(0.0, 255.0) + MAGIC;
+            *q = (t.to_bits() - MAGIC.to_bits()) as u8;
+        }
+        for &(j, _) in &outliers[..n] {
+            u[j as usize] = zp as u8;
+        }
+        *q = Quantized { scale: s, zero: zp as i32, outliers: n };
+    }
+    super::kernels::multiversion!(body_simd => body(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized));
+    body_simd(x, u, outliers, q)
+}
+
+/// out = (Σ u·q − zp · Σ q) · s · scale, per column.
+fn dequantize_row(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32) {
+    #[inline(always)]
+    fn body(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32) {
+        for (((d, &sum), &cs), &ws) in out.iter_mut().zip(sums).zip(colsum).zip(scale) {
+            *d = (sum - zp * cs) as f32 * (s * ws);
+        }
+    }
+    super::kernels::multiversion!(body_simd => body(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32));
+    body_simd(out, sums, colsum, scale, s, zp)
+}
+
+/// out += v · w (an outlier's contribution to a row of outputs).
+fn add_scaled(out: &mut [f32], v: f32, w: &[f32]) {
+    #[inline(always)]
+    fn body(out: &mut [f32], v: f32, w: &[f32]) {
+        for (o, w) in out.iter_mut().zip(w) {
+            *o += v * w;
+        }
+    }
+    super::kernels::multiversion!(body_simd => body(out: &mut [f32], v: f32, w: &[f32]));
+    body_simd(out, v, w)
+}
+
+/// Runs `f` with AMX's tiles configured on this thread when the path is AMX (tile registers are
+/// per thread; every tile used here is 16 rows × 64 bytes), and releases them after.
+fn with_tiles(path: Int8Path, f: impl FnOnce()) {
+    if path == Int8Path::Amx {
+        kernels::amx::configure();
+        f();
+        kernels::amx::release();
+    } else {
+        f()
+    }
+}
+
+impl CustomOp1 for Int8Dense {
+    fn name(&self) -> &'static str {
+        "int8-dense"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(v) = x else { bail!("int8-dense: expected f32 values, got {:?}", x.dtype()) };
+        let Some((a, b)) = l.contiguous_offsets() else { bail!("int8-dense: expected a contiguous tensor") };
+        let (m, k) = l.shape().dims2()?;
+        if k != self.k {
+            bail!("int8-dense: ({m} × {k}) by ({} × {})ᵀ", self.n, self.k);
+        }
+        Ok((CpuStorage::F32(self.forward(&v[a..b], m)), Shape::from((m, self.n))))
+    }
+}
+
+/// The unit products: a (UNIT_ROWS × kp, u8) by two packed blocks (UNIT_COLS columns) into
+/// acc (UNIT_ROWS × UNIT_COLS, i32), one function per instruction set.
+mod kernels {
+    use super::{BLOCK, GROUP, UNIT, UNIT_COLS, UNIT_ROWS};
+    use crate::cpu::Int8Path;
+
+    /// `path` must be one this CPU has (`crate::cpu::int8_supported`) and, for AMX, the tiles
+    /// configured on this thread (`super::with_tiles`); `forward_on` holds both.
+    pub fn unit(path: Int8Path, a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+        assert!(a.len() == UNIT_ROWS * kp && w.len() == UNIT_COLS * kp && kp.is_multiple_of(super::K_ALIGN));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the slices hold exactly one unit (asserted above), so every load and store of
+        // the kernels is in bounds; the CPU has the path's instructions (the caller's contract,
+        // checked by forward_on), and AMX's tiles are configured (with_tiles).
+        unsafe {
+            match path {
+                Int8Path::Amx => return amx::unit(a.as_ptr(), w.as_ptr(), kp, acc),
+                Int8Path::Avx512Vnni => return x86::unit_vnni512(a, w, kp, acc),
+                Int8Path::AvxVnni => return x86::unit_avx_vnni(a, w, kp, acc),
+                Int8Path::Avx2 => return x86::unit_avx2(a, w, kp, acc),
+                Int8Path::Base => {}
+            }
+        }
+        let _ = path;
+        plain(a, w, kp, acc)
+    }
+
+    /// The reference every other path is tested against.
+    fn plain(a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+        let groups = kp / GROUP;
+        for r in 0..UNIT_ROWS {
+            let row = &a[r * kp..(r + 1) * kp];
+            for c in 0..UNIT_COLS {
+                let block = &w[(c / BLOCK) * BLOCK * kp..];
+                let mut sum = 0i32;
+                for g in 0..groups {
+                    let q = &block[g * BLOCK * GROUP + (c % BLOCK) * GROUP..][..GROUP];
+                    for t in 0..GROUP {
+                        sum += row[g * GROUP + t] as i32 * q[t] as i32;
+                    }
+                }
+                acc[r * UNIT_COLS + c] = sum;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use super::{BLOCK, GROUP, UNIT, UNIT_COLS, UNIT_ROWS};
+        use std::arch::x86_64::*;
+
+        /// Four u8 of row `r` at group `g`, as one i32 (what vpdpbusd broadcasts).
+        #[inline(always)]
+        unsafe fn four(a: &[u8], kp: usize, r: usize, g: usize) -> i32 {
+            (a.as_ptr().add(r * kp + g * GROUP) as *const i32).read_unaligned()
+        }
+
+        /// 8 rows × 32 columns at a time: 16 accumulators, 2 weight loads and 8 broadcasts per
+        /// 16 `vpdpbusd` (each 64 multiplies).
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        pub unsafe fn unit_vnni512(a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+            const R: usize = 8;
+            let (w0, w1) = (w.as_ptr(), w.as_ptr().add(BLOCK * kp));
+            for r0 in (0..UNIT_ROWS).step_by(R) {
+                let mut c = [[_mm512_setzero_si512(); 2]; R];
+                for g in 0..kp / GROUP {
+                    let b0 = _mm512_loadu_si512(w0.add(g * 64) as *const __m512i);
+                    let b1 = _mm512_loadu_si512(w1.add(g * 64) as *const __m512i);
+                    for (r, c) in c.iter_mut().enumerate() {
+                        let x = _mm512_set1_epi32(four(a, kp, r0 + r, g));
+                        c[0] = _mm512_dpbusd_epi32(c[0], x, b0);
+                        c[1] = _mm512_dpbusd_epi32(c[1], x, b1);
+                    }
+                }
+                for (r, c) in c.iter().enumerate() {
+                    let out = acc.as_mut_ptr().add((r0 + r) * UNIT_COLS);
+                    _mm512_storeu_si512(out as *mut __m512i, c[0]);
+                    _mm512_storeu_si512(out.add(BLOCK) as *mut __m512i, c[1]);
+                }
+            }
+        }
+
+        /// AVX-VNNI (16 registers of 256 bits): 2 rows × 32 columns at a time.
+        #[target_feature(enable = "avx2,avxvnni")]
+        pub unsafe fn unit_avx_vnni(a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+            const R: usize = 2;
+            let (w0, w1) = (w.as_ptr(), w.as_ptr().add(BLOCK * kp));
+            for r0 in (0..UNIT_ROWS).step_by(R) {
+                let mut c = [[_mm256_setzero_si256(); 4]; R];
+                for g in 0..kp / GROUP {
+                    let b = [
+                        _mm256_loadu_si256(w0.add(g * 64) as *const __m256i),
+                        _mm256_loadu_si256(w0.add(g * 64 + 32) as *const __m256i),
+                        _mm256_loadu_si256(w1.add(g * 64) as *const __m256i),
+                        _mm256_loadu_si256(w1.add(g * 64 + 32) as *const __m256i),
+                    ];
+                    for (r, c) in c.iter_mut().enumerate() {
+                        let x = _mm256_set1_epi32(four(a, kp, r0 + r, g));
+                        for q in 0..4 {
+                            c[q] = _mm256_dpbusd_avx_epi32(c[q], x, b[q]);
+                        }
+                    }
+                }
+                for (r, c) in c.iter().enumerate() {
+                    for (q, v) in c.iter().enumerate() {
+                        _mm256_storeu_si256(acc.as_mut_ptr().add((r0 + r) * UNIT_COLS + q * 8) as *mut __m256i, *v);
+                    }
+                }
+            }
+        }
+
+        /// AVX2 without VNNI: weights and activations widened to 16 bits and multiplied pairwise
+        /// (`vpmaddwd`), which is exact where `vpmaddubsw` would saturate at 2 · 255 · 127. Each
+        /// i32 lane holds one column's sum over half of a group; the halves are added at the end.
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn unit_avx2(a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+            const R: usize = 2;
+            for blk in 0..2 {
+                let wb = w.as_ptr().add(blk * BLOCK * kp);
+                for r0 in (0..UNIT_ROWS).step_by(R) {
+                    // c[r][q]: columns 4q..4q+3 of this block, two lanes each.
+                    let mut c = [[_mm256_setzero_si256(); 4]; R];
+                    for g in 0..kp / GROUP {
+                        let mut b = [_mm256_setzero_si256(); 4];
+                        for (q, b) in b.iter_mut().enumerate() {
+                            *b = _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.add(g * 64 + q * 16) as *const __m128i));
+                        }
+                        for (r, c) in c.iter_mut().enumerate() {
+                            let x = _mm256_cvtepu8_epi16(_mm_set1_epi32(four(a, kp, r0 + r, g)));
+                            for q in 0..4 {
+                                c[q] = _mm256_add_epi32(c[q], _mm256_madd_epi16(b[q], x));
+                            }
+                        }
+                    }
+                    for (r, c) in c.iter().enumerate() {
+                        for (q, v) in c.iter().enumerate() {
+                            let mut lanes = [0i32; 8];
+                            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, *v);
+                            for j in 0..4 {
+                                acc[(r0 + r) * UNIT_COLS + blk * BLOCK + q * 4 + j] = lanes[2 * j] + lanes[2 * j + 1];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub mod amx {
+        use super::{BLOCK, GROUP, UNIT, UNIT_COLS, UNIT_ROWS};
+        use std::arch::asm;
+
+        /// The tile configuration (palette 1): tiles 0–7 all 16 rows × 64 bytes.
+        #[repr(C, align(64))]
+        struct Config {
+            palette: u8,
+            start_row: u8,
+            reserved: [u8; 14],
+            bytes_per_row: [u16; 16],
+            rows: [u8; 16],
+        }
+
+        const CONFIG: Config = Config {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            bytes_per_row: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+            rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+
+        /// Loads the tile configuration on this thread. Only called where `cpu::int8_path()` is
+        /// AMX, which it is only when the CPU has AMX and Linux granted this process its tiles.
+        pub fn configure() {
+            // SAFETY: ldtilecfg reads the 64-byte CONFIG (valid for palette 1); the CPU has AMX
+            // and the OS allows it (the only way the AMX path is chosen).
+            unsafe { asm!("ldtilecfg [{0}]", in(reg) &CONFIG, options(nostack, readonly)) }
+        }
+
+        /// Returns the tiles to their initial state (a thread switch then saves no tile data).
+        pub fn release() {
+            // SAFETY: as for configure.
+            unsafe { asm!("tilerelease", options(nostack, nomem)) }
+        }
+
+        /// C (32 × 32 i32, four tiles: tmm0–3) += A (32 rows of u8: tmm4, tmm5) · B (two blocks:
+        /// tmm6, tmm7), 64 inputs per step. A tile of B is 16 groups of 4 inputs × 16 columns:
+        /// 16 consecutive 64-byte groups of a packed block.
+        ///
+        /// # Safety
+        /// `a` points at UNIT_ROWS rows of `kp` bytes, `w` at two packed blocks of `BLOCK · kp`
+        /// bytes, kp a multiple of 64, and the tiles are configured (`configure`) on this thread.
+        pub unsafe fn unit(a: *const u8, w: *const i8, kp: usize, acc: &mut [i32; UNIT]) {
+            let w1 = w.add(BLOCK * kp);
+            asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
+            for s in 0..kp / 64 {
+                asm!(
+                    "tileloadd tmm4, [{a0} + {sa}*1]",
+                    "tileloadd tmm5, [{a1} + {sa}*1]",
+                    "tileloadd tmm6, [{b0} + {sb}*1]",
+                    "tileloadd tmm7, [{b1} + {sb}*1]",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    a0 = in(reg) a.add(s * 64),
+                    a1 = in(reg) a.add(16 * kp + s * 64),
+                    sa = in(reg) kp,
+                    b0 = in(reg) w.add(s * 16 * BLOCK * GROUP),
+                    b1 = in(reg) w1.add(s * 16 * BLOCK * GROUP),
+                    sb = in(reg) BLOCK * GROUP,
+                    options(nostack, readonly),
+                );
+            }
+            let c = acc.as_mut_ptr();
+            asm!(
+                "tilestored [{c00} + {sc}*1], tmm0",
+                "tilestored [{c01} + {sc}*1], tmm1",
+                "tilestored [{c10} + {sc}*1], tmm2",
+                "tilestored [{c11} + {sc}*1], tmm3",
+                c00 = in(reg) c,
+                c01 = in(reg) c.add(BLOCK),
+                c10 = in(reg) c.add(16 * UNIT_COLS),
+                c11 = in(reg) c.add(16 * UNIT_COLS + BLOCK),
+                sc = in(reg) UNIT_COLS * 4,
+                options(nostack),
+            );
+            let _ = UNIT_ROWS;
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub mod amx {
+        pub fn configure() {}
+        pub fn release() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic spread of values with a few large ones, as BERT's activations have.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let v = (s % 20_001) as f32 / 10_000.0 - 1.0;
+                if i % 97 == 5 {
+                    v * 8.0
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+
+    /// Every path this CPU has computes the same values as the plain one, for shapes that are and
+    /// are not whole units; and they are close to the f32 product.
+    #[test]
+    fn every_path_gives_the_plain_paths_values_close_to_f32() {
+        for (m, n, k) in [(1usize, 384usize, 384usize), (7, 40, 70), (33, 1536, 384), (70, 384, 1536), (130, 96, 128)] {
+            let w = values(n * k, 7 + n as u32);
+            let x = values(m * k, 3 + m as u32);
+            let dense = Int8Dense::quantize(&w, n, k);
+            let plain = dense.forward_on(Int8Path::Base, &x, m);
+            for path in [Int8Path::Avx2, Int8Path::AvxVnni, Int8Path::Avx512Vnni, Int8Path::Amx] {
+                if crate::cpu::int8_supported(path) {
+                    assert_eq!(dense.forward_on(path, &x, m), plain, "{path:?} at {m} × {n} × {k}");
+                }
+            }
+            // Against f32: the error of 8-bit rounding on both sides, relative to the row's scale.
+            for r in 0..m {
+                let row = &x[r * k..(r + 1) * k];
+                for c in 0..n {
+                    let exact: f32 = row.iter().zip(&w[c * k..(c + 1) * k]).map(|(a, b)| a * b).sum();
+                    let bound: f32 = row.iter().zip(&w[c * k..(c + 1) * k]).map(|(a, b)| a.abs() * b.abs()).sum::<f32>() * 0.02 + 1e-3;
+                    let got = plain[r * n + c];
+                    assert!((got - exact).abs() <= bound, "({r}, {c}) of {m} × {n} × {k}: {got} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_quantizes_to_its_own_range_with_zero_exact_and_outliers_aside() {
+        let quantize = |x: &[f32]| {
+            let mut u = vec![0u8; x.len()];
+            let mut out = [(0u32, 0f32); MAX_OUTLIERS];
+            let mut q = Quantized { scale: 0.0, zero: -1, outliers: 0 };
+            quantize_row(x, &mut u, &mut out, &mut q);
+            (u, out[..q.outliers].to_vec(), q)
+        };
+        let (u, out, q) = quantize(&[-1.0, 0.0, 0.5, 3.0]);
+        assert!((q.scale - 4.0 / 255.0).abs() < 1e-7 && out.is_empty());
+        assert_eq!(u[1] as i32, q.zero);
+        assert_eq!((u[0], u[3]), (0, 255));
+        let (u, _, q) = quantize(&[0.0; 5]);
+        assert_eq!((q.scale, q.zero, u), (1.0, 0, vec![0; 5]));
+        // 1000 values in ±1 and two far beyond: those two are set aside.
+        let mut x: Vec<f32> = (0..1000).map(|i| (i as f32 / 500.0) - 1.0).collect();
+        x[10] = 40.0;
+        x[70] = -25.0;
+        let (u, out, q) = quantize(&x);
+        assert_eq!(out, [(10, 40.0), (70, -25.0)]);
+        assert_eq!((u[10] as i32, u[70] as i32), (q.zero, q.zero));
+        assert!((q.scale - 1.998 / 255.0).abs() < 1e-6, "{}", q.scale);
+        // More outliers than room: the largest are kept.
+        let mut x = vec![0.01f32; 1000];
+        for i in 0..20 {
+            x[i * 7] = 50.0 + i as f32;
+        }
+        let (_, out, _) = quantize(&x);
+        let mut kept: Vec<u32> = out.iter().map(|o| o.0).collect();
+        kept.sort();
+        assert_eq!(kept, (12..20).map(|i| i * 7).collect::<Vec<u32>>());
+    }
+}
