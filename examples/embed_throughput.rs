@@ -12,6 +12,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     semsearch::allocator::keep_freed_memory();
+    // SEMSEARCH_SIMD as the binary reads it, so each instruction path can be measured.
+    semsearch::settings::EnvSettings::from_env()?.apply();
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 3, "usage: embed_throughput packed|int8|reference TEXTS_FILE");
     let (kind, precision) = match args[1].as_str() {

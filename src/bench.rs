@@ -88,6 +88,8 @@ pub struct StsReport {
     pub kind: &'static str,
     /// The model.
     pub model: String,
+    /// How vectors were computed (f32 or int8).
+    pub precision: crate::model::Precision,
     /// Sentence pairs.
     pub pairs: usize,
     /// Spearman's rank correlation with the gold scores.
@@ -111,6 +113,8 @@ pub struct RetrievalReport {
     pub kind: &'static str,
     /// The model.
     pub model: String,
+    /// How vectors were computed (f32 or int8).
+    pub precision: crate::model::Precision,
     /// How passages were cut.
     pub chunking: String,
     /// `exact` or `hnsw ef=N`.
@@ -326,6 +330,7 @@ fn run_sts(path: &Path, embedder: &Embedder, opts: &BenchOptions) -> Result<StsR
         dataset: path.parent().unwrap_or(path).display().to_string(),
         kind: "sts",
         model: embedder.info().name.clone(),
+        precision: embedder.info().precision,
         pairs: pairs.len(),
         spearman: round(eval::spearman(&cos, &gold), 5),
         pearson: round(eval::pearson(&cos, &gold), 5),
@@ -550,6 +555,7 @@ fn run_retrieval(dataset: &Path, embedder: &Embedder, opts: &BenchOptions) -> Re
         dataset: dataset.display().to_string(),
         kind: "retrieval",
         model: embedder.info().name.clone(),
+        precision: embedder.info().precision,
         chunking: chunking_shown,
         search: search_shown,
         mode: opts.mode.name().to_string(),

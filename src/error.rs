@@ -59,6 +59,17 @@ pub enum Error {
         /// Its weights' checksum.
         loaded_sha: String,
     },
+    /// The index's vectors were computed in another precision than this run's (`--precision`):
+    /// questions must be embedded as its passages were, and one index holds one kind of vector.
+    #[error("index {dir} holds vectors computed in {built}, not {loaded}; use --precision {built} (or leave it out), another --index, or delete {dir} to rebuild it in {loaded}")]
+    OtherPrecision {
+        /// The index directory.
+        dir: PathBuf,
+        /// The precision of its vectors.
+        built: crate::model::Precision,
+        /// This run's.
+        loaded: crate::model::Precision,
+    },
     /// Input the user can fix: `at` names the file (and line) or the flag.
     #[error("{at}: {why}")]
     BadInput {

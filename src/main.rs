@@ -63,6 +63,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | Error::NewerFormat { .. }
             | Error::NoIndex { .. }
             | Error::OtherModel { .. }
+            | Error::OtherPrecision { .. }
             | Error::BadInput { .. }
             | Error::Usage(_)
             | Error::NotFound(_)

@@ -239,6 +239,66 @@ pub struct ModelInfo {
     pub pooling: Pooling,
     /// SHA-256 of model.safetensors: ties an index to the exact weights that made its vectors.
     pub weights_sha256: String,
+    /// How the vectors are computed (f32 when read from the directory; the embedder sets the
+    /// precision it was loaded with, an index's reader the one its vectors were made with).
+    pub precision: Precision,
+}
+
+impl ModelInfo {
+    /// The same model, computed in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> ModelInfo {
+        self.precision = precision;
+        self
+    }
+}
+
+/// The precision of a new index, `embed` and `bench` when `--precision` is not given.
+pub const DEFAULT_PRECISION: Precision = Precision::F32;
+
+/// How the packed engine multiplies: `F32` (the reference) or `Int8` (8-bit weights per output
+/// column and activations per token, `int8.rs`). An index records the precision its vectors were
+/// made with, and questions are embedded the same way.
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout (the reference).
+    #[default]
+    F32,
+    /// 8-bit dense layers; attention, LayerNorm and GELU in f32.
+    Int8,
+}
+
+impl Precision {
+    /// Serde's test for leaving it out of a manifest (f32 is what an index without it holds).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    /// The name `--precision` takes and the manifest records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Precision, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(format!("unknown precision {s:?}; use f32 or int8")),
+        }
+    }
 }
 
 /// How a text's token states become its vector.
@@ -279,7 +339,7 @@ impl ModelInfo {
             None => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "custom".into()),
         };
         let weights_sha256 = weights_checksum(loc)?;
-        Ok(ModelInfo { name, dir: dir.clone(), dimensions: hidden, max_tokens, pooling, weights_sha256 })
+        Ok(ModelInfo { name, dir: dir.clone(), dimensions: hidden, max_tokens, pooling, weights_sha256, precision: Precision::F32 })
     }
 }
 

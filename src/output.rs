@@ -370,11 +370,12 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
             };
             writeln!(
                 out,
-                "model       {} (sha256 {}…), {} dimensions, {} tokens, {pooling} pooling",
+                "model       {} (sha256 {}…), {} dimensions, {} tokens, {pooling} pooling, {}",
                 m.name,
                 &m.weights_sha256[..12.min(m.weights_sha256.len())],
                 m.dimensions,
-                m.max_tokens
+                m.max_tokens,
+                m.precision
             )?;
             if b.chunking.whole_documents {
                 writeln!(out, "chunking    whole documents")?;

@@ -178,9 +178,16 @@ fn embed_prints_reference_vectors() {
 fn cpu_has(level: &str) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        use std::arch::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma");
+        let avx512 = avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq");
+        // AMX is not in std's detection; Linux lists it (and semsearch also asks Linux for the tiles).
+        let amx = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" amx_int8") && c.contains(" amx_tile"));
         match level {
-            "avx512" => avx2 && std::arch::is_x86_feature_detected!("avx512f"),
+            "amx" => avx512 && has!("avx512vnni") && amx,
+            "avx512" => avx512,
+            // A level is had when the CPU has it or a wider one (AVX-512 stands above AVX-VNNI).
+            "avxvnni" => avx512 || (avx2 && has!("avxvnni")),
             "avx2" => avx2,
             _ => true,
         }
@@ -191,37 +198,104 @@ fn cpu_has(level: &str) -> bool {
     }
 }
 
-/// The hand-vectorised loops exist in AVX-512, AVX2+FMA and baseline builds, picked at run time.
-/// Forcing each narrower one (SEMSEARCH_SIMD) must still give the reference embeddings and the same
-/// answers, so the binary is right on CPUs without AVX-512 too.
+/// The hand-vectorised loops exist in several builds (AMX and AVX-512 VNNI for int8, AVX-512,
+/// AVX-VNNI, AVX2+FMA, baseline), picked at run time. Forcing each narrower one (SEMSEARCH_SIMD)
+/// must still give the reference embeddings in f32, int8 embeddings as close to them as the
+/// widest path's, and the same answers, so the binary is right on CPUs without AVX-512 or AMX too.
 #[test]
 fn every_simd_path_gives_reference_embeddings_and_answers() {
     let fixture = std::fs::read_to_string(common::repo().join("tests/fixtures/minilm-embeddings.jsonl")).unwrap();
     let refs: Vec<serde_json::Value> = fixture.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let refs: Vec<&serde_json::Value> = refs.iter().filter(|r| !r["text"].as_str().unwrap().contains('\n')).collect();
     let stdin: String = refs.iter().map(|r| format!("{}\n", r["text"].as_str().unwrap())).collect();
+    let vector = |x: &serde_json::Value| x["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
     let mut answers = Vec::new();
-    for level in ["baseline", "avx2", "avx512"] {
-        let out = semsearch(sample_index()).env("SEMSEARCH_SIMD", level).arg("embed").write_stdin(stdin.clone()).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{level}: {}", String::from_utf8_lossy(&out.stderr));
-        // A level this CPU lacks runs a narrower one, and says so (here and on a CPU without AVX-512).
-        let warned = String::from_utf8_lossy(&out.stderr).contains("which this CPU does not have");
-        assert_eq!(warned, !cpu_has(level), "{level}: {}", String::from_utf8_lossy(&out.stderr));
-        let got = json_lines(&out.stdout);
-        assert_eq!(got.len(), refs.len(), "{level}");
-        let mut worst = 1.0f64;
-        for (g, r) in got.iter().zip(&refs) {
-            let v = |x: &serde_json::Value| x["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
-            let cos: f64 = v(g).iter().zip(v(r)).map(|(a, b)| a * b).sum();
-            worst = worst.min(cos);
+    let mut int8_runs: Vec<Vec<Vec<f64>>> = Vec::new();
+    for level in ["baseline", "avx2", "avxvnni", "avx512", "amx"] {
+        for (precision, bar) in [("f32", 0.9999), ("int8", 0.995)] {
+            let out =
+                semsearch(sample_index()).env("SEMSEARCH_SIMD", level).args(["embed", "--precision", precision]).write_stdin(stdin.clone()).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{level}: {}", String::from_utf8_lossy(&out.stderr));
+            // A level this CPU lacks runs a narrower one, and says so (here and on a CPU without AVX-512).
+            let warned = String::from_utf8_lossy(&out.stderr).contains("which this CPU does not have");
+            assert_eq!(warned, !cpu_has(level), "{level}: {}", String::from_utf8_lossy(&out.stderr));
+            let got = json_lines(&out.stdout);
+            assert_eq!(got.len(), refs.len(), "{level}");
+            let mut worst = 1.0f64;
+            for (g, r) in got.iter().zip(&refs) {
+                let cos: f64 = vector(g).iter().zip(vector(r)).map(|(a, b)| a * b).sum();
+                worst = worst.min(cos);
+            }
+            assert!(worst >= bar, "{level} {precision}: min cosine {worst} over {} texts", refs.len());
+            if precision == "int8" {
+                int8_runs.push(got.iter().map(vector).collect());
+            }
         }
-        assert!(worst >= 0.9999, "{level}: min cosine {worst} over {} texts", refs.len());
         let out =
             semsearch(sample_index()).env("SEMSEARCH_SIMD", level).args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         answers.push(json_lines(&out.stdout).iter().map(|h| h["id"].clone()).collect::<Vec<_>>());
     }
     assert!(answers[0].len() == 5 && answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Every int8 path computes the same integers; only the f32 passes between them (attention,
+    // LayerNorm, GELU) round differently by width.
+    for (run, level) in int8_runs.iter().zip(["baseline", "avx2", "avxvnni", "avx512"]) {
+        for (a, b) in run.iter().zip(int8_runs.last().unwrap()) {
+            let cos: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            assert!(cos >= 0.9999, "int8 on {level} against the widest path: cosine {cos}");
+        }
+    }
+}
+
+/// `index --precision int8`: the manifest records it, questions are embedded alike (the same
+/// ranking as the f32 index of the same files), later runs keep it, a run in the other precision
+/// is refused without touching the index, and status and embed say which.
+#[test]
+fn an_int8_index_keeps_its_precision_and_refuses_f32_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = sample_corpus(dir.path());
+    let (int8, f32) = (dir.path().join("int8"), dir.path().join("f32"));
+    semsearch(&int8).args(["index", "--precision", "int8"]).arg(&corpus).assert().success();
+    semsearch(&f32).args(["index", "--precision", "f32"]).arg(&corpus).assert().success();
+    let meta = |index: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(index.join("meta.json")).unwrap()).unwrap() };
+    assert_eq!(meta(&int8)["model"]["precision"], "int8");
+    // f32 is what an index without the field holds: left out, so older manifests read the same.
+    assert!(meta(&f32)["model"].get("precision").is_none());
+
+    let ask = |index: &Path| {
+        let out = semsearch(index).args(["ask", "How much will Alibaba invest in AI?", "--json", "-k", "5"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        json_lines(&out.stdout)
+    };
+    let (a, b) = (ask(&int8), ask(&f32));
+    let ids = |r: &[serde_json::Value]| r.iter().map(|h| h["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&a)[..2], ids(&b)[..2], "int8 {a:?}\nf32 {b:?}");
+    for (x, y) in a.iter().zip(&b).take(2) {
+        let (x, y) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+        assert!(x != y && (x - y).abs() < 0.02, "scores {x} and {y}");
+    }
+
+    let before = std::fs::read(int8.join("meta.json")).unwrap();
+    let out = semsearch(&int8).args(["index", "--precision", "f32"]).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds vectors computed in int8, not f32") && err.contains("--precision int8"), "{err}");
+    assert_eq!(std::fs::read(int8.join("meta.json")).unwrap(), before, "the refused run changed the index");
+    // Without the flag a run keeps the index's precision (and, nothing changed, embeds nothing).
+    let out = semsearch(&int8).args(["index", "--json"]).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(meta(&int8)["model"]["precision"], "int8");
+    let out = semsearch(&int8).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mean pooling, int8"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // `embed` beside an index embeds as the index does, unless told otherwise.
+    let embed = |args: &[&str]| json_lines(&common::ok_stdout(semsearch(&int8).arg("embed").args(args).arg("The striker signed a four-year contract.")));
+    let (beside, f32v, int8v) = (embed(&[]), embed(&["--precision", "f32"]), embed(&["--precision", "int8"]));
+    assert_eq!(beside[0]["embedding"], int8v[0]["embedding"]);
+    let v = |x: &serde_json::Value| x["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
+    let cos: f64 = v(&f32v[0]).iter().zip(v(&int8v[0])).map(|(a, b)| a * b).sum();
+    assert!((0.995..1.0).contains(&cos), "cosine of f32 and int8: {cos}");
 }
 
 #[test]

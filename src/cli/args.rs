@@ -145,6 +145,10 @@ pub struct IndexArgs {
     /// later runs of this index
     #[arg(long, value_name = "I/N", value_parser = semsearch::indexer::Shard::parse)]
     pub shard: Option<semsearch::indexer::Shard>,
+    /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
+    /// reference) [default: that of the index's vectors, else f32]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<semsearch::model::Precision>,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -200,6 +204,10 @@ pub struct BenchArgs {
     /// Exact (brute-force) search for the quality figures
     #[arg(long)]
     pub exact: bool,
+    /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
+    /// reference) [default: f32]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<semsearch::model::Precision>,
     /// HNSW beam widths for the ANN recall sweep, comma-separated; quality is measured at the
     /// default ef (64) when listed, else at the first
     #[arg(long, value_delimiter = ',', default_value = "64")]
@@ -297,6 +305,10 @@ pub struct ServeArgs {
     /// answered from once indexed. Repeat for several
     #[arg(long = "watch", value_name = "PATH")]
     pub watch: Vec<PathBuf>,
+    /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
+    /// reference) [default: that of the index's vectors, else f32]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<semsearch::model::Precision>,
     /// Require this token on every request (`Authorization: Bearer TOKEN`; the page gets it by
     /// being opened once at /?token=TOKEN). Generated and printed when --addr is not loopback
     #[arg(long, value_name = "TOKEN", env = "SEMSEARCH_TOKEN", hide_env_values = true)]
@@ -328,6 +340,10 @@ pub struct CompactArgs {
 #[derive(Args)]
 pub struct EmbedArgs {
     pub texts: Vec<String>,
+    /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
+    /// reference) [default: that of the index's vectors, else f32]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<semsearch::model::Precision>,
 }
 
 #[derive(Subcommand)]

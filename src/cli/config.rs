@@ -3,8 +3,8 @@
 use super::args::{BackendArgs, Cli};
 use anyhow::Result;
 use semsearch::embed::Embedder;
-use semsearch::index::{self, Index};
-use semsearch::model::{ModelInfo, ModelLocation};
+use semsearch::index::{self, Index, Meta};
+use semsearch::model::{ModelInfo, ModelLocation, Precision, DEFAULT_PRECISION};
 use semsearch::store::Store;
 use std::path::PathBuf;
 
@@ -29,24 +29,44 @@ impl Config {
         })
     }
 
-    pub fn embedder(&self) -> Result<Embedder> {
+    /// The model loaded to embed in `precision` (`--precision`; None: as `precision` says).
+    pub fn embedder(&self, precision: Option<Precision>) -> Result<Embedder> {
         self.ensure_model()?;
-        self.load_embedder(&ModelInfo::read(&self.model)?)
+        self.load_embedder(&ModelInfo::read(&self.model)?.with_precision(self.precision(precision)))
+    }
+
+    /// The precision to embed in: the flag's, else that of the index's vectors (questions are
+    /// embedded as its passages were, and a run adds to it alike), else the default.
+    pub fn precision(&self, flag: Option<Precision>) -> Precision {
+        flag.or_else(|| Some(Meta::read(&self.index_dir).ok()??.model.precision)).unwrap_or(DEFAULT_PRECISION)
+    }
+
+    /// The model's identity, read from its directory (f32).
+    pub fn model_identity(&self) -> Result<ModelInfo> {
+        self.ensure_model()?;
+        ModelInfo::read(&self.model)
+    }
+
+    /// The model's identity as the index's vectors were made (its precision): what opening the
+    /// index checks.
+    pub fn model_info(&self) -> Result<ModelInfo> {
+        Ok(ModelInfo::read(&self.model)?.with_precision(self.precision(None)))
     }
 
     pub fn ensure_model(&self) -> Result<()> {
         self.model.ensure_with(Some(&self.env.python), self.quiet)
     }
 
+    /// The model loaded to embed in `info.precision`.
     pub fn load_embedder(&self, info: &ModelInfo) -> Result<Embedder> {
-        Embedder::load_with(info, self.env.engine, self.env.batch_tokens, semsearch::embed::Precision::F32)
+        Embedder::load_with(info, self.env.engine, self.env.batch_tokens, info.precision)
     }
 
     /// The model and the index, loaded side by side (a cold `ask` spends most of its start in
     /// the two, and neither needs the other: opening the index needs only the model's identity).
     pub fn embedder_and_index(&self) -> Result<(Embedder, Index)> {
         self.ensure_model()?;
-        let info = ModelInfo::read(&self.model)?;
+        let info = self.model_info()?;
         let (embedder, index) = rayon::join(|| self.load_embedder(&info), || Index::open(&self.index_dir, &info));
         Ok((embedder?, index?))
     }
@@ -69,8 +89,10 @@ impl Config {
     pub fn store(&self, b: &BackendArgs) -> Result<(Embedder, Box<dyn Store>)> {
         match &b.backend {
             Some(url) => {
-                let embedder = self.embedder()?;
-                let remote = semsearch::remote::Remote::open(url, &self.collection_to_read(url, b.collection.as_deref())?, embedder.info())?;
+                let collection = self.collection_to_read(url, b.collection.as_deref())?;
+                let precision = semsearch::remote::collection_precision(url, &collection)?;
+                let embedder = self.load_embedder(&self.model_identity()?.with_precision(precision))?;
+                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
                 Ok((embedder, Box::new(remote)))
             }
             None => {
@@ -82,12 +104,19 @@ impl Config {
 
     /// The model and the index (or the `--backend` server's collection) kept warm for `serve`
     /// and `mcp`.
-    pub fn searcher(&self, b: &BackendArgs) -> Result<semsearch::serve::Searcher> {
+    pub fn searcher(&self, b: &BackendArgs, precision: Option<Precision>) -> Result<semsearch::serve::Searcher> {
         self.ensure_model()?;
-        let info = ModelInfo::read(&self.model)?;
         let mut searcher = match &b.backend {
-            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection_to_read(url, b.collection.as_deref())?, &info, self.load_embedder(&info)?)?,
-            None => semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?,
+            Some(url) => {
+                let collection = self.collection_to_read(url, b.collection.as_deref())?;
+                let held = semsearch::remote::collection_precision(url, &collection)?;
+                let info = ModelInfo::read(&self.model)?.with_precision(precision.unwrap_or(held));
+                semsearch::serve::Searcher::connect(url, &collection, &info, self.load_embedder(&info)?)?
+            }
+            None => {
+                let info = ModelInfo::read(&self.model)?.with_precision(self.precision(precision));
+                semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?
+            }
         };
         searcher.default_mode = self.env.mode;
         Ok(searcher)

@@ -30,6 +30,7 @@ impl HashingEmbedder {
             max_tokens: 256,
             pooling: Pooling::Mean,
             weights_sha256: format!("hashing-v1-{dimensions}"),
+            precision: crate::model::Precision::F32,
         };
         Ok(HashingEmbedder { info, tokenizer })
     }

@@ -15,7 +15,7 @@ mod ops;
 mod reference;
 
 use crate::model::ModelInfo;
-pub use crate::model::Pooling;
+pub use crate::model::{Pooling, Precision, DEFAULT_PRECISION};
 use anyhow::{anyhow, Context, Result};
 use bert::PackedBert;
 use candle_transformers::models::bert::Config;
@@ -92,45 +92,6 @@ pub enum EngineKind {
     Reference,
 }
 
-/// How the packed engine multiplies: `F32` (the reference) or `Int8` (8-bit weights per output
-/// column and activations per token, `int8.rs`). An index records the precision its vectors were
-/// made with, and questions are embedded the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// 32-bit floats throughout (the reference).
-    F32,
-    /// 8-bit dense layers; attention, LayerNorm and GELU in f32.
-    Int8,
-}
-
-impl Precision {
-    /// The name `--precision` takes and the manifest records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::Int8 => "int8",
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Precision, String> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "int8" => Ok(Precision::Int8),
-            _ => Err(format!("unknown precision {s:?}; use f32 or int8")),
-        }
-    }
-}
-
 enum Engine {
     Packed(PackedBert),
     Reference(Reference),
@@ -180,7 +141,7 @@ impl Embedder {
         );
         let (engine, tokenizer) = (engine?, tokenizer?);
         let tokens_per_batch = tokens_per_batch.unwrap_or(TOKENS_PER_BATCH);
-        Ok(Embedder { engine, tokenizer, info: info.clone(), batch_size: DEFAULT_BATCH, tokens_per_batch })
+        Ok(Embedder { engine, tokenizer, info: info.clone().with_precision(precision), batch_size: DEFAULT_BATCH, tokens_per_batch })
     }
 
     /// The model's identity, dimensions, window and pooling.

@@ -4,7 +4,7 @@
 
 use crate::ann::HnswParams;
 use crate::error::Error;
-use crate::model::{ModelInfo, Pooling};
+use crate::model::{ModelInfo, Pooling, Precision};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,11 +55,22 @@ pub struct ModelMeta {
     pub max_tokens: usize,
     /// How token states become a vector.
     pub pooling: Pooling,
+    /// How the vectors were computed (`--precision`); absent: f32, what every index held before
+    /// int8 (so their manifests, and checksums, are unchanged).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 impl From<&ModelInfo> for ModelMeta {
     fn from(m: &ModelInfo) -> Self {
-        ModelMeta { name: m.name.clone(), weights_sha256: m.weights_sha256.clone(), dimensions: m.dimensions, max_tokens: m.max_tokens, pooling: m.pooling }
+        ModelMeta {
+            name: m.name.clone(),
+            weights_sha256: m.weights_sha256.clone(),
+            dimensions: m.dimensions,
+            max_tokens: m.max_tokens,
+            pooling: m.pooling,
+            precision: m.precision,
+        }
     }
 }
 
@@ -235,6 +246,9 @@ impl Meta {
             }
             .into());
         }
+        if self.model.precision != model.precision {
+            return Err(Error::OtherPrecision { dir: dir.to_path_buf(), built: self.model.precision, loaded: model.precision }.into());
+        }
         Ok(())
     }
 
@@ -273,7 +287,7 @@ pub(super) mod tests {
         Meta {
             format_version: FORMAT_VERSION,
             generation: 1,
-            model: ModelMeta { name: "m".into(), weights_sha256: "x".into(), dimensions: 4, max_tokens: 8, pooling: Pooling::Mean },
+            model: ModelMeta { name: "m".into(), weights_sha256: "x".into(), dimensions: 4, max_tokens: 8, pooling: Pooling::Mean, precision: Precision::F32 },
             chunking: ChunkParams::default(),
             hnsw: HnswParams::default(),
             shard: None,

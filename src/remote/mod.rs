@@ -157,6 +157,8 @@ pub struct CollectionMeta {
     pub weights_sha256: Option<String>,
     /// Dimensions of a vector.
     pub dimensions: Option<usize>,
+    /// How the vectors were computed; absent in a collection pushed before int8 (f32).
+    pub precision: Option<crate::model::Precision>,
     /// How the passages were cut (the local manifest's chunking, as JSON), where every source
     /// cut them alike.
     pub chunking: Option<String>,
@@ -224,6 +226,7 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
             "model" => m.model = Some(v),
             "weights_sha256" => m.weights_sha256 = Some(v),
             "dimensions" => m.dimensions = v.parse().ok(),
+            "precision" => m.precision = v.parse().ok(),
             "generation" => m.generation = v.parse().unwrap_or(0),
             "chunking" => m.chunking = Some(v),
             "passages" => m.passages = v.parse().ok(),
@@ -290,8 +293,28 @@ pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::mo
             ))
             .into());
         }
+        let held = m.precision.unwrap_or_default();
+        if held != model.precision {
+            return Err(Error::Usage(format!(
+                "collection {collection} holds vectors computed in {held}, not {}; push an index made with --precision {held} to it, or use another --collection",
+                model.precision
+            ))
+            .into());
+        }
     }
     Ok(())
+}
+
+/// How the vectors of `collection` on the server at `url` were computed, so that questions are
+/// embedded alike (f32 for a collection pushed before int8; the default for one not there yet,
+/// which opening it then reports).
+pub fn collection_precision(url: &str, collection: &str) -> Result<crate::model::Precision> {
+    let mut client = conn::connect(url)?;
+    let meta = read_meta(&mut client, &Tables::of(&collection_name(collection)?))?;
+    Ok(match meta {
+        Some(m) if m.model.is_some() => m.precision.unwrap_or_default(),
+        _ => crate::model::DEFAULT_PRECISION,
+    })
 }
 
 /// SQL of `column` with a space on each side of every CJK character, as the local index has them

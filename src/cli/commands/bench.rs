@@ -9,7 +9,10 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
     if a.ef.is_empty() || a.ef.contains(&0) {
         anyhow::bail!("--ef takes positive beam widths, e.g. --ef 16,32,64,128");
     }
-    let embedder = config.embedder()?;
+    // A bench index of its own (the default) is made in --precision or the default; one given
+    // with --index keeps its own, as `index` does.
+    let precision = a.precision.unwrap_or_else(|| if config.index_explicit.is_some() { config.precision(None) } else { semsearch::model::DEFAULT_PRECISION });
+    let embedder = config.load_embedder(&config.model_identity()?.with_precision(precision))?;
     let opts = semsearch::bench::BenchOptions {
         index: config.index_explicit.clone(),
         no_chunk: a.no_chunk,
@@ -32,7 +35,11 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
             Some(url) => {
                 let name = a.collection.clone().unwrap_or_else(|| {
                     let dataset = a.dataset.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    let cut = if a.no_chunk { "_whole".to_string() } else { format!("_{}_{}", a.chunking.max_tokens, a.chunking.overlap) };
+                    let mut cut = if a.no_chunk { "_whole".to_string() } else { format!("_{}_{}", a.chunking.max_tokens, a.chunking.overlap) };
+                    // One collection holds one kind of vector.
+                    if precision != semsearch::model::Precision::F32 {
+                        cut.push_str(&format!("_{precision}"));
+                    }
                     let mut c = format!("bench_{}", semsearch::remote::default_collection(std::path::Path::new(&dataset)));
                     c.truncate(40 - cut.len());
                     c.push_str(&cut);

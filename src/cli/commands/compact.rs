@@ -5,11 +5,10 @@ use crate::cli::config::Config;
 use anyhow::Result;
 use semsearch::ann::HnswParams;
 use semsearch::indexer;
-use semsearch::model::ModelInfo;
 
 pub fn run(config: &Config, a: CompactArgs) -> Result<i32> {
     config.ensure_model()?;
-    let info = ModelInfo::read(&config.model)?;
+    let info = config.model_info()?;
     let summary = indexer::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -10,7 +10,7 @@ use semsearch::indexer::{self, BuildOptions};
 use std::path::Path;
 
 pub fn run(config: &Config, a: IndexArgs) -> Result<i32> {
-    let embedder = config.embedder()?;
+    let embedder = config.embedder(a.precision)?;
     // A first run that fails (a missing path, nothing to index) leaves no empty index folder behind.
     let fresh = !config.index_dir.exists();
     let result = index_into(&config.index_dir, config.quiet, &a, &embedder);
@@ -22,7 +22,7 @@ pub fn run(config: &Config, a: IndexArgs) -> Result<i32> {
 
 /// `semsearch watch PATH...`: runs until interrupted.
 pub fn watch(config: &Config, a: IndexArgs) -> Result<i32> {
-    let embedder = config.embedder()?;
+    let embedder = config.embedder(a.precision)?;
     follow(&config.index_dir, config.quiet, &a, &embedder)?;
     Ok(0)
 }

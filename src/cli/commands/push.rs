@@ -4,7 +4,6 @@ use crate::cli::args::PushArgs;
 use crate::cli::config::Config;
 use anyhow::Result;
 use semsearch::index::Index;
-use semsearch::model::ModelInfo;
 
 pub fn run(config: &Config, a: PushArgs) -> Result<i32> {
     let collection = config.collection(a.collection.as_deref())?;
@@ -32,7 +31,7 @@ pub fn run(config: &Config, a: PushArgs) -> Result<i32> {
         return Ok(0);
     }
     config.ensure_model()?;
-    let info = ModelInfo::read(&config.model)?;
+    let info = config.model_info()?;
     let index = Index::open(&config.index_dir, &info)?;
     let mut client = semsearch::remote::conn::connect(&a.to)?;
     let s = semsearch::remote::push(&mut client, &collection, &index, &info, &source, config.quiet, semsearch::remote::Pusher::User)?;

@@ -11,12 +11,12 @@ pub fn run(config: &Config, a: ServeArgs) -> Result<i32> {
     }
     if !a.watch.is_empty() && !config.index_dir.join("meta.json").exists() {
         // The server opens the index before it listens: make the first generation now.
-        super::index::run(config, watch_args(&a.watch)?)?;
+        super::index::run(config, watch_args(&a.watch, a.precision)?)?;
     }
-    let searcher = std::sync::Arc::new(config.searcher(&a.backend)?);
+    let searcher = std::sync::Arc::new(config.searcher(&a.backend, a.precision)?);
     if !a.watch.is_empty() {
         // The server's own model embeds what changed: one model in memory, not two.
-        let (searcher, index_dir, quiet, args) = (searcher.clone(), config.index_dir.clone(), config.quiet, watch_args(&a.watch)?);
+        let (searcher, index_dir, quiet, args) = (searcher.clone(), config.index_dir.clone(), config.quiet, watch_args(&a.watch, a.precision)?);
         std::thread::Builder::new().name("watch".into()).spawn(move || {
             if let Err(e) = super::index::follow(&index_dir, quiet, &args, &searcher.embedder) {
                 eprintln!("semsearch: error: {e:#}; the server goes on without following the folders");
@@ -31,17 +31,19 @@ pub fn run(config: &Config, a: ServeArgs) -> Result<i32> {
 }
 
 /// `serve --watch PATH`'s index flags: those of `semsearch watch PATH` with nothing else given.
-fn watch_args(paths: &[std::path::PathBuf]) -> Result<crate::cli::args::IndexArgs> {
+fn watch_args(paths: &[std::path::PathBuf], precision: Option<semsearch::model::Precision>) -> Result<crate::cli::args::IndexArgs> {
     use clap::Parser;
     #[derive(Parser)]
     struct Watch {
         #[command(flatten)]
         a: crate::cli::args::IndexArgs,
     }
-    Ok(Watch::try_parse_from(std::iter::once("watch".into()).chain(paths.iter().map(|p| p.as_os_str().to_owned())))?.a)
+    let mut a = Watch::try_parse_from(std::iter::once("watch".into()).chain(paths.iter().map(|p| p.as_os_str().to_owned())))?.a;
+    a.precision = precision;
+    Ok(a)
 }
 
 pub fn mcp(config: &Config, b: BackendArgs) -> Result<i32> {
-    semsearch::serve::mcp::run(config.searcher(&b)?)?;
+    semsearch::serve::mcp::run(config.searcher(&b, None)?)?;
     Ok(0)
 }

@@ -6,7 +6,6 @@ use crate::cli::config::Config;
 use anyhow::Result;
 use semsearch::error::Error;
 use semsearch::indexer;
-use semsearch::model::ModelInfo;
 use semsearch::output;
 use semsearch::status::IndexStatus;
 
@@ -14,7 +13,7 @@ pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
     if let Some(url) = &a.backend {
         config.ensure_model()?;
-        let info = ModelInfo::read(&config.model)?;
+        let info = config.model_info()?;
         let status = semsearch::remote::Remote::open(url, &config.collection_to_read(url, a.collection.as_deref())?, &info)?.status(a.files)?;
         return super::print_report(&status, a.json, output::write_collection_status);
     }
