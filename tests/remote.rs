@@ -203,7 +203,7 @@ fn a_pushed_index_answers_from_the_server_as_it_does_locally_and_pushes_are_incr
 #[test]
 fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((pg, _, index, url)) = pushed_sample(tmp.path()) else { return };
+    let Some((pg, corpus, index, url)) = pushed_sample(tmp.path()) else { return };
 
     let fails = |args: &[&str], needle: &str| {
         let out = semsearch(&index).args(args).output().unwrap();
@@ -242,6 +242,17 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let in_query = format!("postgres://reader@127.0.0.1:{port}/postgres?password=right-password");
     let status = String::from_utf8(ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &in_query, "--collection", "second"]))).unwrap();
     assert!(status.contains("\"backend\":\"postgres://reader@127.0.0.1:") && !status.contains("right-password"), "{status}");
+    // An int8 index's collection records it; its readers embed questions in int8 and answer as
+    // the local index does; an f32 index is refused there (one kind of vector per collection).
+    let int8 = tmp.path().join("idx8");
+    ok_stdout(semsearch(&int8).args(["-q", "index", "--precision", "int8"]).arg(&corpus));
+    ok_stdout(semsearch(&int8).args(["-q", "push", "--to", &url, "--collection", "quantized"]));
+    assert_eq!(pg.sql("SELECT value FROM quantized_meta WHERE key = 'precision'"), "int8");
+    let question = ["ask", "--json", "-k", "5", "--mode", "semantic", "How much will Alibaba invest in AI?"];
+    let local = json_lines(&ok_stdout(semsearch(&int8).args(question)));
+    let served = json_lines(&ok_stdout(semsearch(&int8).args(question).args(["--backend", &url, "--collection", "quantized"])));
+    same_ranking(&ranking(&served), &ranking(&local), "int8 collection");
+    fails(&["push", "--to", &url, "--collection", "quantized"], "holds vectors computed in int8, not f32");
     drop(pg);
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
     for url in [

@@ -8,7 +8,7 @@
 //! (candle custom ops in `ops.rs`). candle-transformers' `BertModel` (`reference.rs`) is the
 //! cross-check the tests hold this against.
 
-use super::int8::Int8Dense;
+use super::int8::{F32Rows, Int8Dense};
 use super::ops::{BiasGelu, EmbeddingNorm, FewRowsProduct, PackedAttention, ResidualNorm};
 use super::Precision;
 use anyhow::{bail, Context, Result};
@@ -38,16 +38,6 @@ enum Dense {
 }
 
 impl Dense {
-    fn new(w: Tensor, precision: Precision) -> candle_core::Result<Dense> {
-        Ok(match precision {
-            Precision::F32 => Dense::F32(w),
-            Precision::Int8 => {
-                let (n, k) = w.dims2()?;
-                Dense::Int8(Int8Dense::quantize(&w.flatten_all()?.to_vec1::<f32>()?, n, k))
-            }
-        })
-    }
-
     /// x (m × k) · wᵀ, with no bias (the following fused pass adds it).
     fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
@@ -85,6 +75,22 @@ impl PackedBert {
         let prefixed = vb.contains_tensor("bert.embeddings.word_embeddings.weight");
         let vb = if prefixed { vb.pp("bert") } else { vb };
         let (h, inter) = (config.hidden_size, config.intermediate_size);
+        let prefix = if prefixed { "bert." } else { "" };
+        // int8 quantizes straight from the mapped file (no f32 copy of the dense weights is made)
+        // and keeps reading it for the activations' outliers.
+        let mapped = match precision {
+            Precision::Int8 => Some(MappedWeights::open(weights)?),
+            Precision::F32 => None,
+        };
+        let dense = |names: &[String], (n, k): (usize, usize), load: &dyn Fn() -> candle_core::Result<Tensor>| -> candle_core::Result<Dense> {
+            if precision == Precision::F32 {
+                return Ok(Dense::F32(load()?));
+            }
+            if let Some(rows) = mapped.as_ref().and_then(|m| m.rows(names, k)).filter(|r| r.rows() == n) {
+                return Ok(Dense::Int8(Int8Dense::quantize(rows)));
+            }
+            Ok(Dense::Int8(Int8Dense::quantize(F32Rows::owned(load()?.flatten_all()?.to_vec1::<f32>()?, n, k))))
+        };
         let rows = |vb: &VarBuilder, names: [&str; 3]| -> candle_core::Result<Tensor> {
             Tensor::stack(&[vb.get(h, names[0])?, vb.get(h, names[1])?, vb.get(h, names[2])?], 0)
         };
@@ -102,17 +108,21 @@ impl PackedBert {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 let att = l.pp("attention");
                 let me = att.pp("self");
-                let qkv_weight = Tensor::cat(&[me.get((h, h), "query.weight")?, me.get((h, h), "key.weight")?, me.get((h, h), "value.weight")?], 0)?;
+                let name = |rest: &str| format!("{prefix}encoder.layer.{i}.{rest}");
+                let qkv_names = ["query", "key", "value"].map(|p| name(&format!("attention.self.{p}.weight")));
+                let qkv_weight = dense(&qkv_names, (3 * h, h), &|| {
+                    Tensor::cat(&[me.get((h, h), "query.weight")?, me.get((h, h), "key.weight")?, me.get((h, h), "value.weight")?], 0)
+                })?;
                 let qkv_bias = Tensor::cat(&[me.get(h, "query.bias")?, me.get(h, "key.bias")?, me.get(h, "value.bias")?], 0)?;
                 let out = att.pp("output");
                 Ok(Layer {
-                    qkv_weight: Dense::new(qkv_weight, precision)?,
+                    qkv_weight,
                     qkv_bias,
-                    attn_out_weight: Dense::new(out.get((h, h), "dense.weight")?, precision)?,
+                    attn_out_weight: dense(&[name("attention.output.dense.weight")], (h, h), &|| out.get((h, h), "dense.weight"))?,
                     attn_out_norm: rows(&out, ["dense.bias", "LayerNorm.weight", "LayerNorm.bias"])?,
-                    inter_weight: Dense::new(l.get((inter, h), "intermediate.dense.weight")?, precision)?,
+                    inter_weight: dense(&[name("intermediate.dense.weight")], (inter, h), &|| l.get((inter, h), "intermediate.dense.weight"))?,
                     inter_bias: l.get(inter, "intermediate.dense.bias")?,
-                    ffn_out_weight: Dense::new(l.get((h, inter), "output.dense.weight")?, precision)?,
+                    ffn_out_weight: dense(&[name("output.dense.weight")], (h, inter), &|| l.get((h, inter), "output.dense.weight"))?,
                     ffn_out_norm: rows(&l.pp("output"), ["dense.bias", "LayerNorm.weight", "LayerNorm.bias"])?,
                 })
             })
@@ -201,9 +211,8 @@ impl WordRows {
     }
 }
 
-/// The file offset of tensor `name` when it is stored as `len` little-endian f32 values, read
-/// from the safetensors header (8-byte length, then JSON); None when it is stored otherwise.
-fn f32_tensor_offset(file: &mut std::fs::File, name: &str, len: usize) -> Result<Option<u64>> {
+/// The safetensors header (8-byte length, then JSON) and where the tensors' data starts.
+fn read_header(file: &mut std::fs::File) -> Result<(safetensors::tensor::Metadata, u64)> {
     use std::io::Read;
     let mut n = [0u8; 8];
     file.read_exact(&mut n)?;
@@ -213,11 +222,44 @@ fn f32_tensor_offset(file: &mut std::fs::File, name: &str, len: usize) -> Result
     }
     let mut header = vec![0u8; n as usize];
     file.read_exact(&mut header)?;
-    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header).context("safetensors header")?;
+    Ok((serde_json::from_slice(&header).context("safetensors header")?, 8 + n))
+}
+
+/// The file offset of tensor `name` when it is stored as `len` little-endian f32 values; None
+/// when it is stored otherwise.
+fn f32_tensor_offset(file: &mut std::fs::File, name: &str, len: usize) -> Result<Option<u64>> {
+    let (meta, start) = read_header(file)?;
     Ok(meta
         .info(name)
         .filter(|i| i.dtype == safetensors::Dtype::F32 && i.data_offsets.1 - i.data_offsets.0 == len * 4)
-        .map(|i| 8 + n + i.data_offsets.0 as u64))
+        .map(|i| start + i.data_offsets.0 as u64))
+}
+
+/// The weights file mapped, with its header: where each f32 tensor lies.
+struct MappedWeights {
+    map: std::sync::Arc<memmap2::Mmap>,
+    meta: safetensors::tensor::Metadata,
+    start: usize,
+}
+
+impl MappedWeights {
+    fn open(path: &Path) -> Result<MappedWeights> {
+        let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let (meta, start) = read_header(&mut file)?;
+        // SAFETY: as for candle's map above: the file is only read, and the model cache replaces
+        // files by rename, never in place.
+        let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+        Ok(MappedWeights { map: std::sync::Arc::new(map), meta, start: start as usize })
+    }
+
+    /// The f32 tensors `names`, each of `k` columns, stacked; None unless all are f32 in place.
+    fn rows(&self, names: &[String], k: usize) -> Option<F32Rows> {
+        let ranges = names
+            .iter()
+            .map(|n| self.meta.info(n).filter(|i| i.dtype == safetensors::Dtype::F32).map(|i| self.start + i.data_offsets.0..self.start + i.data_offsets.1))
+            .collect::<Option<Vec<_>>>()?;
+        F32Rows::mapped(self.map.clone(), ranges, k)
+    }
 }
 
 fn read_exact_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {

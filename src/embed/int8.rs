@@ -42,9 +42,8 @@ pub struct Int8Dense {
     scale: Vec<f32>,
     /// Per output column: Σ q (what the activations' zero point contributes).
     colsum: Vec<i32>,
-    /// The f32 weights transposed (k × n): row j is what input j adds to every output, for the
-    /// activations' outliers.
-    by_input: Vec<f32>,
+    /// The f32 weights it was quantized from, for the activations' outliers.
+    weights: F32Rows,
     n: usize,
     k: usize,
     /// n and k padded (zero weights) to whole units and tile rows.
@@ -53,9 +52,9 @@ pub struct Int8Dense {
 }
 
 impl Int8Dense {
-    /// Quantizes `w` (n × k, row c is output column c's weights).
-    pub fn quantize(w: &[f32], n: usize, k: usize) -> Int8Dense {
-        assert_eq!(w.len(), n * k, "weights of {n} × {k}");
+    /// Quantizes `weights` (n × k, row c is output column c's weights).
+    pub fn quantize(weights: F32Rows) -> Int8Dense {
+        let (n, k) = (weights.n, weights.k);
         let np = n.div_ceil(UNIT_COLS) * UNIT_COLS;
         let kp = k.div_ceil(K_ALIGN) * K_ALIGN;
         let mut packed = vec![0i8; np * kp];
@@ -68,27 +67,17 @@ impl Int8Dense {
                     if c >= n {
                         break;
                     }
-                    let row = &w[c * k..(c + 1) * k];
-                    let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-                    let s = if amax > 0.0 && amax.is_finite() { amax / 127.0 } else { 1.0 };
+                    let mut q = vec![0i8; k];
+                    let (s, sum) = quantize_weights(weights.row(c), &mut q);
                     scale[j] = s;
-                    let mut sum = 0i32;
-                    for (t, &v) in row.iter().enumerate() {
-                        let q = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
-                        block[(t / GROUP) * BLOCK * GROUP + j * GROUP + t % GROUP] = q;
-                        sum += q as i32;
+                    for (g, four) in q.chunks(GROUP).enumerate() {
+                        block[g * BLOCK * GROUP + j * GROUP..][..four.len()].copy_from_slice(four);
                     }
                     colsum[j] = sum;
                 }
             },
         );
-        let mut by_input = vec![0f32; k * n];
-        by_input.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
-            for (c, v) in row.iter_mut().enumerate() {
-                *v = w[c * k + j];
-            }
-        });
-        Int8Dense { packed, scale, colsum, by_input, n, k, np, kp }
+        Int8Dense { packed, scale, colsum, weights, n, k, np, kp }
     }
 
     /// x (m × k, f32) · wᵀ → (m × n, f32), with no bias (the fused pass after it adds it).
@@ -101,6 +90,7 @@ impl Int8Dense {
         assert_eq!(x.len(), m * self.k, "activations of {m} × {}", self.k);
         let (n, kp) = (self.n, self.kp);
         let rows = Activations::quantize(x, m, self.k, kp);
+        let columns = self.outlier_columns(&rows);
         let mut out = vec![0f32; m * n];
         let blocks = rows.padded_rows / UNIT_ROWS;
         let units = self.np / UNIT_COLS;
@@ -116,7 +106,7 @@ impl Int8Dense {
                     }
                 });
                 for (r, out) in out.chunks_exact_mut(n).enumerate() {
-                    self.add_outliers(rows.outliers(b * UNIT_ROWS + r), out);
+                    columns.add(rows.outliers(b * UNIT_ROWS + r), out);
                 }
             });
         } else {
@@ -147,7 +137,7 @@ impl Int8Dense {
                 }
             }
             for (r, out) in out.chunks_exact_mut(n).enumerate() {
-                self.add_outliers(rows.outliers(r), out);
+                columns.add(rows.outliers(r), out);
             }
         }
         out
@@ -163,11 +153,33 @@ impl Int8Dense {
         acc
     }
 
-    /// out (one row) += what the row's outliers contribute, in f32.
-    fn add_outliers(&self, outliers: &[(u32, f32)], out: &mut [f32]) {
-        for &(j, v) in outliers {
-            add_scaled(out, v, &self.by_input[j as usize * self.n..(j as usize + 1) * self.n]);
+    /// The f32 weights of the inputs where some row has an outlier, gathered by input (each a
+    /// column of the weight matrix: what that input adds to every output). A batch has a few
+    /// dozen such inputs to a few hundred; gathering them here, per product, costs less than
+    /// keeping a transposed copy of every weight matrix (which would double the model's memory
+    /// and its load time).
+    fn outlier_columns(&self, rows: &Activations) -> OutlierColumns {
+        let mut slot = vec![u32::MAX; self.k];
+        let mut inputs: Vec<u32> = Vec::new();
+        for &(j, _) in (0..rows.m).flat_map(|r| rows.outliers(r)) {
+            if slot[j as usize] == u32::MAX {
+                slot[j as usize] = inputs.len() as u32;
+                inputs.push(j);
+            }
         }
+        let n = self.n;
+        let mut values = vec![0f32; inputs.len() * n];
+        let parts = self.weights.parts();
+        let k = self.k;
+        values.par_chunks_mut(n).zip(&inputs).for_each(|(column, &j)| {
+            let mut column = column.iter_mut();
+            for part in &parts {
+                for (v, row) in column.by_ref().zip(part.chunks_exact(k)) {
+                    *v = row[j as usize];
+                }
+            }
+        });
+        OutlierColumns { slot, values, n }
     }
 
     /// Writes the f32 values of unit (`b`, `u`) into `out`: rows of width `stride` from row block
@@ -328,6 +340,131 @@ fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Qu
     }
     super::kernels::multiversion!(body_simd => body(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized));
     body_simd(x, u, outliers, q)
+}
+
+/// One output column's weights to i8 (symmetric, its largest magnitude at 127): returns the
+/// scale and Σ q. Written to vectorise (selects for the maximum, rounding by adding 1.5 · 2^23):
+/// quantizing is most of an int8 model's load.
+fn quantize_weights(w: &[f32], q: &mut [i8]) -> (f32, i32) {
+    #[inline(always)]
+    fn body(w: &[f32], q: &mut [i8], out: &mut (f32, i32)) {
+        let mut lanes = [0f32; 16];
+        let chunks = w.chunks_exact(16);
+        let mut amax = chunks.remainder().iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+        for c in chunks {
+            for i in 0..16 {
+                lanes[i] = if c[i].abs() > lanes[i] { c[i].abs() } else { lanes[i] };
+            }
+        }
+        amax = lanes.iter().fold(amax, |m, &v| if v > m { v } else { m });
+        let s = if amax > 0.0 && amax.is_finite() { amax / 127.0 } else { 1.0 };
+        let inv = 1.0 / s;
+        const MAGIC: f32 = 12_582_912.0;
+        let mut sum = 0i32;
+        for (q, &v) in q.iter_mut().zip(w) {
+            let t = (v * inv).clamp(-127.0, 127.0) + MAGIC;
+            let r = t.to_bits() as i32 - MAGIC.to_bits() as i32;
+            *q = r as i8;
+            sum += r;
+        }
+        *out = (s, sum);
+    }
+    super::kernels::multiversion!(body_simd => body(w: &[f32], q: &mut [i8], out: &mut (f32, i32)));
+    let mut out = (1.0, 0);
+    body_simd(w, q, &mut out);
+    out
+}
+
+/// The weight columns of a product's outlier inputs (`Int8Dense::outlier_columns`).
+struct OutlierColumns {
+    /// Input j's column is `values[slot[j] * n..][..n]`.
+    slot: Vec<u32>,
+    values: Vec<f32>,
+    n: usize,
+}
+
+impl OutlierColumns {
+    /// out (one row) += what the row's outliers contribute, in f32.
+    fn add(&self, outliers: &[(u32, f32)], out: &mut [f32]) {
+        for &(j, v) in outliers {
+            let at = self.slot[j as usize] as usize * self.n;
+            add_scaled(out, v, &self.values[at..at + self.n]);
+        }
+    }
+}
+
+/// The f32 weights of a dense layer (n rows of k, `Linear` layout), read where they lie: in the
+/// memory-mapped weights file (the page cache's copy, nothing allocated), as one matrix or as
+/// several stacked (query, key and value are one product), or in memory when the file's layout
+/// does not allow that (another dtype, an unaligned offset).
+pub struct F32Rows {
+    source: RowsSource,
+    n: usize,
+    k: usize,
+}
+
+enum RowsSource {
+    /// Byte ranges of the map, each a matrix of k columns, stacked.
+    Mapped(std::sync::Arc<memmap2::Mmap>, Vec<std::ops::Range<usize>>),
+    Owned(Vec<f32>),
+}
+
+impl F32Rows {
+    /// Matrices of `k` columns in `map` at byte `ranges` (little-endian f32), stacked; None where
+    /// a range is not whole rows of aligned f32s within the map (or on a big-endian machine).
+    pub fn mapped(map: std::sync::Arc<memmap2::Mmap>, ranges: Vec<std::ops::Range<usize>>, k: usize) -> Option<F32Rows> {
+        let fits = |r: &std::ops::Range<usize>| {
+            r.end <= map.len()
+                && r.start <= r.end
+                && (r.end - r.start).is_multiple_of(4 * k.max(1))
+                && bytemuck::try_cast_slice::<u8, f32>(&map[r.clone()]).is_ok()
+        };
+        if cfg!(target_endian = "big") || k == 0 || !ranges.iter().all(fits) {
+            return None;
+        }
+        let n = ranges.iter().map(|r| (r.end - r.start) / (4 * k)).sum();
+        Some(F32Rows { source: RowsSource::Mapped(map, ranges), n, k })
+    }
+
+    /// n rows of k in memory.
+    pub fn owned(values: Vec<f32>, n: usize, k: usize) -> F32Rows {
+        assert_eq!(values.len(), n * k, "weights of {n} × {k}");
+        F32Rows { source: RowsSource::Owned(values), n, k }
+    }
+
+    /// Rows (output columns).
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// The stacked matrices, each as its rows one after another.
+    fn parts(&self) -> Vec<&[f32]> {
+        match &self.source {
+            RowsSource::Owned(v) => vec![v],
+            // Alignment and bounds were checked when the ranges were accepted.
+            RowsSource::Mapped(map, ranges) => ranges.iter().map(|r| bytemuck::cast_slice(&map[r.clone()])).collect(),
+        }
+    }
+
+    /// Row c (output column c's weights).
+    fn row(&self, mut c: usize) -> &[f32] {
+        let k = self.k;
+        match &self.source {
+            RowsSource::Owned(v) => &v[c * k..(c + 1) * k],
+            RowsSource::Mapped(map, ranges) => {
+                for r in ranges {
+                    let rows = (r.end - r.start) / (4 * k);
+                    if c < rows {
+                        let at = r.start + c * 4 * k;
+                        // Alignment and bounds were checked when the ranges were accepted.
+                        return bytemuck::cast_slice(&map[at..at + 4 * k]);
+                    }
+                    c -= rows;
+                }
+                panic!("row past the weights")
+            }
+        }
+    }
 }
 
 /// out = (Σ u·q − zp · Σ q) · s · scale, per column.
@@ -649,7 +786,7 @@ mod tests {
         for (m, n, k) in [(1usize, 384usize, 384usize), (7, 40, 70), (33, 1536, 384), (70, 384, 1536), (130, 96, 128)] {
             let w = values(n * k, 7 + n as u32);
             let x = values(m * k, 3 + m as u32);
-            let dense = Int8Dense::quantize(&w, n, k);
+            let dense = Int8Dense::quantize(F32Rows::owned(w.clone(), n, k));
             let plain = dense.forward_on(Int8Path::Base, &x, m);
             for path in [Int8Path::Avx2, Int8Path::AvxVnni, Int8Path::Avx512Vnni, Int8Path::Amx] {
                 if crate::cpu::int8_supported(path) {
