@@ -10,7 +10,12 @@
 #   - warm query (embed + search) and opening the 200k index (examples/ask_latency);
 #   - peak RSS of that `ask`, against the size of the index's vectors plus graph.
 # Each measurement runs RUNS times (default 3), engines interleaved; the table gives medians.
-# Embedding is measured with 2 threads and again with RAYON_NUM_THREADS=1 (onnxruntime --threads 1).
+# Embedding is measured with 2 threads and again with RAYON_NUM_THREADS=1 (onnxruntime --threads 1),
+# in f32 and int8 (semsearch `--precision int8`; onnxruntime's dynamic quantization of the same
+# ONNX export, benches/ort_int8.py), on the widest path and with SEMSEARCH_SIMD=avx512 (VNNI without
+# AMX) and =avx2 (no int8 dot-product instruction). onnxruntime picks its own kernels at run time
+# and has no switch to force AVX2, so its rows are its widest path. ONLY=embed measures embedding
+# alone (about 10 minutes a round).
 # Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
 #        BASELINES_VENV (see ../shared/baselines/README.md), PREV=DIR adds a column for an earlier
 #        build: DIR holds its semsearch, embed_throughput and ann_synth binaries (e.g. built in a
@@ -33,6 +38,7 @@ bin=./target/release/semsearch
 model=$("$bin" model path)
 V=$(bash "$shared/baselines/setup.sh" "$model" | tail -1)
 py="$V/bin/python"
+[ -f "$V/minilm-int8.onnx" ] || "$py" benches/ort_int8.py "$V/minilm.onnx" "$V/minilm-int8.onnx" 2> /dev/null
 
 texts="$work/msmarco-texts.txt"
 python3 - "$shared/data/msmarco-trecdl19-subset/corpus.jsonl" > "$texts" <<'PY'
@@ -42,8 +48,10 @@ for line in open(sys.argv[1], encoding="utf-8"):
     if t:
         print(t)
 PY
-[ -f "$work/synth/gt10.u32" ] || "$py" "$shared/baselines/synth.py" "$work/synth"
-[ -f "$work/ix200k/meta.json" ] || ./target/release/examples/synth_index "$work/synth" "$work/ix200k" > /dev/null
+if [ "${ONLY:-}" != embed ]; then
+    [ -f "$work/synth/gt10.u32" ] || "$py" "$shared/baselines/synth.py" "$work/synth"
+    [ -f "$work/ix200k/meta.json" ] || ./target/release/examples/synth_index "$work/synth" "$work/ix200k" > /dev/null
+fi
 question="How much will Alibaba invest in AI?"
 
 # Whole-process wall time and peak RSS of one command, as a JSON line.
@@ -74,10 +82,16 @@ for r in $(seq "$runs"); do
         tag() { python3 -c 'import json,sys; [print(json.dumps(dict(json.loads(l), engine=sys.argv[1], threads=int(sys.argv[2])))) for l in sys.stdin]' "$1" "$threads"; }
         "$py" "$shared/baselines/embed.py" ort "$model" "$texts" --threads "$threads" | tag ort >> "$work/out/embed.jsonl"
         RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput packed "$texts" | tag semsearch >> "$work/out/embed.jsonl"
+        "$py" "$shared/baselines/embed.py" ort "$model" "$texts" --threads "$threads" --onnx "$V/minilm-int8.onnx" | tag ort-int8 >> "$work/out/embed.jsonl"
+        RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avx512 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8-avx512 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput packed "$texts" | tag semsearch-avx2 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8-avx2 >> "$work/out/embed.jsonl"
         if [ -n "${PREV:-}" ]; then
             RAYON_NUM_THREADS=$threads "$PREV/embed_throughput" "${PREV_ENGINE:-packed}" "$texts" | tag previous >> "$work/out/embed.jsonl"
         fi
     done
+    [ "${ONLY:-}" = embed ] && continue
     threads=2
     "$py" "$shared/baselines/embed.py" st "$model" "$texts" | tag st >> "$work/out/embed.jsonl"
     ./target/release/examples/embed_throughput reference "$texts" | tag reference >> "$work/out/embed.jsonl"
@@ -99,9 +113,9 @@ for r in $(seq "$runs"); do
     ./target/release/examples/ask_latency "$work/ix200k" >> "$work/out/warm.jsonl"
 done
 index_bytes=$(python3 -c 'import glob, os, sys; print(sum(os.path.getsize(p) for p in glob.glob(sys.argv[1] + "/seg-*.f32") + glob.glob(sys.argv[1] + "/seg-*.graph")))' "$work/ix200k")
-python3 - "$work/out" "$index_bytes" <<'PY'
+python3 - "$work/out" "$index_bytes" "${ONLY:-}" <<'PY'
 import json, statistics as st, sys, os
-out, index_mb = sys.argv[1], int(sys.argv[2]) / 2**20
+out, index_mb, only = sys.argv[1], int(sys.argv[2]) / 2**20, sys.argv[3]
 def rows(name):
     p = os.path.join(out, name)
     return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
@@ -130,6 +144,16 @@ c = {k: (med([x["wall_ms"] for x in v]), med([x["peak_rss_mb"] for x in v])) for
 warm = rows("warm.jsonl")
 n = len(py)
 nan = float("nan")
+print("| threads | instructions | semsearch f32 | semsearch int8 | int8 / f32 | onnxruntime f32 | onnxruntime int8 | semsearch int8 / onnxruntime int8 |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for t in (2, 1):
+    for label, f32, i8 in (("widest (AMX here)", "semsearch", "semsearch-int8"), ("SEMSEARCH_SIMD=avx512 (VNNI)", "semsearch", "semsearch-int8-avx512"),
+                           ("SEMSEARCH_SIMD=avx2", "semsearch-avx2", "semsearch-int8-avx2")):
+        a, b, o, oi = e.get((f32, t), nan), e.get((i8, t), nan), e.get(("ort", t), nan), e.get(("ort-int8", t), nan)
+        print(f"| {t} | {label} | {a:.1f} | **{b:.1f}** | {b / a:.2f}× | {o:.1f} | {oi:.1f} | {b / oi:.2f}× |")
+print()
+if only == "embed":
+    sys.exit(0)
 print(f"runs: {n}; medians; ratios are semsearch / other\n")
 def row(cells):
     print("| " + " | ".join(cells) + " |")

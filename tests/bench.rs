@@ -175,7 +175,7 @@ fn bench_reads_questions_as_plain_text_and_equals_the_reference() {
     let Some(d) = shared("squad2-dev-half") else { return };
     let quoted = std::fs::read_to_string(d.join("queries.jsonl")).unwrap().lines().filter(|l| l.contains("\\\"")).count();
     assert!(quoted > 0, "the set has quoted questions");
-    let r = bench_json(&[d.to_str().unwrap(), "--no-chunk", "--exact", "--mode", "semantic"]);
+    let r = bench_json(&[d.to_str().unwrap(), "--no-chunk", "--exact", "--mode", "semantic", "--precision", "f32"]);
     assert_eq!(r["queries"], 2000);
     let (got, want) = (r["ndcg@10"].as_f64().unwrap(), reference_figure(&d, "ndcg@10"));
     assert!((got - want).abs() < 0.00005, "nDCG@10 {got}, sentence-transformers {want}");

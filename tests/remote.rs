@@ -242,17 +242,23 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let in_query = format!("postgres://reader@127.0.0.1:{port}/postgres?password=right-password");
     let status = String::from_utf8(ok_stdout(semsearch(&index).args(["status", "--json", "--backend", &in_query, "--collection", "second"]))).unwrap();
     assert!(status.contains("\"backend\":\"postgres://reader@127.0.0.1:") && !status.contains("right-password"), "{status}");
-    // An int8 index's collection records it; its readers embed questions in int8 and answer as
-    // the local index does; an f32 index is refused there (one kind of vector per collection).
-    let int8 = tmp.path().join("idx8");
-    ok_stdout(semsearch(&int8).args(["-q", "index", "--precision", "int8"]).arg(&corpus));
-    ok_stdout(semsearch(&int8).args(["-q", "push", "--to", &url, "--collection", "quantized"]));
-    assert_eq!(pg.sql("SELECT value FROM quantized_meta WHERE key = 'precision'"), "int8");
+    // A collection records how its vectors were computed; its readers embed questions alike and
+    // answer as the local index does; an index in the other precision is refused there (one kind
+    // of vector per collection).
+    let held = |index: &Path| -> String {
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(index.join("meta.json")).unwrap()).unwrap();
+        meta["model"]["precision"].as_str().unwrap_or("f32").to_string()
+    };
+    let other = if held(&index) == "int8" { "f32" } else { "int8" };
+    let second = tmp.path().join("idx-other");
+    ok_stdout(semsearch(&second).args(["-q", "index", "--precision", other]).arg(&corpus));
+    ok_stdout(semsearch(&second).args(["-q", "push", "--to", &url, "--collection", "other"]));
+    assert_eq!(pg.sql("SELECT value FROM other_meta WHERE key = 'precision'"), other);
     let question = ["ask", "--json", "-k", "5", "--mode", "semantic", "How much will Alibaba invest in AI?"];
-    let local = json_lines(&ok_stdout(semsearch(&int8).args(question)));
-    let served = json_lines(&ok_stdout(semsearch(&int8).args(question).args(["--backend", &url, "--collection", "quantized"])));
-    same_ranking(&ranking(&served), &ranking(&local), "int8 collection");
-    fails(&["push", "--to", &url, "--collection", "quantized"], "holds vectors computed in int8, not f32");
+    let local = json_lines(&ok_stdout(semsearch(&second).args(question)));
+    let served = json_lines(&ok_stdout(semsearch(&index).args(question).args(["--backend", &url, "--collection", "other"])));
+    same_ranking(&ranking(&served), &ranking(&local), "a collection in the other precision");
+    fails(&["push", "--to", &url, "--collection", "other"], &format!("holds vectors computed in {other}, not {}", held(&index)));
     drop(pg);
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
     for url in [

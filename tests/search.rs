@@ -335,7 +335,8 @@ fn answer_sentences_come_from_vectors_stored_at_index_time() {
     let index = analyst_index(tmp.path());
     // Every passage with more than one candidate sentence carries their vectors, one per
     // candidate, so `ask` runs the model on the question only.
-    let ix = semsearch::index::Index::open(&index, &common::model_info()).unwrap();
+    let precision = semsearch::index::Meta::read(&index).unwrap().unwrap().model.precision;
+    let ix = semsearch::index::Index::open(&index, &common::model_info().with_precision(precision)).unwrap();
     let mut with_choice = 0;
     for d in ix.documents().unwrap() {
         for p in ix.passages_of(&d).unwrap() {

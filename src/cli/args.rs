@@ -146,7 +146,7 @@ pub struct IndexArgs {
     #[arg(long, value_name = "I/N", value_parser = semsearch::indexer::Shard::parse)]
     pub shard: Option<semsearch::indexer::Shard>,
     /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
-    /// reference) [default: that of the index's vectors, else f32]
+    /// reference) [default: that of the index's vectors, else int8 where the CPU has VNNI or AMX, else f32]
     #[arg(long, value_name = "PRECISION")]
     pub precision: Option<semsearch::model::Precision>,
     /// Print the summary as JSON on stdout
@@ -205,7 +205,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub exact: bool,
     /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
-    /// reference) [default: f32]
+    /// reference) [default: int8 where the CPU has VNNI or AMX, else f32]
     #[arg(long, value_name = "PRECISION")]
     pub precision: Option<semsearch::model::Precision>,
     /// HNSW beam widths for the ANN recall sweep, comma-separated; quality is measured at the
@@ -306,7 +306,7 @@ pub struct ServeArgs {
     #[arg(long = "watch", value_name = "PATH")]
     pub watch: Vec<PathBuf>,
     /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
-    /// reference) [default: that of the index's vectors, else f32]
+    /// reference) [default: that of the index's vectors, else int8 where the CPU has VNNI or AMX, else f32]
     #[arg(long, value_name = "PRECISION")]
     pub precision: Option<semsearch::model::Precision>,
     /// Require this token on every request (`Authorization: Bearer TOKEN`; the page gets it by
@@ -341,7 +341,7 @@ pub struct CompactArgs {
 pub struct EmbedArgs {
     pub texts: Vec<String>,
     /// How vectors are computed: int8 (8-bit dense layers, about twice as fast) or f32 (the
-    /// reference) [default: that of the index's vectors, else f32]
+    /// reference) [default: that of the index's vectors, else int8 where the CPU has VNNI or AMX, else f32]
     #[arg(long, value_name = "PRECISION")]
     pub precision: Option<semsearch::model::Precision>,
 }

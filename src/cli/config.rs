@@ -4,7 +4,7 @@ use super::args::{BackendArgs, Cli};
 use anyhow::Result;
 use semsearch::embed::Embedder;
 use semsearch::index::{self, Index, Meta};
-use semsearch::model::{ModelInfo, ModelLocation, Precision, DEFAULT_PRECISION};
+use semsearch::model::{default_precision, ModelInfo, ModelLocation, Precision};
 use semsearch::store::Store;
 use std::path::PathBuf;
 
@@ -38,7 +38,16 @@ impl Config {
     /// The precision to embed in: the flag's, else that of the index's vectors (questions are
     /// embedded as its passages were, and a run adds to it alike), else the default.
     pub fn precision(&self, flag: Option<Precision>) -> Precision {
-        flag.or_else(|| Some(Meta::read(&self.index_dir).ok()??.model.precision)).unwrap_or(DEFAULT_PRECISION)
+        flag.or_else(|| Some(Meta::read(&self.index_dir).ok()??.model.precision)).unwrap_or_else(|| self.default_precision())
+    }
+
+    /// The precision of new vectors: the CPU's (`default_precision`), or f32 for the reference
+    /// engine, which has no other.
+    pub fn default_precision(&self) -> Precision {
+        match self.env.engine {
+            semsearch::embed::EngineKind::Reference => Precision::F32,
+            semsearch::embed::EngineKind::Packed => default_precision(),
+        }
     }
 
     /// The model's identity, read from its directory (f32).
@@ -89,10 +98,11 @@ impl Config {
     pub fn store(&self, b: &BackendArgs) -> Result<(Embedder, Box<dyn Store>)> {
         match &b.backend {
             Some(url) => {
-                let collection = self.collection_to_read(url, b.collection.as_deref())?;
-                let precision = semsearch::remote::collection_precision(url, &collection)?;
-                let embedder = self.load_embedder(&self.model_identity()?.with_precision(precision))?;
-                let remote = semsearch::remote::Remote::open(url, &collection, embedder.info())?;
+                // The collection first: it says how its vectors were computed, and questions are
+                // embedded alike.
+                let identity = self.model_identity()?;
+                let remote = semsearch::remote::Remote::open_any_precision(url, &self.collection_to_read(url, b.collection.as_deref())?, &identity)?;
+                let embedder = self.load_embedder(&identity.with_precision(remote.precision()))?;
                 Ok((embedder, Box::new(remote)))
             }
             None => {
@@ -107,12 +117,13 @@ impl Config {
     pub fn searcher(&self, b: &BackendArgs, precision: Option<Precision>) -> Result<semsearch::serve::Searcher> {
         self.ensure_model()?;
         let mut searcher = match &b.backend {
-            Some(url) => {
-                let collection = self.collection_to_read(url, b.collection.as_deref())?;
-                let held = semsearch::remote::collection_precision(url, &collection)?;
-                let info = ModelInfo::read(&self.model)?.with_precision(precision.unwrap_or(held));
-                semsearch::serve::Searcher::connect(url, &collection, &info, self.load_embedder(&info)?)?
-            }
+            Some(url) => semsearch::serve::Searcher::connect(
+                url,
+                &self.collection_to_read(url, b.collection.as_deref())?,
+                &ModelInfo::read(&self.model)?,
+                precision,
+                |info| self.load_embedder(info),
+            )?,
             None => {
                 let info = ModelInfo::read(&self.model)?.with_precision(self.precision(precision));
                 semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?

@@ -174,7 +174,9 @@ impl Int8Dense {
         values.par_chunks_mut(n).zip(&inputs).for_each(|(column, &j)| {
             let mut column = column.iter_mut();
             for part in &parts {
-                for (v, row) in column.by_ref().zip(part.chunks_exact(k)) {
+                // The part first: zip asks its first iterator first, and a column value taken
+                // when the part has no row left would be lost.
+                for (row, v) in part.chunks_exact(k).zip(column.by_ref()) {
                     *v = row[j as usize];
                 }
             }
@@ -804,6 +806,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Weights read from a mapped file as stacked matrices (query, key, value) give the same
+    /// products as the same weights in memory, outliers included (their columns are gathered
+    /// across the parts).
+    #[test]
+    fn stacked_mapped_weights_give_the_same_products() {
+        let (m, n, k) = (40usize, 96usize, 64usize);
+        let w = values(n * k, 11);
+        let x = values(m * k, 5);
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &[&[0u8; 16][..], bytemuck::cast_slice(&w)].concat()).unwrap();
+        // SAFETY: a private temporary file nothing else writes.
+        let map = std::sync::Arc::new(unsafe { memmap2::Mmap::map(&file) }.unwrap());
+        let cut = |rows: usize| 16 + rows * k * 4;
+        let parts = vec![cut(0)..cut(32), cut(32)..cut(64), cut(64)..cut(96)];
+        let mapped = Int8Dense::quantize(F32Rows::mapped(map.clone(), parts, k).unwrap());
+        let owned = Int8Dense::quantize(F32Rows::owned(w, n, k));
+        let rows = Activations::quantize(&x, m, k, owned.kp);
+        assert!((0..m).any(|r| !rows.outliers(r).is_empty()), "the test needs outliers");
+        assert_eq!(mapped.forward_on(Int8Path::Base, &x, m), owned.forward_on(Int8Path::Base, &x, m));
+        // A range that is not whole rows is refused (the caller then loads the weights).
+        assert!(F32Rows::mapped(map, vec![16..16 + k * 4 + 2], k).is_none());
     }
 
     #[test]

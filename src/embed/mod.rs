@@ -15,7 +15,7 @@ mod ops;
 mod reference;
 
 use crate::model::ModelInfo;
-pub use crate::model::{Pooling, Precision, DEFAULT_PRECISION};
+pub use crate::model::{default_precision, Pooling, Precision};
 use anyhow::{anyhow, Context, Result};
 use bert::PackedBert;
 use candle_transformers::models::bert::Config;

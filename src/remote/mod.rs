@@ -293,28 +293,21 @@ pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::mo
             ))
             .into());
         }
-        let held = m.precision.unwrap_or_default();
-        if held != model.precision {
-            return Err(Error::Usage(format!(
-                "collection {collection} holds vectors computed in {held}, not {}; push an index made with --precision {held} to it, or use another --collection",
-                model.precision
-            ))
-            .into());
-        }
     }
-    Ok(())
+    check_precision(m, collection, model.precision)
 }
 
-/// How the vectors of `collection` on the server at `url` were computed, so that questions are
-/// embedded alike (f32 for a collection pushed before int8; the default for one not there yet,
-/// which opening it then reports).
-pub fn collection_precision(url: &str, collection: &str) -> Result<crate::model::Precision> {
-    let mut client = conn::connect(url)?;
-    let meta = read_meta(&mut client, &Tables::of(&collection_name(collection)?))?;
-    Ok(match meta {
-        Some(m) if m.model.is_some() => m.precision.unwrap_or_default(),
-        _ => crate::model::DEFAULT_PRECISION,
-    })
+/// An error unless the collection's vectors were computed in `precision` (one with no vectors yet
+/// takes any).
+pub(crate) fn check_precision(m: &CollectionMeta, collection: &str, precision: crate::model::Precision) -> Result<()> {
+    let held = m.precision.unwrap_or_default();
+    if m.model.is_some() && held != precision {
+        return Err(Error::Usage(format!(
+            "collection {collection} holds vectors computed in {held}, not {precision}; push an index made with --precision {held} to it, or use another --collection"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// SQL of `column` with a space on each side of every CJK character, as the local index has them

@@ -378,6 +378,14 @@ impl Retrieval for RemoteSearch<'_> {
 impl Remote {
     /// Connects to `url` and opens `collection`, which must hold vectors of `model`.
     pub fn open(url: &str, collection: &str, model: &crate::model::ModelInfo) -> Result<Remote> {
+        let remote = Remote::open_any_precision(url, collection, model)?;
+        super::check_precision(&remote.meta, &remote.collection, model.precision)?;
+        Ok(remote)
+    }
+
+    /// As `open`, whatever precision the collection's vectors were computed in (`precision()`
+    /// tells, so that a reader loads the model to embed its questions alike).
+    pub fn open_any_precision(url: &str, collection: &str, model: &crate::model::ModelInfo) -> Result<Remote> {
         let collection = super::collection_name(collection)?;
         let mut client = conn::connect(url)?;
         // A search is milliseconds; one the server cannot finish in this time (a lock held by a
@@ -391,8 +399,13 @@ impl Remote {
                 conn::redact(url)
             ))
         })?;
-        check_meta(&meta, &collection, model)?;
+        check_meta(&meta, &collection, &model.clone().with_precision(meta.precision.unwrap_or_default()))?;
         Ok(Remote { client: RefCell::new(client), collection, tables, meta, url: conn::redact(url) })
+    }
+
+    /// How the collection's vectors were computed.
+    pub fn precision(&self) -> crate::model::Precision {
+        self.meta.precision.unwrap_or_default()
     }
 
     /// Passage `id`'s vector as read from the server, which must have the collection's dimensions

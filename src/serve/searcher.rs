@@ -234,9 +234,21 @@ impl Searcher {
     }
 
     /// Answers from `collection` on the PostgreSQL server at `url`; connects now, so a wrong URL,
-    /// a server down or a missing collection is an error before the server starts.
-    pub fn connect(url: &str, collection: &str, info: &ModelInfo, embedder: Embedder) -> Result<Searcher> {
-        let first = Remote::open(url, collection, info)?;
+    /// a server down or a missing collection is an error before the server starts. The model is
+    /// loaded by `load`, given the model as the collection's vectors were computed (in
+    /// `precision`, where given and the collection's, else an error naming both).
+    pub fn connect(
+        url: &str,
+        collection: &str,
+        identity: &ModelInfo,
+        precision: Option<crate::model::Precision>,
+        load: impl FnOnce(&ModelInfo) -> Result<Embedder>,
+    ) -> Result<Searcher> {
+        let mut first = Remote::open_any_precision(url, collection, identity)?;
+        let info = identity.clone().with_precision(precision.unwrap_or(first.precision()));
+        first.refresh(&info)?;
+        let embedder = load(&info)?;
+        let info = &info;
         let pool =
             ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), connections: Handles::new(first, cores(), false) };
         Ok(Searcher { embedder, default_mode: search::DEFAULT_MODE, source: Source::Server(pool) })

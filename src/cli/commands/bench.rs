@@ -11,7 +11,7 @@ pub fn run(config: &Config, a: BenchArgs) -> Result<i32> {
     }
     // A bench index of its own (the default) is made in --precision or the default; one given
     // with --index keeps its own, as `index` does.
-    let precision = a.precision.unwrap_or_else(|| if config.index_explicit.is_some() { config.precision(None) } else { semsearch::model::DEFAULT_PRECISION });
+    let precision = a.precision.unwrap_or_else(|| if config.index_explicit.is_some() { config.precision(None) } else { config.default_precision() });
     let embedder = config.load_embedder(&config.model_identity()?.with_precision(precision))?;
     let opts = semsearch::bench::BenchOptions {
         index: config.index_explicit.clone(),
