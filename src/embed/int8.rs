@@ -828,7 +828,8 @@ mod tests {
         assert!((0..m).any(|r| !rows.outliers(r).is_empty()), "the test needs outliers");
         assert_eq!(mapped.forward_on(Int8Path::Base, &x, m), owned.forward_on(Int8Path::Base, &x, m));
         // A range that is not whole rows is refused (the caller then loads the weights).
-        assert!(F32Rows::mapped(map, [16..16 + k * 4 + 2].into_iter().collect(), k).is_none());
+        let ragged = 16..16 + k * 4 + 2;
+        assert!(F32Rows::mapped(map, vec![ragged], k).is_none());
     }
 
     #[test]
