@@ -544,6 +544,7 @@ mod kernels {
                 Int8Path::Base => {}
             }
         }
+        // (Elsewhere than x86-64 every path is the plain one.)
         let _ = path;
         plain(a, w, kp, acc)
     }
@@ -674,6 +675,9 @@ mod kernels {
         use super::{BLOCK, GROUP, UNIT, UNIT_COLS, UNIT_ROWS};
         use std::arch::asm;
 
+        // The unit below is two tiles of 16 rows by two of 16 columns.
+        const _: () = assert!(UNIT_ROWS == 32 && UNIT_COLS == 2 * BLOCK && BLOCK == 16);
+
         /// The tile configuration (palette 1): tiles 0–7 all 16 rows × 64 bytes.
         #[repr(C, align(64))]
         struct Config {
@@ -748,7 +752,6 @@ mod kernels {
                 sc = in(reg) UNIT_COLS * 4,
                 options(nostack),
             );
-            let _ = UNIT_ROWS;
         }
     }
 
