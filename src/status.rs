@@ -40,6 +40,9 @@ pub struct IndexFigures {
     pub format_version: u32,
     /// The model the vectors were made with.
     pub model: ModelMeta,
+    /// How they were computed (`model.precision`, which the manifest leaves out for f32, always
+    /// said here).
+    pub precision: crate::model::Precision,
     /// How passages were cut.
     pub chunking: ChunkParams,
     /// The part of its corpus the index holds (`index --shard`, `I/N`); absent: all of it.
@@ -197,6 +200,7 @@ pub fn report(dir: &Path, files: bool) -> Result<Option<IndexStatus>> {
         generation: m.generation,
         format_version: m.format_version,
         model: m.model.clone(),
+        precision: m.model.precision,
         chunking: m.chunking,
         documents: m.counts.documents,
         passages: m.counts.passages,

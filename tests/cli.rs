@@ -304,6 +304,10 @@ fn an_int8_index_keeps_its_precision_and_refuses_f32_vectors() {
     let out = semsearch(&int8).arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("mean pooling, int8"), "{}", String::from_utf8_lossy(&out.stdout));
+    for (index, want) in [(&int8, "int8"), (&f32, "f32")] {
+        let status: serde_json::Value = serde_json::from_slice(&common::ok_stdout(semsearch(index).args(["status", "--json"]))).unwrap();
+        assert_eq!(status["precision"], want, "{status}");
+    }
 
     // `embed` beside an index embeds as the index does, unless told otherwise.
     let embed = |args: &[&str]| json_lines(&common::ok_stdout(semsearch(&int8).arg("embed").args(args).arg("The striker signed a four-year contract.")));
