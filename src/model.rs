@@ -268,7 +268,6 @@ pub fn default_precision() -> Precision {
 /// How the packed engine multiplies: `F32` (the reference) or `Int8` (8-bit weights per output
 /// column and activations per token, `int8.rs`). An index records the precision its vectors were
 /// made with, and questions are embedded the same way.
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {

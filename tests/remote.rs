@@ -262,6 +262,8 @@ fn refusals_and_connection_errors_are_one_line_and_exit_2() {
     let served = json_lines(&ok_stdout(semsearch(&index).args(question).args(["--backend", &url, "--collection", "other"])));
     same_ranking(&ranking(&served), &ranking(&local), "a collection in the other precision");
     fails(&["push", "--to", &url, "--collection", "other"], &format!("holds vectors computed in {other}, not {}", held(&index)));
+    // Its status is read whatever the precision of the index beside the command.
+    ok_stdout(semsearch(&index).args(["status", "--backend", &url, "--collection", "other"]));
     drop(pg);
     fails(&["push", "--to", &format!("postgres://postgres@127.0.0.1:{port}/postgres"), "--collection", "news"], "cannot connect");
     for url in [

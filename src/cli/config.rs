@@ -31,8 +31,7 @@ impl Config {
 
     /// The model loaded to embed in `precision` (`--precision`; None: as `precision` says).
     pub fn embedder(&self, precision: Option<Precision>) -> Result<Embedder> {
-        self.ensure_model()?;
-        self.load_embedder(&ModelInfo::read(&self.model)?.with_precision(self.precision(precision)))
+        self.load_embedder(&self.model_identity()?.with_precision(self.precision(precision)))
     }
 
     /// The precision to embed in: the flag's, else that of the index's vectors (questions are
@@ -59,7 +58,7 @@ impl Config {
     /// The model's identity as the index's vectors were made (its precision): what opening the
     /// index checks.
     pub fn model_info(&self) -> Result<ModelInfo> {
-        Ok(ModelInfo::read(&self.model)?.with_precision(self.precision(None)))
+        Ok(self.model_identity()?.with_precision(self.precision(None)))
     }
 
     pub fn ensure_model(&self) -> Result<()> {
@@ -74,7 +73,6 @@ impl Config {
     /// The model and the index, loaded side by side (a cold `ask` spends most of its start in
     /// the two, and neither needs the other: opening the index needs only the model's identity).
     pub fn embedder_and_index(&self) -> Result<(Embedder, Index)> {
-        self.ensure_model()?;
         let info = self.model_info()?;
         let (embedder, index) = rayon::join(|| self.load_embedder(&info), || Index::open(&self.index_dir, &info));
         Ok((embedder?, index?))
@@ -115,17 +113,13 @@ impl Config {
     /// The model and the index (or the `--backend` server's collection) kept warm for `serve`
     /// and `mcp`.
     pub fn searcher(&self, b: &BackendArgs, precision: Option<Precision>) -> Result<semsearch::serve::Searcher> {
-        self.ensure_model()?;
+        let identity = self.model_identity()?;
         let mut searcher = match &b.backend {
-            Some(url) => semsearch::serve::Searcher::connect(
-                url,
-                &self.collection_to_read(url, b.collection.as_deref())?,
-                &ModelInfo::read(&self.model)?,
-                precision,
-                |info| self.load_embedder(info),
-            )?,
+            Some(url) => semsearch::serve::Searcher::connect(url, &self.collection_to_read(url, b.collection.as_deref())?, &identity, precision, |info| {
+                self.load_embedder(info)
+            })?,
             None => {
-                let info = ModelInfo::read(&self.model)?.with_precision(self.precision(precision));
+                let info = identity.with_precision(self.precision(precision));
                 semsearch::serve::Searcher::open(&self.index_dir, &info, self.load_embedder(&info)?)?
             }
         };

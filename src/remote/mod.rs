@@ -268,8 +268,15 @@ pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -
     Ok(Some(m))
 }
 
-/// Refuses a collection of another schema version or model than `model`.
+/// Refuses a collection of another schema version, model or precision than `model`.
 pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::model::ModelInfo) -> Result<()> {
+    check_model(m, collection, model)?;
+    check_precision(m, collection, model.precision)
+}
+
+/// Refuses a collection of another schema version or model than `model` (whatever the precision
+/// of its vectors).
+pub(crate) fn check_model(m: &CollectionMeta, collection: &str, model: &crate::model::ModelInfo) -> Result<()> {
     if let Some(old @ (1 | 2)) = m.schema_version {
         return Err(Error::Usage(format!(
             "collection {collection} was pushed by an older semsearch (schema version {old}); push it again with this one to upgrade it (nothing is re-embedded or sent again)"
@@ -294,7 +301,7 @@ pub(crate) fn check_meta(m: &CollectionMeta, collection: &str, model: &crate::mo
             .into());
         }
     }
-    check_precision(m, collection, model.precision)
+    Ok(())
 }
 
 /// An error unless the collection's vectors were computed in `precision` (one with no vectors yet

@@ -379,7 +379,7 @@ impl Remote {
     /// Connects to `url` and opens `collection`, which must hold vectors of `model`.
     pub fn open(url: &str, collection: &str, model: &crate::model::ModelInfo) -> Result<Remote> {
         let remote = Remote::open_any_precision(url, collection, model)?;
-        super::check_precision(&remote.meta, &remote.collection, model.precision)?;
+        remote.check_precision(model.precision)?;
         Ok(remote)
     }
 
@@ -399,13 +399,18 @@ impl Remote {
                 conn::redact(url)
             ))
         })?;
-        check_meta(&meta, &collection, &model.clone().with_precision(meta.precision.unwrap_or_default()))?;
+        super::check_model(&meta, &collection, model)?;
         Ok(Remote { client: RefCell::new(client), collection, tables, meta, url: conn::redact(url) })
     }
 
     /// How the collection's vectors were computed.
     pub fn precision(&self) -> crate::model::Precision {
         self.meta.precision.unwrap_or_default()
+    }
+
+    /// An error unless the collection's vectors were computed in `precision`.
+    pub fn check_precision(&self, precision: crate::model::Precision) -> Result<()> {
+        super::check_precision(&self.meta, &self.collection, precision)
     }
 
     /// Passage `id`'s vector as read from the server, which must have the collection's dimensions

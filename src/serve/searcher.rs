@@ -244,9 +244,9 @@ impl Searcher {
         precision: Option<crate::model::Precision>,
         load: impl FnOnce(&ModelInfo) -> Result<Embedder>,
     ) -> Result<Searcher> {
-        let mut first = Remote::open_any_precision(url, collection, identity)?;
+        let first = Remote::open_any_precision(url, collection, identity)?;
         let info = identity.clone().with_precision(precision.unwrap_or(first.precision()));
-        first.refresh(&info)?;
+        first.check_precision(info.precision)?;
         let embedder = load(&info)?;
         let info = &info;
         let pool =

@@ -7,7 +7,6 @@ use semsearch::ann::HnswParams;
 use semsearch::indexer;
 
 pub fn run(config: &Config, a: CompactArgs) -> Result<i32> {
-    config.ensure_model()?;
     let info = config.model_info()?;
     let summary = indexer::compact(&config.index_dir, &info, &HnswParams::default(), config.quiet)?;
     if a.json {

@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use std::io::{BufRead, Write};
 
 pub fn run(config: &Config, a: EmbedArgs) -> Result<i32> {
-    let precision = a.precision;
     let texts: Vec<String> = if a.texts.is_empty() {
         std::io::stdin().lock().lines().collect::<std::io::Result<_>>().context("<stdin>: cannot read (is it UTF-8 text?)")?
     } else {
@@ -15,7 +14,7 @@ pub fn run(config: &Config, a: EmbedArgs) -> Result<i32> {
     if texts.is_empty() {
         return Ok(1);
     }
-    let embedder = config.embedder(precision)?;
+    let embedder = config.embedder(a.precision)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = semsearch::progress::bar(refs.len() as u64, "embedding", config.quiet || refs.len() < 64);
     let vectors = embedder.embed(&refs, &mut |d| bar.set_position(d as u64))?;

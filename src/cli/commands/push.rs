@@ -30,7 +30,6 @@ pub fn run(config: &Config, a: PushArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    config.ensure_model()?;
     let info = config.model_info()?;
     let index = Index::open(&config.index_dir, &info)?;
     let mut client = semsearch::remote::conn::connect(&a.to)?;

@@ -12,9 +12,10 @@ use semsearch::status::IndexStatus;
 pub fn run(config: &Config, a: StatusArgs) -> Result<i32> {
     let dir = &config.index_dir;
     if let Some(url) = &a.backend {
-        config.ensure_model()?;
-        let info = config.model_info()?;
-        let status = semsearch::remote::Remote::open(url, &config.collection_to_read(url, a.collection.as_deref())?, &info)?.status(a.files)?;
+        // A collection's status, whatever precision its vectors (or the local index's) are in.
+        let identity = config.model_identity()?;
+        let status =
+            semsearch::remote::Remote::open_any_precision(url, &config.collection_to_read(url, a.collection.as_deref())?, &identity)?.status(a.files)?;
         return super::print_report(&status, a.json, output::write_collection_status);
     }
     let mut status = match semsearch::status::report(dir, a.files)? {
