@@ -7,7 +7,7 @@ use crate::error::Error;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::Path;
 
@@ -80,8 +80,9 @@ impl Stamp {
 }
 
 /// Checks every file of `meta` against its size and checksum, hashing only those whose stat fields
-/// changed since they were last found good. Returns how many files were hashed.
-pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration) -> Result<usize> {
+/// changed since they were last found good. Returns the names of the files it hashed (the others
+/// were found good before, unchanged since).
+pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration) -> Result<BTreeSet<String>> {
     let stamp_path = dir.join(VERIFIED);
     let known: BTreeMap<String, Stamp> = fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let checked: Vec<(String, Option<Stamp>, bool)> = meta
@@ -100,7 +101,7 @@ pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration)
             Ok((name.clone(), stamp, true))
         })
         .collect::<Result<_>>()?;
-    let hashed = checked.iter().filter(|c| c.2).count();
+    let hashed: BTreeSet<String> = checked.iter().filter(|c| c.2).map(|c| c.0.clone()).collect();
     let stamps: BTreeMap<String, Stamp> = checked.into_iter().filter_map(|(name, s, _)| s.map(|s| (name, s))).collect();
     if stamps != known {
         let tmp = dir.join(format!("{VERIFIED}.tmp.{}", std::process::id()));
@@ -153,8 +154,8 @@ mod tests {
             m.files.insert(name.clone(), file_sum(&dir.path().join(name)).unwrap());
         }
         let settle = std::time::Duration::ZERO;
-        assert_eq!(verify_files(dir.path(), &m, settle).unwrap(), 3, "first open hashes every file");
-        assert_eq!(verify_files(dir.path(), &m, settle).unwrap(), 0, "unchanged files are trusted by their stat fields");
+        assert_eq!(verify_files(dir.path(), &m, settle).unwrap().len(), 3, "first open hashes every file");
+        assert_eq!(verify_files(dir.path(), &m, settle).unwrap().len(), 0, "unchanged files are trusted by their stat fields");
         // Same size, one byte altered, a clock tick later: the stat fields change, the hash catches it.
         std::thread::sleep(std::time::Duration::from_millis(50));
         let victim = dir.path().join(m.segments[0].vectors_file());
@@ -167,10 +168,10 @@ mod tests {
         bytes[2500] ^= 0xff;
         fs::write(&victim, &bytes).unwrap();
         fs::write(dir.path().join(VERIFIED), b"{not json").unwrap();
-        assert_eq!(verify_files(dir.path(), &m, settle).unwrap(), 3);
+        assert_eq!(verify_files(dir.path(), &m, settle).unwrap().len(), 3);
         // Files too fresh to be recorded are hashed every time.
         fs::remove_file(dir.path().join(VERIFIED)).unwrap();
-        assert_eq!(verify_files(dir.path(), &m, std::time::Duration::from_secs(3600)).unwrap(), 3);
-        assert_eq!(verify_files(dir.path(), &m, std::time::Duration::from_secs(3600)).unwrap(), 3);
+        assert_eq!(verify_files(dir.path(), &m, std::time::Duration::from_secs(3600)).unwrap().len(), 3);
+        assert_eq!(verify_files(dir.path(), &m, std::time::Duration::from_secs(3600)).unwrap().len(), 3);
     }
 }
