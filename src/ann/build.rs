@@ -101,7 +101,9 @@ pub fn build(vectors: &[f32], dim: usize, params: &HnswParams) -> (Links, usize)
     let m = params.m.clamp(2, super::MAX_LINKS / 2);
     let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(m, n, 16, params.ef_construction.max(m), UnitCosine);
     let data: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).enumerate().map(|(i, v)| (v, i)).collect();
-    hnsw.parallel_insert_slice(&data);
+    // Points refer to `vectors` (the segment's mapped file) instead of each keeping a copy: the
+    // copies were a third of a build's memory (`vendor/hnsw_rs/PATCH.md`).
+    hnsw.parallel_insert_borrowed(&data);
     let mut links = export(&hnsw, n);
     drop(hnsw);
     diversify_full_lists(&mut links, vectors, dim);

@@ -174,13 +174,17 @@ pub struct Point<'b, T: Clone + Send + Sync> {
 
 impl<'b, T: Clone + Send + Sync> Point<'b, T> {
     pub fn new(v: Vec<T>, origin_id: usize, p_id: PointId) -> Self {
+        Self::with_data(PointData::new_v(v), origin_id, p_id)
+    }
+
+    fn with_data(data: PointData<'b, T>, origin_id: usize, p_id: PointId) -> Self {
         let mut neighbours = Vec::with_capacity(NB_LAYER_MAX as usize);
         // CAVEAT, perhaps pass nb layer as arg ?
         for _ in 0..NB_LAYER_MAX {
             neighbours.push(Vec::<Arc<PointWithOrder<T>>>::new());
         }
         Point {
-            data: PointData::new_v(v),
+            data,
             origin_id,
             p_id,
             neighbours: Arc::new(RwLock::new(neighbours)),
@@ -592,7 +596,7 @@ impl<'b, T: Clone + Send + Sync> PointIndexation<'b, T> {
     /// real insertion of point in point indexation
     // generate a new Point/ArcPoint (with neigbourhood info empty) and store it in global table
     // The function is called by Hnsw insert method
-    fn generate_new_point(&self, data: &[T], origin_id: usize) -> (Arc<Point<'b, T>>, usize) {
+    fn generate_new_point(&self, data: PointData<'b, T>, origin_id: usize) -> (Arc<Point<'b, T>>, usize) {
         // get a write lock at the beginning of the function
         let level = self.layer_g.generate();
         let new_point;
@@ -602,7 +606,7 @@ impl<'b, T: Clone + Send + Sync> PointIndexation<'b, T> {
             let mut p_id = PointId(level as u8, -1);
             p_id.1 = points_by_layer_ref[p_id.0 as usize].len() as i32;
             // make a Point and then an Arc<Point>
-            let point = Point::new(data.to_vec(), origin_id, p_id);
+            let point = Point::with_data(data, origin_id, p_id);
             new_point = Arc::new(point);
             trace!("definitive pushing of point {:?}", p_id);
             points_by_layer_ref[p_id.0 as usize].push(Arc::clone(&new_point));
@@ -1098,13 +1102,28 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
     ///  The insertion method gives the point an internal id.  
     ///  The slice insertion makes integration with ndarray crate easier than the vector insertion
     pub fn insert_slice(&self, data_with_id: (&[T], usize)) {
-        //
         let (data, origin_id) = data_with_id;
+        self.insert_data(data, PointData::new_v(data.to_vec()), origin_id)
+    }
+
+    /// Inserts a slice that outlives the structure, without copying it: the point refers to the
+    /// caller's data (a memory-mapped file, say), as points reloaded from a mmap dump do.
+    pub fn insert_borrowed(&self, data_with_id: (&'b [T], usize)) {
+        let (data, origin_id) = data_with_id;
+        self.insert_data(data, PointData::new_s(data), origin_id)
+    }
+
+    /// `insert_borrowed` in parallel (rayon), as `parallel_insert_slice`.
+    pub fn parallel_insert_borrowed(&self, datas: &[(&'b [T], usize)]) {
+        datas.par_iter().for_each(|&item| self.insert_borrowed(item));
+    }
+
+    fn insert_data(&self, data: &[T], stored: PointData<'b, T>, origin_id: usize) {
         let keep_pruned = self.keep_pruned;
         // insert in indexation and get point_id adn generate a new entry_point if necessary
         let (new_point, point_rank) = self
             .layer_indexed_points
-            .generate_new_point(data, origin_id);
+            .generate_new_point(stored, origin_id);
         trace!("Hnsw insert generated new point {:?} ", new_point.p_id);
         // now real work begins
         // allocate a binary heap
