@@ -52,7 +52,7 @@ pub struct IndexFigures {
     pub documents: usize,
     /// Live passages.
     pub passages: usize,
-    /// Segments (one per 65,536 passages at most, more until merged).
+    /// Segments (one per 131,072 passages at most, and the few small ones the merge policy leaves).
     pub segments: usize,
     /// Tombstoned passages awaiting a merge.
     pub deleted_passages: usize,

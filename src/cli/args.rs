@@ -46,7 +46,7 @@ pub enum Command {
     /// Serve the search to AI assistants over the Model Context Protocol (stdio): tools search,
     /// related and status
     Mcp(BackendArgs),
-    /// Merge the index's segments (one per 65,536 passages), dropping deleted passages and rebuilding the graphs
+    /// Merge the index's segments (one per 131,072 passages), dropping deleted passages and rebuilding the graphs
     Compact(CompactArgs),
     /// Manage the embedding model
     #[command(subcommand)]

@@ -168,8 +168,14 @@ impl Index {
 
     /// Live documents, in row order, with index-wide rows.
     pub fn documents(&self) -> Result<Vec<DocRecord>> {
-        let mut out = Vec::with_capacity(self.meta.counts.documents);
-        for s in &self.segments {
+        self.documents_in(&|_| true)
+    }
+
+    /// The live documents of the segments `which` takes, in row order (a merge reads only the
+    /// segments it rewrites).
+    pub fn documents_in(&self, which: &dyn Fn(&SegmentMeta) -> bool) -> Result<Vec<DocRecord>> {
+        let mut out = Vec::new();
+        for s in self.segments.iter().filter(|s| which(&s.meta)) {
             for mut d in s.store.documents()? {
                 if d.n_passages > 0 && s.is_deleted(d.first_row) {
                     continue;

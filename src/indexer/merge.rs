@@ -11,22 +11,30 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-/// Writes segments from `id` on (each at most `SEGMENT_ROWS` rows) from the live documents of
-/// `prev` (minus those starting at a row in `skip`) followed by those of `extra` (segments this run
-/// wrote), one document at a time: vectors are copied, nothing is embedded. Graphs are left to the
-/// caller.
-pub(super) fn merge(dir: &Path, id: u64, prev: &Index, skip: &HashSet<u32>, extra: &[WrittenSegment], opts: &BuildOptions) -> Result<Vec<WrittenSegment>> {
-    let dim = prev.meta.model.dimensions;
+/// What a merge takes of the previous generation: the live documents of its segments numbered in
+/// `segments`, minus those starting at a row in `skip` (documents this run retired).
+pub(super) struct FromPrevious<'a> {
+    pub index: &'a Index,
+    pub segments: HashSet<u64>,
+    pub skip: HashSet<u32>,
+}
+
+/// Writes segments from `id` on (each at most `SEGMENT_ROWS` rows) from the documents `prev`
+/// gives followed by those of `extra` (segments this run wrote), one document at a time: vectors
+/// are copied, nothing is embedded. Graphs are left to the caller.
+pub(super) fn merge(dir: &Path, id: u64, dim: usize, prev: Option<FromPrevious>, extra: &[WrittenSegment], opts: &BuildOptions) -> Result<Vec<WrittenSegment>> {
     let spinner = crate::progress::spinner("merging segments", opts.quiet);
     let mut w = SegmentsWriter::create(dir, id, dim, opts.segment_rows)?;
-    for d in prev.documents()? {
-        if skip.contains(&d.first_row) {
-            continue;
+    if let Some(FromPrevious { index: prev, segments, skip }) = prev.filter(|p| !p.segments.is_empty()) {
+        for d in prev.documents_in(&|s| segments.contains(&s.id))? {
+            if skip.contains(&d.first_row) {
+                continue;
+            }
+            let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
+            let passages = prev.passages_of(&d)?;
+            let vectors = s.ann.vectors(local, d.n_passages);
+            w.add(d, passages, vectors)?;
         }
-        let passages = prev.passages_of(&d)?;
-        let (s, local) = prev.locate(d.first_row).context("a document lies outside the index")?;
-        let vectors = s.ann.vectors(local, d.n_passages);
-        w.add(d, passages, vectors)?;
     }
     for x in extra {
         let (store, map) = x.open()?;
@@ -55,7 +63,8 @@ pub fn compact(dir: &Path, model: &ModelInfo, hnsw: &HnswParams, quiet: bool) ->
     let id = next_free_segment(dir, p.meta.next_segment);
     let was_tombstoned = p.meta.deleted_rows();
     let opts = BuildOptions { hnsw: *hnsw, quiet, ..BuildOptions::default() };
-    let merged = merge(dir, id, &p, &HashSet::new(), &[], &opts)?;
+    let all = FromPrevious { index: &p, segments: p.meta.segments.iter().map(|s| s.id).collect(), skip: HashSet::new() };
+    let merged = merge(dir, id, p.meta.model.dimensions, Some(all), &[], &opts)?;
     let next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(id + 1);
     let (mut segments, mut files, mut graph_seconds) = (Vec::new(), BTreeMap::new(), 0.0);
     for w in merged {

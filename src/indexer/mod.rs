@@ -19,10 +19,12 @@
 
 mod merge;
 mod plan;
+pub mod policy;
 pub mod warnings;
 
 pub use merge::compact;
-use merge::merge;
+use merge::{merge, FromPrevious};
+use policy::SegmentSize;
 
 pub use plan::{classify, content_hash, fate_of_unseen, passage_id, plan, Change, Plan, Shard};
 
@@ -49,14 +51,12 @@ use std::time::Instant;
 /// Below it, the over-fetching that filtering costs is small; above it, searches walk mostly dead
 /// rows and the files hold mostly dead vectors.
 pub const COMPACT_AT: f64 = 0.2;
-/// Every segment is one more graph to search; past this many (besides the full ones), an `index`
-/// run merges them.
-pub const MAX_SEGMENTS: usize = 8;
 /// Rows at which a segment is full and the next one starts. The graph of a segment is built in
-/// memory (hnsw_rs keeps a copy of its vectors and its own link lists, ~3 KiB a row at 384
-/// dimensions), so this bounds the memory of a run whatever the corpus; searches fan out over
-/// one more graph per 65,536 passages, a fraction of a millisecond each.
-pub const SEGMENT_ROWS: usize = 1 << 16;
+/// memory (hnsw_rs's link lists, ~2.5 KiB a row, beside the mapped vectors, 1.5 KiB a row at 384
+/// dimensions), so this bounds the memory of a run whatever the corpus (~0.9 GB measured at
+/// 131,072 rows, model included); a question searches one graph per full segment (and the few
+/// small ones the merge policy leaves, `policy`), a fraction of a millisecond each.
+pub const SEGMENT_ROWS: usize = 1 << 17;
 /// Text gathered before a batch is chunked and embedded: a few thousand passages, enough for the
 /// embedder to sort by length and keep both of its batches in flight full, small enough to bound
 /// memory (text, passages and their vectors: tens of megabytes).
@@ -580,19 +580,19 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
         }
     }
     let all = || segments.iter().chain(written.iter().map(|w| &w.meta));
-    let rows: usize = all().map(|s| s.rows).sum();
-    let deleted: usize = all().map(|s| s.deleted_rows()).sum();
     let live_docs: usize = all().map(|s| s.documents - s.deleted.len()).sum();
     let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
     // Segments of an older format are rewritten into the current one (format 3 → 4 adds the
     // lexical index from the stored passages; nothing is re-embedded).
     let older_format = reusable.is_some_and(|p| p.meta.format_version != FORMAT_VERSION);
-    // Full segments are expected (one per SEGMENT_ROWS rows); past MAX_SEGMENTS more, merge.
-    let compact = !segments.is_empty()
-        && (deleted as f64 / rows.max(1) as f64 > COMPACT_AT
-            || segments.len() + written.len() > MAX_SEGMENTS + (rows - deleted) / opts.segment_rows.max(1)
-            || hnsw_changed
-            || older_format);
+    // Which segments (the previous ones, then this run's) are merged: all of them when the graphs'
+    // parameters or the format changed, else what the merge policy says.
+    let chosen: HashSet<usize> = if !segments.is_empty() && (hnsw_changed || older_format) {
+        (0..segments.len() + written.len()).collect()
+    } else {
+        let sizes: Vec<SegmentSize> = all().map(|s| SegmentSize { rows: s.rows, live: s.rows - s.deleted_rows() }).collect();
+        policy::choose(&sizes, opts.segment_rows).into_iter().collect()
+    };
     if live_docs == 0 {
         discard(written);
         bail!("nothing to index: {} file(s) read, {} skipped, no documents with text", report.files, report.skipped.len());
@@ -600,25 +600,42 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
 
     let mut files: BTreeMap<String, FileSum> = BTreeMap::new();
     let mut next_segment = written.last().map(|w| w.meta.id + 1).unwrap_or(segment + 1);
-    let to_graph = if compact {
-        let p = reusable.expect("segments to merge come from a reusable generation");
-        let retired_first: HashSet<u32> = retired.iter().map(|r| r.0).collect();
-        let merged = merge(dir, next_segment, p, &retired_first, &written, opts)?;
-        discard(written);
-        next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(next_segment);
-        summary.compacted = true;
-        segments.clear();
-        merged
-    } else {
-        if let Some(p) = reusable {
-            for s in &segments {
-                for f in s.files() {
-                    files.insert(f.clone(), p.meta.files[&f].clone());
-                }
+    let n_prev = segments.len();
+    // Kept segments keep their files; chosen ones (previous, then this run's) are merged.
+    let mut merge_prev: HashSet<u64> = HashSet::new();
+    let mut kept = Vec::new();
+    for (i, s) in segments.into_iter().enumerate() {
+        if chosen.contains(&i) {
+            merge_prev.insert(s.id);
+        } else {
+            kept.push(s);
+        }
+    }
+    let mut segments = kept;
+    if let Some(p) = reusable {
+        for s in &segments {
+            for f in s.files() {
+                files.insert(f.clone(), p.meta.files[&f].clone());
             }
         }
-        written
-    };
+    }
+    let (mut to_graph, mut merge_new) = (Vec::new(), Vec::new());
+    for (i, w) in written.into_iter().enumerate() {
+        if chosen.contains(&(n_prev + i)) {
+            merge_new.push(w);
+        } else {
+            to_graph.push(w);
+        }
+    }
+    if !chosen.is_empty() {
+        let retired_first: HashSet<u32> = retired.iter().map(|r| r.0).collect();
+        let from = reusable.map(|index| FromPrevious { index, segments: merge_prev, skip: retired_first });
+        let merged = merge(dir, next_segment, model.dimensions, from, &merge_new, opts)?;
+        discard(merge_new);
+        next_segment = merged.last().map(|w| w.meta.id + 1).unwrap_or(next_segment);
+        summary.compacted = true;
+        to_graph.extend(merged);
+    }
     for w in to_graph {
         let (seg, sums, secs) = w.build_graph(&opts.hnsw, opts.quiet)?;
         summary.graph_seconds += secs;

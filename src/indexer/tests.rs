@@ -469,3 +469,38 @@ fn lexical_search_never_returns_tombstoned_passages() {
     index(&dir, std::slice::from_ref(&notes));
     assert!(Index::open(&dir, embedder().info()).unwrap().lexical("\"glacier\"", 5, &|_| true).unwrap().is_empty());
 }
+
+#[test]
+fn many_small_runs_merge_small_segments_in_tiers_and_leave_full_ones_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let doc = |i: usize| Document::plain(format!("d{i}"), "x.jsonl".into(), String::new(), format!("record {i} about tide {i}"), LineMap::Record { line: 1 });
+    let opts = BuildOptions { segment_rows: 64, ..opts() };
+    let (s, _) = run(&dir, &mut InMemory { documents: (0..200).map(doc).collect(), roots: vec![] }, &embedder(), &opts).unwrap();
+    assert_eq!((s.segments, s.compacted), (4, false), "{s:?}");
+    let full: Vec<SegmentMeta> = Meta::read(&dir).unwrap().unwrap().segments.into_iter().filter(|s| s.rows == 64).collect();
+    assert_eq!(full.len(), 3);
+    let mut merges = 0;
+    for run_no in 0..40 {
+        let first = 200 + run_no * 3;
+        let (s, _) = run(&dir, &mut InMemory { documents: (first..first + 3).map(doc).collect(), roots: vec![] }, &embedder(), &opts).unwrap();
+        merges += usize::from(s.compacted);
+        let m = Meta::read(&dir).unwrap().unwrap();
+        // The first run's full segments are never rewritten (same ids, same files).
+        for f in &full {
+            assert!(m.segments.iter().any(|x| x.id == f.id && x.rows == 64), "run {run_no}: {:?}", m.segments);
+        }
+        let small = m.segments.iter().filter(|x| x.rows - x.deleted_rows() < 32).count();
+        assert!(small <= (policy::FACTOR - 1) * policy::TIERS as usize, "run {run_no}: {:?}", m.segments);
+        assert_eq!(m.counts.documents, first + 3);
+    }
+    assert!(merges > 0 && merges < 40, "{merges} merges");
+    let m = Meta::read(&dir).unwrap().unwrap();
+    assert!(m.segments.len() < 12, "{:?}", m.segments);
+    assert_eq!(live_docs(&dir).len(), 320);
+    let idx = Index::open(&dir, embedder().info()).unwrap();
+    let d = idx.document("d311").unwrap().expect("a document of a merged run");
+    let p = &idx.passages_of(&d).unwrap()[0];
+    assert_eq!(p.text, "record 311 about tide 311");
+    assert_eq!(idx.vector(p.row), &embedder().embed_one("record 311 about tide 311")[..], "its vector moved with it");
+}
