@@ -134,6 +134,12 @@ mod tests {
         let small_dead = SegmentSize { rows: 100, live: 10 };
         let s = [alive_full, small_dead, SegmentSize { rows: 50, live: 50 }, SegmentSize { rows: 20_000, live: 20_000 }];
         assert_eq!(choose(&s, FULL), vec![1, 2]);
+        // A full one whose live rows are no longer half a segment is in the tier below, and, mostly
+        // dead, takes that tier with it.
+        let shrunk = SegmentSize { rows: FULL, live: FULL / 4 };
+        let other = SegmentSize { rows: 20_000, live: 20_000 };
+        assert_eq!(choose(&[shrunk, other, other], FULL), vec![0, 1, 2]);
+        assert_eq!(choose(&[alive_full, shrunk], FULL), vec![1]);
     }
 
     #[test]
