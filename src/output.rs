@@ -392,7 +392,7 @@ pub fn write_status(out: &mut dyn Write, v: &crate::status::IndexStatus, compact
             }
             writeln!(
                 out,
-                "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; merged at {:.0}%)",
+                "segments    {} ({} deleted passages awaiting compaction, {:.1}% of rows; a segment is merged past {:.0}% of its own)",
                 b.segments,
                 b.deleted_passages,
                 b.tombstone_share * 100.0,
