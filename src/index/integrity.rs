@@ -116,6 +116,12 @@ pub(super) fn verify_files(dir: &Path, meta: &Meta, settle: std::time::Duration)
     Ok(hashed)
 }
 
+/// Forgets every file found good (best effort): a check after hashing failed, so a file the stamp
+/// vouches for must be looked at again by the next reader, not trusted by its stat fields.
+pub(super) fn forget_verified(dir: &Path) {
+    let _ = fs::remove_file(dir.join(VERIFIED));
+}
+
 /// A file of a committed index matches what the manifest recorded: same size, same checksum.
 fn verify_file(dir: &Path, name: &str, want: &FileSum) -> Result<()> {
     let path = dir.join(name);

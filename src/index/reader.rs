@@ -1,7 +1,7 @@
 //! Reading a committed generation: its segments opened side by side, rows numbered across them,
 //! tombstones as bitsets, and search (exact or HNSW) over every segment merged into one ranking.
 
-use super::integrity::{verify_files, Missing, STAMP_AFTER};
+use super::integrity::{forget_verified, verify_files, Missing, STAMP_AFTER};
 use super::manifest::{Meta, SegmentMeta};
 use super::store::{DocRecord, Passage, PassageRecord, PassageStore};
 use crate::ann::{AnnIndex, Hit};
@@ -84,7 +84,10 @@ impl Index {
             // Its counts against the manifest's, once per content like the checksum: a full scan of
             // the documents table, which at a million passages was most of an open.
             if hashed.contains(&s.passages_file()) {
-                store.check(s.documents, s.rows)?;
+                if let Err(e) = store.check(s.documents, s.rows) {
+                    forget_verified(dir);
+                    return Err(e);
+                }
             }
             let ann = AnnIndex::open(&dir.join(s.vectors_file()), &dir.join(s.graph_file()), s.rows, meta.model.dimensions)?;
             let mut deleted = vec![0u64; s.rows.div_ceil(64)];

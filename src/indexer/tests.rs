@@ -504,3 +504,23 @@ fn many_small_runs_merge_small_segments_in_tiers_and_leave_full_ones_alone() {
     assert_eq!(p.text, "record 311 about tide 311");
     assert_eq!(idx.vector(p.row), &embedder().embed_one("record 311 about tide 311")[..], "its vector moved with it");
 }
+
+#[test]
+fn a_store_whose_counts_differ_from_the_manifest_is_damaged_at_every_open() {
+    // The counts are checked when the store is hashed, not on every open: a failed check must not
+    // leave the file vouched for by `verified.json`, or the second open would trust it.
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = notes(tmp.path());
+    let dir = tmp.path().join("idx");
+    index(&dir, std::slice::from_ref(&notes));
+    let mut m = Meta::read(&dir).unwrap().unwrap();
+    m.segments[0].documents += 1;
+    m.seal();
+    fs::write(dir.join("meta.json"), m.to_json()).unwrap();
+    // Old enough to be recorded as verified (`STAMP_AFTER`), as any file is a moment after a run.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    for open in ["first", "second"] {
+        let err = Index::open(&dir, embedder().info()).err().unwrap_or_else(|| panic!("{open} open succeeded"));
+        assert!(format!("{err:#}").contains("seg-0.sqlite") && format!("{err:#}").contains("manifest says"), "{open}: {err:#}");
+    }
+}
