@@ -2,7 +2,7 @@
 //! they come (nothing of the run is held in memory but the ids of what it wrote); `WrittenSegment`
 //! builds the segment's graph once its vectors are all on disk; `commit` swaps the manifest.
 
-use super::integrity::file_sum;
+use super::integrity::{file_sum, sum_and_vouch, STAMP_AFTER};
 use super::manifest::{FileSum, Meta, SegmentMeta};
 use super::store::{DocRecord, PassageRecord, PassageStore};
 use crate::ann::{self, HnswParams};
@@ -175,7 +175,11 @@ impl WrittenSegment {
         spinner.finish_and_clear();
         let mut sums = BTreeMap::new();
         for f in self.meta.files() {
-            sums.insert(f.clone(), file_sum(&self.dir.join(&f))?);
+            let sum = match f == self.meta.vectors_file() {
+                true => sum_and_vouch(&self.dir, &f, STAMP_AFTER)?,
+                false => file_sum(&self.dir.join(&f))?,
+            };
+            sums.insert(f, sum);
         }
         Ok((self.meta, sums, graph_seconds))
     }
