@@ -181,13 +181,23 @@ mod tests {
     use super::super::manifest::{tests::meta_with, SegmentMeta};
     use super::*;
 
+    /// A manifest of one segment whose three files are written in `dir` (their sums left to the
+    /// test).
+    fn one_segment(dir: &Path) -> Meta {
+        let m = meta_with(vec![SegmentMeta { id: 0, documents: 1, rows: 2, deleted: vec![] }], 2);
+        for (i, name) in m.segments[0].files().iter().enumerate() {
+            fs::write(dir.join(name), vec![i as u8 + 1; 5000]).unwrap();
+        }
+        m
+    }
+
     #[test]
     fn verified_files_are_not_hashed_again_until_they_change() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = meta_with(vec![SegmentMeta { id: 0, documents: 1, rows: 2, deleted: vec![] }], 2);
-        for (i, name) in m.segments[0].files().iter().enumerate() {
-            fs::write(dir.path().join(name), vec![i as u8 + 1; 5000]).unwrap();
-            m.files.insert(name.clone(), file_sum(&dir.path().join(name)).unwrap());
+        let mut m = one_segment(dir.path());
+        for name in m.segments[0].files() {
+            let sum = file_sum(&dir.path().join(&name)).unwrap();
+            m.files.insert(name, sum);
         }
         let settle = std::time::Duration::ZERO;
         assert_eq!(verify_files(dir.path(), &m, settle).unwrap().len(), 3, "first open hashes every file");
@@ -214,10 +224,7 @@ mod tests {
     #[test]
     fn a_vectors_file_the_writer_hashed_is_not_hashed_again_by_the_first_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = meta_with(vec![SegmentMeta { id: 0, documents: 1, rows: 2, deleted: vec![] }], 2);
-        for (i, name) in m.segments[0].files().iter().enumerate() {
-            fs::write(dir.path().join(name), vec![i as u8 + 1; 5000]).unwrap();
-        }
+        let mut m = one_segment(dir.path());
         let settle = std::time::Duration::ZERO;
         let vectors = m.segments[0].vectors_file();
         for name in m.segments[0].files() {

@@ -175,10 +175,7 @@ impl WrittenSegment {
         spinner.finish_and_clear();
         let mut sums = BTreeMap::new();
         for f in self.meta.files() {
-            let sum = match f == self.meta.vectors_file() {
-                true => sum_and_vouch(&self.dir, &f, STAMP_AFTER)?,
-                false => file_sum(&self.dir.join(&f))?,
-            };
+            let sum = if f == self.meta.vectors_file() { sum_and_vouch(&self.dir, &f, STAMP_AFTER)? } else { file_sum(&self.dir.join(&f))? };
             sums.insert(f, sum);
         }
         Ok((self.meta, sums, graph_seconds))

@@ -248,9 +248,7 @@ impl Searcher {
         let info = identity.clone().with_precision(precision.unwrap_or(first.precision()));
         first.check_precision(info.precision)?;
         let embedder = load(&info)?;
-        let info = &info;
-        let pool =
-            ServerPool { url: url.to_string(), collection: collection.to_string(), info: info.clone(), connections: Handles::new(first, cores(), false) };
+        let pool = ServerPool { url: url.to_string(), collection: collection.to_string(), info, connections: Handles::new(first, cores(), false) };
         Ok(Searcher { embedder, default_mode: search::DEFAULT_MODE, source: Source::Server(pool) })
     }
 

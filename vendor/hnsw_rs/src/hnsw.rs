@@ -192,17 +192,7 @@ impl<'b, T: Clone + Send + Sync> Point<'b, T> {
     }
 
     pub fn new_from_mmap(s: &'b [T], origin_id: usize, p_id: PointId) -> Self {
-        let mut neighbours = Vec::with_capacity(NB_LAYER_MAX as usize);
-        // CAVEAT, perhaps pass nb layer as arg ?
-        for _ in 0..NB_LAYER_MAX {
-            neighbours.push(Vec::<Arc<PointWithOrder<T>>>::new());
-        }
-        Point {
-            data: PointData::new_s(s),
-            origin_id,
-            p_id,
-            neighbours: Arc::new(RwLock::new(neighbours)),
-        }
+        Self::with_data(PointData::new_s(s), origin_id, p_id)
     }
 
     /// get a reference to vector data
