@@ -4,10 +4,11 @@
 //! Prints one JSON object with medians and p95 in milliseconds.
 //!
 //! With SYNTH_DIR (an index built by `synth_index` from it), also the graph search of its own
-//! queries against its ground truth: recall@10 and latency at ef=64 (and 48, 32), over every segment.
+//! queries against its ground truth: recall@10 and latency at ef=64 (and 48, 32), over every segment,
+//! walking the graphs' 8-bit vectors as `ask` does and then (keys `synth_f32_…`) the f32 vectors.
 //!
 //! Usage: cargo run --release --example ask_latency -- INDEX_DIR [SYNTH_DIR]
-use semsearch::ann::Hit;
+use semsearch::ann::{AnnIndex, Hit};
 use semsearch::embed::Embedder;
 use semsearch::index::Index;
 use semsearch::model::{ModelInfo, ModelLocation};
@@ -80,26 +81,35 @@ fn main() -> anyhow::Result<()> {
         let qs = floats(std::fs::read(sd.join("queries.f32"))?);
         let gt: Vec<u32> = std::fs::read(sd.join("gt10.u32"))?.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let dim = info.dimensions;
+        // The same index walked on the f32 vectors instead of the graphs' 8-bit copies (keys
+        // `synth_f32_…`), for the ratio between the two walks on the same files.
+        let mut f32_walk = Index::open(std::path::Path::new(&dir), &info)?;
+        for s in &mut f32_walk.segments {
+            let d = std::path::Path::new(&dir);
+            s.ann = AnnIndex::open(&d.join(s.meta.vectors_file()), &d.join(s.meta.graph_file()), s.meta.rows, dim)?.without_codes();
+        }
         // ef 64 is the default (`synth_hnsw_p50_us`, `synth_recall@10`); narrower beams show
         // what latency each recall costs.
-        for ef in [64, 48, 32] {
-            let (mut us, mut hit) = (Vec::new(), 0usize);
-            for (i, q) in qs.chunks_exact(dim).enumerate() {
-                let t = Instant::now();
-                let hits = nearest(&index, q, Strategy::Hnsw { ef });
-                us.push(t.elapsed().as_secs_f64() * 1e6);
-                // synth_index writes passage i at row i, across segments too.
-                hit += hits.iter().filter(|h| gt[i * 10..i * 10 + 10].contains(&h.row)).count();
-            }
-            us.sort_by(f64::total_cmp);
-            let recall = hit as f64 / (10 * us.len()) as f64;
-            if ef == 64 {
-                synth.insert("synth_queries".into(), serde_json::json!(us.len()));
-                synth.insert("synth_hnsw_p50_us".into(), serde_json::json!(us[us.len() / 2]));
-                synth.insert("synth_recall@10".into(), serde_json::json!(recall));
-            } else {
-                synth.insert(format!("synth_ef{ef}_p50_us"), serde_json::json!(us[us.len() / 2]));
-                synth.insert(format!("synth_ef{ef}_recall@10"), serde_json::json!(recall));
+        for (walk, index) in [("", &index), ("f32_", &f32_walk)] {
+            for ef in [64, 48, 32] {
+                let (mut us, mut hit) = (Vec::new(), 0usize);
+                for (i, q) in qs.chunks_exact(dim).enumerate() {
+                    let t = Instant::now();
+                    let hits = nearest(index, q, Strategy::Hnsw { ef });
+                    us.push(t.elapsed().as_secs_f64() * 1e6);
+                    // synth_index writes passage i at row i, across segments too.
+                    hit += hits.iter().filter(|h| gt[i * 10..i * 10 + 10].contains(&h.row)).count();
+                }
+                us.sort_by(f64::total_cmp);
+                let recall = hit as f64 / (10 * us.len()) as f64;
+                if ef == 64 {
+                    synth.insert("synth_queries".into(), serde_json::json!(us.len()));
+                    synth.insert(format!("synth_{walk}hnsw_p50_us"), serde_json::json!(us[us.len() / 2]));
+                    synth.insert(format!("synth_{walk}recall@10"), serde_json::json!(recall));
+                } else {
+                    synth.insert(format!("synth_{walk}ef{ef}_p50_us"), serde_json::json!(us[us.len() / 2]));
+                    synth.insert(format!("synth_{walk}ef{ef}_recall@10"), serde_json::json!(recall));
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 //! gives for near-identical vectors, and panics.
 
 mod build;
+pub mod sq8;
 
 use anyhow::{bail, Context, Result};
 pub use build::{connect_unreachable, Links, NONE};
@@ -18,11 +19,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// A graph file of neighbour tables only: the walk reads the f32 vectors (format 5 and before).
 const GRAPH_MAGIC: &[u8; 8] = b"SSGRAPH1";
+/// A graph file whose tables are followed by 8-bit copies of the vectors (`sq8`) for the walk.
+const GRAPH_SQ8_MAGIC: &[u8; 8] = b"SSGRAPH2";
 /// Widest neighbour list a graph file may have (layer 0 holds 2·M links; M is at most 128).
 pub const MAX_LINKS: usize = 256;
-/// Cache lines of each neighbour's vector requested ahead of scoring it (a 384-d vector is 24).
-const PREFETCH_LINES: usize = 24;
 
 /// The HNSW graph's parameters: how it is built and how wide a search's beam is.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -152,7 +154,7 @@ mod simd {
 
     /// Ask the cache for the first `lines` 64-byte lines at `p` (a hint: never faults).
     #[inline(always)]
-    pub fn prefetch(p: *const f32, lines: usize) {
+    pub fn prefetch(p: *const u8, lines: usize) {
         for l in 0..lines {
             // SAFETY: prefetch is a hint and does not fault, even on an address past the mapping.
             unsafe { _mm_prefetch(p.cast::<i8>().wrapping_add(64 * l), _MM_HINT_T0) };
@@ -173,15 +175,18 @@ pub fn write_vectors(path: &Path, vectors: &[f32]) -> Result<()> {
 /// it in the flat format. Returns how many rows had to be linked in.
 pub fn build_graph(path: &Path, vectors: &[f32], dim: usize, params: &HnswParams) -> Result<usize> {
     let (links, linked) = build::build(vectors, dim, params);
-    write_links(path, &links)?;
+    write_links(path, &links, Some((vectors, dim)))?;
     Ok(linked)
 }
 
 /// Write a graph in the flat format `AnnIndex::open` maps: magic, then n, m0, m_up, top, entry,
 /// then layer 0's table (n × m0), then per upper layer its member count, sorted members, table.
-pub fn write_links(path: &Path, links: &Links) -> Result<()> {
+/// With `codes_of` (the graph's vectors and their width) the file also carries their 8-bit
+/// copies (`sq8`) for the walk: padding to a 64-byte line, the `dim` scales, padding, then the
+/// n × dim codes (each row on its own lines when dim is a multiple of 64), padded to a line.
+pub fn write_links(path: &Path, links: &Links, codes_of: Option<(&[f32], usize)>) -> Result<()> {
     let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
-    out.write_all(GRAPH_MAGIC)?;
+    out.write_all(if codes_of.is_some() { GRAPH_SQ8_MAGIC } else { GRAPH_MAGIC })?;
     let n = links.levels.len();
     let header: [u32; 5] = if n == 0 { [0, 0, 0, 0, NONE] } else { [n as u32, links.m0 as u32, links.m_up as u32, links.upper.len() as u32, links.entry] };
     let mut words: Vec<u32> = header.to_vec();
@@ -193,7 +198,25 @@ pub fn write_links(path: &Path, links: &Links) -> Result<()> {
             words.extend_from_slice(table);
         }
     }
-    out.write_all(bytemuck::cast_slice(&words))?;
+    if let Some((vectors, dim)) = codes_of {
+        if vectors.len() != n * dim {
+            bail!("{}: {} floats for a graph of {n} rows of {dim}", path.display(), vectors.len());
+        }
+        // Word offsets count the magic's two words, as `AnnIndex::open` does.
+        words.resize((words.len() + 2).next_multiple_of(16) - 2, 0);
+        let scales = sq8::scales(vectors, dim);
+        words.extend(scales.iter().map(|s| s.to_bits()));
+        words.resize((words.len() + 2).next_multiple_of(16) - 2, 0);
+        out.write_all(bytemuck::cast_slice(&words))?;
+        let mut codes = vec![0i8; dim];
+        for row in vectors.chunks_exact(dim) {
+            sq8::encode(row, &scales, &mut codes);
+            out.write_all(bytemuck::cast_slice(&codes))?;
+        }
+        out.write_all(&[0u8; 64][..(n * dim).next_multiple_of(64) - n * dim])?;
+    } else {
+        out.write_all(bytemuck::cast_slice(&words))?;
+    }
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
@@ -221,6 +244,13 @@ struct UpperLayer {
     count: usize,
 }
 
+/// Where a graph file's 8-bit vectors are (byte offsets into it).
+#[derive(Clone, Copy)]
+struct Codes {
+    scales: usize,
+    codes: usize,
+}
+
 /// Vectors plus graph, both memory-mapped.
 pub struct AnnIndex {
     vectors: Mmap,
@@ -231,6 +261,8 @@ pub struct AnnIndex {
     m_up: usize,
     entry: u32,
     layers: Vec<UpperLayer>,
+    /// The 8-bit copies the walk reads, when the graph file has them (format 6 on).
+    codes: Option<Codes>,
 }
 
 /// A search hit: vector row and cosine similarity.
@@ -262,9 +294,14 @@ impl AnnIndex {
         let gf = File::open(graph_path).with_context(|| format!("cannot open {}", graph_path.display()))?;
         let graph = unsafe { Mmap::map(&gf) }?;
         let damaged = || anyhow::anyhow!("{}: malformed graph file; the index is damaged, re-run `semsearch index`", graph_path.display());
-        if graph.len() < 28 || &graph[..8] != GRAPH_MAGIC || graph.len() % 4 != 0 {
+        if graph.len() < 28 || graph.len() % 4 != 0 {
             return Err(damaged());
         }
+        let with_codes = match &graph[..8] {
+            m if m == GRAPH_MAGIC => false,
+            m if m == GRAPH_SQ8_MAGIC => true,
+            _ => return Err(damaged()),
+        };
         let words: &[u32] = bytemuck::cast_slice(&graph[..]);
         let (gn, m0, m_up, top, entry) = (words[2] as usize, words[3] as usize, words[4] as usize, words[5] as usize, words[6]);
         if gn != n || m0 > MAX_LINKS || m_up > MAX_LINKS {
@@ -277,13 +314,33 @@ impl AnnIndex {
             layers.push(UpperLayer { ids: pos + 1, table: pos + 1 + count, count });
             pos += 1 + count + count * m_up;
         }
+        let mut codes = None;
+        if with_codes {
+            // `pos` counts words from the file's start (the magic is two), lines are 16 words.
+            let scales = pos.next_multiple_of(16);
+            let start = (scales + dim).next_multiple_of(16) * 4;
+            codes = Some(Codes { scales: scales * 4, codes: start });
+            pos = (start + n * dim).next_multiple_of(64) / 4;
+        }
         if pos != words.len() || (n > 0 && entry as usize >= n) {
             return Err(damaged());
         }
         // Neighbour ids are not scanned here (a million rows' tables are 128 MB): search stops a
         // list at the first id that is not a row, `NONE` or damage alike, so no id can index out
         // of bounds, and the file's checksum already stands for its content.
-        Ok(AnnIndex { vectors, graph, n, dim, m0, m_up, entry, layers })
+        Ok(AnnIndex { vectors, graph, n, dim, m0, m_up, entry, layers, codes })
+    }
+
+    /// The same index walked on the f32 vectors even where the graph file has 8-bit copies: for
+    /// measuring one walk against the other (`examples/ann_synth`, `examples/ask_latency`).
+    pub fn without_codes(mut self) -> AnnIndex {
+        self.codes = None;
+        self
+    }
+
+    /// Whether the walk reads 8-bit copies of the vectors (re-scoring what it returns in f32).
+    pub fn walks_on_codes(&self) -> bool {
+        self.codes.is_some()
     }
 
     /// Rows in the segment.
@@ -310,18 +367,6 @@ impl AnnIndex {
     pub fn vectors(&self, first: u32, n: u32) -> &[f32] {
         let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
         &all[first as usize * self.dim..(first + n) as usize * self.dim]
-    }
-
-    #[inline(always)]
-    fn prefetch(&self, row: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let start = row as usize * self.dim;
-            if start < self.n * self.dim {
-                let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
-                simd::prefetch(all[start..].as_ptr(), PREFETCH_LINES.min(self.dim.div_ceil(16)));
-            }
-        }
     }
 
     fn words(&self) -> &[u32] {
@@ -362,12 +407,41 @@ impl AnnIndex {
     }
 
     /// Approximate search over the graph with beam width `ef` (at least `k`). Rows that `accept`
-    /// rejects still guide the walk but never appear in the results.
+    /// rejects still guide the walk but never appear in the results. Where the graph file has
+    /// 8-bit copies of the vectors the walk reads those, and the rows it ends with (all `ef` of
+    /// them) are scored again from the f32 vectors, so the scores returned are exact.
     pub fn search(&self, q: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Hit> {
         if self.n == 0 || k == 0 {
             return Vec::new();
         }
-        let dist = |row: u32| 1.0 - dot(q, self.vector(row));
+        let mut hits = match self.codes {
+            None => {
+                let lines = self.dim.div_ceil(16);
+                let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
+                self.walk(k, ef, accept, |r| 1.0 - dot(q, self.vector(r)), |r| prefetch(&all[r as usize * self.dim..], lines))
+            }
+            Some(c) => {
+                let scales: &[f32] = bytemuck::cast_slice(&self.graph[c.scales..c.scales + 4 * self.dim]);
+                let codes: &[i8] = bytemuck::cast_slice(&self.graph[c.codes..c.codes + self.n * self.dim]);
+                let qs = sq8::scaled_query(q, scales);
+                let row = |r: u32| &codes[r as usize * self.dim..(r as usize + 1) * self.dim];
+                let found = self.walk(k, ef, accept, |r| 1.0 - sq8::dot(&qs, row(r)), |r| prefetch(row(r), self.dim.div_ceil(64)));
+                // Re-score in f32, asking for every row's vector before scoring any (as the walk
+                // does with its neighbours).
+                let all: &[f32] = bytemuck::cast_slice(&self.vectors[..]);
+                found.iter().for_each(|h| prefetch(&all[h.row as usize * self.dim..], self.dim.div_ceil(16)));
+                found.into_iter().map(|h| Hit { row: h.row, score: dot(q, self.vector(h.row)) }).collect()
+            }
+        };
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
+    /// The HNSW walk: greedy descent of the upper layers, then a beam of `ef` on layer 0, with
+    /// `dist(row)` as the distance and `fetch(row)` asking for a row's data ahead of `dist`.
+    /// Returns the beam's accepted rows, unordered, scored `1 - dist`.
+    fn walk(&self, k: usize, ef: usize, accept: &dyn Fn(u32) -> bool, dist: impl Fn(u32) -> f32, fetch: impl Fn(u32)) -> Vec<Hit> {
         let mut ep = self.entry;
         let mut ep_d = dist(ep);
         for layer in (1..=self.layers.len()).rev() {
@@ -418,7 +492,7 @@ impl AnnIndex {
                 if !seen(nb) {
                     fresh[count] = nb;
                     count += 1;
-                    self.prefetch(nb);
+                    fetch(nb);
                 }
             }
             for &nb in &fresh[..count] {
@@ -434,11 +508,17 @@ impl AnnIndex {
                 }
             }
         }
-        let mut hits: Vec<Hit> = results.into_iter().map(|s| Hit { row: s.1, score: 1.0 - s.0 }).collect();
-        sort_hits(&mut hits);
-        hits.truncate(k);
-        hits
+        results.into_iter().map(|s| Hit { row: s.1, score: 1.0 - s.0 }).collect()
     }
+}
+
+/// Ask the cache for the first `lines` 64-byte lines of `data` (a hint; nothing on other CPUs).
+#[inline(always)]
+fn prefetch<T>(data: &[T], lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    simd::prefetch(data.as_ptr().cast(), lines);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, lines);
 }
 
 /// Deterministic clustered unit vectors, for tests and benchmarks: `clusters` centres with
@@ -535,6 +615,56 @@ mod tests {
         let mut rows: Vec<u32> = few.iter().map(|h| h.row).collect();
         rows.sort_unstable();
         assert_eq!(rows, (0..10).map(|i| i * 100 + 7).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn the_walk_on_codes_finds_what_the_f32_walk_finds_and_scores_exactly() {
+        let (n, dim) = (3000, 48);
+        let (dir, v, idx) = build(n, dim);
+        assert!(idx.walks_on_codes(), "graphs are written with their 8-bit copies");
+        let f32_walk = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap().without_codes();
+        assert!(!f32_walk.walks_on_codes());
+        let (mut found, mut found_f32, mut total) = (0, 0, 0);
+        for qi in (0..n).step_by(31) {
+            let q: Vec<f32> = v[qi * dim..(qi + 1) * dim].iter().enumerate().map(|(i, x)| x + if i % 4 == 0 { 0.04 } else { 0.0 }).collect();
+            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+            let q: Vec<f32> = q.iter().map(|a| a / norm).collect();
+            let exact: Vec<u32> = idx.exact(&q, 10, &|_| true).iter().map(|h| h.row).collect();
+            let hits = idx.search(&q, 10, 64, &|_| true);
+            assert_eq!(hits.len(), 10);
+            // Re-scored from the f32 vectors: the very scores exact search gives, best first.
+            for h in &hits {
+                assert_eq!(h.score, dot(&q, idx.vector(h.row)), "row {}", h.row);
+            }
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+            found += hits.iter().filter(|h| exact.contains(&h.row)).count();
+            found_f32 += f32_walk.search(&q, 10, 64, &|_| true).iter().filter(|h| exact.contains(&h.row)).count();
+            total += 10;
+        }
+        let (r, r32) = (found as f64 / total as f64, found_f32 as f64 / total as f64);
+        assert!(r >= 0.99 && r >= r32 - 0.005, "recall@10 on codes {r}, on f32 {r32}");
+    }
+
+    #[test]
+    fn a_graph_file_without_codes_is_walked_on_the_f32_vectors() {
+        // As format 5 wrote them (SSGRAPH1): read as they are.
+        let (n, dim) = (1000, 16);
+        let dir = tempfile::tempdir().unwrap();
+        let v = clustered_unit_vectors(n, dim, 20, 0.4, 11);
+        write_vectors(&dir.path().join("v"), &v).unwrap();
+        let (links, _) = build::build(&v, dim, &HnswParams::default());
+        write_links(&dir.path().join("g"), &links, None).unwrap();
+        let idx = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap();
+        assert!(!idx.walks_on_codes());
+        let hits = idx.search(&v[7 * dim..8 * dim], 5, 64, &|_| true);
+        assert_eq!(hits[0].row, 7);
+        assert!((hits[0].score - 1.0).abs() < 1e-5);
+        // The same links with codes are a longer file; opening either at the wrong width fails.
+        write_links(&dir.path().join("g2"), &links, Some((&v, dim))).unwrap();
+        assert!(std::fs::metadata(dir.path().join("g2")).unwrap().len() >= std::fs::metadata(dir.path().join("g")).unwrap().len() + (n * dim) as u64);
+        write_vectors(&dir.path().join("v2"), &v[..n * 8]).unwrap();
+        let err = AnnIndex::open(&dir.path().join("v2"), &dir.path().join("g2"), n, 8).err().unwrap().to_string();
+        assert!(err.contains("damaged"), "{err}");
     }
 
     #[test]

@@ -37,7 +37,13 @@ impl Default for ChunkParams {
 /// 5: a document's title is indexed once (the `titles` table), not in each passage's lexical row;
 ///    CJK characters are indexed one by one. A format-4 index is read as it is (its lexical scores
 ///    as before) until the next `index` rewrites its segments (nothing is re-embedded).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: a segment's graph file carries 8-bit copies of its vectors, which the walk reads (`ann::sq8`).
+///    A format-5 index is read and extended as it is (its graphs walked on the f32 vectors) and
+///    gets the copies segment by segment as merges (or `compact`) rewrite them.
+pub const FORMAT_VERSION: u32 = 6;
+/// The oldest format whose segments are kept as they are; an older index has every segment
+/// rewritten by the next `index`.
+pub const SEGMENTS_CURRENT_FROM: u32 = 5;
 /// The oldest format read as is: a format-3 index lacks only the lexical index, which the next
 /// `index` (or `compact`) adds by rewriting the segments from their stored passages and vectors.
 pub const UPGRADABLE_FROM: u32 = 3;

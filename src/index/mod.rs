@@ -31,7 +31,7 @@ pub mod store;
 mod writer;
 
 pub use integrity::file_sum;
-pub use manifest::{ChunkParams, Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION};
+pub use manifest::{ChunkParams, Counts, FileSum, Meta, ModelMeta, SegmentMeta, FORMAT_VERSION, SEGMENTS_CURRENT_FROM};
 pub use reader::{Index, Segment};
 pub use sentences::SentenceVectors;
 pub use store::{DocRecord, Passage, PassageRecord, PassageStore, SECTION_SEPARATOR, TITLE_WEIGHT};

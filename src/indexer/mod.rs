@@ -35,7 +35,7 @@ use crate::embed::Embed;
 use crate::error::Error;
 use crate::index::{
     commit, next_free_segment, Counts, DocRecord, FileSum, Index, Meta, ModelMeta, PassageRecord, SegmentMeta, SegmentsWriter, WriterLock, WrittenSegment,
-    FORMAT_VERSION,
+    FORMAT_VERSION, SEGMENTS_CURRENT_FROM,
 };
 use crate::ingest::{self, Document, IngestOptions, IngestReport, Sink};
 use crate::model::ModelInfo;
@@ -554,10 +554,10 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     drop(seen);
     summary.passages_tombstoned = retired.iter().map(|r| r.1 as usize).sum();
 
-    // Nothing changed: keep the committed generation as it is (no new files, no commit), unless it
-    // is of an older format, which this run brings up to date.
+    // Nothing changed: keep the committed generation as it is (no new files, no commit), unless its
+    // segments are of a format this run must rewrite.
     let changed = summary.documents_added + summary.documents_updated + summary.documents_removed + summary.documents_renamed > 0;
-    if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw && p.meta.format_version == FORMAT_VERSION) {
+    if let Some(p) = reusable.filter(|p| !changed && p.meta.hnsw == opts.hnsw && p.meta.format_version >= SEGMENTS_CURRENT_FROM) {
         discard(written);
         summary.documents = p.meta.counts.documents;
         summary.passages = p.meta.counts.passages;
@@ -583,8 +583,9 @@ pub fn run(dir: &Path, input: &mut dyn Documents, embedder: &dyn Embed, opts: &B
     let live_docs: usize = all().map(|s| s.documents - s.deleted.len()).sum();
     let hnsw_changed = reusable.is_some_and(|p| p.meta.hnsw != opts.hnsw);
     // Segments of an older format are rewritten into the current one (format 3 → 4 adds the
-    // lexical index from the stored passages; nothing is re-embedded).
-    let older_format = reusable.is_some_and(|p| p.meta.format_version != FORMAT_VERSION);
+    // lexical index from the stored passages; nothing is re-embedded). Format-5 segments are kept:
+    // they lack only the graph's 8-bit copies, which a merge of them adds.
+    let older_format = reusable.is_some_and(|p| p.meta.format_version < SEGMENTS_CURRENT_FROM);
     // Which segments (the previous ones, then this run's) are merged: all of them when the graphs'
     // parameters or the format changed, else what the merge policy says.
     let chosen: HashSet<usize> = if !segments.is_empty() && (hnsw_changed || older_format) {

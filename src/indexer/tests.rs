@@ -446,6 +446,68 @@ fn a_format_4_index_is_searched_as_it_is_then_gets_its_titles_once() {
     assert_eq!(idx.holding("\"kestrel survey\"").unwrap().len(), kestrel_rows, "a phrase of the title holds for every passage");
 }
 
+/// Turns a committed index back into format 5: graph files of neighbour tables only (`SSGRAPH1`,
+/// no 8-bit copies of the vectors), the manifest resealed over them.
+fn downgrade_to_format_5(dir: &Path) {
+    let mut meta = Meta::read(dir).unwrap().unwrap();
+    for s in &meta.segments {
+        let path = dir.join(s.graph_file());
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"SSGRAPH2");
+        let words: &[u32] = bytemuck::cast_slice(&bytes);
+        let (n, m0, m_up, top) = (words[2] as usize, words[3] as usize, words[4] as usize, words[5] as usize);
+        let mut end = 7 + n * m0;
+        for _ in 0..top {
+            let count = words[end] as usize;
+            end += 1 + count + count * m_up;
+        }
+        let mut old = bytes[..end * 4].to_vec();
+        old[..8].copy_from_slice(b"SSGRAPH1");
+        fs::write(&path, &old).unwrap();
+        meta.files.insert(s.graph_file(), crate::index::file_sum(&path).unwrap());
+    }
+    meta.format_version = 5;
+    meta.seal();
+    fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+}
+
+#[test]
+fn a_format_5_index_is_kept_as_it_is_and_new_segments_get_their_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let notes = notes(tmp.path());
+    index(&dir, std::slice::from_ref(&notes));
+    downgrade_to_format_5(&dir);
+    let walks = |dir: &Path| Index::open(dir, embedder().info()).unwrap().segments.iter().map(|s| s.ann.walks_on_codes()).collect::<Vec<bool>>();
+    assert_eq!(walks(&dir), [false], "read as it is");
+    let graph = |dir: &Path, m: &Meta| fs::read(dir.join(m.segments[0].graph_file())).unwrap();
+    let old = Meta::read(&dir).unwrap().unwrap();
+    let old_graph = graph(&dir, &old);
+    // Searched as it is (on the f32 vectors).
+    let e = embedder();
+    let idx = Index::open(&dir, e.info()).unwrap();
+    let hits = idx.hnsw(&e.embed_one("Glacier melt raises the river in July."), 1, 64, &|_| true);
+    assert_eq!(idx.passage(hits[0].row).unwrap().unwrap().record.doc_id, "c.txt");
+    drop(idx);
+    // Nothing changed: nothing rewritten, no commit.
+    let s = index(&dir, std::slice::from_ref(&notes));
+    assert!(!s.compacted);
+    assert_eq!(Meta::read(&dir).unwrap().unwrap().generation, old.generation);
+    // A new document: a new segment with its codes beside the old one, kept; the manifest is format 6.
+    fs::write(notes.join("e.txt"), "Ferries resume their winter timetable.\n").unwrap();
+    let s = index(&dir, std::slice::from_ref(&notes));
+    assert!(!s.compacted, "{s:?}");
+    let m = Meta::read(&dir).unwrap().unwrap();
+    assert_eq!(m.format_version, crate::index::FORMAT_VERSION);
+    assert_eq!(m.segments[0].id, old.segments[0].id);
+    assert_eq!(graph(&dir, &m), old_graph, "the format-5 segment is not rewritten");
+    assert_eq!(walks(&dir), [false, true]);
+    assert_eq!(top_docs(&dir, "Ferries resume their winter timetable.", 1), ["e.txt"]);
+    // `compact` rewrites every segment: all of them walk on codes.
+    crate::indexer::compact(&dir, e.info(), &HnswParams::default(), true).unwrap();
+    assert!(walks(&dir).iter().all(|&w| w));
+}
+
 #[test]
 fn lexical_search_never_returns_tombstoned_passages() {
     let tmp = tempfile::tempdir().unwrap();
