@@ -372,9 +372,7 @@ mod tests {
         let (mut agree_exact, mut agree_lib, mut total) = (0, 0, 0);
         for qi in (0..n).step_by(25) {
             // A point perturbed, so the query is not itself in the index.
-            let q: Vec<f32> = v[qi * dim..(qi + 1) * dim].iter().enumerate().map(|(i, x)| x + if i % 3 == 0 { 0.05 } else { 0.0 }).collect();
-            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
-            let q: Vec<f32> = q.iter().map(|a| a / norm).collect();
+            let q = crate::ann::perturbed(&v[qi * dim..(qi + 1) * dim], 3, 0.05);
             let exact: Vec<u32> = idx.exact(&q, 10, &|_| true).iter().map(|h| h.row).collect();
             let ours: Vec<u32> = idx.search(&q, 10, 64, &|_| true).iter().map(|h| h.row).collect();
             let lib: Vec<u32> = hnsw.search(&q, 10, 64).iter().map(|nb| nb.d_id as u32).collect();

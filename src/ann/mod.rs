@@ -543,6 +543,15 @@ pub fn clustered_unit_vectors(n: usize, dim: usize, clusters: usize, spread: f32
     v
 }
 
+/// `v` with `by` added to every `every`-th coordinate, normalised: a query near a stored vector
+/// but not equal to it (for tests).
+#[cfg(test)]
+pub(crate) fn perturbed(v: &[f32], every: usize, by: f32) -> Vec<f32> {
+    let q: Vec<f32> = v.iter().enumerate().map(|(i, x)| x + if i % every == 0 { by } else { 0.0 }).collect();
+    let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+    q.iter().map(|a| a / norm).collect()
+}
+
 /// Best first; equal scores by row so results are deterministic.
 fn sort_hits(hits: &mut [Hit]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
@@ -626,9 +635,7 @@ mod tests {
         assert!(!f32_walk.walks_on_codes());
         let (mut found, mut found_f32, mut total) = (0, 0, 0);
         for qi in (0..n).step_by(31) {
-            let q: Vec<f32> = v[qi * dim..(qi + 1) * dim].iter().enumerate().map(|(i, x)| x + if i % 4 == 0 { 0.04 } else { 0.0 }).collect();
-            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
-            let q: Vec<f32> = q.iter().map(|a| a / norm).collect();
+            let q = perturbed(&v[qi * dim..(qi + 1) * dim], 4, 0.04);
             let exact: Vec<u32> = idx.exact(&q, 10, &|_| true).iter().map(|h| h.row).collect();
             let hits = idx.search(&q, 10, 64, &|_| true);
             assert_eq!(hits.len(), 10);

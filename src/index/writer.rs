@@ -162,7 +162,7 @@ pub struct WrittenSegment {
 
 impl WrittenSegment {
     /// Builds the HNSW graph over the segment's vectors (read through a memory map, so the vector
-    /// file is never copied whole into the heap besides the copy hnsw_rs keeps while building),
+    /// file is never copied into the heap; the build holds their 8-bit codes, a quarter of it),
     /// and returns the segment's manifest entry, its files' sums and the seconds the graph took.
     pub fn build_graph(self, hnsw: &HnswParams, quiet: bool) -> Result<(SegmentMeta, BTreeMap<String, FileSum>, f64)> {
         let spinner = crate::progress::spinner(&format!("building the HNSW graph over {} vectors", self.meta.rows), quiet);

@@ -487,7 +487,7 @@ fn a_format_5_index_is_kept_as_it_is_and_new_segments_get_their_codes() {
     let e = embedder();
     let idx = Index::open(&dir, e.info()).unwrap();
     let hits = idx.hnsw(&e.embed_one("Glacier melt raises the river in July."), 1, 64, &|_| true);
-    assert_eq!(idx.passage(hits[0].row).unwrap().unwrap().record.doc_id, "c.txt");
+    assert_eq!(idx.passage(hits[0].row).unwrap().unwrap().record.doc_id, "notes/c.txt");
     drop(idx);
     // Nothing changed: nothing rewritten, no commit.
     let s = index(&dir, std::slice::from_ref(&notes));
@@ -502,7 +502,7 @@ fn a_format_5_index_is_kept_as_it_is_and_new_segments_get_their_codes() {
     assert_eq!(m.segments[0].id, old.segments[0].id);
     assert_eq!(graph(&dir, &m), old_graph, "the format-5 segment is not rewritten");
     assert_eq!(walks(&dir), [false, true]);
-    assert_eq!(top_docs(&dir, "Ferries resume their winter timetable.", 1), ["e.txt"]);
+    assert_eq!(top_docs(&dir, "Ferries resume their winter timetable.", 1), ["notes/e.txt"]);
     // `compact` rewrites every segment: all of them walk on codes.
     crate::indexer::compact(&dir, e.info(), &HnswParams::default(), true).unwrap();
     assert!(walks(&dir).iter().all(|&w| w));

@@ -381,7 +381,7 @@ fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         let p = v.as_ptr() as *const i8;
-        let bytes = std::mem::size_of_val(v).min(2 * 64);
+        let bytes = std::mem::size_of_val(v).min(8 * 64);
         let mut off = 0;
         while off < bytes {
             // SAFETY: _mm_prefetch only hints; the address is inside `v` (off < its size).
@@ -1033,8 +1033,10 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         let passes = |p: &PointWithOrder<'b, T>| filter.is_none_or(|f| f.hnsw_filter(&p.point_ref.get_origin_id()));
         // The unvisited neighbours of the point being expanded, gathered before any distance is
         // computed: their ids are read one after the other (independent loads the CPU overlaps)
-        // and their vectors prefetched, instead of a chain of cache misses per neighbour.
-        let mut fresh: Vec<Arc<PointWithOrder<'b, T>>> = Vec::with_capacity(64);
+        // and their vectors prefetched, instead of a chain of cache misses per neighbour. They
+        // are scored under the same read guard, by position in the list, so only the neighbours
+        // kept are cloned (an atomic write to a line other threads read, per clone and per drop).
+        let mut fresh: Vec<usize> = Vec::with_capacity(64);
         while let Some(std::cmp::Reverse(c)) = candidate_points.pop() {
             let f = return_points.peek().unwrap();
             if c.0 > f.0 {
@@ -1044,32 +1046,33 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                     return_points.retain(|h| passes(&h.1));
                 }
             }
-            {
-                let guard = c.1.point_ref.neighbours.read();
-                for e in &guard[layer as usize] {
-                    if visited_point_id.insert(e.p_id) {
-                        prefetch(e.vector());
-                        fresh.push(Arc::clone(e));
-                    }
+            let guard = c.1.point_ref.neighbours.read();
+            let list = &guard[layer as usize];
+            fresh.clear();
+            for (i, e) in list.iter().enumerate() {
+                if visited_point_id.insert(e.p_id) {
+                    prefetch(e.vector());
+                    fresh.push(i);
                 }
             }
-            for e in fresh.drain(..) {
+            for &i in &fresh {
+                let e = &list[i];
                 let Some(f) = return_points.peek() else {
                     debug!("return points empty when inserting {:?}", e.p_id);
                     break;
                 };
                 let e_dist_to_p = self.dist_f.eval(point, e.vector());
                 if e_dist_to_p < f.0 || return_points.len() < ef {
-                    candidate_points.push(std::cmp::Reverse(Hop(e_dist_to_p, Arc::clone(&e))));
+                    candidate_points.push(std::cmp::Reverse(Hop(e_dist_to_p, Arc::clone(e))));
                     if filter.is_some() {
-                        if passes(&e) {
+                        if passes(e) {
                             if return_points.len() == 1 && !passes(&return_points.peek().unwrap().1) {
                                 return_points.clear()
                             }
-                            return_points.push(Hop(e_dist_to_p, e));
+                            return_points.push(Hop(e_dist_to_p, Arc::clone(e)));
                         }
                     } else {
-                        return_points.push(Hop(e_dist_to_p, e));
+                        return_points.push(Hop(e_dist_to_p, Arc::clone(e)));
                     }
                     if return_points.len() > ef {
                         return_points.pop();
