@@ -134,7 +134,8 @@ def lat(ef):
         s = [x for r in py for x in r[eng]["search"] if x["ef"] == ef]
         d[eng] = (med([x["median_us"] for x in s]), med([x["recall_at_10"] for x in s]))
     for eng, rs in (("semsearch", ours), ("previous", prev)):
-        s = [x for r in rs for x in r["sweep"] if x["ef"] == ef]
+        # `walks` since format 6 (the product's walk on 8-bit codes first), `sweep` before.
+        s = [x for r in rs for x in (r["sweep"] if "sweep" in r else r["walks"][0]["sweep"]) if x["ef"] == ef]
         d[eng] = (med([x["search_p50_us"] for x in s]), med([x["recall@10"] for x in s]))
     return d
 cold = {}
