@@ -49,7 +49,8 @@ fn main() {
     let checksum_ms = t.elapsed().as_secs_f64() * 1000.0;
     // The product's walk (on the graph file's 8-bit copies, re-scored in f32), then the same graph
     // walked on the f32 vectors, for the ratio between the two.
-    let f32_walk = AnnIndex::open(&vp, &gp, n, dim).unwrap().without_codes();
+    let mut f32_walk = AnnIndex::open(&vp, &gp, n, dim).unwrap();
+    f32_walk.forget_codes();
     let mut sweeps = Vec::new();
     for (walk, idx) in [("sq8", &idx), ("f32", &f32_walk)] {
         let mut sweep = Vec::new();

@@ -8,7 +8,7 @@
 //! walking the graphs' 8-bit vectors as `ask` does and then (keys `synth_f32_…`) the f32 vectors.
 //!
 //! Usage: cargo run --release --example ask_latency -- INDEX_DIR [SYNTH_DIR]
-use semsearch::ann::{AnnIndex, Hit};
+use semsearch::ann::Hit;
 use semsearch::embed::Embedder;
 use semsearch::index::Index;
 use semsearch::model::{ModelInfo, ModelLocation};
@@ -84,10 +84,7 @@ fn main() -> anyhow::Result<()> {
         // The same index walked on the f32 vectors instead of the graphs' 8-bit copies (keys
         // `synth_f32_…`), for the ratio between the two walks on the same files.
         let mut f32_walk = Index::open(std::path::Path::new(&dir), &info)?;
-        for s in &mut f32_walk.segments {
-            let d = std::path::Path::new(&dir);
-            s.ann = AnnIndex::open(&d.join(s.meta.vectors_file()), &d.join(s.meta.graph_file()), s.meta.rows, dim)?.without_codes();
-        }
+        f32_walk.segments.iter_mut().for_each(|s| s.ann.forget_codes());
         // ef 64 is the default (`synth_hnsw_p50_us`, `synth_recall@10`); narrower beams show
         // what latency each recall costs.
         for (walk, index) in [("", &index), ("f32_", &f32_walk)] {

@@ -331,11 +331,10 @@ impl AnnIndex {
         Ok(AnnIndex { vectors, graph, n, dim, m0, m_up, entry, layers, codes })
     }
 
-    /// The same index walked on the f32 vectors even where the graph file has 8-bit copies: for
+    /// From now on walk on the f32 vectors even where the graph file has 8-bit copies: for
     /// measuring one walk against the other (`examples/ann_synth`, `examples/ask_latency`).
-    pub fn without_codes(mut self) -> AnnIndex {
+    pub fn forget_codes(&mut self) {
         self.codes = None;
-        self
     }
 
     /// Whether the walk reads 8-bit copies of the vectors (re-scoring what it returns in f32).
@@ -631,7 +630,8 @@ mod tests {
         let (n, dim) = (3000, 48);
         let (dir, v, idx) = build(n, dim);
         assert!(idx.walks_on_codes(), "graphs are written with their 8-bit copies");
-        let f32_walk = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap().without_codes();
+        let mut f32_walk = AnnIndex::open(&dir.path().join("v"), &dir.path().join("g"), n, dim).unwrap();
+        f32_walk.forget_codes();
         assert!(!f32_walk.walks_on_codes());
         let (mut found, mut found_f32, mut total) = (0, 0, 0);
         for qi in (0..n).step_by(31) {

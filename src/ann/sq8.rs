@@ -54,8 +54,7 @@ pub fn dot(q: &[f32], codes: &[i8]) -> f32 {
 /// The reference the SIMD paths are tested against; also the path for CPUs without them.
 pub fn dot_portable(q: &[f32], codes: &[i8]) -> f32 {
     let mut acc = [0f32; 8];
-    let mut chunks = q.chunks_exact(8).zip(codes.chunks_exact(8));
-    for (a, c) in &mut chunks {
+    for (a, c) in q.chunks_exact(8).zip(codes.chunks_exact(8)) {
         for l in 0..8 {
             acc[l] += a[l] * c[l] as f32;
         }

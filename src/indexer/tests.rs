@@ -349,20 +349,26 @@ fn a_run_that_dies_midway_leaves_the_previous_generation_and_the_next_run_finish
     }
 }
 
-/// Rewrites every segment store of a committed index with `sql` and records it as `version`, the
-/// manifest resealed over the changed files: the index as an older semsearch left it.
-fn downgrade(dir: &Path, version: u32, sql: &str) {
+/// Rewrites one file of every segment of a committed index with `alter` (given the segment, it
+/// returns the file's name) and records the index as `version`, the manifest resealed over the
+/// changed files: the index as an older semsearch left it.
+fn downgrade_files(dir: &Path, version: u32, alter: impl Fn(&SegmentMeta) -> String) {
     let mut meta = Meta::read(dir).unwrap().unwrap();
     for s in &meta.segments {
-        let path = dir.join(s.passages_file());
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(sql).unwrap();
-        drop(conn);
-        meta.files.insert(s.passages_file(), crate::index::file_sum(&path).unwrap());
+        let name = alter(s);
+        meta.files.insert(name.clone(), crate::index::file_sum(&dir.join(name)).unwrap());
     }
     meta.format_version = version;
     meta.seal();
     fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+}
+
+/// Rewrites every segment store of a committed index with `sql` and records it as `version`.
+fn downgrade(dir: &Path, version: u32, sql: &str) {
+    downgrade_files(dir, version, |s| {
+        rusqlite::Connection::open(dir.join(s.passages_file())).unwrap().execute_batch(sql).unwrap();
+        s.passages_file()
+    });
 }
 
 /// Turns a committed index back into format 3 (no lexical index), as an older semsearch left it.
@@ -449,8 +455,7 @@ fn a_format_4_index_is_searched_as_it_is_then_gets_its_titles_once() {
 /// Turns a committed index back into format 5: graph files of neighbour tables only (`SSGRAPH1`,
 /// no 8-bit copies of the vectors), the manifest resealed over them.
 fn downgrade_to_format_5(dir: &Path) {
-    let mut meta = Meta::read(dir).unwrap().unwrap();
-    for s in &meta.segments {
+    downgrade_files(dir, 5, |s| {
         let path = dir.join(s.graph_file());
         let bytes = fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"SSGRAPH2");
@@ -464,11 +469,8 @@ fn downgrade_to_format_5(dir: &Path) {
         let mut old = bytes[..end * 4].to_vec();
         old[..8].copy_from_slice(b"SSGRAPH1");
         fs::write(&path, &old).unwrap();
-        meta.files.insert(s.graph_file(), crate::index::file_sum(&path).unwrap());
-    }
-    meta.format_version = 5;
-    meta.seal();
-    fs::write(dir.join("meta.json"), meta.to_json()).unwrap();
+        s.graph_file()
+    });
 }
 
 #[test]
