@@ -8,7 +8,7 @@
 //! (candle custom ops in `ops.rs`). candle-transformers' `BertModel` (`reference.rs`) is the
 //! cross-check the tests hold this against.
 
-use super::int8::{F32Rows, Int8Dense};
+use super::int8::{F32Rows, Int8Dense, Int8FeedForward};
 use super::ops::{BiasGelu, EmbeddingNorm, FewRowsProduct, PackedAttention, ResidualNorm};
 use super::Precision;
 use anyhow::{bail, Context, Result};
@@ -147,9 +147,15 @@ impl PackedBert {
             let qkv = layer.qkv_weight.apply(&x)?;
             let ctx = qkv.apply_op2_no_bwd(&layer.qkv_bias, &attention)?;
             x.inplace_op3(&layer.attn_out_weight.apply(&ctx)?, &layer.attn_out_norm, &norm)?;
-            let inter = layer.inter_weight.apply(&x)?;
-            inter.inplace_op2(&layer.inter_bias, &BiasGelu)?;
-            x.inplace_op3(&layer.ffn_out_weight.apply(&inter)?, &layer.ffn_out_norm, &norm)?;
+            let ffn = match (&layer.inter_weight, &layer.ffn_out_weight) {
+                (Dense::Int8(inter), Dense::Int8(out)) => x.apply_op2_no_bwd(&layer.inter_bias, &Int8FeedForward { inter, out })?,
+                _ => {
+                    let inter = layer.inter_weight.apply(&x)?;
+                    inter.inplace_op2(&layer.inter_bias, &BiasGelu)?;
+                    layer.ffn_out_weight.apply(&inter)?
+                }
+            };
+            x.inplace_op3(&ffn, &layer.ffn_out_norm, &norm)?;
         }
         Ok((x, offsets))
     }

@@ -17,7 +17,7 @@
 
 use crate::cpu::{int8_path, Int8Path};
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape};
 use rayon::prelude::*;
 
 /// Output columns per packed block: sixteen i32 lanes of a 512-bit register, one AMX tile's width.
@@ -88,69 +88,121 @@ impl Int8Dense {
     fn forward_on(&self, path: Int8Path, x: &[f32], m: usize) -> Vec<f32> {
         assert!(crate::cpu::int8_supported(path), "{path:?} is not available on this CPU");
         assert_eq!(x.len(), m * self.k, "activations of {m} × {}", self.k);
-        let (n, kp) = (self.n, self.kp);
-        let rows = Activations::quantize(x, m, self.k, kp);
-        let columns = self.outlier_columns(&rows);
-        let mut out = vec![0f32; m * n];
-        let blocks = rows.padded_rows / UNIT_ROWS;
+        self.product(path, &Activations::quantize(x, m, self.k, self.kp))
+    }
+
+    /// Whether a product of `rows` runs as one task per row block (a batch of passages) or splits
+    /// the columns too (a question: few row blocks, and every core should have work).
+    fn by_row_blocks(rows: &Activations) -> bool {
+        rows.padded_rows / UNIT_ROWS >= 2 * rayon::current_num_threads()
+    }
+
+    /// `rows` · wᵀ → (m × n, f32).
+    fn product(&self, path: Int8Path, rows: &Activations) -> Vec<f32> {
+        let (m, n) = (rows.m, self.n);
+        let columns = self.outlier_columns(rows);
         let units = self.np / UNIT_COLS;
-        let threads = rayon::current_num_threads();
-        if blocks >= 2 * threads {
-            // Many rows (a batch of passages): each task takes whole row blocks, all columns, and
-            // writes its rows of the output.
-            out.par_chunks_mut(UNIT_ROWS * n).enumerate().for_each(|(b, out)| {
+        if Self::by_row_blocks(rows) {
+            // Each task takes whole row blocks, all columns, and writes its rows of the output.
+            let write = |b: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
+                let (mut acc, mut count) = ([0i32; UNIT], 0);
                 with_tiles(path, || {
                     for u in 0..units {
-                        let acc = self.unit(path, &rows, b, u);
-                        self.dequantize(&acc, &rows, b, u, out, n, u * UNIT_COLS);
+                        self.unit(path, rows, b, u, &mut acc);
+                        count += dequantize_new(&acc, self, rows, b, u, out, n, 0);
                     }
                 });
+                count
+            };
+            let outliers = |b: usize, out: &mut [f32]| {
                 for (r, out) in out.chunks_exact_mut(n).enumerate() {
                     columns.add(rows.outliers(b * UNIT_ROWS + r), out);
                 }
-            });
-        } else {
-            // Few rows (a question): the columns are split too, so every core has work; the few
-            // rows are copied into place after.
-            let per_task = (blocks * units).div_ceil(4 * threads).clamp(1, units);
-            let tasks: Vec<(usize, usize)> = (0..blocks).flat_map(|b| (0..units).step_by(per_task).map(move |u| (b, u))).collect();
-            let done: Vec<Vec<f32>> = tasks
-                .par_iter()
-                .map(|&(b, u0)| {
-                    let u1 = (u0 + per_task).min(units);
-                    let width = (u1 - u0) * UNIT_COLS;
-                    let mut part = vec![0f32; UNIT_ROWS * width];
-                    with_tiles(path, || {
-                        for u in u0..u1 {
-                            let acc = self.unit(path, &rows, b, u);
-                            self.dequantize(&acc, &rows, b, u, &mut part, width, (u - u0) * UNIT_COLS);
-                        }
-                    });
-                    part
-                })
-                .collect();
-            for (&(b, u0), part) in tasks.iter().zip(&done) {
-                let width = part.len() / UNIT_ROWS;
-                let (c0, c1) = (u0 * UNIT_COLS, (u0 * UNIT_COLS + width).min(n));
-                for r in 0..UNIT_ROWS.min(m - b * UNIT_ROWS) {
-                    out[(b * UNIT_ROWS + r) * n + c0..(b * UNIT_ROWS + r) * n + c1].copy_from_slice(&part[r * width..r * width + c1 - c0]);
-                }
+            };
+            // SAFETY: `dequantize` writes each of its unit's values once and counts them; the
+            // units of a row block cover its rows × n without overlapping.
+            return unsafe { written(m * n, UNIT_ROWS * n, write, outliers) };
+        }
+        // Few rows: the columns are split too; each task's part is copied into place after.
+        let blocks = rows.padded_rows / UNIT_ROWS;
+        let threads = rayon::current_num_threads();
+        let per_task = (blocks * units).div_ceil(4 * threads).clamp(1, units);
+        let tasks: Vec<(usize, usize)> = (0..blocks).flat_map(|b| (0..units).step_by(per_task).map(move |u| (b, u))).collect();
+        let done: Vec<Vec<f32>> = tasks
+            .par_iter()
+            .map(|&(b, u0)| {
+                let u1 = (u0 + per_task).min(units);
+                let width = (u1 - u0) * UNIT_COLS;
+                let (mut part, mut acc) = (vec![0f32; UNIT_ROWS * width], [0i32; UNIT]);
+                with_tiles(path, || {
+                    for u in u0..u1 {
+                        self.unit(path, rows, b, u, &mut acc);
+                        dequantize_into(&acc, self, rows, b, u, &mut part, width, u0 * UNIT_COLS);
+                    }
+                });
+                part
+            })
+            .collect();
+        let mut out = vec![0f32; m * n];
+        for (&(b, u0), part) in tasks.iter().zip(&done) {
+            let width = part.len() / UNIT_ROWS;
+            let (c0, c1) = (u0 * UNIT_COLS, (u0 * UNIT_COLS + width).min(n));
+            for r in 0..UNIT_ROWS.min(m - b * UNIT_ROWS) {
+                out[(b * UNIT_ROWS + r) * n + c0..(b * UNIT_ROWS + r) * n + c1].copy_from_slice(&part[r * width..r * width + c1 - c0]);
             }
-            for (r, out) in out.chunks_exact_mut(n).enumerate() {
-                columns.add(rows.outliers(r), out);
-            }
+        }
+        for (r, out) in out.chunks_exact_mut(n).enumerate() {
+            columns.add(rows.outliers(r), out);
         }
         out
     }
 
+    /// GELU(`rows` · wᵀ + bias), quantized as the input of `next` (whose k is this n): BERT's
+    /// feed-forward block, whose wide intermediate (4h per token) is then never stored in f32.
+    /// Each row block's outputs are made, passed through GELU and quantized while they are in
+    /// the core's cache (one 32-row block of 1,536 columns is 192 KB), where separate passes
+    /// would each stream the whole m × 4h matrix through memory.
+    fn product_gelu(&self, path: Int8Path, rows: &Activations, bias: &[f32], next: &Int8Dense) -> Activations {
+        let (m, n) = (rows.m, self.n);
+        assert!(next.k == n && bias.len() == n, "GELU({m} × {n}) into a product of k = {}", next.k);
+        if !Self::by_row_blocks(rows) {
+            let mut y = self.product(path, rows);
+            super::kernels::bias_gelu(&mut y, bias);
+            return Activations::quantize(&y, m, n, next.kp);
+        }
+        let columns = self.outlier_columns(rows);
+        let units = self.np / UNIT_COLS;
+        let mut quantized = Activations::zeroed(m, next.kp);
+        thread_local! {
+            /// A row block's f32 outputs, kept per thread (a product's tasks reuse it).
+            static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        quantized.par_row_blocks().enumerate().for_each(|(b, mut block)| {
+            BLOCK.with_borrow_mut(|y| {
+                y.resize(UNIT_ROWS * n, 0.0);
+                let mut acc = [0i32; UNIT];
+                with_tiles(path, || {
+                    for u in 0..units {
+                        self.unit(path, rows, b, u, &mut acc);
+                        dequantize_into(&acc, self, rows, b, u, y, n, 0);
+                    }
+                });
+                for (r, y) in y.chunks_exact_mut(n).take(UNIT_ROWS.min(m - b * UNIT_ROWS)).enumerate() {
+                    columns.add(rows.outliers(b * UNIT_ROWS + r), y);
+                    super::kernels::bias_gelu_rows(y, bias);
+                    block.quantize(r, y);
+                }
+            })
+        });
+        quantized
+    }
+
     /// The i32 sums of row block `b` × column unit `u` (UNIT_ROWS × UNIT_COLS, row-major).
-    fn unit(&self, path: Int8Path, rows: &Activations, b: usize, u: usize) -> [i32; UNIT] {
+    fn unit(&self, path: Int8Path, rows: &Activations, b: usize, u: usize, acc: &mut [i32; UNIT]) {
         let kp = self.kp;
         let a = &rows.values[b * UNIT_ROWS * kp..(b + 1) * UNIT_ROWS * kp];
         let w = &self.packed[u * UNIT_COLS * kp..(u + 1) * UNIT_COLS * kp];
-        let mut acc = [0i32; UNIT];
-        kernels::unit(path, a, w, kp, &mut acc);
-        acc
+        kernels::unit(path, a, w, kp, acc);
     }
 
     /// The f32 weights of the inputs where some row has an outlier, gathered by input (each a
@@ -183,21 +235,33 @@ impl Int8Dense {
         });
         OutlierColumns { slot, values, n }
     }
+}
 
-    /// Writes the f32 values of unit (`b`, `u`) into `out`: rows of width `stride` from row block
-    /// `b`'s first row, the unit's first column at `dst` in each; clipped to m and n.
-    #[allow(clippy::too_many_arguments)]
-    fn dequantize(&self, acc: &[i32; UNIT], rows: &Activations, b: usize, u: usize, out: &mut [f32], stride: usize, dst: usize) {
-        let first = u * UNIT_COLS;
-        let width = UNIT_COLS.min(self.n - first);
-        for r in 0..UNIT_ROWS.min(rows.m - b * UNIT_ROWS) {
-            let row = b * UNIT_ROWS + r;
-            let (s, zp) = (rows.scale[row], rows.zero[row]);
-            let sums = &acc[r * UNIT_COLS..r * UNIT_COLS + width];
-            let (colsum, scale) = (&self.colsum[first..first + width], &self.scale[first..first + width]);
-            dequantize_row(&mut out[r * stride + dst..r * stride + dst + width], sums, colsum, scale, s, zp);
-        }
-    }
+/// A vector of `len` f32s made without clearing it first (clearing the products' outputs was a
+/// tenth of int8 embedding time), in parallel chunks of `chunk`: `write(i, slots)` writes chunk
+/// i and returns how many values it wrote; then `then(i, values)` may change them in place.
+///
+/// # Safety
+/// `write` must write every slot it counts, each once (the count is checked against the chunk's
+/// length, so a chunk written in part fails the check; a count that lies is what is ruled out).
+unsafe fn written(
+    len: usize,
+    chunk: usize,
+    write: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) -> usize + Sync,
+    then: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, slots)| {
+        let count = write(i, slots);
+        assert_eq!(count, slots.len(), "a product wrote {count} of its {} values", slots.len());
+        // SAFETY: every slot of the chunk was written (the caller's contract, the count
+        // checked above); MaybeUninit<f32> has f32's layout.
+        then(i, unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<f32>(), slots.len()) });
+    });
+    // SAFETY: every chunk was written whole (a chunk that was not panicked above, and the vector
+    // is then dropped with length 0).
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// Rows of activations quantized to u8, one scale and zero point per row (x ≈ s · (u − zp)); rows
@@ -226,27 +290,62 @@ const MAX_OUTLIERS: usize = 8;
 
 impl Activations {
     fn quantize(x: &[f32], m: usize, k: usize, kp: usize) -> Activations {
+        let mut rows = Activations::zeroed(m, kp);
+        rows.par_row_blocks().zip(x.par_chunks(UNIT_ROWS * k)).for_each(|(mut block, x)| {
+            for (r, x) in x.chunks_exact(k).enumerate() {
+                block.quantize(r, x);
+            }
+        });
+        rows
+    }
+
+    /// m rows of kp zeros (their padding stays zero), to be quantized into.
+    fn zeroed(m: usize, kp: usize) -> Activations {
         let padded_rows = m.div_ceil(UNIT_ROWS) * UNIT_ROWS;
-        let mut values = vec![0u8; padded_rows * kp];
-        let mut scale = vec![1f32; m];
-        let mut zero = vec![0i32; m];
-        let mut outliers = vec![(0u32, 0f32); m * MAX_OUTLIERS];
-        let mut outlier_count = vec![0u8; m];
-        values[..m * kp]
-            .par_chunks_mut(kp)
-            .zip(x.par_chunks(k))
-            .zip(scale.par_iter_mut().zip(zero.par_iter_mut()))
-            .zip(outliers.par_chunks_mut(MAX_OUTLIERS).zip(outlier_count.par_iter_mut()))
-            .for_each(|(((u, x), (s, zp)), (out, count))| {
-                let mut row = Quantized { scale: 1.0, zero: 0, outliers: 0 };
-                quantize_row(x, &mut u[..k], out, &mut row);
-                (*s, *zp, *count) = (row.scale, row.zero, row.outliers as u8);
-            });
-        Activations { values, scale, zero, outliers, outlier_count, m, padded_rows }
+        Activations {
+            values: vec![0u8; padded_rows * kp],
+            scale: vec![1f32; m],
+            zero: vec![0i32; m],
+            outliers: vec![(0u32, 0f32); m * MAX_OUTLIERS],
+            outlier_count: vec![0u8; m],
+            m,
+            padded_rows,
+        }
+    }
+
+    /// The row blocks (UNIT_ROWS rows, the last one clipped to m), each to be quantized on its own.
+    fn par_row_blocks(&mut self) -> impl IndexedParallelIterator<Item = RowBlock<'_>> {
+        let kp = self.values.len() / self.padded_rows.max(1);
+        self.values
+            .par_chunks_mut(UNIT_ROWS * kp.max(1))
+            .zip(self.scale.par_chunks_mut(UNIT_ROWS))
+            .zip(self.zero.par_chunks_mut(UNIT_ROWS))
+            .zip(self.outliers.par_chunks_mut(UNIT_ROWS * MAX_OUTLIERS))
+            .zip(self.outlier_count.par_chunks_mut(UNIT_ROWS))
+            .map(move |((((values, scale), zero), outliers), outlier_count)| RowBlock { values, scale, zero, outliers, outlier_count, kp })
     }
 
     fn outliers(&self, row: usize) -> &[(u32, f32)] {
         &self.outliers[row * MAX_OUTLIERS..][..self.outlier_count[row] as usize]
+    }
+}
+
+/// One row block of `Activations`, borrowed to be filled.
+struct RowBlock<'a> {
+    values: &'a mut [u8],
+    scale: &'a mut [f32],
+    zero: &'a mut [i32],
+    outliers: &'a mut [(u32, f32)],
+    outlier_count: &'a mut [u8],
+    kp: usize,
+}
+
+impl RowBlock<'_> {
+    /// Quantizes `x` as the block's row `r`.
+    fn quantize(&mut self, r: usize, x: &[f32]) {
+        let mut q = Quantized { scale: 1.0, zero: 0, outliers: 0 };
+        quantize_row(x, &mut self.values[r * self.kp..][..x.len()], &mut self.outliers[r * MAX_OUTLIERS..][..MAX_OUTLIERS], &mut q);
+        (self.scale[r], self.zero[r], self.outlier_count[r]) = (q.scale, q.zero, q.outliers as u8);
     }
 }
 
@@ -257,46 +356,43 @@ struct Quantized {
     outliers: usize,
 }
 
+/// The smallest and largest of 0 and the values of `x` whose magnitude is below `inside`, in
+/// 16 lanes (comparisons written as selects compile to vminps and vmaxps, where f32::min and max
+/// add NaN checks that stop that; a NaN fails `< inside` and counts as 0).
+#[inline(always)]
+fn bounds(x: &[f32], inside: f32) -> (f32, f32) {
+    let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            let v = if c[i].abs() < inside { c[i] } else { 0.0 };
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+        }
+    }
+    let clipped = tail.iter().map(|&v| if v.abs() < inside { v } else { 0.0 });
+    let lo = lo.into_iter().chain(clipped.clone()).fold(0f32, |a, v| if v < a { v } else { a });
+    let hi = hi.into_iter().chain(clipped).fold(0f32, |a, v| if v > a { v } else { a });
+    (lo, hi)
+}
+
 /// One row to u8: its outliers (beyond OUTLIER_RMS root mean squares, the largest `outliers.len()`)
 /// set aside as (input, value) and stored as zero; the rest over their own range, widened to hold
 /// 0 (so zero is exact and the zero point a valid u8).
 fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
     #[inline(always)]
     fn body(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
-        // One pass for the range and the root mean square, 16 lanes at a time; comparisons written
-        // as selects compile to vminps and vmaxps (f32::min and max add NaN checks that stop that).
-        #[inline(always)]
-        fn range(x: &[f32], clip: impl Fn(f32) -> f32) -> ([f32; 16], [f32; 16], [f32; 16]) {
-            let (mut lo, mut hi, mut sq) = ([0f32; 16], [0f32; 16], [0f32; 16]);
-            let chunks = x.chunks_exact(16);
-            for &v in chunks.remainder() {
-                let v = clip(v);
-                lo[0] = if v < lo[0] { v } else { lo[0] };
-                hi[0] = if v > hi[0] { v } else { hi[0] };
-                sq[0] += v * v;
-            }
-            for c in chunks {
-                for i in 0..16 {
-                    let v = clip(c[i]);
-                    lo[i] = if v < lo[i] { v } else { lo[i] };
-                    hi[i] = if v > hi[i] { v } else { hi[i] };
-                    sq[i] += v * v;
-                }
-            }
-            (lo, hi, sq)
-        }
-        let (mut lo, mut hi, sq) = range(x, |v| v);
-        let rms = (sq.iter().sum::<f32>() / x.len().max(1) as f32).sqrt();
+        let (mut lo, mut hi) = bounds(x, f32::INFINITY);
+        let rms = (super::kernels::lane_sum(x, |v| v * v) / x.len().max(1) as f32).sqrt();
         let cut = OUTLIER_RMS * rms;
         let mut n = 0;
-        let largest = lo.iter().chain(&hi).fold(0f32, |a, &v| a.max(v.abs()));
-        if largest > cut {
+        if lo.abs().max(hi) > cut {
             // Magnitudes compared as bits (the order of non-negative floats), 16 at a time, so the
             // scan vectorises; a block with a hit is looked at value by value.
             let cut_bits = cut.to_bits();
             for (b, block) in x.chunks(16).enumerate() {
-                let hits: u32 = block.iter().map(|v| ((v.to_bits() & 0x7fff_ffff) > cut_bits) as u32).sum();
-                if hits == 0 {
+                if block.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) <= cut_bits {
                     continue;
                 }
                 for (i, &v) in block.iter().enumerate() {
@@ -320,10 +416,8 @@ fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Qu
         if n > 0 {
             // The range again without them: values below the smallest outlier kept.
             let inside = outliers[..n].iter().fold(f32::INFINITY, |a, &(_, v)| a.min(v.abs()));
-            (lo, hi, _) = range(x, |v| if v.abs() < inside { v } else { 0.0 });
+            (lo, hi) = bounds(x, inside);
         }
-        let lo = lo.iter().fold(0f32, |a, &b| a.min(b));
-        let hi = hi.iter().fold(0f32, |a, &b| a.max(b));
         let range = hi - lo;
         let s = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };
         let zp = (-lo / s).round_ties_even().clamp(0.0, 255.0);
@@ -393,6 +487,18 @@ impl OutlierColumns {
             add_scaled(out, v, &self.values[at..at + self.n]);
         }
     }
+}
+
+/// out += v · w (an outlier's contribution to a row of outputs).
+fn add_scaled(out: &mut [f32], v: f32, w: &[f32]) {
+    #[inline(always)]
+    fn body(out: &mut [f32], v: f32, w: &[f32]) {
+        for (o, w) in out.iter_mut().zip(w) {
+            *o += v * w;
+        }
+    }
+    super::kernels::multiversion!(body_simd => body(out: &mut [f32], v: f32, w: &[f32]));
+    body_simd(out, v, w)
 }
 
 /// The f32 weights of a dense layer (n rows of k, `Linear` layout), read where they lie: in the
@@ -469,28 +575,82 @@ impl F32Rows {
     }
 }
 
-/// out = (Σ u·q − zp · Σ q) · s · scale, per column.
-fn dequantize_row(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32) {
-    #[inline(always)]
-    fn body(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32) {
-        for (((d, &sum), &cs), &ws) in out.iter_mut().zip(sums).zip(colsum).zip(scale) {
-            *d = (sum - zp * cs) as f32 * (s * ws);
-        }
-    }
-    super::kernels::multiversion!(body_simd => body(out: &mut [f32], sums: &[i32], colsum: &[i32], scale: &[f32], s: f32, zp: i32));
-    body_simd(out, sums, colsum, scale, s, zp)
+/// Where a unit's f32 values are written: a row of an output being made (not yet initialised,
+/// see `written`) or of a scratch block.
+trait Slot {
+    fn set(&mut self, v: f32);
 }
 
-/// out += v · w (an outlier's contribution to a row of outputs).
-fn add_scaled(out: &mut [f32], v: f32, w: &[f32]) {
+impl Slot for f32 {
     #[inline(always)]
-    fn body(out: &mut [f32], v: f32, w: &[f32]) {
-        for (o, w) in out.iter_mut().zip(w) {
-            *o += v * w;
+    fn set(&mut self, v: f32) {
+        *self = v
+    }
+}
+
+impl Slot for std::mem::MaybeUninit<f32> {
+    #[inline(always)]
+    fn set(&mut self, v: f32) {
+        self.write(v);
+    }
+}
+
+/// Writes the f32 values of `dense`'s unit (`b`, `u`) into `out` (the rows' outliers are added after):
+/// rows of width `stride` from row block `b`'s first row, column c at `c - origin`, clipped to m
+/// and n. Returns how many values it wrote. Per value: y = (Σ u·q − zp · Σ q) · s · scale.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dequantize<T: Slot>(acc: &[i32; UNIT], dense: &Int8Dense, rows: &Activations, b: usize, u: usize, out: &mut [T], stride: usize, origin: usize) -> usize {
+    let first = u * UNIT_COLS;
+    let width = UNIT_COLS.min(dense.n - first);
+    // Padded to whole units (zero sums, scale 1), so every row below is UNIT_COLS wide.
+    let colsum: &[i32; UNIT_COLS] = dense.colsum[first..first + UNIT_COLS].try_into().expect("a unit of columns");
+    let scale: &[f32; UNIT_COLS] = dense.scale[first..first + UNIT_COLS].try_into().expect("a unit of columns");
+    let block_rows = UNIT_ROWS.min(rows.m - b * UNIT_ROWS);
+    for r in 0..block_rows {
+        let row = b * UNIT_ROWS + r;
+        let (s, zp) = (rows.scale[row], rows.zero[row]);
+        let sums: &[i32; UNIT_COLS] = acc[r * UNIT_COLS..(r + 1) * UNIT_COLS].try_into().expect("a unit row");
+        let mut y = [0f32; UNIT_COLS];
+        for c in 0..UNIT_COLS {
+            y[c] = (sums[c] - zp * colsum[c]) as f32 * (s * scale[c]);
+        }
+        let dst = &mut out[r * stride + first - origin..];
+        if width == UNIT_COLS {
+            let dst: &mut [T; UNIT_COLS] = (&mut dst[..UNIT_COLS]).try_into().expect("a unit row");
+            for c in 0..UNIT_COLS {
+                dst[c].set(y[c]);
+            }
+        } else {
+            for (d, &v) in dst[..width].iter_mut().zip(&y) {
+                d.set(v);
+            }
         }
     }
-    super::kernels::multiversion!(body_simd => body(out: &mut [f32], v: f32, w: &[f32]));
-    body_simd(out, v, w)
+    block_rows * width
+}
+
+/// `dequantize` into f32s (a scratch block, a question's part), compiled per instruction set.
+#[allow(clippy::too_many_arguments)]
+fn dequantize_into(acc: &[i32; UNIT], dense: &Int8Dense, rows: &Activations, b: usize, u: usize, out: &mut [f32], stride: usize, origin: usize) -> usize {
+    super::kernels::multiversion!(simd => dequantize(acc: &[i32; UNIT], dense: &Int8Dense, rows: &Activations, b: usize, u: usize, out: &mut [f32], stride: usize, origin: usize) -> usize);
+    simd(acc, dense, rows, b, u, out, stride, origin)
+}
+
+/// `dequantize` into an output being made (`written`), compiled per instruction set.
+#[allow(clippy::too_many_arguments)]
+fn dequantize_new(
+    acc: &[i32; UNIT],
+    dense: &Int8Dense,
+    rows: &Activations,
+    b: usize,
+    u: usize,
+    out: &mut [std::mem::MaybeUninit<f32>],
+    stride: usize,
+    origin: usize,
+) -> usize {
+    super::kernels::multiversion!(simd => dequantize(acc: &[i32; UNIT], dense: &Int8Dense, rows: &Activations, b: usize, u: usize, out: &mut [std::mem::MaybeUninit<f32>], stride: usize, origin: usize) -> usize);
+    simd(acc, dense, rows, b, u, out, stride, origin)
 }
 
 /// Runs `f` with AMX's tiles configured on this thread when the path is AMX (tile registers are
@@ -518,6 +678,33 @@ impl CustomOp1 for Int8Dense {
             bail!("int8-dense: ({m} × {k}) by ({} × {})ᵀ", self.n, self.k);
         }
         Ok((CpuStorage::F32(self.forward(&v[a..b], m)), Shape::from((m, self.n))))
+    }
+}
+
+/// BERT's feed-forward block up to its residual: (GELU(x · w₁ᵀ + bias) · w₂ᵀ), x (m × h) → (m × h),
+/// with no second bias (the residual pass adds it). Its intermediate (m × 4h) exists only in 8
+/// bits (`Int8Dense::product_gelu`). Arguments: x, and the first product's bias.
+pub struct Int8FeedForward<'a> {
+    pub inter: &'a Int8Dense,
+    pub out: &'a Int8Dense,
+}
+
+impl CustomOp2 for Int8FeedForward<'_> {
+    fn name(&self) -> &'static str {
+        "int8-feed-forward"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, bias: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(bias)) = (x, bias) else { bail!("int8-feed-forward: expected f32 values") };
+        let (Some((a, b)), Some((c, d))) = (xl.contiguous_offsets(), bl.contiguous_offsets()) else { bail!("int8-feed-forward: expected contiguous tensors") };
+        let (m, k) = xl.shape().dims2()?;
+        if k != self.inter.k || d - c != self.inter.n || self.out.k != self.inter.n {
+            bail!("int8-feed-forward: ({m} × {k}) through ({} × {}) and ({} × {})", self.inter.n, self.inter.k, self.out.n, self.out.k);
+        }
+        let path = int8_path();
+        let rows = Activations::quantize(&x[a..b], m, k, self.inter.kp);
+        let inter = self.inter.product_gelu(path, &rows, &bias[c..d], self.out);
+        Ok((CpuStorage::F32(self.out.product(path, &inter)), Shape::from((m, self.out.n))))
     }
 }
 

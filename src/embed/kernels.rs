@@ -15,14 +15,17 @@ use rayon::prelude::*;
 /// x86-64) and the widest the CPU has is chosen at run time (`crate::cpu`), so one binary runs
 /// everywhere.
 macro_rules! multiversion {
-    ($name:ident => $body:ident ( $($arg:ident : $ty:ty),* )) => {
-        fn $name($($arg: $ty),*) {
+    ($name:ident => $body:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)?) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn wide($($arg: $ty),*) { $body($($arg),*) }
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn wide($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn narrow($($arg: $ty),*) { $body($($arg),*) }
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn narrow($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                 match $crate::cpu::simd() {
                     // SAFETY: the CPU has the features each build was compiled for (checked by simd()).
                     $crate::cpu::Simd::Avx512 => return unsafe { wide($($arg),*) },
@@ -73,6 +76,11 @@ pub fn small_linear(out: &mut [f32], a: &[f32], w: &[f32], m: usize, n: usize, k
 
 /// x[row] = GELU(x[row] + bias), every row.
 pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
+    x.par_chunks_mut(bias.len() * 8).for_each(|b| bias_gelu_rows(b, bias));
+}
+
+/// x[row] = GELU(x[row] + bias) for the rows of one block, on this thread.
+pub fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
     #[inline(always)]
     fn block(block: &mut [f32], bias: &[f32]) {
         for row in block.chunks_mut(bias.len()) {
@@ -82,7 +90,7 @@ pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
         }
     }
     multiversion!(block_simd => block(b: &mut [f32], bias: &[f32]));
-    x.par_chunks_mut(bias.len() * 8).for_each(|b| block_simd(b, bias));
+    block_simd(x, bias)
 }
 
 /// x[row] = LayerNorm(x[row] + y[row] + bias) with gain `g` and shift `b`, every row.
