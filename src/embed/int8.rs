@@ -44,6 +44,8 @@ pub struct Int8Dense {
     colsum: Vec<i32>,
     /// The f32 weights it was quantized from, for the activations' outliers.
     weights: F32Rows,
+    /// Their columns that outliers have needed so far (`column`), by input.
+    columns: Vec<std::sync::OnceLock<Box<[f32]>>>,
     n: usize,
     k: usize,
     /// n and k padded (zero weights) to whole units and tile rows.
@@ -77,7 +79,8 @@ impl Int8Dense {
                 }
             },
         );
-        Int8Dense { packed, scale, colsum, weights, n, k, np, kp }
+        let columns = (0..k).map(|_| std::sync::OnceLock::new()).collect();
+        Int8Dense { packed, scale, colsum, weights, columns, n, k, np, kp }
     }
 
     /// x (m × k, f32) · wᵀ → (m × n, f32), with no bias (the fused pass after it adds it).
@@ -100,7 +103,6 @@ impl Int8Dense {
     /// `rows` · wᵀ → (m × n, f32).
     fn product(&self, path: Int8Path, rows: &Activations) -> Vec<f32> {
         let (m, n) = (rows.m, self.n);
-        let columns = self.outlier_columns(rows);
         let units = self.np / UNIT_COLS;
         if Self::by_row_blocks(rows) {
             // Each task takes whole row blocks, all columns, and writes its rows of the output.
@@ -116,7 +118,7 @@ impl Int8Dense {
             };
             let outliers = |b: usize, out: &mut [f32]| {
                 for (r, out) in out.chunks_exact_mut(n).enumerate() {
-                    columns.add(rows.outliers(b * UNIT_ROWS + r), out);
+                    self.add_outliers(rows.outliers(b * UNIT_ROWS + r), out);
                 }
             };
             // SAFETY: `dequantize` writes each of its unit's values once and counts them; the
@@ -152,7 +154,7 @@ impl Int8Dense {
             }
         }
         for (r, out) in out.chunks_exact_mut(n).enumerate() {
-            columns.add(rows.outliers(r), out);
+            self.add_outliers(rows.outliers(r), out);
         }
         out
     }
@@ -170,7 +172,6 @@ impl Int8Dense {
             super::kernels::bias_gelu(&mut y, bias);
             return Activations::quantize(&y, m, n, next.kp);
         }
-        let columns = self.outlier_columns(rows);
         let units = self.np / UNIT_COLS;
         let mut quantized = Activations::zeroed(m, next.kp);
         thread_local! {
@@ -188,7 +189,7 @@ impl Int8Dense {
                     }
                 });
                 for (r, y) in y.chunks_exact_mut(n).take(UNIT_ROWS.min(m - b * UNIT_ROWS)).enumerate() {
-                    columns.add(rows.outliers(b * UNIT_ROWS + r), y);
+                    self.add_outliers(rows.outliers(b * UNIT_ROWS + r), y);
                     super::kernels::bias_gelu_rows(y, bias);
                     block.quantize(r, y);
                 }
@@ -205,35 +206,25 @@ impl Int8Dense {
         kernels::unit(path, a, w, kp, acc);
     }
 
-    /// The f32 weights of the inputs where some row has an outlier, gathered by input (each a
-    /// column of the weight matrix: what that input adds to every output). A batch has a few
-    /// dozen such inputs to a few hundred; gathering them here, per product, costs less than
-    /// keeping a transposed copy of every weight matrix (which would double the model's memory
-    /// and its load time).
-    fn outlier_columns(&self, rows: &Activations) -> OutlierColumns {
-        let mut slot = vec![u32::MAX; self.k];
-        let mut inputs: Vec<u32> = Vec::new();
-        for &(j, _) in (0..rows.m).flat_map(|r| rows.outliers(r)) {
-            if slot[j as usize] == u32::MAX {
-                slot[j as usize] = inputs.len() as u32;
-                inputs.push(j);
-            }
+    /// out (one row) += what the row's outliers contribute, in f32.
+    fn add_outliers(&self, outliers: &[(u32, f32)], out: &mut [f32]) {
+        for &(j, v) in outliers {
+            add_scaled(out, v, self.column(j as usize));
         }
-        let n = self.n;
-        let mut values = vec![0f32; inputs.len() * n];
-        let parts = self.weights.parts();
-        let k = self.k;
-        values.par_chunks_mut(n).zip(&inputs).for_each(|(column, &j)| {
-            let mut column = column.iter_mut();
-            for part in &parts {
-                // The part first: zip asks its first iterator first, and a column value taken
-                // when the part has no row left would be lost.
-                for (row, v) in part.chunks_exact(k).zip(column.by_ref()) {
-                    *v = row[j as usize];
-                }
-            }
-        });
-        OutlierColumns { slot, values, n }
+    }
+
+    /// Input j's f32 weights (a column of the weight matrix: what that input adds to every
+    /// output), gathered from the weights the first time an activation of input j is an outlier
+    /// and kept. Outliers come back in the same few channels (the residual stream's), so a
+    /// process gathers a few dozen columns per matrix: gathering them at every product (n reads
+    /// a weight row apart each) was 6% of int8 embedding time, and a transposed copy of every
+    /// matrix made at load would double the model's memory and its load time. At most the whole
+    /// matrix is kept (k columns).
+    fn column(&self, j: usize) -> &[f32] {
+        self.columns[j].get_or_init(|| {
+            let k = self.k;
+            self.weights.parts().iter().flat_map(|part| part.chunks_exact(k).map(|row| row[j])).collect()
+        })
     }
 }
 
@@ -469,24 +460,6 @@ fn quantize_weights(w: &[f32], q: &mut [i8]) -> (f32, i32) {
     let mut out = (1.0, 0);
     body_simd(w, q, &mut out);
     out
-}
-
-/// The weight columns of a product's outlier inputs (`Int8Dense::outlier_columns`).
-struct OutlierColumns {
-    /// Input j's column is `values[slot[j] * n..][..n]`.
-    slot: Vec<u32>,
-    values: Vec<f32>,
-    n: usize,
-}
-
-impl OutlierColumns {
-    /// out (one row) += what the row's outliers contribute, in f32.
-    fn add(&self, outliers: &[(u32, f32)], out: &mut [f32]) {
-        for &(j, v) in outliers {
-            let at = self.slot[j as usize] as usize * self.n;
-            add_scaled(out, v, &self.values[at..at + self.n]);
-        }
-    }
 }
 
 /// out += v · w (an outlier's contribution to a row of outputs).
