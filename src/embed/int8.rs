@@ -347,6 +347,29 @@ struct Quantized {
     outliers: usize,
 }
 
+/// `bounds(x, ∞)` and the sum of the squares of `x`, in one pass of 16 lanes (summed lane by lane,
+/// then the lanes in order, as `kernels::lane_sum` does).
+#[inline(always)]
+fn bounds_and_squares(x: &[f32]) -> (f32, f32, f32) {
+    let (mut lo, mut hi, mut sq) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            let v = c[i];
+            sq[i] += v * v;
+            let v = if v.abs() < f32::INFINITY { v } else { 0.0 };
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+        }
+    }
+    let squares = sq.iter().sum::<f32>() + tail.iter().map(|v| v * v).sum::<f32>();
+    let clipped = tail.iter().map(|&v| if v.abs() < f32::INFINITY { v } else { 0.0 });
+    let lo = lo.into_iter().chain(clipped.clone()).fold(0f32, |a, v| if v < a { v } else { a });
+    let hi = hi.into_iter().chain(clipped).fold(0f32, |a, v| if v > a { v } else { a });
+    (lo, hi, squares)
+}
+
 /// The smallest and largest of 0 and the values of `x` whose magnitude is below `inside`, in
 /// 16 lanes (comparisons written as selects compile to vminps and vmaxps, where f32::min and max
 /// add NaN checks that stop that; a NaN fails `< inside` and counts as 0).
@@ -374,8 +397,8 @@ fn bounds(x: &[f32], inside: f32) -> (f32, f32) {
 fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
     #[inline(always)]
     fn body(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Quantized) {
-        let (mut lo, mut hi) = bounds(x, f32::INFINITY);
-        let rms = (super::kernels::lane_sum(x, |v| v * v) / x.len().max(1) as f32).sqrt();
+        let (mut lo, mut hi, squares) = bounds_and_squares(x);
+        let rms = (squares / x.len().max(1) as f32).sqrt();
         let cut = OUTLIER_RMS * rms;
         let mut n = 0;
         if lo.abs().max(hi) > cut {
@@ -383,7 +406,7 @@ fn quantize_row(x: &[f32], u: &mut [u8], outliers: &mut [(u32, f32)], q: &mut Qu
             // scan vectorises; a block with a hit is looked at value by value.
             let cut_bits = cut.to_bits();
             for (b, block) in x.chunks(16).enumerate() {
-                if block.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) <= cut_bits {
+                if !block.iter().fold(false, |hit, v| hit | ((v.to_bits() & 0x7fff_ffff) > cut_bits)) {
                     continue;
                 }
                 for (i, &v) in block.iter().enumerate() {
