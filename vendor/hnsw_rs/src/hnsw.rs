@@ -327,30 +327,58 @@ impl<'b, T: Clone + Send + Sync> PointWithOrder<'b, T> {
 //============================================================================================
 
 thread_local! {
-    /// Each thread's set of visited points, kept between searches: its table is allocated once,
-    /// not grown and rehashed in every search.
-    static VISITED: std::cell::RefCell<hashbrown::HashSet<PointId>> = std::cell::RefCell::new(hashbrown::HashSet::new());
+    /// Each thread's marks of visited points, kept between searches: allocated once, not grown
+    /// and cleared in every search.
+    static VISITED: std::cell::RefCell<Marks> = std::cell::RefCell::new(Marks::default());
 }
 
-/// The thread's visited set, empty, lent to one search and given back when it ends (whichever
-/// way it returns).
-struct VisitedSet(hashbrown::HashSet<PointId>);
+/// Visited marks by point: `layers[l][i]` is the number of the search that last visited point
+/// `PointId(l, i)`. A search takes the next number, so nothing is cleared between searches (the
+/// marks are wiped only when the number wraps, once every 65,535 searches). A dense array, where a
+/// hash set of ids spent 7% of a build hashing and probing: two bytes a point per thread.
+#[derive(Default)]
+struct Marks {
+    search: u16,
+    layers: Vec<Vec<u16>>,
+}
+
+/// The thread's visited marks, lent to one search and given back when it ends (whichever way it
+/// returns).
+struct VisitedSet(Marks);
 
 impl VisitedSet {
     fn take() -> VisitedSet {
-        let mut set = VISITED.with(|v| std::mem::take(&mut *v.borrow_mut()));
-        set.clear();
-        VisitedSet(set)
+        let mut marks = VISITED.with(|v| std::mem::take(&mut *v.borrow_mut()));
+        marks.search = marks.search.wrapping_add(1);
+        if marks.search == 0 {
+            marks.layers.iter_mut().for_each(|l| l.fill(0));
+            marks.search = 1;
+        }
+        VisitedSet(marks)
     }
+
+    /// Marks `id` visited; false if it already was in this search (or is not a valid id).
+    #[inline]
     fn insert(&mut self, id: PointId) -> bool {
-        self.0.insert(id)
+        let Ok(i) = usize::try_from(id.1) else { return false };
+        let layer = id.0 as usize;
+        if layer >= self.0.layers.len() {
+            self.0.layers.resize_with(layer + 1, Vec::new);
+        }
+        let marks = &mut self.0.layers[layer];
+        if i >= marks.len() {
+            marks.resize((i + 1).next_power_of_two(), 0);
+        }
+        let seen = marks[i] == self.0.search;
+        marks[i] = self.0.search;
+        !seen
     }
 }
 
 impl Drop for VisitedSet {
     fn drop(&mut self) {
-        let set = std::mem::take(&mut self.0);
-        VISITED.with(|v| *v.borrow_mut() = set);
+        let marks = std::mem::take(&mut self.0);
+        VISITED.with(|v| *v.borrow_mut() = marks);
     }
 }
 
