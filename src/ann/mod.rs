@@ -9,6 +9,7 @@
 mod build;
 pub mod sq8;
 
+use crate::cpu::prefetch;
 use anyhow::{bail, Context, Result};
 pub use build::{connect_unreachable, Links, NONE};
 use hnsw_rs::prelude::Distance;
@@ -150,15 +151,6 @@ mod simd {
             i += 1;
         }
         r
-    }
-
-    /// Ask the cache for the first `lines` 64-byte lines at `p` (a hint: never faults).
-    #[inline(always)]
-    pub fn prefetch(p: *const u8, lines: usize) {
-        for l in 0..lines {
-            // SAFETY: prefetch is a hint and does not fault, even on an address past the mapping.
-            unsafe { _mm_prefetch(p.cast::<i8>().wrapping_add(64 * l), _MM_HINT_T0) };
-        }
     }
 }
 
@@ -509,15 +501,6 @@ impl AnnIndex {
         }
         results.into_iter().map(|s| Hit { row: s.1, score: 1.0 - s.0 }).collect()
     }
-}
-
-/// Ask the cache for the first `lines` 64-byte lines of `data` (a hint; nothing on other CPUs).
-#[inline(always)]
-fn prefetch<T>(data: &[T], lines: usize) {
-    #[cfg(target_arch = "x86_64")]
-    simd::prefetch(data.as_ptr().cast(), lines);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, lines);
 }
 
 /// Deterministic clustered unit vectors, for tests and benchmarks: `clusters` centres with

@@ -157,10 +157,15 @@ fn layer_norm(x: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
     }
 }
 
+/// Softmax of `row[..l]` in place. The values after `l` (a row's padding to whole chunks of lanes)
+/// are overwritten with values nobody should read: exps are computed chunk by chunk over the
+/// whole row, so none is computed one at a time, while the sum is taken in the order a softmax of
+/// `row[..l]` alone takes it (lanes over its whole chunks, then the rest one by one), so the
+/// result does not depend on the padding.
 #[inline(always)]
-pub(super) fn softmax(row: &mut [f32]) {
+pub(super) fn softmax(row: &mut [f32], l: usize) {
     let mut lane_max = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
+    let chunks = row[..l].chunks_exact(LANES);
     let mut max = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for c in chunks {
         for i in 0..LANES {
@@ -168,22 +173,25 @@ pub(super) fn softmax(row: &mut [f32]) {
         }
     }
     max = lane_max.iter().copied().fold(max, f32::max);
-    let mut acc = [0f32; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);
     for c in &mut chunks {
-        for i in 0..LANES {
-            let e = exp(c[i] - max);
-            c[i] = e;
-            acc[i] += e;
+        for v in c.iter_mut() {
+            *v = exp(*v - max);
         }
     }
-    let mut sum = 0.0;
     for v in chunks.into_remainder() {
         *v = exp(*v - max);
-        sum += *v;
     }
+    let whole = l / LANES * LANES;
+    let mut acc = [0f32; LANES];
+    for c in row[..whole].chunks_exact(LANES) {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    let sum = row[whole..l].iter().fold(0.0, |s, v| s + v);
     let inv = 1.0 / (sum + acc.iter().sum::<f32>());
-    row.iter_mut().for_each(|v| *v *= inv);
+    row[..l].iter_mut().for_each(|v| *v *= inv);
 }
 
 /// e^x for f32 with relative error below 2e-7, in plain arithmetic so loops over it vectorise.
@@ -248,7 +256,7 @@ mod tests {
     #[test]
     fn softmax_sums_to_one_and_is_stable() {
         let mut row = vec![1000.0f32, 999.0, -5.0];
-        softmax(&mut row);
+        softmax(&mut row, 3);
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!((row[0] / row[1] - std::f32::consts::E).abs() < 1e-4);
     }
