@@ -1012,10 +1012,45 @@ mod tests {
         let owned = Int8Dense::quantize(F32Rows::owned(w, n, k));
         let rows = Activations::quantize(&x, m, k, owned.kp);
         assert!((0..m).any(|r| !rows.outliers(r).is_empty()), "the test needs outliers");
-        assert_eq!(mapped.forward_on(Int8Path::Base, &x, m), owned.forward_on(Int8Path::Base, &x, m));
+        let first = mapped.forward_on(Int8Path::Base, &x, m);
+        assert_eq!(first, owned.forward_on(Int8Path::Base, &x, m));
+        // The second product reads the outliers' columns kept from the first: the same values.
+        assert!(mapped.columns.iter().any(|c| c.get().is_some()), "columns are kept");
+        assert_eq!(mapped.forward_on(Int8Path::Base, &x, m), first);
         // A range that is not whole rows is refused (the caller then loads the weights).
         let ragged = 16..16 + k * 4 + 2;
         assert!(F32Rows::mapped(map, vec![ragged], k).is_none());
+    }
+
+    /// The fused feed-forward op gives exactly what its steps give one after another: the first
+    /// product, bias + GELU over the f32 matrix, quantizing it, the second product. For a batch
+    /// (one task per row block, the intermediate made a block at a time) and for a few rows (the
+    /// columns split); outliers on both products.
+    #[test]
+    fn the_feed_forward_op_equals_its_steps_in_turn() {
+        use candle_core::{Device, Tensor};
+        let (h, wide) = (64usize, 160usize);
+        let inter = Int8Dense::quantize(F32Rows::owned(values(wide * h, 21), wide, h));
+        let out = Int8Dense::quantize(F32Rows::owned(values(h * wide, 22), h, wide));
+        let bias: Vec<f32> = values(wide, 23).iter().map(|v| v * 0.5).collect();
+        let batch = 2 * rayon::current_num_threads() * UNIT_ROWS + 7;
+        for m in [3usize, batch] {
+            let x = values(m * h, 24 + m as u32);
+            let rows = Activations::quantize(&x, m, h, inter.kp);
+            assert!((0..m).any(|r| !rows.outliers(r).is_empty()), "the test needs outliers");
+            let mut y = inter.forward(&x, m);
+            super::super::kernels::bias_gelu(&mut y, &bias);
+            let want = out.forward(&y, m);
+            let x = Tensor::from_vec(x, (m, h), &Device::Cpu).unwrap();
+            let bias = Tensor::from_vec(bias.clone(), wide, &Device::Cpu).unwrap();
+            let got = x.apply_op2_no_bwd(&bias, &Int8FeedForward { inter: &inter, out: &out }).unwrap();
+            assert_eq!(got.dims(), [m, h]);
+            assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want, "{m} rows");
+        }
+        // Shapes that do not chain are refused with an error, not a panic.
+        let x = Tensor::zeros((4, h + 1), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let bias = Tensor::zeros(wide, candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(x.apply_op2_no_bwd(&bias, &Int8FeedForward { inter: &inter, out: &out }).is_err());
     }
 
     #[test]

@@ -261,6 +261,20 @@ mod tests {
         assert!((row[0] / row[1] - std::f32::consts::E).abs() < 1e-4);
     }
 
+    /// Padding after the row's values changes none of its results, bit for bit.
+    #[test]
+    fn softmax_of_a_padded_row_equals_the_unpadded_one() {
+        for l in [1usize, 5, 16, 17, 40, 77] {
+            let real: Vec<f32> = (0..l).map(|i| ((i * 37) % 23) as f32 * 0.4 - 3.0).collect();
+            let mut plain = real.clone();
+            softmax(&mut plain, l);
+            let mut padded = real.clone();
+            padded.resize(l.div_ceil(16) * 16, 0.0);
+            softmax(&mut padded, l);
+            assert_eq!(&padded[..l], &plain[..], "{l} values");
+        }
+    }
+
     #[test]
     fn small_linear_matches_naive_product() {
         let (m, n, k) = (3usize, 70usize, 37usize);
