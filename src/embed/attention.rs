@@ -211,9 +211,9 @@ unsafe fn attend<V: Lanes>(qkv: &[f32], bias: &[f32], head: usize, d: usize, sc:
     for (i, row) in qkv.chunks_exact(3 * h).enumerate() {
         // Rows are 3h apart, too far for the hardware prefetcher to follow: this head's part of
         // a row a few ahead is asked for now (it was 15% of attention, waiting for memory).
-        if let Some(ahead) = qkv.get((i + PREFETCH_ROWS) * 3 * h..) {
+        if let Some(ahead) = qkv.chunks_exact(3 * h).nth(i + PREFETCH_ROWS) {
             for part in 0..3 {
-                crate::cpu::prefetch(&ahead[(part * h + head * d).min(ahead.len())..], d.div_ceil(16));
+                crate::cpu::prefetch(&ahead[part * h + head * d..], d.div_ceil(16));
             }
         }
         let (q, k, v) = (&row[head * d..][..d], &row[h + head * d..][..d], &row[2 * h + head * d..][..d]);

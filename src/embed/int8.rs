@@ -89,7 +89,6 @@ impl Int8Dense {
     }
 
     fn forward_on(&self, path: Int8Path, x: &[f32], m: usize) -> Vec<f32> {
-        assert!(crate::cpu::int8_supported(path), "{path:?} is not available on this CPU");
         assert_eq!(x.len(), m * self.k, "activations of {m} × {}", self.k);
         self.product(path, &Activations::quantize(x, m, self.k, self.kp))
     }
@@ -651,8 +650,11 @@ fn dequantize_new(
 }
 
 /// Runs `f` with AMX's tiles configured on this thread when the path is AMX (tile registers are
-/// per thread; every tile used here is 16 rows × 64 bytes), and releases them after.
+/// per thread; every tile used here is 16 rows × 64 bytes), and releases them after. Every run
+/// of the unit kernels is inside one, so this is where the path is checked against the CPU,
+/// whoever chose it.
 fn with_tiles(path: Int8Path, f: impl FnOnce()) {
+    assert!(crate::cpu::int8_supported(path), "{path:?} is not available on this CPU");
     if path == Int8Path::Amx {
         kernels::amx::configure();
         f();
@@ -712,13 +714,13 @@ mod kernels {
     use crate::cpu::Int8Path;
 
     /// `path` must be one this CPU has (`crate::cpu::int8_supported`) and, for AMX, the tiles
-    /// configured on this thread (`super::with_tiles`); `forward_on` holds both.
+    /// configured on this thread (`super::with_tiles`, which also checks the path); every call is inside one.
     pub fn unit(path: Int8Path, a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
         assert!(a.len() == UNIT_ROWS * kp && w.len() == UNIT_COLS * kp && kp.is_multiple_of(super::K_ALIGN));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the slices hold exactly one unit (asserted above), so every load and store of
         // the kernels is in bounds; the CPU has the path's instructions (the caller's contract,
-        // checked by forward_on), and AMX's tiles are configured (with_tiles).
+        // checked by with_tiles), and AMX's tiles are configured (with_tiles).
         unsafe {
             match path {
                 Int8Path::Amx => return amx::unit(a.as_ptr(), w.as_ptr(), kp, acc),
