@@ -13,8 +13,11 @@
 # Embedding is measured with 2 threads and again with RAYON_NUM_THREADS=1 (onnxruntime --threads 1),
 # in f32 and int8 (semsearch `--precision int8`; onnxruntime's dynamic quantization of the same
 # ONNX export, benches/ort_int8.py), on the widest path and with SEMSEARCH_SIMD=avx512 (VNNI without
-# AMX) and =avx2 (no int8 dot-product instruction). onnxruntime picks its own kernels at run time
-# and has no switch to force AVX2, so its rows are its widest path. ONLY=embed measures embedding
+# AMX) and =avx2 (no int8 dot-product instruction). The AVX2 rows run a second build,
+# `--no-default-features` (target/avx2): SEMSEARCH_SIMD caps semsearch's own kernels, but candle's
+# f32 products run on gemm, which picks AVX-512 at run time when the crate's x86-v4 feature is on,
+# so without that build "AVX2 f32" would be AVX-512 f32. onnxruntime picks its own kernels at run
+# time and has no switch to force AVX2, so its rows are its widest path. ONLY=embed measures embedding
 # alone (about 10 minutes a round).
 # Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
 #        BASELINES_VENV (see ../shared/baselines/README.md), PREV=DIR adds a column for an earlier
@@ -33,6 +36,8 @@ work=${WORK:-/tmp/semsearch-speed}
 mkdir -p "$work/out"
 rm -f "$work"/out/*
 cargo build --release --quiet --examples
+cargo build --release --quiet --no-default-features --example embed_throughput --target-dir target/avx2
+avx2=./target/avx2/release/examples/embed_throughput
 bin=./target/release/semsearch
 "$bin" -q model fetch
 model=$("$bin" model path)
@@ -85,8 +90,8 @@ for r in $(seq "$runs"); do
         "$py" "$shared/baselines/embed.py" ort "$model" "$texts" --threads "$threads" --onnx "$V/minilm-int8.onnx" | tag ort-int8 >> "$work/out/embed.jsonl"
         RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8 >> "$work/out/embed.jsonl"
         SEMSEARCH_SIMD=avx512 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8-avx512 >> "$work/out/embed.jsonl"
-        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput packed "$texts" | tag semsearch-avx2 >> "$work/out/embed.jsonl"
-        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8-avx2 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads "$avx2" packed "$texts" | tag semsearch-avx2 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads "$avx2" int8 "$texts" | tag semsearch-int8-avx2 >> "$work/out/embed.jsonl"
         if [ -n "${PREV:-}" ]; then
             RAYON_NUM_THREADS=$threads "$PREV/embed_throughput" "${PREV_ENGINE:-packed}" "$texts" | tag previous >> "$work/out/embed.jsonl"
         fi

@@ -46,6 +46,8 @@ pub struct Int8Dense {
     weights: F32Rows,
     /// Their columns that outliers have needed so far (`column`), by input.
     columns: Vec<std::sync::OnceLock<Box<[f32]>>>,
+    /// `packed` widened to i16, for AVX2's kernel (`wide`).
+    wide: std::sync::OnceLock<Box<[i16]>>,
     n: usize,
     k: usize,
     /// n and k padded (zero weights) to whole units and tile rows.
@@ -80,7 +82,7 @@ impl Int8Dense {
             },
         );
         let columns = (0..k).map(|_| std::sync::OnceLock::new()).collect();
-        Int8Dense { packed, scale, colsum, weights, columns, n, k, np, kp }
+        Int8Dense { packed, scale, colsum, weights, columns, wide: std::sync::OnceLock::new(), n, k, np, kp }
     }
 
     /// x (m × k, f32) · wᵀ → (m × n, f32), with no bias (the fused pass after it adds it).
@@ -107,9 +109,10 @@ impl Int8Dense {
             // Each task takes whole row blocks, all columns, and writes its rows of the output.
             let write = |b: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
                 let (mut acc, mut count) = ([0i32; UNIT], 0);
+                let block = rows.block(path, b);
                 with_tiles(path, || {
                     for u in 0..units {
-                        self.unit(path, rows, b, u, &mut acc);
+                        self.unit(path, &block, u, &mut acc);
                         count += dequantize_new(&acc, self, rows, b, u, out, n, 0);
                     }
                 });
@@ -135,9 +138,10 @@ impl Int8Dense {
                 let u1 = (u0 + per_task).min(units);
                 let width = (u1 - u0) * UNIT_COLS;
                 let (mut part, mut acc) = (vec![0f32; UNIT_ROWS * width], [0i32; UNIT]);
+                let block = rows.block(path, b);
                 with_tiles(path, || {
                     for u in u0..u1 {
-                        self.unit(path, rows, b, u, &mut acc);
+                        self.unit(path, &block, u, &mut acc);
                         dequantize_into(&acc, self, rows, b, u, &mut part, width, u0 * UNIT_COLS);
                     }
                 });
@@ -180,10 +184,10 @@ impl Int8Dense {
         quantized.par_row_blocks().enumerate().for_each(|(b, mut block)| {
             BLOCK.with_borrow_mut(|y| {
                 y.resize(UNIT_ROWS * n, 0.0);
-                let mut acc = [0i32; UNIT];
+                let (mut acc, rows_b) = ([0i32; UNIT], rows.block(path, b));
                 with_tiles(path, || {
                     for u in 0..units {
-                        self.unit(path, rows, b, u, &mut acc);
+                        self.unit(path, &rows_b, u, &mut acc);
                         dequantize_into(&acc, self, rows, b, u, y, n, 0);
                     }
                 });
@@ -197,12 +201,22 @@ impl Int8Dense {
         quantized
     }
 
-    /// The i32 sums of row block `b` × column unit `u` (UNIT_ROWS × UNIT_COLS, row-major).
-    fn unit(&self, path: Int8Path, rows: &Activations, b: usize, u: usize, acc: &mut [i32; UNIT]) {
-        let kp = self.kp;
-        let a = &rows.values[b * UNIT_ROWS * kp..(b + 1) * UNIT_ROWS * kp];
-        let w = &self.packed[u * UNIT_COLS * kp..(u + 1) * UNIT_COLS * kp];
-        kernels::unit(path, a, w, kp, acc);
+    /// The i32 sums of a row block (`Activations::block`) × column unit `u` (UNIT_ROWS ×
+    /// UNIT_COLS, row-major).
+    fn unit(&self, path: Int8Path, rows: &BlockRows, u: usize, acc: &mut [i32; UNIT]) {
+        let cols = u * UNIT_COLS * self.kp..(u + 1) * UNIT_COLS * self.kp;
+        let operands = match rows {
+            BlockRows::Bytes(a) => kernels::Operands::Bytes(a, &self.packed[cols]),
+            BlockRows::Wide(a) => kernels::Operands::Wide(a, &self.wide()[cols]),
+        };
+        kernels::unit(path, operands, self.kp, acc);
+    }
+
+    /// The packed weights as i16, made the first time AVX2's kernel needs them (2 bytes per
+    /// weight, on machines without an int8 dot product only): widening each unit's weights
+    /// as it runs took a tenth of that kernel's time.
+    fn wide(&self) -> &[i16] {
+        self.wide.get_or_init(|| self.packed.iter().map(|&q| i16::from(q)).collect())
     }
 
     /// out (one row) += what the row's outliers contribute, in f32.
@@ -319,6 +333,23 @@ impl Activations {
     fn outliers(&self, row: usize) -> &[(u32, f32)] {
         &self.outliers[row * MAX_OUTLIERS..][..self.outlier_count[row] as usize]
     }
+
+    /// Row block `b` as `path`'s kernel reads it (for AVX2 widened once here, where each of the
+    /// block's units would otherwise widen it again).
+    fn block(&self, path: Int8Path, b: usize) -> BlockRows<'_> {
+        let kp = self.values.len() / self.padded_rows.max(1);
+        let bytes = &self.values[b * UNIT_ROWS * kp..(b + 1) * UNIT_ROWS * kp];
+        match path {
+            Int8Path::Avx2 => BlockRows::Wide(bytes.iter().map(|&v| i16::from(v)).collect()),
+            _ => BlockRows::Bytes(bytes),
+        }
+    }
+}
+
+/// One row block of activations as a kernel reads it: bytes, or (AVX2) 16-bit values.
+enum BlockRows<'a> {
+    Bytes(&'a [u8]),
+    Wide(Vec<i16>),
 }
 
 /// One row block of `Activations`, borrowed to be filled.
@@ -713,26 +744,41 @@ mod kernels {
     use super::{BLOCK, GROUP, UNIT, UNIT_COLS, UNIT_ROWS};
     use crate::cpu::Int8Path;
 
+    /// One unit's activations (UNIT_ROWS × kp) and packed weights (UNIT_COLS × kp): bytes, or
+    /// both widened to i16 in the same order (what AVX2's kernel multiplies).
+    pub enum Operands<'a> {
+        Bytes(&'a [u8], &'a [i8]),
+        Wide(&'a [i16], &'a [i16]),
+    }
+
     /// `path` must be one this CPU has (`crate::cpu::int8_supported`) and, for AMX, the tiles
-    /// configured on this thread (`super::with_tiles`, which also checks the path); every call is inside one.
-    pub fn unit(path: Int8Path, a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
-        assert!(a.len() == UNIT_ROWS * kp && w.len() == UNIT_COLS * kp && kp.is_multiple_of(super::K_ALIGN));
+    /// configured on this thread (`super::with_tiles`, which also checks the path); every call is
+    /// inside one. Widened operands are AVX2's only.
+    pub fn unit(path: Int8Path, operands: Operands, kp: usize, acc: &mut [i32; UNIT]) {
+        let (a_len, w_len) = match operands {
+            Operands::Bytes(a, w) => (a.len(), w.len()),
+            Operands::Wide(a, w) => (a.len(), w.len()),
+        };
+        assert!(a_len == UNIT_ROWS * kp && w_len == UNIT_COLS * kp && kp.is_multiple_of(super::K_ALIGN));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the slices hold exactly one unit (asserted above), so every load and store of
         // the kernels is in bounds; the CPU has the path's instructions (the caller's contract,
         // checked by with_tiles), and AMX's tiles are configured (with_tiles).
         unsafe {
-            match path {
-                Int8Path::Amx => return amx::unit(a.as_ptr(), w.as_ptr(), kp, acc),
-                Int8Path::Avx512Vnni => return x86::unit_vnni512(a, w, kp, acc),
-                Int8Path::AvxVnni => return x86::unit_avx_vnni(a, w, kp, acc),
-                Int8Path::Avx2 => return x86::unit_avx2(a, w, kp, acc),
-                Int8Path::Base => {}
+            match (path, &operands) {
+                (Int8Path::Amx, Operands::Bytes(a, w)) => return amx::unit(a.as_ptr(), w.as_ptr(), kp, acc),
+                (Int8Path::Avx512Vnni, Operands::Bytes(a, w)) => return x86::unit_vnni512(a, w, kp, acc),
+                (Int8Path::AvxVnni, Operands::Bytes(a, w)) => return x86::unit_avx_vnni(a, w, kp, acc),
+                (Int8Path::Avx2, Operands::Wide(a, w)) => return x86::unit_avx2(a, w, kp, acc),
+                _ => {}
             }
         }
         // (Elsewhere than x86-64 every path is the plain one.)
         let _ = path;
-        plain(a, w, kp, acc)
+        match operands {
+            Operands::Bytes(a, w) => plain(a, w, kp, acc),
+            Operands::Wide(..) => panic!("16-bit operands are for AVX2's kernel, not {path:?}'s"),
+        }
     }
 
     /// The reference every other path is tested against.
@@ -819,11 +865,15 @@ mod kernels {
             }
         }
 
-        /// AVX2 without VNNI: weights and activations widened to 16 bits and multiplied pairwise
-        /// (`vpmaddwd`), which is exact where `vpmaddubsw` would saturate at 2 · 255 · 127. Each
-        /// i32 lane holds one column's sum over half of a group; the halves are added at the end.
+        /// AVX2 without VNNI: weights and activations widened to 16 bits (`Operands::Wide`) and
+        /// multiplied pairwise (`vpmaddwd`), which is exact where `vpmaddubsw` would saturate at
+        /// 2 · 255 · 127; so the inner loop is loads, `vpmaddwd` and `vpaddd` only (widening in
+        /// it, a `vpmovsxbw` per weight vector every two rows and a `vpmovzxbw` per row, put a
+        /// third more instructions on the one port that does them). Each i32 lane holds one
+        /// column's sum over half of a group (4 inputs of 4 columns by the row's 4 inputs,
+        /// broadcast); the halves are added at the end.
         #[target_feature(enable = "avx2")]
-        pub unsafe fn unit_avx2(a: &[u8], w: &[i8], kp: usize, acc: &mut [i32; UNIT]) {
+        pub unsafe fn unit_avx2(a: &[i16], w: &[i16], kp: usize, acc: &mut [i32; UNIT]) {
             const R: usize = 2;
             for blk in 0..2 {
                 let wb = w.as_ptr().add(blk * BLOCK * kp);
@@ -833,10 +883,10 @@ mod kernels {
                     for g in 0..kp / GROUP {
                         let mut b = [_mm256_setzero_si256(); 4];
                         for (q, b) in b.iter_mut().enumerate() {
-                            *b = _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.add(g * 64 + q * 16) as *const __m128i));
+                            *b = _mm256_loadu_si256(wb.add(g * 64 + q * 16) as *const __m256i);
                         }
                         for (r, c) in c.iter_mut().enumerate() {
-                            let x = _mm256_cvtepu8_epi16(_mm_set1_epi32(four(a, kp, r0 + r, g)));
+                            let x = _mm256_set1_epi64x((a.as_ptr().add((r0 + r) * kp + g * GROUP) as *const i64).read_unaligned());
                             for q in 0..4 {
                                 c[q] = _mm256_add_epi32(c[q], _mm256_madd_epi16(b[q], x));
                             }
@@ -1090,3 +1140,4 @@ mod tests {
         assert_eq!(kept, (12..20).map(|i| i * 7).collect::<Vec<u32>>());
     }
 }
+
