@@ -54,7 +54,7 @@ impl Bursts {
             watcher.watch(&root, mode).map_err(|e| watch_error(p, e))?;
             roots.push(root);
         }
-        let ignored = ignored.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        let ignored = ignored.iter().map(|p| canonical(p)).collect();
         Ok(Bursts { rx, _watcher: watcher, roots, ignored })
     }
 
@@ -120,6 +120,17 @@ impl Bursts {
         let Some(rel) = self.roots.iter().find_map(|r| path.strip_prefix(r).ok()) else { return true };
         !rel.components().any(|c| c.as_os_str().to_str().is_some_and(|s| s.starts_with('.') || s.ends_with('~')))
     }
+}
+
+/// `path` made absolute and free of links as the OS reports events, also where it does not exist
+/// yet (an index the first run will create): its parent's canonical form and its name.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|e| match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }).map(|d| d.join(name)),
+            _ => Err(e),
+        })
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Whether an event can change what a file holds: reads (our own index run opens every file)

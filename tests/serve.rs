@@ -740,4 +740,9 @@ fn serve_watch_follows_an_edit_a_save_by_rename_a_delete_and_a_burst_of_a_thousa
     let idle = cpu_ticks(server.pid()) - ticks;
     assert!(idle <= 3, "{idle} ticks of CPU in 3 idle seconds");
     assert_eq!(runs(), runs_then);
+    // One run made the new index before the server listened, and one ran per burst: the watch
+    // did not read every file again at start to find what the server had just been made from.
+    let later = server.later.lock().unwrap().clone();
+    let indexed = server.said.iter().chain(&later).filter(|l| l.starts_with("semsearch: indexed ")).count();
+    assert_eq!(indexed, 1 + runs_then, "before listening: {:?}; after: {later:?}", server.said);
 }

@@ -23,23 +23,33 @@ pub fn run(config: &Config, a: IndexArgs) -> Result<i32> {
 /// `semsearch watch PATH...`: runs until interrupted.
 pub fn watch(config: &Config, a: IndexArgs) -> Result<i32> {
     let embedder = config.embedder(a.precision)?;
-    follow(&config.index_dir, config.quiet, &a, &embedder)?;
+    let bursts = begin_watching(&config.index_dir, &a)?;
+    follow(&config.index_dir, config.quiet, &a, &embedder, bursts, false)?;
     Ok(0)
+}
+
+/// The watch of `a.paths` that `follow` reads, begun before any run so that a change made during
+/// one is not missed; the index's own writes are not changes.
+pub fn begin_watching(index_dir: &Path, a: &IndexArgs) -> Result<semsearch::watch::Bursts> {
+    semsearch::watch::Bursts::watch(&a.paths, &[index_dir.to_path_buf()])
 }
 
 /// Indexes `a.paths`, then again after each burst of changes under them, until notifications
 /// stop. A run that fails (a file locked, the index busy with another writer, nothing to index
 /// yet) is reported and the watch goes on: the next change runs again. Interrupting it at any
 /// point is interrupting `index`: the last committed generation stays.
-pub fn follow(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder) -> Result<()> {
-    // Watched before the first run, so a change made during it is not missed.
-    let bursts = semsearch::watch::Bursts::watch(&a.paths, &[index_dir.to_path_buf()])?;
+/// `caught_up`: the index was made from the paths since `bursts` began (`serve --watch` on a new
+/// index), so the first run, which catches up with changes made while nothing watched, is
+/// skipped (it would read every file again to find nothing new).
+pub fn follow(index_dir: &Path, quiet: bool, a: &IndexArgs, embedder: &Embedder, bursts: semsearch::watch::Bursts, caught_up: bool) -> Result<()> {
     let run = || {
         if let Err(e) = index_into(index_dir, quiet, a, embedder) {
             eprintln!("semsearch: error: {e:#} (watching on; the next change runs again)");
         }
     };
-    run();
+    if !caught_up {
+        run();
+    }
     if !quiet {
         eprintln!("semsearch: watching {} (Ctrl-C stops)", a.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }

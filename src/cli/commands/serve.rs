@@ -9,16 +9,25 @@ pub fn run(config: &Config, a: ServeArgs) -> Result<i32> {
     if !a.watch.is_empty() && a.backend.backend.is_some() {
         return Err(semsearch::error::Error::Usage("--watch indexes into the local index; it cannot go with --backend (push the index instead)".into()).into());
     }
-    if !a.watch.is_empty() && !config.index_dir.join("meta.json").exists() {
-        // The server opens the index before it listens: make the first generation now.
-        super::index::run(config, watch_args(&a.watch, a.precision)?)?;
-    }
+    let watching = if a.watch.is_empty() {
+        None
+    } else {
+        let args = watch_args(&a.watch, a.precision)?;
+        let bursts = super::index::begin_watching(&config.index_dir, &args)?;
+        // The server opens the index before it listens: a new one's first generation is made
+        // now, and the watch then has nothing to catch up with.
+        let new = !config.index_dir.join("meta.json").exists();
+        if new {
+            super::index::run(config, watch_args(&a.watch, a.precision)?)?;
+        }
+        Some((args, bursts, new))
+    };
     let searcher = std::sync::Arc::new(config.searcher(&a.backend, a.precision)?);
-    if !a.watch.is_empty() {
+    if let Some((args, bursts, caught_up)) = watching {
         // The server's own model embeds what changed: one model in memory, not two.
-        let (searcher, index_dir, quiet, args) = (searcher.clone(), config.index_dir.clone(), config.quiet, watch_args(&a.watch, a.precision)?);
+        let (searcher, index_dir, quiet) = (searcher.clone(), config.index_dir.clone(), config.quiet);
         std::thread::Builder::new().name("watch".into()).spawn(move || {
-            if let Err(e) = super::index::follow(&index_dir, quiet, &args, &searcher.embedder) {
+            if let Err(e) = super::index::follow(&index_dir, quiet, &args, &searcher.embedder, bursts, caught_up) {
                 eprintln!("semsearch: error: {e:#}; the server goes on without following the folders");
             }
         })?;
