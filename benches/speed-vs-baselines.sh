@@ -17,7 +17,8 @@
 # `--no-default-features` (target/avx2): SEMSEARCH_SIMD caps semsearch's own kernels, but candle's
 # f32 products run on gemm, which picks AVX-512 at run time when the crate's x86-v4 feature is on,
 # so without that build "AVX2 f32" would be AVX-512 f32. onnxruntime picks its own kernels at run
-# time and has no switch to force AVX2, so its rows are its widest path. ONLY=embed measures embedding
+# time and has no switch to force AVX2, so its rows are its widest path. The same build with
+# SEMSEARCH_SIMD=avxvnni is a CPU with AVX-VNNI and no AVX-512 (Alder Lake and later clients). ONLY=embed measures embedding
 # alone (about 10 minutes a round).
 # Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
 #        BASELINES_VENV (see ../shared/baselines/README.md), PREV=DIR adds a column for an earlier
@@ -92,6 +93,7 @@ for r in $(seq "$runs"); do
         SEMSEARCH_SIMD=avx512 RAYON_NUM_THREADS=$threads ./target/release/examples/embed_throughput int8 "$texts" | tag semsearch-int8-avx512 >> "$work/out/embed.jsonl"
         SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads "$avx2" packed "$texts" | tag semsearch-avx2 >> "$work/out/embed.jsonl"
         SEMSEARCH_SIMD=avx2 RAYON_NUM_THREADS=$threads "$avx2" int8 "$texts" | tag semsearch-int8-avx2 >> "$work/out/embed.jsonl"
+        SEMSEARCH_SIMD=avxvnni RAYON_NUM_THREADS=$threads "$avx2" int8 "$texts" | tag semsearch-int8-avxvnni >> "$work/out/embed.jsonl"
         if [ -n "${PREV:-}" ]; then
             RAYON_NUM_THREADS=$threads "$PREV/embed_throughput" "${PREV_ENGINE:-packed}" "$texts" | tag previous >> "$work/out/embed.jsonl"
         fi
@@ -154,7 +156,8 @@ print("| threads | instructions | semsearch f32 | semsearch int8 | int8 / f32 | 
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for t in (2, 1):
     for label, f32, i8 in (("widest (AMX here)", "semsearch", "semsearch-int8"), ("SEMSEARCH_SIMD=avx512 (VNNI)", "semsearch", "semsearch-int8-avx512"),
-                           ("SEMSEARCH_SIMD=avx2", "semsearch-avx2", "semsearch-int8-avx2")):
+                           ("AVX2 build, SEMSEARCH_SIMD=avxvnni", "semsearch-avx2", "semsearch-int8-avxvnni"),
+                           ("AVX2 build, SEMSEARCH_SIMD=avx2", "semsearch-avx2", "semsearch-int8-avx2")):
         a, b, o, oi = e.get((f32, t), nan), e.get((i8, t), nan), e.get(("ort", t), nan), e.get(("ort-int8", t), nan)
         print(f"| {t} | {label} | {a:.1f} | **{b:.1f}** | {b / a:.2f}× | {o:.1f} | {oi:.1f} | {b / oi:.2f}× |")
 print()

@@ -1140,4 +1140,3 @@ mod tests {
         assert_eq!(kept, (12..20).map(|i| i * 7).collect::<Vec<u32>>());
     }
 }
-
