@@ -255,8 +255,10 @@ impl ModelInfo {
 /// The precision of a new index, `embed` and `bench` when `--precision` is not given: int8 where
 /// the CPU has an int8 dot-product instruction (AMX, AVX-512 VNNI, AVX-VNNI), which makes it about
 /// twice as fast as f32 at the same retrieval quality (README "int8": nDCG@10 within 0.004 of
-/// f32 on every shared set and mode); f32 elsewhere, where int8 is no faster (AVX2 has no such
-/// instruction). SEMSEARCH_SIMD narrows what counts.
+/// f32 on every shared set and mode); f32 elsewhere. On AVX2 alone int8 measured 1.24× f32 (on
+/// this Xeon's ports), but `vpmaddwd` issues on one port on older AVX2 CPUs, where int8's products
+/// would fall behind f32's FMAs: not a default to ship unmeasured. SEMSEARCH_SIMD narrows what
+/// counts.
 pub fn default_precision() -> Precision {
     use crate::cpu::Int8Path;
     match crate::cpu::int8_path() {

@@ -27,6 +27,9 @@ pub struct Bursts {
     _watcher: notify::RecommendedWatcher,
     roots: Vec<PathBuf>,
     ignored: Vec<PathBuf>,
+    /// Each folder's `.gitignore` and `.ignore` rules (None: it has neither), read the first time
+    /// a change under it is looked at and again after either file changes.
+    rules: std::cell::RefCell<std::collections::HashMap<PathBuf, Option<ignore::gitignore::Gitignore>>>,
 }
 
 /// What one burst held.
@@ -55,7 +58,7 @@ impl Bursts {
             roots.push(root);
         }
         let ignored = ignored.iter().map(|p| canonical(p)).collect();
-        Ok(Bursts { rx, _watcher: watcher, roots, ignored })
+        Ok(Bursts { rx, _watcher: watcher, roots, ignored, rules: Default::default() })
     }
 
     /// Blocks until something changes, then until the folders have been quiet for `QUIET` (or
@@ -111,15 +114,66 @@ impl Bursts {
     }
 
     /// Whether a change at `path` can change the index: not inside an ignored folder (the
-    /// index), nor a hidden file or folder under a watched root (the walk skips those: an editor's
-    /// `.swp`, `.git`).
+    /// index), nor under a watched root where the index's walk does not look: hidden files and
+    /// folders (an editor's `.swp`, `.git`) and what a `.gitignore` or `.ignore` there leaves out
+    /// (a build's output: without this, every build in a watched project ran the index again).
+    /// A change to those rule files counts: it changes what the walk takes.
     fn counts(&self, path: &Path) -> bool {
         if self.ignored.iter().any(|i| path.starts_with(i)) {
             return false;
         }
-        let Some(rel) = self.roots.iter().find_map(|r| path.strip_prefix(r).ok()) else { return true };
-        !rel.components().any(|c| c.as_os_str().to_str().is_some_and(|s| s.starts_with('.') || s.ends_with('~')))
+        let Some((root, rel)) = self.roots.iter().find_map(|r| path.strip_prefix(r).ok().map(|rel| (r, rel))) else { return true };
+        let hidden = |c: &std::ffi::OsStr| c.to_str().is_some_and(|s| s.starts_with('.') || s.ends_with('~'));
+        let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+        let Some((name, folders)) = parts.split_last() else { return true };
+        if folders.iter().any(|c| hidden(c)) {
+            return false;
+        }
+        if *name == ".gitignore" || *name == ".ignore" {
+            self.rules.borrow_mut().remove(path.parent().unwrap_or(root));
+            return true;
+        }
+        !hidden(name) && !self.left_out(root, folders, path)
     }
+
+    /// Whether the rules of `root`'s folders down to `path`'s leave it out, the deepest folder's
+    /// rules first (a `!pattern` there takes back what a folder above left out), as the walk
+    /// decides. (Git's global and `.git/info/exclude` rules, which the walk also reads inside a
+    /// repository, are not looked at here: a change they leave out still runs the index, which
+    /// then finds nothing new.)
+    fn left_out(&self, root: &Path, folders: &[&std::ffi::OsStr], path: &Path) -> bool {
+        let is_dir = path.is_dir();
+        let mut dirs = vec![root.to_path_buf()];
+        for f in folders {
+            let next = dirs[dirs.len() - 1].join(f);
+            dirs.push(next);
+        }
+        let mut rules = self.rules.borrow_mut();
+        for dir in dirs.iter().rev() {
+            let matcher = rules.entry(dir.clone()).or_insert_with(|| folder_rules(dir));
+            match matcher.as_ref().map(|m| m.matched_path_or_any_parents(path, is_dir)) {
+                Some(ignore::Match::Ignore(_)) => return true,
+                Some(ignore::Match::Whitelist(_)) => return false,
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+/// `dir`'s `.gitignore` and `.ignore` rules, None where it has neither (or they cannot be read: the
+/// change then counts, and the index run decides).
+fn folder_rules(dir: &Path) -> Option<ignore::gitignore::Gitignore> {
+    let files: Vec<PathBuf> = [".gitignore", ".ignore"].iter().map(|f| dir.join(f)).filter(|f| f.is_file()).collect();
+    if files.is_empty() {
+        return None;
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+    for f in &files {
+        // A line that is not a valid pattern leaves the others in force, as in the walk.
+        let _ = builder.add(f);
+    }
+    builder.build().ok()
 }
 
 /// `path` made absolute and free of links as the OS reports events, also where it does not exist
@@ -172,13 +226,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join(".semsearch");
         std::fs::create_dir_all(&index).unwrap();
+        // A project's build output, left out by its .gitignore (one level down, taken back in
+        // part by a `!` rule in a deeper folder).
+        std::fs::create_dir_all(dir.path().join("docs/build/keep")).unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "build/\n*.log\n").unwrap();
+        std::fs::write(dir.path().join("docs/build/keep/.gitignore"), "!*.md\n").unwrap();
         let b = Bursts::watch(&[dir.path().to_path_buf()], std::slice::from_ref(&index)).unwrap();
-        // Reads, hidden files and the index: nothing to wait for.
+        // Reads, hidden files, the index and what the rules leave out: nothing to wait for.
         std::fs::write(dir.path().join(".note.md.swp"), "x").unwrap();
         std::fs::write(index.join("meta.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("docs/build/out.html"), "x").unwrap();
+        std::fs::write(dir.path().join("docs/run.log"), "x").unwrap();
         std::fs::write(dir.path().join("a.md"), "# A\n\nfirst").unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let names = |b: &Burst| b.paths.iter().map(|p| p.strip_prefix(&root).unwrap().to_str().unwrap().to_string()).collect::<Vec<_>>();
         let first = b.next().unwrap();
-        assert_eq!(first.paths.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["a.md"], "{first:?}");
+        assert_eq!(names(&first), ["a.md"], "{first:?}");
+        // What a deeper rule takes back counts; so does a change to the rules themselves.
+        std::fs::write(dir.path().join("docs/build/keep/b.md"), "# B").unwrap();
+        assert_eq!(names(&b.next().unwrap()), ["docs/build/keep/b.md"]);
+        std::fs::write(dir.path().join(".gitignore"), "*.log\n").unwrap();
+        assert_eq!(names(&b.next().unwrap()), [".gitignore"]);
+        // Read again after that change: build/ is no longer left out.
+        std::fs::write(dir.path().join("docs/build/out.html"), "y").unwrap();
+        assert_eq!(names(&b.next().unwrap()), ["docs/build/out.html"]);
         // 200 files written 2 ms apart while the index is read all the time (a server answering):
         // one burst, over once the writes stop.
         let reader = {
