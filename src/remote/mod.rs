@@ -213,6 +213,16 @@ impl SourceStats {
 /// The meta key that marks a collection `bench` made.
 pub(crate) const BENCH_MARK: &str = "bench";
 
+/// `read_meta` for a reader, in one read-only snapshot: `C_meta` and `C_sources` as one push
+/// left them (in separate statements a push committing between them would pair one push's
+/// generation and model with another's sources and BM25 statistics).
+pub(crate) fn read_meta_snapshot(client: &mut postgres::Client, t: &Tables) -> Result<Option<CollectionMeta>> {
+    let mut tx = client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()?;
+    let meta = read_meta(&mut tx, t)?;
+    tx.commit()?;
+    Ok(meta)
+}
+
 pub(crate) fn read_meta(client: &mut impl postgres::GenericClient, t: &Tables) -> Result<Option<CollectionMeta>> {
     let exists: bool = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.meta])?.get(0);
     if !exists {

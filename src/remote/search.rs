@@ -2,7 +2,7 @@
 //! the server (pgvector's HNSW index, or an exact scan) and its best BM25 matches, as a
 //! `store::Store`; `search` ranks, shapes and answers them as it does the local index's.
 
-use super::{check_meta, conn, read_meta, CollectionMeta, Tables};
+use super::{check_meta, conn, read_meta_snapshot, CollectionMeta, Tables};
 use crate::ann::{dot, Hit};
 use crate::error::Error;
 use crate::index::{DocRecord, Passage, PassageRecord};
@@ -393,7 +393,7 @@ impl Remote {
         // has given up. Pushes use their own connection, without it.
         client.batch_execute(&format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis()))?;
         let tables = Tables::of(&collection);
-        let meta = read_meta(&mut client, &tables)?.ok_or_else(|| {
+        let meta = read_meta_snapshot(&mut client, &tables)?.ok_or_else(|| {
             Error::NotFound(format!(
                 "{} has no collection {collection}; publish one with `semsearch push --to URL --collection {collection}`",
                 conn::redact(url)
@@ -496,7 +496,7 @@ impl Remote {
     /// Reads the collection's statistics again (its passage count and mean length, which BM25
     /// uses, change with each push): for a connection kept open across requests (`serve`).
     pub fn refresh(&mut self, model: &crate::model::ModelInfo) -> Result<()> {
-        let meta = read_meta(self.client.get_mut(), &self.tables)?
+        let meta = read_meta_snapshot(self.client.get_mut(), &self.tables)?
             .ok_or_else(|| Error::NotFound(format!("{} has no collection {} any more", self.url, self.collection)))?;
         check_meta(&meta, &self.collection, model)?;
         self.meta = meta;
