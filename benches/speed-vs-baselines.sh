@@ -18,8 +18,8 @@
 # f32 products run on gemm, which picks AVX-512 at run time when the crate's x86-v4 feature is on,
 # so without that build "AVX2 f32" would be AVX-512 f32. onnxruntime picks its own kernels at run
 # time and has no switch to force AVX2, so its rows are its widest path. The same build with
-# SEMSEARCH_SIMD=avxvnni is a CPU with AVX-VNNI and no AVX-512 (Alder Lake and later clients). ONLY=embed measures embedding
-# alone (about 10 minutes a round).
+# SEMSEARCH_SIMD=avxvnni is a CPU with AVX-VNNI and no AVX-512 (Alder Lake and later clients).
+# ONLY=embed measures embedding alone (about 12 minutes a round).
 # Usage: benches/speed-vs-baselines.sh [RUNS]      env: WORK (default /tmp/semsearch-speed),
 #        BASELINES_VENV (see ../shared/baselines/README.md), PREV=DIR adds a column for an earlier
 #        build: DIR holds its semsearch, embed_throughput and ann_synth binaries (e.g. built in a

@@ -133,7 +133,7 @@ impl Bursts {
             self.rules.borrow_mut().remove(path.parent().unwrap_or(root));
             return true;
         }
-        !hidden(name) && !self.left_out(root, folders, path)
+        !hidden(name) && !self.left_out(root, path)
     }
 
     /// Whether the rules of `root`'s folders down to `path`'s leave it out, the deepest folder's
@@ -141,16 +141,11 @@ impl Bursts {
     /// decides. (Git's global and `.git/info/exclude` rules, which the walk also reads inside a
     /// repository, are not looked at here: a change they leave out still runs the index, which
     /// then finds nothing new.)
-    fn left_out(&self, root: &Path, folders: &[&std::ffi::OsStr], path: &Path) -> bool {
+    fn left_out(&self, root: &Path, path: &Path) -> bool {
         let is_dir = path.is_dir();
-        let mut dirs = vec![root.to_path_buf()];
-        for f in folders {
-            let next = dirs[dirs.len() - 1].join(f);
-            dirs.push(next);
-        }
         let mut rules = self.rules.borrow_mut();
-        for dir in dirs.iter().rev() {
-            let matcher = rules.entry(dir.clone()).or_insert_with(|| folder_rules(dir));
+        for dir in path.ancestors().skip(1).take_while(|d| d.starts_with(root)) {
+            let matcher = rules.entry(dir.to_path_buf()).or_insert_with(|| folder_rules(dir));
             match matcher.as_ref().map(|m| m.matched_path_or_any_parents(path, is_dir)) {
                 Some(ignore::Match::Ignore(_)) => return true,
                 Some(ignore::Match::Whitelist(_)) => return false,

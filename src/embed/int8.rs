@@ -320,7 +320,7 @@ impl Activations {
 
     /// The row blocks (UNIT_ROWS rows, the last one clipped to m), each to be quantized on its own.
     fn par_row_blocks(&mut self) -> impl IndexedParallelIterator<Item = RowBlock<'_>> {
-        let kp = self.values.len() / self.padded_rows.max(1);
+        let kp = self.kp();
         self.values
             .par_chunks_mut(UNIT_ROWS * kp.max(1))
             .zip(self.scale.par_chunks_mut(UNIT_ROWS))
@@ -330,6 +330,11 @@ impl Activations {
             .map(move |((((values, scale), zero), outliers), outlier_count)| RowBlock { values, scale, zero, outliers, outlier_count, kp })
     }
 
+    /// Inputs per row, padded (derived from the lengths rather than kept beside them).
+    fn kp(&self) -> usize {
+        self.values.len() / self.padded_rows.max(1)
+    }
+
     fn outliers(&self, row: usize) -> &[(u32, f32)] {
         &self.outliers[row * MAX_OUTLIERS..][..self.outlier_count[row] as usize]
     }
@@ -337,7 +342,7 @@ impl Activations {
     /// Row block `b` as `path`'s kernel reads it (for AVX2 widened once here, where each of the
     /// block's units would otherwise widen it again).
     fn block(&self, path: Int8Path, b: usize) -> BlockRows<'_> {
-        let kp = self.values.len() / self.padded_rows.max(1);
+        let kp = self.kp();
         let bytes = &self.values[b * UNIT_ROWS * kp..(b + 1) * UNIT_ROWS * kp];
         match path {
             Int8Path::Avx2 => BlockRows::Wide(bytes.iter().map(|&v| i16::from(v)).collect()),
